@@ -1,0 +1,96 @@
+# Chat server: build, run, test. `make` (or `make help`) lists the targets.
+# Variables can be overridden on the command line: make run ADDR=0.0.0.0:9000
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+ADDR       ?= 127.0.0.1:8889
+REDIS_ADDR ?= 127.0.0.1:6379
+FUZZTIME   ?= 30s
+
+REDIS_HOST := $(firstword $(subst :, ,$(REDIS_ADDR)))
+REDIS_PORT := $(lastword $(subst :, ,$(REDIS_ADDR)))
+DATA       := $(CURDIR)/.data
+
+.PHONY: help redis-install build redis run client testuser test fuzz bench stop-redis clean
+
+help: ## list the targets and the variables they use
+	@echo "usage: make TARGET [ADDR=$(ADDR)] [REDIS_ADDR=$(REDIS_ADDR)] [FUZZTIME=$(FUZZTIME)]"
+	@echo
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-14s %s\n", $$1, $$2 }'
+
+redis-install: ## install redis-server with apt-get unless it is on PATH already
+	@if command -v redis-server >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "redis-server is not installed and apt-get is not available:" >&2; \
+		echo "install Redis 7 (redis-server and redis-cli) with your package manager, then rerun make" >&2; \
+		exit 1; \
+	fi; \
+	sudo=; if [ "$$(id -u)" -ne 0 ]; then sudo=sudo; fi; \
+	$$sudo apt-get update && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
+
+build: ## build bin/chat-server, bin/chat-client and bin/chat-load
+	go build -o bin/chat-server ./server
+	@# The client packages are written in parallel with the server: skip them until they exist.
+	@if [ -d client ]; then set -x; go build -o bin/chat-client ./client; \
+	else echo "client/ does not exist yet: bin/chat-client not built"; fi
+	@if [ -d client/load ]; then set -x; go build -o bin/chat-load ./client/load; \
+	else echo "client/load/ does not exist yet: bin/chat-load not built"; fi
+
+redis: redis-install ## start a local redis-server with AOF in .data/ unless one answers at REDIS_ADDR
+	@if redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) ping 2>/dev/null | grep -q PONG; then \
+		echo "redis answers at $(REDIS_ADDR)"; exit 0; \
+	fi; \
+	mkdir -p $(DATA) && \
+	redis-server --appendonly yes --dir $(DATA) --port $(REDIS_PORT) --bind 127.0.0.1 \
+		--daemonize yes --pidfile $(DATA)/redis.pid --logfile $(DATA)/redis.log && \
+	for i in $$(seq 100); do \
+		if redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) ping 2>/dev/null | grep -q PONG; then \
+			echo "redis started at $(REDIS_ADDR) (data in .data/, stop it with make stop-redis)"; exit 0; \
+		fi; \
+		sleep 0.1; \
+	done; \
+	echo "redis did not answer at $(REDIS_ADDR) within 10 s; end of $(DATA)/redis.log:" >&2; \
+	tail -n 20 $(DATA)/redis.log >&2; exit 1
+
+run: build redis ## run the server in the foreground on ADDR against REDIS_ADDR
+	bin/chat-server -addr $(ADDR) -redis $(REDIS_ADDR)
+
+client: ## build and run the terminal client against the server at ADDR
+	go build -o bin/chat-client ./client
+	bin/chat-client -addr $(ADDR)
+
+testuser: redis ## add the course's test user 100 / 123456 (plaintext; hashed at first login)
+	redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) hset users 100 '{"userId":100,"userPwd":"123456","userName":"scott"}'
+
+test: redis-install ## go vet, then every test with the race detector (tests start their own redis)
+	go vet ./...
+	go test -race -count=1 -timeout 20m ./...
+
+fuzz: ## run every fuzz target of the repo for FUZZTIME each, one at a time
+	@set -euo pipefail; \
+	for pkg in $$(go list ./...); do \
+		list=$$(go test -list '^Fuzz' $$pkg); \
+		for name in $$(grep '^Fuzz' <<<"$$list" || true); do \
+			echo "== $$pkg $$name ($(FUZZTIME))"; \
+			go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+bench: build ## run the load generator against the server at ADDR
+	bin/chat-load bench
+
+stop-redis: ## stop the redis-server started by make redis (AOF is flushed)
+	@pidfile=$(DATA)/redis.pid; \
+	if [ ! -f $$pidfile ]; then echo "no $$pidfile: redis was not started by make redis"; exit 0; fi; \
+	pid=$$(cat $$pidfile); \
+	kill -TERM $$pid 2>/dev/null || { echo "redis (pid $$pid) was not running"; rm -f $$pidfile; exit 0; }; \
+	for i in $$(seq 100); do \
+		if ! kill -0 $$pid 2>/dev/null; then echo "redis stopped"; rm -f $$pidfile; exit 0; fi; \
+		sleep 0.1; \
+	done; \
+	echo "redis (pid $$pid) still running after 10 s" >&2; exit 1
+
+clean: ## remove bin/ (keeps the redis data in .data/)
+	rm -rf bin

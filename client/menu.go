@@ -1,0 +1,556 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"chat/common/message"
+)
+
+// UI is the menu. It runs on one goroutine and owns all UI state: the connection,
+// who is logged in, the names seen, the session's messages. The connection's reader
+// goroutine and the terminal's input goroutine only hand it Events and Lines, which
+// it waits for together, so incoming messages show while a prompt is open.
+type UI struct {
+	Term    Terminal
+	Dial    func() (*Conn, error) // connects to the server
+	Addr    string                // server address, for messages
+	Timeout time.Duration         // how long to wait for an answer
+	View    View
+	Quit    <-chan struct{} // closed on a signal: finish as at the end of input
+
+	conn     *Conn
+	events   <-chan Event // conn's events; nil when not connected
+	self     int          // logged-in user id; 0 when logged out
+	selfName string
+	leaving  bool // LogoutMes sent: the end of the connection is expected
+	replaced bool // got ErrorResMes 409
+	names    map[int]string
+	history  []string    // this session's conversation, formatted
+	seen     dedup       // msgIds already shown
+	line     <-chan Line // read in progress; nil when none
+}
+
+var (
+	errEnd     = errors.New("end of input")
+	errLost    = errors.New("connection lost")
+	errTimeout = errors.New("no answer")
+)
+
+const firstMenu = `
+---- Chat ----
+1 Log in
+2 Register
+3 Exit`
+
+// Run runs the menu until Exit or the end of input.
+func (u *UI) Run() {
+	if u.names == nil {
+		u.names = make(map[int]string)
+	}
+	defer u.finish()
+	for {
+		u.say(firstMenu)
+		choice, err := u.ask("Choice: ", false)
+		if err == errEnd {
+			return
+		}
+		if err != nil {
+			continue
+		}
+		switch strings.TrimSpace(choice) {
+		case "1":
+			err = u.login()
+			if err == nil && u.self != 0 {
+				err = u.session()
+			}
+		case "2":
+			err = u.register()
+		case "3":
+			u.say("Bye.")
+			return
+		case "":
+		default:
+			u.say("Please choose 1, 2 or 3.")
+		}
+		if err == errEnd {
+			return
+		}
+	}
+}
+
+// finish logs out (waiting for the server, so nothing is lost) and disconnects.
+func (u *UI) finish() {
+	if u.self != 0 {
+		u.logout()
+	}
+	u.dropConn()
+}
+
+// login asks for the credentials and logs in; on success u.self is set.
+func (u *UI) login() error {
+	id, err := u.askID("User id: ")
+	if err != nil || id == 0 {
+		return err
+	}
+	pwd, err := u.ask("Password: ", true)
+	if err != nil {
+		return err
+	}
+	if err := u.connect(); err != nil {
+		return nil
+	}
+	if err := u.send(message.LoginMesType, &message.LoginMes{UserID: id, UserPwd: pwd, Proto: message.ProtoAck}); err != nil {
+		return nil
+	}
+	ev, err := u.await(message.LoginMesType, message.LoginResMesType, nil)
+	if err != nil {
+		u.dropConn()
+		return u.failed(err)
+	}
+	r, ok := ev.Body.(*message.LoginResMes)
+	if !ok {
+		code, text := errorAnswer(ev)
+		r = &message.LoginResMes{Code: code, Error: text}
+	}
+	u.say(LoginResult(r, id))
+	if r.Code != message.CodeOK {
+		u.dropConn()
+		return nil
+	}
+	u.self, u.selfName, u.history = id, r.UserName, nil
+	u.names[id] = r.UserName
+	return nil
+}
+
+// register asks for a new account's fields and registers it, then the first menu comes back.
+func (u *UI) register() error {
+	id, err := u.askID("New user id: ")
+	if err != nil || id == 0 {
+		return err
+	}
+	pwd, err := u.ask("Password: ", true)
+	if err != nil {
+		return err
+	}
+	again, err := u.ask("Password again: ", true)
+	if err != nil {
+		return err
+	}
+	if pwd != again {
+		u.say("The passwords do not match; nothing registered.")
+		return nil
+	}
+	if n := len(pwd); n < message.MinPasswordLen || n > message.MaxPasswordLen {
+		u.say(fmt.Sprintf("A password has %d to %d bytes; nothing registered.", message.MinPasswordLen, message.MaxPasswordLen))
+		return nil
+	}
+	name, err := u.ask("Nickname: ", false)
+	if err != nil {
+		return err
+	}
+	if err := u.connect(); err != nil {
+		return nil
+	}
+	defer u.dropConn()
+	user := message.User{UserID: id, UserPwd: pwd, UserName: strings.TrimSpace(name)}
+	if err := u.send(message.RegisterMesType, &message.RegisterMes{User: user}); err != nil {
+		return nil
+	}
+	ev, err := u.await(message.RegisterMesType, message.RegisterResMesType, nil)
+	if err != nil {
+		return u.failed(err)
+	}
+	r, ok := ev.Body.(*message.RegisterResMes)
+	if !ok {
+		code, text := errorAnswer(ev)
+		r = &message.RegisterResMes{Code: code, Error: text}
+	}
+	u.say(RegisterResult(r, id))
+	return nil
+}
+
+// session runs the logged-in menu until logout, the end of the connection or of input.
+func (u *UI) session() error {
+	for {
+		u.say(fmt.Sprintf("[%s] 1 Online users  2 Group message  3 Private message  4 Messages  5 Log out",
+			who(u.selfName, u.self)))
+		choice, err := u.ask("Choice: ", false)
+		if err != nil {
+			return err
+		}
+		switch strings.TrimSpace(choice) {
+		case "1":
+			err = u.onlineUsers()
+		case "2":
+			err = u.group()
+		case "3":
+			err = u.private()
+		case "4":
+			u.showHistory()
+		case "5":
+			u.logout()
+			return nil
+		case "":
+		default:
+			u.say("Please choose 1 to 5.")
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Online users are fetched in pages; at most maxListed are listed.
+const (
+	onlinePage = 100
+	maxListed  = 1000
+)
+
+// onlineUsers lists who is online, page by page.
+func (u *UI) onlineUsers() error {
+	var users []message.OnlineUser
+	total := 0
+	for len(users) < maxListed {
+		if err := u.send(message.OnlineUsersMesType, &message.OnlineUsersMes{Offset: len(users), Limit: onlinePage}); err != nil {
+			return err
+		}
+		ev, err := u.await(message.OnlineUsersMesType, message.OnlineUsersResMesType, nil)
+		if err != nil {
+			return u.failed(err)
+		}
+		r, ok := ev.Body.(*message.OnlineUsersResMes)
+		if !ok || r.Code != message.CodeOK {
+			code, text := errorAnswer(ev)
+			if ok {
+				code, text = r.Code, r.Error
+			}
+			u.say("Cannot list online users. " + failure(code, text))
+			return nil
+		}
+		total = r.Total
+		users = append(users, r.Users...)
+		if len(r.Users) < onlinePage || len(users) >= total {
+			break
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Online users: %d", total)
+	for _, x := range users {
+		u.names[x.UserID] = x.UserName
+		b.WriteString("\n  " + who(x.UserName, x.UserID))
+		if x.UserID == u.self {
+			b.WriteString(" (you)")
+		}
+	}
+	if more := total - len(users); more > 0 {
+		fmt.Fprintf(&b, "\n  ... and %d more", more)
+	}
+	u.say(b.String())
+	return nil
+}
+
+// group sends one line to everyone online.
+func (u *UI) group() error {
+	text, err := u.ask("Message to the group: ", false)
+	if err != nil || !u.validContent(text) {
+		return err
+	}
+	if err := u.send(message.SmsMesType, &message.SmsMes{Content: text}); err != nil {
+		return err
+	}
+	ev, err := u.await(message.SmsMesType, message.SmsResMesType, nil)
+	if err != nil {
+		return u.failed(err)
+	}
+	code, errText := errorAnswer(ev)
+	if r, ok := ev.Body.(*message.SmsResMes); ok {
+		code, errText = r.Code, r.Error
+	}
+	u.say(GroupResult(code, errText, text))
+	if code == message.CodeOK {
+		u.history = append(u.history, u.View.SentGroup(text))
+	}
+	return nil
+}
+
+// private sends one line to one user.
+func (u *UI) private() error {
+	to, err := u.askID("To user id: ")
+	if err != nil || to == 0 {
+		return err
+	}
+	text, err := u.ask("Message: ", false)
+	if err != nil || !u.validContent(text) {
+		return err
+	}
+	cid := rand.Text()
+	if err := u.send(message.PrivateMesType, &message.PrivateMes{ToUserID: to, Content: text, ClientMsgID: cid}); err != nil {
+		return err
+	}
+	ev, err := u.await(message.PrivateMesType, message.PrivateResMesType, func(ev Event) bool {
+		id := ev.Body.(*message.PrivateResMes).ClientMsgID
+		return id == "" || id == cid // not a late answer to an earlier request
+	})
+	if err != nil {
+		return u.failed(err)
+	}
+	r, ok := ev.Body.(*message.PrivateResMes)
+	if !ok {
+		code, text := errorAnswer(ev)
+		r = &message.PrivateResMes{Code: code, Error: text}
+	}
+	u.say(PrivateResult(r, u.names[to], to))
+	if r.Code == message.CodeOK {
+		u.history = append(u.history, u.View.SentPrivate(who(u.names[to], to), text))
+	}
+	return nil
+}
+
+// showHistory prints this session's conversation.
+func (u *UI) showHistory() {
+	if len(u.history) == 0 {
+		u.say("No messages in this session yet.")
+		return
+	}
+	u.say("Messages of this session:\n" + strings.Join(u.history, "\n"))
+}
+
+// logout sends LogoutMes and waits until the server closes the connection.
+func (u *UI) logout() {
+	u.leaving = true
+	if u.send(message.LogoutMesType, &message.LogoutMes{}) == nil {
+		u.await(message.LogoutMesType, "", nil) // ends with errLost when the server closes
+	}
+	u.dropConn()
+	u.say("Logged out.")
+}
+
+// handle shows an event that is not the answer being waited for.
+// It returns errLost at the end of the connection.
+func (u *UI) handle(ev Event, ok bool) error {
+	if !ok || ev.Err != nil {
+		return u.closed(ev.Err)
+	}
+	switch b := ev.Body.(type) {
+	case *message.SmsMes:
+		if u.seen.add(b.MsgID) {
+			u.show(u.View.Group(b))
+		}
+	case *message.PrivateMes:
+		if b.MsgID != "" {
+			// A failed ack surfaces as the end of the connection; the server resends.
+			u.conn.Send(message.AckMesType, &message.AckMes{MsgIDs: []string{b.MsgID}})
+		}
+		if u.seen.add(b.MsgID) {
+			u.names[b.FromUserID] = b.FromUserName
+			u.show(u.View.Private(b))
+		}
+	case *message.NotifyUserStatusMes:
+		u.names[b.UserID] = b.UserName
+		u.say(u.View.Presence(b))
+	case *message.ErrorResMes:
+		if b.Code == message.CodeReplaced {
+			u.replaced = true
+			u.say("This session was replaced by a newer login of the same user (409).")
+		} else {
+			u.say(fmt.Sprintf("Server answer to %s: %s", clean(b.RefType), failure(b.Code, b.Error)))
+		}
+	}
+	// Anything else (a late answer to a request that timed out, a pong) is dropped.
+	return nil
+}
+
+// closed handles the end of the connection.
+func (u *UI) closed(err error) error {
+	switch {
+	case u.leaving:
+	case u.replaced:
+		u.say("You are logged out. Choose 1 to log in again.")
+	case u.self != 0:
+		u.say(fmt.Sprintf("Connection to the server lost (%v). Choose 1 to reconnect and log in again.", err))
+	default:
+		u.say(fmt.Sprintf("The server at %s closed the connection (%v).", u.Addr, err))
+	}
+	u.dropConn()
+	return errLost
+}
+
+// failed reports a request that got no answer; errEnd and errLost pass through.
+func (u *UI) failed(err error) error {
+	if err == errTimeout {
+		u.say(fmt.Sprintf("No answer from the server within %v.", u.Timeout))
+		return nil
+	}
+	return err
+}
+
+// connect dials the server unless connected.
+func (u *UI) connect() error {
+	if u.conn != nil {
+		return nil
+	}
+	c, err := u.Dial()
+	if err != nil {
+		u.say(fmt.Sprintf("cannot reach server at %s: %v", u.Addr, err))
+		return err
+	}
+	u.conn, u.events = c, c.Events()
+	return nil
+}
+
+// dropConn closes the connection and forgets the session.
+func (u *UI) dropConn() {
+	if u.conn != nil {
+		u.conn.Close()
+	}
+	u.conn, u.events = nil, nil
+	u.self, u.selfName = 0, ""
+	u.leaving, u.replaced = false, false
+}
+
+// send writes a request; a failure ends the connection (errLost).
+func (u *UI) send(typ string, v any) error {
+	if u.conn == nil {
+		return u.closed(errors.New("not connected"))
+	}
+	if err := u.conn.Send(typ, v); err != nil {
+		return u.closed(err)
+	}
+	return nil
+}
+
+// ask reads one line, showing events while the prompt is open. A read left open
+// by an earlier ask (the connection was lost meanwhile) is reused with the new prompt.
+func (u *UI) ask(prompt string, secret bool) (string, error) {
+	if u.line == nil {
+		u.line = u.Term.ReadLine(prompt, secret)
+	} else {
+		u.Term.SetPrompt(prompt)
+	}
+	for {
+		select {
+		case l := <-u.line:
+			u.line = nil
+			if l.Err != nil {
+				return "", errEnd
+			}
+			return l.Text, nil
+		case ev, ok := <-u.events:
+			if err := u.handle(ev, ok); err != nil {
+				return "", err
+			}
+		case <-u.Quit:
+			return "", errEnd
+		}
+	}
+}
+
+// askID reads a user id; 0 means the answer was not one (the user was told).
+func (u *UI) askID(prompt string) (int, error) {
+	s, err := u.ask(prompt, false)
+	if err != nil {
+		return 0, err
+	}
+	id, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || id < message.MinUserID || id > message.MaxUserID {
+		u.say(fmt.Sprintf("A user id is a whole number from %d to %d.", message.MinUserID, message.MaxUserID))
+		return 0, nil
+	}
+	return id, nil
+}
+
+// await waits for the answer to a request of type reqType: a message of type
+// respType (accepted by match, when given) or an ErrorResMes about reqType.
+// Other events are shown meanwhile.
+func (u *UI) await(reqType, respType string, match func(Event) bool) (Event, error) {
+	t := time.NewTimer(u.Timeout)
+	defer t.Stop()
+	for {
+		select {
+		case ev, ok := <-u.events:
+			if ok && ev.Err == nil && answers(ev, reqType, respType, match) {
+				return ev, nil
+			}
+			if err := u.handle(ev, ok); err != nil {
+				return Event{}, err
+			}
+		case <-t.C:
+			return Event{}, errTimeout
+		case <-u.Quit:
+			return Event{}, errEnd
+		}
+	}
+}
+
+// answers reports whether ev is the answer to a request of type reqType.
+func answers(ev Event, reqType, respType string, match func(Event) bool) bool {
+	if e, ok := ev.Body.(*message.ErrorResMes); ok {
+		return e.RefType == reqType && e.Code != message.CodeReplaced
+	}
+	return ev.Type == respType && ev.Body != nil && (match == nil || match(ev))
+}
+
+// errorAnswer returns the code and text of an ErrorResMes answer.
+func errorAnswer(ev Event) (int, string) {
+	if e, ok := ev.Body.(*message.ErrorResMes); ok {
+		return e.Code, e.Error
+	}
+	return 0, "unexpected answer " + ev.Type
+}
+
+// validContent checks a message text against the protocol's limits, telling the user.
+func (u *UI) validContent(s string) bool {
+	switch {
+	case s == "":
+		u.say("Empty message; nothing sent.")
+	case len(s) > message.MaxContentLen:
+		u.say(fmt.Sprintf("Message too long (%d bytes, at most %d); nothing sent.", len(s), message.MaxContentLen))
+	case !utf8.ValidString(s):
+		u.say("Message is not valid UTF-8; nothing sent.")
+	default:
+		return true
+	}
+	return false
+}
+
+// say prints a line; show also keeps it in the session's conversation.
+func (u *UI) say(s string) { u.Term.Println(s) }
+
+func (u *UI) show(s string) {
+	u.history = append(u.history, s)
+	u.say(s)
+}
+
+// dedup remembers the last maxSeen message ids, to drop repeats.
+type dedup struct {
+	set   map[string]struct{}
+	order []string
+}
+
+const maxSeen = 10000
+
+// add records id and reports whether it is new. An empty id is always new.
+func (d *dedup) add(id string) bool {
+	if id == "" {
+		return true
+	}
+	if d.set == nil {
+		d.set = make(map[string]struct{})
+	}
+	if _, dup := d.set[id]; dup {
+		return false
+	}
+	if len(d.order) >= maxSeen {
+		delete(d.set, d.order[0])
+		d.order = d.order[1:]
+	}
+	d.set[id] = struct{}{}
+	d.order = append(d.order, id)
+	return true
+}

@@ -1,0 +1,175 @@
+package chat
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+
+	"chat/common/message"
+	"chat/server/model"
+)
+
+// Nodes share one Redis. What a node must tell others travels as a notice on Redis
+// pub/sub: on a node's own channel (wake a user's delivery, end a replaced session)
+// or on the broadcast channel (group messages and presence, as ready-made frames).
+// A notice is a kind letter and space-separated fields; a frame comes last.
+const (
+	noticeKick      = 'k' // k <user> <session id>
+	noticeWake      = 'w' // w <user>
+	noticeBroadcast = 'b' // b <origin node> <excluded user> <type> <frame>
+)
+
+func kickNotice(user int, sid string) []byte {
+	return []byte(string(noticeKick) + " " + strconv.Itoa(user) + " " + sid)
+}
+
+func wakeNotice(user int) []byte {
+	return []byte(string(noticeWake) + " " + strconv.Itoa(user))
+}
+
+func broadcastNotice(origin string, exclude int, typ string, f []byte) []byte {
+	b := make([]byte, 0, len(origin)+len(typ)+len(f)+16)
+	b = append(b, noticeBroadcast, ' ')
+	b = append(b, origin...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(exclude), 10)
+	b = append(b, ' ')
+	b = append(b, typ...)
+	b = append(b, ' ')
+	return append(b, f...)
+}
+
+// fields splits the first n space-separated fields off a notice body.
+func fields(b []byte, n int) (out [][]byte, rest []byte, ok bool) {
+	for range n {
+		var f []byte
+		f, b, ok = bytes.Cut(b, []byte{' '})
+		if !ok && len(out) < n-1 {
+			return nil, nil, false
+		}
+		out = append(out, f)
+	}
+	return out, b, true
+}
+
+// broadcast queues frame f for every ready session but exclude's, here and on
+// every other node. The frame is encoded once and shared by all the queues.
+func (s *Server) broadcast(typ string, f []byte, exclude int) error {
+	s.fanOut(typ, f, exclude)
+	return s.publish(model.BroadcastChannel, broadcastNotice(s.cfg.Node, exclude, typ, f))
+}
+
+// fanOut queues f for this node's sessions but exclude's.
+func (s *Server) fanOut(typ string, f []byte, exclude int) {
+	if s.shuttingDown.Load() {
+		return // every local session is on its way out
+	}
+	n := 0
+	s.hub.each(func(c *conn) {
+		if c.user != exclude && c.enqueueReady(f) {
+			n++
+		}
+	})
+	s.metrics.messagesOut.WithLabelValues(typ).Add(float64(n))
+}
+
+func (s *Server) publish(channel string, payload []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	err := s.st.Bus.Publish(ctx, channel, payload)
+	if err != nil {
+		s.log.Warn("publish failed", "channel", channel, "err", err)
+	}
+	return err
+}
+
+// wakeInbox starts the delivery of user's inbox wherever its session is.
+func (s *Server) wakeInbox(user int, where model.Session) {
+	if where.Node != s.cfg.Node {
+		s.publish(model.NodeChannel(where.Node), wakeNotice(user))
+		return
+	}
+	if c := s.hub.get(user); c != nil {
+		c.wakeInbox()
+	}
+}
+
+// onNotice handles one notice from the bus.
+func (s *Server) onNotice(_ string, payload []byte) {
+	if len(payload) < 2 {
+		return
+	}
+	kind, body := payload[0], payload[2:]
+	switch kind {
+	case noticeKick:
+		f, _, ok := fields(body, 2)
+		if !ok {
+			return
+		}
+		user, _ := strconv.Atoi(string(f[0]))
+		if c := s.hub.get(user); c != nil && c.sid == string(f[1]) {
+			c.replace()
+		}
+	case noticeWake:
+		user, _ := strconv.Atoi(string(body))
+		if c := s.hub.get(user); c != nil {
+			c.wakeInbox()
+		}
+	case noticeBroadcast:
+		f, frame, ok := fields(body, 3)
+		if !ok || string(f[0]) == s.cfg.Node {
+			return // this node's own broadcast, fanned out already
+		}
+		exclude, _ := strconv.Atoi(string(f[1]))
+		s.fanOut(string(f[2]), frame, exclude)
+	}
+}
+
+// start joins the cluster: it takes offline the sessions an earlier run under this
+// node id left behind, then starts the acker, the heartbeat and the subscription.
+func (s *Server) start() {
+	s.background.Add(3)
+	go s.ackLoop()
+	go s.heartbeatLoop()
+	go func() {
+		defer s.background.Done()
+		s.subscribe()
+	}()
+}
+
+// reapOwn clears what an earlier run of this node left, before it serves anyone.
+func (s *Server) reapOwn() error {
+	ctx, cancel := s.requestContext()
+	defer cancel()
+	gone, count, err := s.st.Presence.Reap(ctx, s.cfg.Node, true)
+	if err != nil {
+		return err
+	}
+	s.notifyReaped(gone, count)
+	return nil
+}
+
+func (s *Server) notifyReaped(gone []model.Reaped, count int) {
+	for _, u := range gone {
+		s.notifyPresence(u.UserID, u.Name, message.UserOffline, count)
+	}
+}
+
+// subscribe listens to this node's channel and the broadcast channel. When the
+// subscription comes back after Redis was away, wakes may have been lost: every
+// local session then looks at its inbox again.
+func (s *Server) subscribe() {
+	first := true
+	s.st.Bus.Subscribe(s.ctx,
+		[]string{model.NodeChannel(s.cfg.Node), model.BroadcastChannel},
+		func() {
+			if !first {
+				s.log.Info("subscription restored")
+				s.hub.each(func(c *conn) { c.wakeInbox() })
+			}
+			first = false
+		},
+		s.onNotice,
+		func(err error) { s.log.Warn("subscription lost; reconnecting", "err", err) },
+	)
+}

@@ -1,0 +1,351 @@
+package chat
+
+import (
+	"bufio"
+	"encoding/binary"
+	"net"
+	"sync"
+	"time"
+
+	"chat/common/frame"
+	"chat/common/message"
+)
+
+// closeReason records why a connection closed; the first reason given wins.
+type closeReason int
+
+const (
+	reasonNone        closeReason = iota
+	ClientClosed                  // the peer closed or the read failed
+	ProtocolViolation             // bad length or a body that is not an envelope
+	LoginTimeout                  // no successful login in time
+	FrameTimeout                  // a frame was started and not finished in time
+	Replaced                      // a newer login of the same user took over
+	SlowConsumer                  // the outbound queue overflowed
+	WriteError                    // writing to the peer failed or timed out
+	LoggedOut                     // the user sent LogoutMes
+	ServerShutdown                // the server is shutting down
+)
+
+var reasonNames = [...]string{"none", "client_closed", "protocol_violation", "login_timeout", "frame_timeout",
+	"replaced", "slow_consumer", "write_error", "logged_out", "server_shutdown"}
+
+func (r closeReason) String() string { return reasonNames[r] }
+
+// readBufferSize is small on purpose: an idle connection holds it for its whole
+// life, and frames larger than it are read straight into their own buffer.
+const readBufferSize = 1024
+
+// conn is one client connection. Its reading goroutine (serve) runs the handlers
+// one at a time and owns the session fields; one writer goroutine (writeLoop) owns
+// writes to nc; everyone else hands frames to enqueue.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	addr string // remote IP, for per-address limits
+	br   *bufio.Reader
+
+	// Session, set once by the reading goroutine at login before the conn is
+	// published in the hub, and read-only after that.
+	user  int
+	name  string
+	proto int
+	sid   string
+
+	privateRate, groupRate bucket // used by the reading goroutine only
+
+	mu      sync.Mutex
+	out     [][]byte // frames waiting for the writer
+	acks    []string // ids of classic recipients' messages to forget once written
+	queued  int      // bytes in out
+	ready   bool     // logged in and answered: broadcasts may come
+	closing bool     // no more frames; the writer closes nc after flushing
+	closed  bool     // nc is closed
+	reason  closeReason
+
+	wake    chan struct{} // the writer has work
+	drained chan struct{} // the writer flushed (for delivery's flow control)
+	done    chan struct{} // the writer exited
+
+	inbox inboxState
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+	if err != nil {
+		host = nc.RemoteAddr().String()
+	}
+	return &conn{
+		srv:     s,
+		nc:      nc,
+		addr:    host,
+		br:      bufio.NewReaderSize(nc, readBufferSize),
+		wake:    make(chan struct{}, 1),
+		drained: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+}
+
+// serve runs the connection until it closes, then ends its session.
+func (c *conn) serve() {
+	go c.writeLoop()
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.LoginTimeout))
+	reason := c.readLoop()
+	c.endSession(reason)
+	<-c.done
+}
+
+// readLoop reads and dispatches frames until one must end the connection.
+func (c *conn) readLoop() closeReason {
+	for {
+		// Wait for a frame without holding a buffer: most connections are idle.
+		if _, err := c.br.Peek(1); err != nil {
+			return c.readFailed(err)
+		}
+		buf := getBuffer()
+		body, err := c.readFrame(*buf)
+		if err != nil {
+			putBuffer(buf)
+			return c.readFailed(err)
+		}
+		m, err := message.Decode(body)
+		putBuffer(buf)
+		if err != nil {
+			c.replyError(message.CodeBadEnvelope, "the body is not a message envelope", "")
+			return ProtocolViolation
+		}
+		if c.dispatch(m) {
+			return LoggedOut
+		}
+		if c.srv.shuttingDown.Load() {
+			return ServerShutdown
+		}
+	}
+}
+
+// readFrame reads one frame whose first byte has arrived. Once logged in, a
+// connection may stay idle as long as it likes, but a frame it has started must
+// arrive within FrameTimeout; before login, the login deadline set in serve
+// bounds everything.
+func (c *conn) readFrame(buf []byte) ([]byte, error) {
+	if c.user == 0 || c.frameBuffered() {
+		return frame.Read(c.br, c.srv.cfg.MaxFrame, buf)
+	}
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.FrameTimeout))
+	body, err := frame.Read(c.br, c.srv.cfg.MaxFrame, buf)
+	c.nc.SetReadDeadline(time.Time{})
+	// Shutdown sets its flag before its deadline: if the deadline was cleared
+	// above, the flag is seen here.
+	if err == nil && c.srv.shuttingDown.Load() {
+		c.nc.SetReadDeadline(time.Now())
+	}
+	return body, err
+}
+
+// frameBuffered reports whether a whole frame is already in the read buffer, so
+// that reading it cannot stall and needs no deadline.
+func (c *conn) frameBuffered() bool {
+	n := c.br.Buffered()
+	if n < frame.HeaderLen {
+		return false
+	}
+	hdr, _ := c.br.Peek(frame.HeaderLen)
+	return uint64(n) >= frame.HeaderLen+uint64(binary.BigEndian.Uint32(hdr))
+}
+
+// readFailed answers what it can of a failed read and says why the connection ends.
+func (c *conn) readFailed(err error) closeReason {
+	switch {
+	case err == frame.ErrFrameTooLarge:
+		c.replyError(message.CodeTooLarge, "frame too large", "")
+		return ProtocolViolation
+	case err == frame.ErrEmptyFrame:
+		c.replyError(message.CodeBadEnvelope, "empty frame", "")
+		return ProtocolViolation
+	case c.srv.shuttingDown.Load():
+		return ServerShutdown
+	case isTimeout(err) && c.user == 0:
+		c.replyError(message.CodeUnauthorized, "no login in time", "")
+		return LoginTimeout
+	case isTimeout(err):
+		return FrameTimeout
+	}
+	return ClientClosed
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+// enqueue hands a frame to the writer; ack, if set, is the id of a classic
+// recipient's private message to forget once the frame is written. A connection
+// whose queue would pass MaxQueue is closed instead: a slow reader must not make
+// its senders wait or the server hold its backlog. It reports whether the frame
+// was queued.
+func (c *conn) enqueue(f []byte, ack string) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	if c.queued+len(f) > c.srv.cfg.MaxQueue {
+		c.mu.Unlock()
+		c.srv.metrics.queueOverflows.Inc()
+		c.close(SlowConsumer)
+		return false
+	}
+	c.out = append(c.out, f)
+	c.queued += len(f)
+	if ack != "" {
+		c.acks = append(c.acks, ack)
+	}
+	c.mu.Unlock()
+	signal(c.wake)
+	return true
+}
+
+// enqueueReady is enqueue for broadcasts, which only logged-in, answered sessions get.
+func (c *conn) enqueueReady(f []byte) bool {
+	c.mu.Lock()
+	ready := c.ready
+	c.mu.Unlock()
+	return ready && c.enqueue(f, "")
+}
+
+func (c *conn) setReady() {
+	c.mu.Lock()
+	c.ready = true
+	c.mu.Unlock()
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// close closes the connection now, dropping what is queued.
+func (c *conn) close(reason closeReason) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed, c.closing = true, true
+	if c.reason == reasonNone {
+		c.reason = reason
+	}
+	c.out, c.acks, c.queued = nil, nil, 0
+	c.mu.Unlock()
+	c.nc.Close()
+	signal(c.wake)
+}
+
+// closeAfterFlush lets the writer send what is queued, then close.
+func (c *conn) closeAfterFlush(reason closeReason) {
+	c.mu.Lock()
+	if !c.closing {
+		c.closing = true
+		c.reason = reason
+	}
+	c.mu.Unlock()
+	signal(c.wake)
+}
+
+// isClosing reports whether the connection takes no more frames.
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// writeLoop is the only writer of nc. It takes everything queued at once and
+// writes it with one call, so a burst of frames costs one system call.
+func (c *conn) writeLoop() {
+	defer close(c.done)
+	var spare [][]byte
+	for range c.wake {
+		for {
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				return
+			}
+			frames, acks, closing := c.out, c.acks, c.closing
+			c.out, c.acks, c.queued = spare[:0], nil, 0
+			c.mu.Unlock()
+			if len(frames) == 0 {
+				if closing {
+					c.close(reasonNone) // keeps the reason closeAfterFlush gave
+					return
+				}
+				break
+			}
+			if err := c.write(frames); err != nil {
+				c.close(WriteError)
+				return
+			}
+			c.srv.metrics.framesWritten.Add(float64(len(frames)))
+			if len(acks) > 0 {
+				c.srv.forget(c.user, acks)
+			}
+			clear(frames)
+			spare = frames
+			signal(c.drained)
+		}
+	}
+}
+
+func (c *conn) write(frames [][]byte) error {
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	if len(frames) == 1 {
+		_, err := c.nc.Write(frames[0])
+		return err
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	b := (*buf)[:0]
+	for _, f := range frames {
+		b = append(b, f...)
+	}
+	*buf = b
+	_, err := c.nc.Write(b)
+	return err
+}
+
+// waitQueueBelow waits until fewer than n bytes are queued; false if the
+// connection closes first.
+func (c *conn) waitQueueBelow(n int) bool {
+	for {
+		c.mu.Lock()
+		queued, closing := c.queued, c.closing
+		c.mu.Unlock()
+		if closing {
+			return false
+		}
+		if queued < n {
+			return true
+		}
+		select {
+		case <-c.drained:
+		case <-c.done:
+			return false
+		}
+	}
+}
+
+// bufferPool holds read and write buffers, so that idle connections hold none.
+var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooledBuffer keeps one huge frame from pinning its buffer in the pool.
+const maxPooledBuffer = 64 << 10
+
+func getBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledBuffer {
+		bufferPool.Put(b)
+	}
+}

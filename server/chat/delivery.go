@@ -1,0 +1,169 @@
+package chat
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"chat/common/message"
+	"chat/server/model"
+)
+
+// Private messages reach a session from its inbox in Redis, never straight from the
+// sender: the inbox is the one source of truth, a wake (local, or through the bus
+// from another node) only says "look again". One delivery runs at a time per
+// session and reads on from where the last one stopped, so messages go out once,
+// in inbox order, which is send order.
+
+// deliveryBatch is how many messages one read of the inbox takes.
+const deliveryBatch = 256
+
+type inboxState struct {
+	mu      sync.Mutex
+	ready   bool // the login was answered: deliveries may start
+	pending bool // a wake came since the running delivery last read
+	running bool
+
+	// Owned by the running delivery (handed over through mu).
+	cursor      string // id of the last message queued to the client
+	offlineUpTo string // messages up to this id waited for the login: offline
+}
+
+// wakeInbox asks the session to deliver what its inbox holds.
+func (c *conn) wakeInbox() {
+	c.inbox.mu.Lock()
+	c.inbox.pending = true
+	start := c.inbox.ready && !c.inbox.running
+	c.inbox.running = c.inbox.running || start
+	c.inbox.mu.Unlock()
+	if start {
+		go c.deliverLoop()
+	}
+}
+
+// startDelivery starts the first delivery, which sends the offline messages; it
+// runs once the login response is queued, so they follow it.
+func (c *conn) startDelivery() {
+	c.inbox.mu.Lock()
+	c.inbox.ready = true
+	c.inbox.mu.Unlock()
+	c.wakeInbox()
+}
+
+func (c *conn) deliverLoop() {
+	for {
+		c.inbox.mu.Lock()
+		if !c.inbox.pending || c.isClosing() {
+			c.inbox.running = false
+			c.inbox.mu.Unlock()
+			return
+		}
+		c.inbox.pending = false
+		c.inbox.mu.Unlock()
+		c.deliver()
+	}
+}
+
+// deliver queues every message after the cursor. A classic client's message is
+// forgotten once written; a proto-2 client's once it acks. If the client reads
+// slower than its inbox fills, delivery waits for the queue to drain instead of
+// overflowing it.
+func (c *conn) deliver() {
+	for {
+		ctx, cancel := c.srv.requestContext()
+		msgs, err := c.srv.st.Inbox.Read(ctx, c.user, c.inbox.cursor, deliveryBatch)
+		cancel()
+		if err != nil {
+			// The next wake retries; the bus wakes every session when Redis is back.
+			c.srv.log.Warn("inbox read failed", "user", c.user, "err", err)
+			return
+		}
+		now := time.Now().UnixMilli()
+		for _, m := range msgs {
+			offline := c.inbox.offlineUpTo != "" && model.CompareIDs(m.ID, c.inbox.offlineUpTo) <= 0
+			f, err := message.EncodeFrame(message.PrivateMesType, message.PrivateMes{
+				MsgID:        m.ID,
+				FromUserID:   m.From,
+				FromUserName: m.FromName,
+				ToUserID:     c.user,
+				Content:      m.Content,
+				SentAt:       m.SentAt,
+				Offline:      offline,
+			})
+			if err != nil {
+				continue
+			}
+			forget := ""
+			if c.proto != message.ProtoAck {
+				forget = m.ID
+			}
+			if !c.enqueue(f, forget) {
+				return
+			}
+			c.inbox.cursor = m.ID
+			c.srv.metrics.messagesOut.WithLabelValues(message.PrivateMesType).Inc()
+			if !offline {
+				c.srv.metrics.deliveryLatency.Observe(float64(now-m.SentAt) / 1000)
+			}
+		}
+		if len(msgs) < deliveryBatch || !c.waitQueueBelow(c.srv.cfg.MaxQueue/2) {
+			return
+		}
+	}
+}
+
+// ackBatch is delivered messages of one user to forget.
+type ackBatch struct {
+	user int
+	ids  []string
+}
+
+// forget queues delivered messages to be removed from user's inbox.
+func (s *Server) forget(user int, ids []string) {
+	s.acks <- ackBatch{user: user, ids: ids}
+}
+
+// maxAckBatches bounds one pipelined removal.
+const maxAckBatches = 512
+
+// ackLoop removes delivered messages in batches: whatever has queued up while the
+// previous batch was in Redis goes in the next one pipeline. A lost removal only
+// means a message comes again at the next login, which at-least-once allows.
+func (s *Server) ackLoop() {
+	defer s.background.Done()
+	for {
+		var first ackBatch
+		select {
+		case first = <-s.acks:
+		case <-s.ctx.Done():
+			// Writers are done by now (Shutdown waited for them): drain what is left.
+			for {
+				select {
+				case b := <-s.acks:
+					s.removeAcked(map[int][]string{b.user: b.ids})
+				default:
+					return
+				}
+			}
+		}
+		batch := map[int][]string{first.user: first.ids}
+	more:
+		for n := 1; n < maxAckBatches; n++ {
+			select {
+			case b := <-s.acks:
+				batch[b.user] = append(batch[b.user], b.ids...)
+			default:
+				break more
+			}
+		}
+		s.removeAcked(batch)
+	}
+}
+
+func (s *Server) removeAcked(batch map[int][]string) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := s.st.Inbox.Delete(ctx, batch); err != nil {
+		s.log.Warn("could not forget delivered messages; they may come again", "users", len(batch), "err", err)
+	}
+}

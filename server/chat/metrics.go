@@ -1,0 +1,70 @@
+package chat
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus metrics, in a registry of its own so that
+// several servers can live in one process (tests, or nodes side by side).
+type metrics struct {
+	registry        *prometheus.Registry
+	connections     prometheus.Gauge
+	logins          *prometheus.CounterVec
+	messagesIn      *prometheus.CounterVec
+	messagesOut     *prometheus.CounterVec
+	framesWritten   prometheus.Counter
+	queueOverflows  prometheus.Counter
+	closes          *prometheus.CounterVec
+	redisErrors     prometheus.Counter
+	redisLatency    prometheus.Histogram
+	deliveryLatency prometheus.Histogram
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chat_connections", Help: "Open client connections."}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chat_logins_total", Help: "Login attempts by result."}, []string{"result"}),
+		messagesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chat_messages_in_total", Help: "Frames received, by type."}, []string{"type"}),
+		messagesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chat_messages_out_total", Help: "Frames queued to clients, by type."}, []string{"type"}),
+		framesWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_frames_written_total", Help: "Frames written to client sockets."}),
+		queueOverflows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_queue_overflows_total", Help: "Clients cut off because their outbound queue overflowed."}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chat_connections_closed_total", Help: "Closed connections, by reason."}, []string{"reason"}),
+		redisErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_redis_errors_total", Help: "Redis commands that failed."}),
+		redisLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "chat_redis_seconds", Help: "Latency of Redis round trips.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+		deliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "chat_private_delivery_seconds", Help: "From a private message's acceptance to its queueing to the online recipient.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+	}
+	m.registry.MustRegister(m.connections, m.logins, m.messagesIn, m.messagesOut, m.framesWritten,
+		m.queueOverflows, m.closes, m.redisErrors, m.redisLatency, m.deliveryLatency,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// MetricsHandler serves the server's metrics in the Prometheus text format.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
+}
+
+// ObserveRedis records one Redis round trip; the Redis pool calls it.
+func (s *Server) ObserveRedis(d time.Duration, err error) {
+	s.metrics.redisLatency.Observe(d.Seconds())
+	if err != nil {
+		s.metrics.redisErrors.Inc()
+	}
+}

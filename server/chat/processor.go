@@ -1,0 +1,72 @@
+package chat
+
+import (
+	"chat/common/message"
+)
+
+// handler runs one request on the connection's reading goroutine.
+type handler struct {
+	run    func(c *conn, m message.Message)
+	public bool // allowed before login
+}
+
+// handlers maps each request type to its process: the user process (userprocess.go)
+// and the sms process (smsprocess.go). LogoutMes ends the read loop in dispatch.
+var handlers = map[string]handler{
+	message.LoginMesType:       {run: (*conn).login, public: true},
+	message.RegisterMesType:    {run: (*conn).register, public: true},
+	message.PingMesType:        {run: (*conn).ping, public: true},
+	message.OnlineUsersMesType: {run: (*conn).onlineUsers},
+	message.SmsMesType:         {run: (*conn).groupMessage},
+	message.PrivateMesType:     {run: (*conn).privateMessage},
+	message.AckMesType:         {run: (*conn).ack},
+}
+
+// dispatch runs the handler of m. It reports whether the user logged out.
+func (c *conn) dispatch(m message.Message) (logout bool) {
+	h, known := handlers[m.Type]
+	if !known && m.Type != message.LogoutMesType {
+		c.srv.metrics.messagesIn.WithLabelValues("unknown").Inc()
+		c.replyError(message.CodeBadEnvelope, "unknown message type", m.Type)
+		return false
+	}
+	c.srv.metrics.messagesIn.WithLabelValues(m.Type).Inc()
+	if c.user == 0 && !h.public {
+		c.replyError(message.CodeUnauthorized, "log in first", m.Type)
+		return false
+	}
+	if m.Type == message.LogoutMesType {
+		return true
+	}
+	h.run(c, m)
+	return false
+}
+
+// unpack parses m's payload into v, answering ErrorResMes 422 if it cannot.
+func (c *conn) unpack(m message.Message, v any) bool {
+	if err := message.Unpack(m, v); err != nil {
+		c.replyError(message.CodeInvalid, "malformed data: "+err.Error(), m.Type)
+		return false
+	}
+	return true
+}
+
+// reply queues a response for this connection.
+func (c *conn) reply(typ string, v any) {
+	f, err := message.EncodeFrame(typ, v)
+	if err != nil {
+		c.srv.log.Error("encode", "type", typ, "err", err)
+		return
+	}
+	c.srv.metrics.messagesOut.WithLabelValues(typ).Inc()
+	c.enqueue(f, "")
+}
+
+// replyError answers with ErrorResMes.
+func (c *conn) replyError(code int, text, refType string) {
+	c.reply(message.ErrorResMesType, message.ErrorResMes{Code: code, Error: text, RefType: refType})
+}
+
+func (c *conn) ping(message.Message) {
+	c.reply(message.PongMesType, message.PongMes{})
+}

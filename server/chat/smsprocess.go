@@ -1,0 +1,125 @@
+package chat
+
+import (
+	"errors"
+	"time"
+
+	"chat/common/message"
+	"chat/server/model"
+)
+
+// The sms process: group messages, private messages and their acknowledgements.
+
+func (c *conn) groupMessage(m message.Message) {
+	var req message.SmsMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	answer := func(code int, text, msgID string) {
+		if c.proto == message.ProtoAck {
+			c.reply(message.SmsResMesType, message.SmsResMes{Code: code, Error: text, MsgID: msgID})
+		} else if code != message.CodeOK {
+			c.replyError(code, text, m.Type)
+		}
+	}
+	if code, text := checkContent(req.Content); code != 0 {
+		answer(code, text, "")
+		return
+	}
+	if !c.groupRate.allow(time.Now()) {
+		answer(message.CodeRateLimited, "too many group messages; slow down", "")
+		return
+	}
+	// The sender's identity is the session's, whatever the client wrote.
+	out := message.SmsMes{
+		Content:  req.Content,
+		UserID:   c.user,
+		UserName: c.name,
+		MsgID:    "g" + c.srv.newID(),
+		SentAt:   time.Now().UnixMilli(),
+	}
+	f, err := message.EncodeFrame(message.SmsMesType, out)
+	if err != nil {
+		answer(message.CodeServerError, "server error", "")
+		return
+	}
+	if err := c.srv.broadcast(message.SmsMesType, f, c.user); err != nil {
+		answer(message.CodeServerError, "delivered on this server only: the other servers are unreachable", out.MsgID)
+		return
+	}
+	answer(message.CodeOK, "", out.MsgID)
+}
+
+func (c *conn) privateMessage(m message.Message) {
+	var req message.PrivateMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	answer := func(res message.PrivateResMes) {
+		res.ClientMsgID = req.ClientMsgID
+		c.reply(message.PrivateResMesType, res)
+	}
+	fail := func(code int, text string) { answer(message.PrivateResMes{Code: code, Error: text}) }
+	if len(req.ClientMsgID) > message.MaxClientMsgID {
+		fail(message.CodeTooLarge, "clientMsgId is over 64 bytes")
+		return
+	}
+	if code, _ := checkUserID(req.ToUserID); code != 0 {
+		fail(code, "toUserId must be between 1 and 2147483647")
+		return
+	}
+	if code, text := checkContent(req.Content); code != 0 {
+		fail(code, text)
+		return
+	}
+	if !c.privateRate.allow(time.Now()) {
+		fail(message.CodeRateLimited, "too many private messages; slow down")
+		return
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	res, err := c.srv.st.Inbox.Send(ctx, c.user, c.name, req.ToUserID, req.Content, req.ClientMsgID)
+	switch {
+	case errors.Is(err, model.ErrUserNotFound):
+		fail(message.CodeNoSuchUser, "no such user")
+		return
+	case err != nil:
+		c.srv.log.Warn("private message not stored", "from", c.user, "err", err)
+		fail(message.CodeServerError, "server error; the message was not sent")
+		return
+	}
+	if res.Online && !res.Duplicate {
+		c.srv.wakeInbox(req.ToUserID, res.Recipient)
+	}
+	answer(message.PrivateResMes{Code: message.CodeOK, MsgID: res.MsgID, Stored: !res.Online})
+}
+
+// maxAckIDs bounds one AckMes; a client acks as it reads, in small batches.
+const maxAckIDs = 1000
+
+func (c *conn) ack(m message.Message) {
+	var req message.AckMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	if len(req.MsgIDs) > maxAckIDs {
+		c.replyError(message.CodeTooLarge, "at most 1000 msgIds per AckMes", m.Type)
+		return
+	}
+	for _, id := range req.MsgIDs {
+		if !model.ValidID(id) {
+			c.replyError(message.CodeInvalid, "not a message id: "+truncate(id, 40), m.Type)
+			return
+		}
+	}
+	if len(req.MsgIDs) > 0 {
+		c.srv.forget(c.user, req.MsgIDs)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,225 @@
+package chat
+
+import (
+	"errors"
+	"time"
+
+	"chat/common/message"
+	"chat/server/model"
+)
+
+// The user process: register, login, logout, online list and presence.
+
+func (c *conn) register(m message.Message) {
+	var req message.RegisterMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	answer := func(code int, text string) {
+		c.reply(message.RegisterResMesType, message.RegisterResMes{Code: code, Error: text})
+	}
+	u := req.User
+	for _, check := range []func() (int, string){
+		func() (int, string) { return checkUserID(u.UserID) },
+		func() (int, string) { return checkPassword(u.UserPwd) },
+		func() (int, string) { return checkUserName(u.UserName) },
+	} {
+		if code, text := check(); code != 0 {
+			answer(code, text)
+			return
+		}
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	err := c.srv.st.Users.Register(ctx, u)
+	switch {
+	case errors.Is(err, model.ErrUserExists):
+		answer(message.CodeUserExists, "this user id is already taken")
+	case err != nil:
+		c.srv.log.Warn("register failed", "user", u.UserID, "err", err)
+		answer(message.CodeServerError, "server error; try again")
+	default:
+		answer(message.CodeOK, "")
+	}
+}
+
+func (c *conn) login(m message.Message) {
+	var req message.LoginMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	answer := func(code int, text string) {
+		c.srv.metrics.logins.WithLabelValues(loginResult(code)).Inc()
+		c.reply(message.LoginResMesType, message.LoginResMes{Code: code, Error: text})
+	}
+	if c.user != 0 {
+		answer(message.CodeInvalid, "already logged in on this connection")
+		return
+	}
+	if code, text := checkUserID(req.UserID); code != 0 {
+		answer(code, text)
+		return
+	}
+	if len(req.UserPwd) > message.MaxPasswordLen {
+		answer(message.CodeInvalid, "userPwd must be 6 to 72 bytes")
+		return
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	blocked, err := c.srv.st.Logins.Blocked(ctx, req.UserID, c.addr)
+	if err != nil {
+		answer(message.CodeServerError, "server error; try again")
+		return
+	}
+	if blocked {
+		answer(message.CodeRateLimited, "too many failed logins; try again in a minute")
+		return
+	}
+	u, err := c.srv.st.Users.Authenticate(ctx, req.UserID, req.UserPwd)
+	switch {
+	case errors.Is(err, model.ErrUserNotFound), errors.Is(err, model.ErrWrongPassword):
+		if ferr := c.srv.st.Logins.Failed(ctx, req.UserID, c.addr); ferr != nil {
+			c.srv.log.Warn("could not count a failed login", "err", ferr)
+		}
+		if errors.Is(err, model.ErrUserNotFound) {
+			answer(message.CodeUserNotFound, "no such user; register first")
+		} else {
+			answer(message.CodeWrongPassword, "wrong password")
+		}
+		return
+	case err != nil:
+		c.srv.log.Warn("login failed", "user", req.UserID, "err", err)
+		answer(message.CodeServerError, "server error; try again")
+		return
+	}
+	c.startSession(u, req.Proto)
+}
+
+func loginResult(code int) string {
+	switch code {
+	case message.CodeOK:
+		return "ok"
+	case message.CodeUserNotFound:
+		return "no_such_user"
+	case message.CodeWrongPassword:
+		return "wrong_password"
+	case message.CodeRateLimited:
+		return "rate_limited"
+	case message.CodeServerError:
+		return "server_error"
+	}
+	return "invalid"
+}
+
+// startSession makes this connection u's only session, in this node and in the
+// cluster, answers the login, tells the others and starts the offline messages.
+func (c *conn) startSession(u message.User, proto int) {
+	c.user, c.name, c.proto, c.sid = u.UserID, u.UserName, proto, c.srv.newID()
+	c.privateRate = newBucket(c.srv.cfg.RatePrivate, c.srv.cfg.BurstPrivate)
+	c.groupRate = newBucket(c.srv.cfg.RateGroup, c.srv.cfg.BurstGroup)
+	// In the hub before the claim, so that a wake sent as soon as the claim is
+	// visible finds this connection.
+	if prev := c.srv.hub.add(c); prev != nil {
+		prev.replace()
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	claim, err := c.srv.st.Presence.Claim(ctx, c.user, c.session(), message.MaxLoginUserIDs)
+	if err != nil {
+		c.srv.log.Warn("login failed", "user", c.user, "err", err)
+		c.srv.hub.remove(c)
+		c.user = 0
+		c.srv.metrics.logins.WithLabelValues("server_error").Inc()
+		c.reply(message.LoginResMesType, message.LoginResMes{Code: message.CodeServerError, Error: "server error; try again"})
+		return
+	}
+	if claim.Replaced && claim.Previous.Node != c.srv.cfg.Node {
+		c.srv.publish(model.NodeChannel(claim.Previous.Node), kickNotice(c.user, claim.Previous.ID))
+	}
+	c.nc.SetReadDeadline(time.Time{}) // logged in: no more login deadline
+	c.inbox.offlineUpTo = claim.LastInboxID
+	c.srv.metrics.logins.WithLabelValues("ok").Inc()
+	c.reply(message.LoginResMesType, message.LoginResMes{
+		Code:        message.CodeOK,
+		UsersId:     claim.FirstIDs,
+		UserName:    c.name,
+		OnlineCount: claim.OnlineCount,
+	})
+	c.setReady()
+	c.srv.notifyPresence(c.user, c.name, message.UserOnline, claim.OnlineCount)
+	c.startDelivery()
+}
+
+func (c *conn) session() model.Session {
+	return model.Session{Node: c.srv.cfg.Node, ID: c.sid, Name: c.name}
+}
+
+// replace ends this session because a newer login of its user took over.
+func (c *conn) replace() {
+	c.replyError(message.CodeReplaced, "you logged in somewhere else", "")
+	c.closeAfterFlush(Replaced)
+}
+
+// endSession runs once the read loop is over: the user goes offline (unless a newer
+// session took over), the others are told, and the connection closes.
+func (c *conn) endSession(reason closeReason) {
+	if c.user != 0 {
+		c.srv.hub.remove(c)
+		ctx, cancel := c.srv.requestContext()
+		count, released, err := c.srv.st.Presence.Release(ctx, c.user, c.session())
+		cancel()
+		if err != nil {
+			// The heartbeat lapses if Redis stays away; other nodes then reap.
+			c.srv.log.Warn("could not mark a user offline", "user", c.user, "err", err)
+		} else if released {
+			c.srv.notifyPresence(c.user, c.name, message.UserOffline, count)
+		}
+	}
+	switch reason {
+	case ClientClosed, WriteError, SlowConsumer:
+		c.close(reason)
+	default:
+		c.closeAfterFlush(reason)
+	}
+}
+
+func (c *conn) closeReason() closeReason {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+func (c *conn) onlineUsers(m message.Message) {
+	var req message.OnlineUsersMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	answer := func(res message.OnlineUsersResMes) { c.reply(message.OnlineUsersResMesType, res) }
+	if req.Limit < 1 || req.Limit > message.MaxOnlinePage || req.Offset < 0 {
+		answer(message.OnlineUsersResMes{Code: message.CodeInvalid, Error: "limit must be 1 to 500 and offset at least 0"})
+		return
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	total, users, err := c.srv.st.Presence.Page(ctx, req.Offset, req.Limit)
+	if err != nil {
+		answer(message.OnlineUsersResMes{Code: message.CodeServerError, Error: "server error; try again"})
+		return
+	}
+	answer(message.OnlineUsersResMes{Code: message.CodeOK, Total: total, Users: users})
+}
+
+// notifyPresence tells every other online user, on every node, that user came or
+// went, as long as at most PresenceLimit users are online: beyond that the cost
+// of one login would grow with the number online.
+func (s *Server) notifyPresence(user int, name string, status, online int) {
+	if online > s.cfg.PresenceLimit {
+		return
+	}
+	f, err := message.EncodeFrame(message.NotifyUserStatusMesType,
+		message.NotifyUserStatusMes{UserID: user, Status: status, UserName: name})
+	if err != nil {
+		return
+	}
+	s.broadcast(message.NotifyUserStatusMesType, f, user)
+}

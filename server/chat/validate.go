@@ -1,0 +1,43 @@
+package chat
+
+import (
+	"unicode/utf8"
+
+	"chat/common/message"
+)
+
+// Field checks of PROTOCOL.md's Limits. Each returns the status code and a sentence
+// for the client, or 0 when the field is fine.
+
+func checkUserID(id int) (int, string) {
+	if id < message.MinUserID || id > message.MaxUserID {
+		return message.CodeInvalid, "userId must be between 1 and 2147483647"
+	}
+	return 0, ""
+}
+
+func checkPassword(pwd string) (int, string) {
+	if len(pwd) < message.MinPasswordLen || len(pwd) > message.MaxPasswordLen {
+		return message.CodeInvalid, "userPwd must be 6 to 72 bytes"
+	}
+	return 0, ""
+}
+
+func checkUserName(name string) (int, string) {
+	if n := utf8.RuneCountInString(name); n < 1 || n > message.MaxUserNameLen || !message.ValidText(name) {
+		return message.CodeInvalid, "userName must be 1 to 32 characters without control characters"
+	}
+	return 0, ""
+}
+
+func checkContent(content string) (int, string) {
+	switch {
+	case len(content) > message.MaxContentLen:
+		return message.CodeTooLarge, "content is over 4096 bytes"
+	case content == "":
+		return message.CodeInvalid, "content is empty"
+	case !utf8.ValidString(content):
+		return message.CodeInvalid, "content is not valid UTF-8"
+	}
+	return 0, ""
+}

@@ -1,0 +1,16 @@
+// Package model is the storage layer of the server: users, presence, inboxes and the
+// message bus, all in one Redis reached through one redigo pool.
+package model
+
+import "errors"
+
+// Errors the stores return for expected outcomes. Any other error means the store
+// could not be reached or answered nonsense; the server reports it as 505.
+var (
+	// ErrUserExists: register found the user id taken.
+	ErrUserExists = errors.New("user already exists")
+	// ErrUserNotFound: no account has that user id.
+	ErrUserNotFound = errors.New("user not found")
+	// ErrWrongPassword: the account exists but the password does not match.
+	ErrWrongPassword = errors.New("wrong password")
+)

@@ -1,0 +1,189 @@
+package model
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// RedisInbox keeps each user's private messages in a Redis stream, "inbox:<id>",
+// until they are delivered: the stream entry id is the message id, so ids grow in
+// send order and carry Redis's clock.
+type RedisInbox struct {
+	pool     *redis.Pool
+	dedupTTL time.Duration
+}
+
+// NewRedisInbox returns the inbox store on pool; a clientMsgId is remembered for dedupTTL.
+func NewRedisInbox(pool *redis.Pool, dedupTTL time.Duration) *RedisInbox {
+	return &RedisInbox{pool: pool, dedupTTL: dedupTTL}
+}
+
+// Outcome of a send.
+type SendResult struct {
+	MsgID     string
+	Duplicate bool    // the clientMsgId was seen before: MsgID is the first send's
+	Recipient Session // where the recipient is online, if Online
+	Online    bool
+}
+
+// sendScript checks the recipient, applies the clientMsgId dedup, appends the message
+// and reads where the recipient is: one round trip, atomic.
+var sendScript = redis.NewScript(0, `
+local to, from, name, content, dkey, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if redis.call('HEXISTS', 'users', to) == 0 then return {0} end
+local where = redis.call('HGET', 'session', to) or ''
+if dkey ~= '' then
+  local first = redis.call('GET', dkey)
+  if first then return {2, first, where} end
+end
+local id = redis.call('XADD', 'inbox:' .. to, '*', 'f', from, 'n', name, 'c', content)
+if dkey ~= '' then redis.call('SET', dkey, id, 'PX', ttl) end
+return {1, id, where}`)
+
+// Send keeps a private message for to. It returns ErrUserNotFound if to has no account.
+// clientMsgID may be empty (no dedup).
+func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string) (SendResult, error) {
+	conn, err := b.pool.GetContext(ctx)
+	if err != nil {
+		return SendResult{}, err
+	}
+	defer conn.Close()
+	dkey := ""
+	if clientMsgID != "" {
+		dkey = dedupKey(from, clientMsgID)
+	}
+	r, err := redis.Values(sendScript.Do(conn, to, from, fromName, content, dkey, b.dedupTTL.Milliseconds()))
+	if err != nil {
+		return SendResult{}, err
+	}
+	var status int
+	var res SendResult
+	var where string
+	if _, err := redis.Scan(r, &status, &res.MsgID, &where); err != nil {
+		return SendResult{}, err
+	}
+	if status == 0 {
+		return SendResult{}, ErrUserNotFound
+	}
+	res.Duplicate = status == 2
+	res.Recipient, res.Online = parseSession(where)
+	return res, nil
+}
+
+// Stored is a private message read from an inbox.
+type Stored struct {
+	ID       string
+	From     int
+	FromName string
+	Content  string
+	SentAt   int64 // Unix milliseconds, from the id
+}
+
+// Read returns up to count messages of userID's inbox after the id after ("" reads
+// from the oldest), oldest first.
+func (b *RedisInbox) Read(ctx context.Context, userID int, after string, count int) ([]Stored, error) {
+	conn, err := b.pool.GetContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	start := "-"
+	if after != "" {
+		start = "(" + after
+	}
+	entries, err := redis.Values(conn.Do("XRANGE", inboxKey(userID), start, "+", "COUNT", count))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Stored, 0, len(entries))
+	for _, e := range entries {
+		var id string
+		var fields []string
+		if _, err := redis.Scan(e.([]any), &id, &fields); err != nil {
+			return nil, err
+		}
+		m := Stored{ID: id, SentAt: IDTime(id)}
+		for i := 0; i+1 < len(fields); i += 2 {
+			switch fields[i] {
+			case "f":
+				m.From, _ = strconv.Atoi(fields[i+1])
+			case "n":
+				m.FromName = fields[i+1]
+			case "c":
+				m.Content = fields[i+1]
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Delete forgets delivered messages, for many users in one pipeline.
+func (b *RedisInbox) Delete(ctx context.Context, ids map[int][]string) error {
+	conn, err := b.pool.GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for user, list := range ids {
+		args := make([]any, 0, len(list)+1)
+		args = append(args, inboxKey(user))
+		for _, id := range list {
+			args = append(args, id)
+		}
+		if err := conn.Send("XDEL", args...); err != nil {
+			return err
+		}
+	}
+	_, err = conn.Do("")
+	return err
+}
+
+// ValidID reports whether s has the form of a message id ("<ms>-<seq>").
+func ValidID(s string) bool {
+	ms, seq, ok := strings.Cut(s, "-")
+	return ok && digits(ms) && digits(seq)
+}
+
+func digits(s string) bool {
+	if s == "" || len(s) > 20 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// IDTime returns the Unix milliseconds of a message id.
+func IDTime(id string) int64 {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return n
+}
+
+// CompareIDs orders two message ids as Redis does (0 if equal, -1 if a is older).
+func CompareIDs(a, b string) int {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	if c := compareDecimal(am, bm); c != 0 {
+		return c
+	}
+	return compareDecimal(as, bs)
+}
+
+func compareDecimal(a, b string) int {
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}

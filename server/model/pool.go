@@ -1,0 +1,77 @@
+package model
+
+import (
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// PoolConfig says how to reach Redis.
+type PoolConfig struct {
+	Addr     string
+	Password string
+	DB       int
+	// MaxActive bounds the connections the pool opens: every connection is a file,
+	// and a node's file budget belongs to its clients.
+	MaxActive int
+	// Observe, if set, is told the duration and error of every round trip.
+	Observe func(time.Duration, error)
+}
+
+// Timeouts of one Redis connection: short enough that a request fails with 505
+// quickly while Redis is unreachable, long enough for a large pipelined reply.
+const (
+	dialTimeout = 2 * time.Second
+	ioTimeout   = 5 * time.Second
+)
+
+// Dial opens one connection to Redis with cfg's address, password and database.
+func Dial(cfg PoolConfig) (redis.Conn, error) {
+	c, err := redis.Dial("tcp", cfg.Addr,
+		redis.DialConnectTimeout(dialTimeout),
+		redis.DialReadTimeout(ioTimeout),
+		redis.DialWriteTimeout(ioTimeout),
+		redis.DialPassword(cfg.Password),
+		redis.DialDatabase(cfg.DB),
+	)
+	if err != nil || cfg.Observe == nil {
+		return c, err
+	}
+	return observedConn{Conn: c, observe: cfg.Observe}, nil
+}
+
+// observedConn times every round trip (a command, or a pipeline's Do("")).
+type observedConn struct {
+	redis.Conn
+	observe func(time.Duration, error)
+}
+
+func (c observedConn) Do(cmd string, args ...any) (any, error) {
+	start := time.Now()
+	r, err := c.Conn.Do(cmd, args...)
+	c.observe(time.Since(start), err)
+	return r, err
+}
+
+// NewPool returns the one pool a server node uses for all of its requests.
+func NewPool(cfg PoolConfig) *redis.Pool {
+	if cfg.MaxActive <= 0 {
+		cfg.MaxActive = 128
+	}
+	return &redis.Pool{
+		Dial:        func() (redis.Conn, error) { return Dial(cfg) },
+		MaxIdle:     cfg.MaxActive,
+		MaxActive:   cfg.MaxActive,
+		IdleTimeout: 5 * time.Minute,
+		Wait:        true,
+		// A connection idle for a while may have been cut (Redis restarted):
+		// check it before use instead of failing the request that borrows it.
+		TestOnBorrow: func(c redis.Conn, t time.Time) error {
+			if time.Since(t) < 10*time.Second {
+				return nil
+			}
+			_, err := c.Do("PING")
+			return err
+		},
+	}
+}
