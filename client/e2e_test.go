@@ -5,7 +5,13 @@ package main
 // people would; TestE2EScripted pipes the README's script into the client.
 
 import (
-	"errors"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -43,14 +49,14 @@ func buildBinaries(t *testing.T) (client, server string) {
 	return client, server
 }
 
-// startServer starts redis and the chat server, and returns the server's address
-// once it accepts connections.
-func startServer(t *testing.T, bin string) string {
+// startServer starts redis and the chat server with the extra flags, and returns
+// the server's address once it accepts connections.
+func startServer(t *testing.T, bin string, flags ...string) string {
 	t.Helper()
 	rds := redistest.Start(t)
 	addr := freeAddr(t)
 	log := &syncBuffer{}
-	cmd := exec.Command(bin, "-addr", addr, "-redis", rds.Addr, "-bcrypt-cost", "4")
+	cmd := exec.Command(bin, append([]string{"-addr", addr, "-redis", rds.Addr, "-bcrypt-cost", "4"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -273,9 +279,11 @@ func TestE2EInteractive(t *testing.T) {
 }
 
 // runScript runs the client with script as its stdin and returns its output.
-func runScript(t *testing.T, bin, addr, script string) string {
+// env is added to the client's environment.
+func runScript(t *testing.T, bin, addr, script string, env ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, "-addr", addr)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(script)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -286,8 +294,7 @@ func runScript(t *testing.T, bin, addr, script string) string {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		var exit *exec.ExitError
-		if errors.As(err, &exit) || err != nil {
+		if err != nil {
 			t.Fatalf("client: %v; output:\n%s", err, out)
 		}
 	case <-time.After(2 * waitLimit):
@@ -330,4 +337,77 @@ func TestE2EScripted(t *testing.T) {
 	if want := "cannot reach server at " + dead + ": "; !strings.Contains(out, want) {
 		t.Errorf("got output\n%s\nwant it to contain %q", out, want)
 	}
+}
+
+func TestE2ETLS(t *testing.T) {
+	clientBin, serverBin := buildBinaries(t)
+	dir := t.TempDir()
+	ca, cert, key := writeCerts(t, dir)
+	addr := startServer(t, serverBin, "-tls-cert", cert, "-tls-key", key)
+
+	// CHAT_TLS_CA alone turns TLS on and trusts the test CA.
+	out := runScript(t, clientBin, addr, "2\n100\n123456\n123456\ntls user\n", "CHAT_TLS_CA="+ca)
+	if want := "Registered user 100."; !strings.Contains(out, want) {
+		t.Errorf("got output\n%s\nwant it to contain %q", out, want)
+	}
+	// Without the CA the certificate is refused.
+	out = runScript(t, clientBin, addr, "1\n100\n123456\n", "CHAT_TLS=true")
+	if want := "cannot reach server at " + addr + ": tls: failed to verify certificate"; !strings.Contains(out, want) {
+		t.Errorf("got output\n%s\nwant it to contain %q", out, want)
+	}
+}
+
+// writeCerts writes a test CA and a certificate for 127.0.0.1 signed by it, and
+// returns the paths of the CA certificate, the server certificate and its key.
+func writeCerts(t *testing.T, dir string) (ca, cert, key string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "chat test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caTmpl, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, cert, key = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for path, b := range map[string]*pem.Block{
+		ca:   {Type: "CERTIFICATE", Bytes: caDER},
+		cert: {Type: "CERTIFICATE", Bytes: srvDER},
+		key:  {Type: "EC PRIVATE KEY", Bytes: keyDER},
+	} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ca, cert, key
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -274,7 +273,7 @@ func (u *UI) group() error {
 	}
 	u.say(GroupResult(code, errText, text))
 	if code == message.CodeOK {
-		u.history = append(u.history, u.View.SentGroup(text))
+		u.record(u.View.SentGroup(text))
 	}
 	return nil
 }
@@ -307,7 +306,7 @@ func (u *UI) private() error {
 	}
 	u.say(PrivateResult(r, u.names[to], to))
 	if r.Code == message.CodeOK {
-		u.history = append(u.history, u.View.SentPrivate(who(u.names[to], to), text))
+		u.record(u.View.SentPrivate(who(u.names[to], to), text))
 	}
 	return nil
 }
@@ -331,171 +330,6 @@ func (u *UI) logout() {
 	u.say("Logged out.")
 }
 
-// handle shows an event that is not the answer being waited for.
-// It returns errLost at the end of the connection.
-func (u *UI) handle(ev Event, ok bool) error {
-	if !ok || ev.Err != nil {
-		return u.closed(ev.Err)
-	}
-	switch b := ev.Body.(type) {
-	case *message.SmsMes:
-		if u.seen.add(b.MsgID) {
-			u.show(u.View.Group(b))
-		}
-	case *message.PrivateMes:
-		if b.MsgID != "" {
-			// A failed ack surfaces as the end of the connection; the server resends.
-			u.conn.Send(message.AckMesType, &message.AckMes{MsgIDs: []string{b.MsgID}})
-		}
-		if u.seen.add(b.MsgID) {
-			u.names[b.FromUserID] = b.FromUserName
-			u.show(u.View.Private(b))
-		}
-	case *message.NotifyUserStatusMes:
-		u.names[b.UserID] = b.UserName
-		u.say(u.View.Presence(b))
-	case *message.ErrorResMes:
-		if b.Code == message.CodeReplaced {
-			u.replaced = true
-			u.say("This session was replaced by a newer login of the same user (409).")
-		} else {
-			u.say(fmt.Sprintf("Server answer to %s: %s", clean(b.RefType), failure(b.Code, b.Error)))
-		}
-	}
-	// Anything else (a late answer to a request that timed out, a pong) is dropped.
-	return nil
-}
-
-// closed handles the end of the connection.
-func (u *UI) closed(err error) error {
-	switch {
-	case u.leaving:
-	case u.replaced:
-		u.say("You are logged out. Choose 1 to log in again.")
-	case u.self != 0:
-		u.say(fmt.Sprintf("Connection to the server lost (%v). Choose 1 to reconnect and log in again.", err))
-	default:
-		u.say(fmt.Sprintf("The server at %s closed the connection (%v).", u.Addr, err))
-	}
-	u.dropConn()
-	return errLost
-}
-
-// failed reports a request that got no answer; errEnd and errLost pass through.
-func (u *UI) failed(err error) error {
-	if err == errTimeout {
-		u.say(fmt.Sprintf("No answer from the server within %v.", u.Timeout))
-		return nil
-	}
-	return err
-}
-
-// connect dials the server unless connected.
-func (u *UI) connect() error {
-	if u.conn != nil {
-		return nil
-	}
-	c, err := u.Dial()
-	if err != nil {
-		u.say(fmt.Sprintf("cannot reach server at %s: %v", u.Addr, err))
-		return err
-	}
-	u.conn, u.events = c, c.Events()
-	return nil
-}
-
-// dropConn closes the connection and forgets the session.
-func (u *UI) dropConn() {
-	if u.conn != nil {
-		u.conn.Close()
-	}
-	u.conn, u.events = nil, nil
-	u.self, u.selfName = 0, ""
-	u.leaving, u.replaced = false, false
-}
-
-// send writes a request; a failure ends the connection (errLost).
-func (u *UI) send(typ string, v any) error {
-	if u.conn == nil {
-		return u.closed(errors.New("not connected"))
-	}
-	if err := u.conn.Send(typ, v); err != nil {
-		return u.closed(err)
-	}
-	return nil
-}
-
-// ask reads one line, showing events while the prompt is open. A read left open
-// by an earlier ask (the connection was lost meanwhile) is reused with the new prompt.
-func (u *UI) ask(prompt string, secret bool) (string, error) {
-	if u.line == nil {
-		u.line = u.Term.ReadLine(prompt, secret)
-	} else {
-		u.Term.SetPrompt(prompt)
-	}
-	for {
-		select {
-		case l := <-u.line:
-			u.line = nil
-			if l.Err != nil {
-				return "", errEnd
-			}
-			return l.Text, nil
-		case ev, ok := <-u.events:
-			if err := u.handle(ev, ok); err != nil {
-				return "", err
-			}
-		case <-u.Quit:
-			return "", errEnd
-		}
-	}
-}
-
-// askID reads a user id; 0 means the answer was not one (the user was told).
-func (u *UI) askID(prompt string) (int, error) {
-	s, err := u.ask(prompt, false)
-	if err != nil {
-		return 0, err
-	}
-	id, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil || id < message.MinUserID || id > message.MaxUserID {
-		u.say(fmt.Sprintf("A user id is a whole number from %d to %d.", message.MinUserID, message.MaxUserID))
-		return 0, nil
-	}
-	return id, nil
-}
-
-// await waits for the answer to a request of type reqType: a message of type
-// respType (accepted by match, when given) or an ErrorResMes about reqType.
-// Other events are shown meanwhile.
-func (u *UI) await(reqType, respType string, match func(Event) bool) (Event, error) {
-	t := time.NewTimer(u.Timeout)
-	defer t.Stop()
-	for {
-		select {
-		case ev, ok := <-u.events:
-			if ok && ev.Err == nil && answers(ev, reqType, respType, match) {
-				return ev, nil
-			}
-			if err := u.handle(ev, ok); err != nil {
-				return Event{}, err
-			}
-		case <-t.C:
-			return Event{}, errTimeout
-		case <-u.Quit:
-			return Event{}, errEnd
-		}
-	}
-}
-
-// answers reports whether ev is the answer to a request of type reqType.
-func answers(ev Event, reqType, respType string, match func(Event) bool) bool {
-	if e, ok := ev.Body.(*message.ErrorResMes); ok {
-		return e.RefType == reqType && e.Code != message.CodeReplaced
-	}
-	return ev.Type == respType && ev.Body != nil && (match == nil || match(ev))
-}
-
 // errorAnswer returns the code and text of an ErrorResMes answer.
 func errorAnswer(ev Event) (int, string) {
 	if e, ok := ev.Body.(*message.ErrorResMes); ok {
@@ -517,40 +351,4 @@ func (u *UI) validContent(s string) bool {
 		return true
 	}
 	return false
-}
-
-// say prints a line; show also keeps it in the session's conversation.
-func (u *UI) say(s string) { u.Term.Println(s) }
-
-func (u *UI) show(s string) {
-	u.history = append(u.history, s)
-	u.say(s)
-}
-
-// dedup remembers the last maxSeen message ids, to drop repeats.
-type dedup struct {
-	set   map[string]struct{}
-	order []string
-}
-
-const maxSeen = 10000
-
-// add records id and reports whether it is new. An empty id is always new.
-func (d *dedup) add(id string) bool {
-	if id == "" {
-		return true
-	}
-	if d.set == nil {
-		d.set = make(map[string]struct{})
-	}
-	if _, dup := d.set[id]; dup {
-		return false
-	}
-	if len(d.order) >= maxSeen {
-		delete(d.set, d.order[0])
-		d.order = d.order[1:]
-	}
-	d.set[id] = struct{}{}
-	d.order = append(d.order, id)
-	return true
 }

@@ -481,7 +481,7 @@ func TestServerGoesAway(t *testing.T) {
 	h := start(t)
 	p := h.login()
 	p.nc.Close()
-	h.see("Connection to the server lost (EOF). Choose 1 to reconnect and log in again.")
+	h.see("The server closed the connection. Choose 1 to reconnect and log in again.")
 	h.see("3 Exit\nChoice: ")
 	h.end()
 	h.wait()

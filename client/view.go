@@ -92,7 +92,7 @@ func (v View) Presence(m *message.NotifyUserStatusMes) string {
 func failure(code int, serverErr string) string {
 	detail := ""
 	if serverErr != "" {
-		detail = ": " + clean(serverErr)
+		detail = ": " + strings.TrimRight(clean(serverErr), ".")
 	}
 	switch code {
 	case message.CodeUnauthorized:

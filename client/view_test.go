@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +91,43 @@ func TestPlainTerm(t *testing.T) {
 	want := "Choice: 1\nPassword: \nMessage: \n[group] bob: hi\nMessage: hello world\nChoice: \n"
 	if got := out.String(); got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestHistoryIsBounded(t *testing.T) {
+	var u UI
+	for i := range maxHistory + 5 {
+		u.record(strconv.Itoa(i))
+	}
+	if got, want := len(u.history), maxHistory; got != want {
+		t.Fatalf("got %d entries, want %d", got, want)
+	}
+	if got, want := u.history[0], "5"; got != want {
+		t.Errorf("oldest entry: got %s, want %s", got, want)
+	}
+	if got, want := u.history[maxHistory-1], strconv.Itoa(maxHistory+4); got != want {
+		t.Errorf("newest entry: got %s, want %s", got, want)
+	}
+}
+
+func TestDedup(t *testing.T) {
+	var d dedup
+	tests := []struct {
+		id   string
+		want bool
+	}{{"a", true}, {"b", true}, {"a", false}, {"", true}, {"", true}, {"b", false}}
+	for _, tt := range tests {
+		if got := d.add(tt.id); got != tt.want {
+			t.Errorf("add(%q): got %v, want %v", tt.id, got, tt.want)
+		}
+	}
+	for i := range maxSeen {
+		d.add(strconv.Itoa(i))
+	}
+	if got := d.add("a"); !got {
+		t.Errorf("add(a) after %d other ids: got false, want true (forgotten)", maxSeen)
+	}
+	if got, want := len(d.set), maxSeen; got != want {
+		t.Errorf("remembered %d ids, want %d", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -42,7 +43,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.redisDB, "redis-db", 0, "Redis database number")
 	fs.IntVar(&o.bcryptCost, "bcrypt-cost", 10, "bcrypt cost of stored password hashes (4..31; load tests use 4)")
 	fs.StringVar(&o.node, "node", "", "node id, unique among the nodes sharing one Redis (default: host-port)")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "address for /metrics and /healthz over HTTP (off when empty)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "address for /metrics, /healthz and /debug/pprof over HTTP (off when empty)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, clients must use TLS")
@@ -194,6 +195,11 @@ func serveMetrics(addr string, srv *chat.Server, log *slog.Logger) {
 		}
 		w.Write([]byte("ok\n"))
 	})
+	// Profiles on the same opt-in address: what to look at when a node is slow.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	hs := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	log.Info("metrics listening", "addr", addr)
 	if err := hs.ListenAndServe(); err != nil {

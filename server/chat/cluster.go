@@ -66,7 +66,7 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 	}
 	n := 0
 	s.hub.each(func(c *conn) {
-		if c.user != exclude && c.enqueueReady(f) {
+		if c.user != exclude && c.enqueueBroadcast(f) {
 			n++
 		}
 	})

@@ -54,14 +54,16 @@ type conn struct {
 
 	privateRate, groupRate bucket // used by the reading goroutine only
 
-	mu      sync.Mutex
-	out     [][]byte // frames waiting for the writer
-	acks    []string // ids of classic recipients' messages to forget once written
-	queued  int      // bytes in out
-	ready   bool     // logged in and answered: broadcasts may come
-	closing bool     // no more frames; the writer closes nc after flushing
-	closed  bool     // nc is closed
-	reason  closeReason
+	mu     sync.Mutex
+	out    [][]byte // frames waiting for the writer
+	acks   []string // ids of classic recipients' messages to forget once written
+	queued int      // bytes in out
+	ready  bool     // logged in and answered: broadcasts may come
+	// replacedEarly: a newer login took over before this one was answered.
+	replacedEarly bool
+	closing       bool // no more frames; the writer closes nc after flushing
+	closed        bool // nc is closed
+	reason        closeReason
 
 	wake    chan struct{} // the writer has work
 	drained chan struct{} // the writer flushed (for delivery's flow control)
@@ -179,13 +181,23 @@ func isTimeout(err error) bool {
 }
 
 // enqueue hands a frame to the writer; ack, if set, is the id of a classic
-// recipient's private message to forget once the frame is written. A connection
-// whose queue would pass MaxQueue is closed instead: a slow reader must not make
-// its senders wait or the server hold its backlog. It reports whether the frame
-// was queued.
+// recipient's private message to forget once the frame is written. It reports
+// whether the frame was queued.
 func (c *conn) enqueue(f []byte, ack string) bool {
+	return c.push(f, ack, false)
+}
+
+// enqueueBroadcast is enqueue for broadcasts, which only sessions whose login
+// has been answered get.
+func (c *conn) enqueueBroadcast(f []byte) bool {
+	return c.push(f, "", true)
+}
+
+// push queues f. A connection whose queue would pass MaxQueue is closed instead:
+// a slow reader must not make its senders wait or the server hold its backlog.
+func (c *conn) push(f []byte, ack string, onlyReady bool) bool {
 	c.mu.Lock()
-	if c.closing {
+	if c.closing || onlyReady && !c.ready {
 		c.mu.Unlock()
 		return false
 	}
@@ -205,18 +217,13 @@ func (c *conn) enqueue(f []byte, ack string) bool {
 	return true
 }
 
-// enqueueReady is enqueue for broadcasts, which only logged-in, answered sessions get.
-func (c *conn) enqueueReady(f []byte) bool {
+// setReady lets broadcasts come, now that the login is answered. It reports
+// whether the session was replaced meanwhile.
+func (c *conn) setReady() (replaced bool) {
 	c.mu.Lock()
-	ready := c.ready
-	c.mu.Unlock()
-	return ready && c.enqueue(f, "")
-}
-
-func (c *conn) setReady() {
-	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.ready = true
-	c.mu.Unlock()
+	return c.replacedEarly
 }
 
 func signal(ch chan struct{}) {
@@ -273,9 +280,12 @@ func (c *conn) writeLoop() {
 				c.mu.Unlock()
 				return
 			}
+			// Swap in the spare slice: the pushers append to it while the taken
+			// frames are written, and the two never share an array.
 			frames, acks, closing := c.out, c.acks, c.closing
-			c.out, c.acks, c.queued = spare[:0], nil, 0
+			c.out, c.acks, c.queued = spare, nil, 0
 			c.mu.Unlock()
+			spare = frames[:0]
 			if len(frames) == 0 {
 				if closing {
 					c.close(reasonNone) // keeps the reason closeAfterFlush gave
@@ -291,8 +301,7 @@ func (c *conn) writeLoop() {
 			if len(acks) > 0 {
 				c.srv.forget(c.user, acks)
 			}
-			clear(frames)
-			spare = frames
+			clear(frames) // let the written frames be collected
 			signal(c.drained)
 		}
 	}

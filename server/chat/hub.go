@@ -30,6 +30,20 @@ func (h *hub) remove(c *conn) {
 	}
 }
 
+// restore undoes add after a failed login: prev, if any, is the session again.
+func (h *hub) restore(c, prev *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conns[c.user] != c {
+		return
+	}
+	if prev != nil {
+		h.conns[c.user] = prev
+	} else {
+		delete(h.conns, c.user)
+	}
+}
+
 func (h *hub) get(user int) *conn {
 	h.mu.RLock()
 	defer h.mu.RUnlock()

@@ -78,6 +78,8 @@ type Server struct {
 	perIP     map[string]int
 	connsWG   sync.WaitGroup
 
+	loginLocks [64]sync.Mutex // striped by user id
+
 	acks    chan ackBatch
 	idBase  string // makes session and group message ids unique across restarts
 	idCount atomic.Uint64
@@ -246,6 +248,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Warn("could not leave the cluster", "err", lerr)
 	}
 	return err
+}
+
+// loginLock serialises the logins of one user on this node.
+func (s *Server) loginLock(user int) *sync.Mutex {
+	return &s.loginLocks[uint(user)%uint(len(s.loginLocks))]
 }
 
 // requestContext bounds one request's store work.

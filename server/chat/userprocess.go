@@ -114,24 +114,32 @@ func loginResult(code int) string {
 // startSession makes this connection u's only session, in this node and in the
 // cluster, answers the login, tells the others and starts the offline messages.
 func (c *conn) startSession(u message.User, proto int) {
+	// Logins of one user on this node go one at a time, so that the order of
+	// their claims in Redis is the order in the hub.
+	lock := c.srv.loginLock(u.UserID)
+	lock.Lock()
+	defer lock.Unlock()
 	c.user, c.name, c.proto, c.sid = u.UserID, u.UserName, proto, c.srv.newID()
 	c.privateRate = newBucket(c.srv.cfg.RatePrivate, c.srv.cfg.BurstPrivate)
 	c.groupRate = newBucket(c.srv.cfg.RateGroup, c.srv.cfg.BurstGroup)
 	// In the hub before the claim, so that a wake sent as soon as the claim is
 	// visible finds this connection.
-	if prev := c.srv.hub.add(c); prev != nil {
-		prev.replace()
-	}
+	prev := c.srv.hub.add(c)
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
 	claim, err := c.srv.st.Presence.Claim(ctx, c.user, c.session(), message.MaxLoginUserIDs)
 	if err != nil {
 		c.srv.log.Warn("login failed", "user", c.user, "err", err)
-		c.srv.hub.remove(c)
+		c.srv.hub.restore(c, prev)
 		c.user = 0
 		c.srv.metrics.logins.WithLabelValues("server_error").Inc()
 		c.reply(message.LoginResMesType, message.LoginResMes{Code: message.CodeServerError, Error: "server error; try again"})
 		return
+	}
+	// The older session goes only now that this one is current in Redis: when
+	// it ends, its release then finds it replaced and leaves the user online.
+	if prev != nil {
+		prev.replace()
 	}
 	if claim.Replaced && claim.Previous.Node != c.srv.cfg.Node {
 		c.srv.publish(model.NodeChannel(claim.Previous.Node), kickNotice(c.user, claim.Previous.ID))
@@ -145,7 +153,11 @@ func (c *conn) startSession(u message.User, proto int) {
 		UserName:    c.name,
 		OnlineCount: claim.OnlineCount,
 	})
-	c.setReady()
+	if replaced := c.setReady(); replaced {
+		// A newer login elsewhere took over while this one was being answered.
+		c.replace()
+		return
+	}
 	c.srv.notifyPresence(c.user, c.name, message.UserOnline, claim.OnlineCount)
 	c.startDelivery()
 }
@@ -154,8 +166,17 @@ func (c *conn) session() model.Session {
 	return model.Session{Node: c.srv.cfg.Node, ID: c.sid, Name: c.name}
 }
 
-// replace ends this session because a newer login of its user took over.
+// replace ends this session because a newer login of its user took over. A
+// session whose login is not answered yet is ended right after the answer, so
+// that every LoginMes gets its LoginResMes.
 func (c *conn) replace() {
+	c.mu.Lock()
+	if !c.ready {
+		c.replacedEarly = true
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
 	c.replyError(message.CodeReplaced, "you logged in somewhere else", "")
 	c.closeAfterFlush(Replaced)
 }

@@ -34,7 +34,7 @@ type SendResult struct {
 // and reads where the recipient is: one round trip, atomic.
 var sendScript = redis.NewScript(0, `
 local to, from, name, content, dkey, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if redis.call('HEXISTS', 'users', to) == 0 then return {0} end
+if redis.call('HEXISTS', 'users', to) == 0 then return {0, '', ''} end
 local where = redis.call('HGET', 'session', to) or ''
 if dkey ~= '' then
   local first = redis.call('GET', dkey)

@@ -1,0 +1,197 @@
+// Command chat-load is the load generator of the chat server (issue 6).
+//
+//	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
+//	chat-load p2p|fanout|idle|cluster [flags]   one scenario; -addr uses existing server node(s)
+//
+// Connections are spread over worker processes (this binary, "worker" mode, at most
+// 9,000 connections each, because a process may hold 20,000 files), coordinated
+// over stdin/stdout with JSON lines.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: chat-load COMMAND [flags]
+
+commands:
+  bench     run p2p (+ Redis pub/sub baseline), fanout, idle and cluster end to end
+            with a private redis-server and server nodes, then print the table
+  p2p       durable private messages between pairs, with the Redis pub/sub baseline
+  fanout    one user broadcasts to many online users
+  idle      many logged-in idle connections: server RSS per connection, logins/s
+  cluster   several nodes on one Redis, private messages across nodes
+
+run "chat-load COMMAND -h" for the flags of a command.
+`)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	switch cmd {
+	case "worker":
+		runWorker()
+		return
+	case "bench", "p2p", "fanout", "idle", "cluster":
+	case "-h", "--help", "help":
+		usage()
+		return
+	default:
+		usage()
+		os.Exit(2)
+	}
+	os.Exit(runCommand(cmd, args))
+}
+
+type flagSet struct {
+	*flag.FlagSet
+	o                             opts
+	addrs, srcIPs, serverArgs     string
+	serverBin                     string
+	p2pPairs, fanUsers, idleUsers int
+	clusterUsers                  int
+	skip                          string
+}
+
+func runCommand(cmd string, args []string) int {
+	f := &flagSet{FlagSet: flag.NewFlagSet("chat-load "+cmd, flag.ContinueOnError)}
+	o := &f.o
+	f.StringVar(&f.addrs, "addr", "", "existing server node address(es), comma-separated; empty: start a private Redis and server nodes")
+	f.StringVar(&o.redis, "redis", "", "existing Redis address (for the p2p baseline and the servers started); empty: start a private one")
+	f.IntVar(&o.serverPID, "server-pid", 0, "pid of an existing server (-addr), for RSS and CPU figures")
+	f.StringVar(&o.metrics, "metrics", "", "-metrics-addr of an existing server, for a forced GC before RSS readings")
+	f.StringVar(&f.serverBin, "server-bin", "", "chat-server binary (default: chat-server next to this binary)")
+	f.StringVar(&f.serverArgs, "server-args", "", "extra flags for the server nodes started, space-separated")
+	f.IntVar(&o.workers, "workers", 0, "worker processes (default: the scenario's own; at most 9,000 connections each)")
+	f.DurationVar(&o.timeout, "timeout", 0, "global deadline of the scenario (default per scenario)")
+	f.StringVar(&f.srcIPs, "src", "", "source addresses to dial from, comma-separated (e.g. 127.0.0.2,127.0.0.3)")
+	f.IntVar(&o.inflight, "inflight", 32, "p2p/cluster: unanswered messages in flight per sender")
+	f.IntVar(&o.size, "size", 64, "content bytes")
+	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "p2p/cluster: warm-up before the measured window")
+	f.DurationVar(&o.measure, "duration", 10*time.Second, "p2p/cluster: measured window")
+	f.DurationVar(&o.drain, "drain", 10*time.Second, "p2p/cluster: longest wait for messages in flight after the window")
+	f.BoolVar(&o.msgIDs, "client-msg-id", false, "p2p/cluster: send a clientMsgId with each private message (server-side dedup)")
+	f.BoolVar(&o.noBaseline, "no-baseline", false, "p2p: skip the Redis pub/sub baseline")
+	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p: write a CPU profile of the server (from its /debug/pprof) taken during the window")
+	f.IntVar(&f.p2pPairs, "pairs", 100, "p2p: sender/receiver pairs")
+	f.IntVar(&f.fanUsers, "receivers", 10000, "fanout: online receivers")
+	f.IntVar(&o.messages, "messages", 20, "fanout: broadcasts")
+	f.IntVar(&f.idleUsers, "conns", 19000, "idle: logged-in connections")
+	f.IntVar(&f.clusterUsers, "users", 60000, "cluster: users (half send, half receive, each on another node)")
+	f.IntVar(&o.nodes, "nodes", 4, "cluster: server nodes to start")
+	f.StringVar(&f.skip, "skip", "", "bench: scenarios to skip, comma-separated")
+	if err := f.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if f.addrs != "" {
+		o.addrs = strings.Split(f.addrs, ",")
+	}
+	if f.srcIPs != "" {
+		o.srcIPs = strings.Split(f.srcIPs, ",")
+	}
+	if f.serverArgs != "" {
+		o.serverArgs = strings.Fields(f.serverArgs)
+	}
+
+	e, err := newEnv(f.serverBin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer e.cleanup()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	type scen struct {
+		name    string
+		timeout time.Duration
+		fn      func(context.Context, *env, *opts) ([]row, error)
+		set     func(*opts)
+	}
+	all := []scen{
+		{"p2p", 150 * time.Second, scenarioP2P, func(o *opts) { o.users = f.p2pPairs }},
+		{"fanout", 180 * time.Second, scenarioFanout, func(o *opts) { o.users = f.fanUsers; o.workers = max(o.workers, 2) }},
+		{"idle", 240 * time.Second, scenarioIdle, func(o *opts) { o.users = f.idleUsers }},
+		{"cluster", 360 * time.Second, scenarioCluster, func(o *opts) {
+			o.users = f.clusterUsers
+			if f.o.inflight == 32 && !flagGiven(f.FlagSet, "inflight") {
+				o.inflight = 1
+			}
+			if len(o.srcIPs) == 0 {
+				o.srcIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
+			}
+		}},
+	}
+	var rows []row
+	failed := false
+	for _, s := range all {
+		if cmd != "bench" && cmd != s.name {
+			continue
+		}
+		if cmd == "bench" && strings.Contains(","+f.skip+",", ","+s.name+",") {
+			continue
+		}
+		so := *o
+		s.set(&so)
+		timeout := s.timeout
+		if o.timeout > 0 {
+			timeout = o.timeout
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		e.logf("=== %s (deadline %v)", s.name, timeout)
+		start := time.Now()
+		done := make(chan struct{})
+		// Hard stop: if the scenario does not return within its deadline + 30 s, clean up and exit.
+		go func() {
+			select {
+			case <-done:
+			case <-time.After(timeout + 30*time.Second):
+				fmt.Fprintf(os.Stderr, "%s: stuck past its deadline, killing everything\n", s.name)
+				e.cleanup()
+				os.Exit(1)
+			}
+		}()
+		r, err := s.fn(sctx, e, &so)
+		close(done)
+		cancel()
+		e.stopAll(nil, 5*time.Second) // servers, redis and workers of this scenario
+		if err != nil {
+			e.logf("%s FAILED after %v: %v", s.name, time.Since(start).Round(time.Millisecond), err)
+			rows = append(rows, row{s.name, "error", err.Error(), "-", "FAIL"})
+			failed = true
+		} else {
+			e.logf("%s done in %v", s.name, time.Since(start).Round(time.Millisecond))
+		}
+		rows = append(rows, r...)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	fmt.Println()
+	printTable(os.Stdout, rows)
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}

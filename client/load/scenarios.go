@@ -1,0 +1,838 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"chat/common/message"
+)
+
+// row is one line of the results table.
+type row struct {
+	Scenario, Metric, Ours, Ref, Verdict string
+}
+
+type opts struct {
+	addrs      []string // existing server nodes; empty: start our own
+	redis      string   // existing Redis (baseline); empty: start our own
+	serverPID  int      // existing server's pid, for RSS and CPU
+	metrics    string   // existing server's -metrics-addr, for a forced GC
+	nodes      int
+	workers    int
+	users      int // pairs for p2p
+	inflight   int
+	size       int
+	warmup     time.Duration
+	measure    time.Duration
+	drain      time.Duration
+	timeout    time.Duration
+	srcIPs     []string
+	serverArgs []string
+	cpuprofile string
+	msgIDs     bool
+	messages   int
+	noBaseline bool
+}
+
+func runBase() int { return 10_000_000 + rand.IntN(2_000_000_000-20_000_000)/1000*1000 }
+
+func ms(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
+
+// setup starts Redis and n server nodes unless o names existing ones.
+func setup(ctx context.Context, e *env, o *opts, n int, prefix string, extra ...string) (redisAddr string, servers []*server, redisProc *proc, err error) {
+	redisAddr = o.redis
+	if len(o.addrs) > 0 {
+		for _, a := range o.addrs {
+			servers = append(servers, &server{addr: a, metrics: o.metrics})
+		}
+		return redisAddr, servers, nil, nil
+	}
+	if redisAddr == "" {
+		if redisAddr, redisProc, err = e.startRedis(ctx); err != nil {
+			return
+		}
+	}
+	for i := 0; i < n; i++ {
+		s, err := e.startServer(ctx, redisAddr, fmt.Sprintf("%s%d", prefix, i+1), append(append([]string{}, o.serverArgs...), extra...)...)
+		if err != nil {
+			return redisAddr, servers, redisProc, err
+		}
+		servers = append(servers, s)
+	}
+	return
+}
+
+func serverPID(o *opts, s *server) int {
+	if s.p != nil {
+		return s.p.cmd.Process.Pid
+	}
+	return o.serverPID
+}
+
+// splitUsers divides total users over workers of at most perWorker each, even counts.
+func splitUsers(total, minWorkers, perWorker int) []int {
+	w := max(minWorkers, (total+perWorker-1)/perWorker)
+	per := (total + w - 1) / w
+	if per%2 == 1 {
+		per++
+	}
+	var out []int
+	for left := total; left > 0; left -= per {
+		out = append(out, min(per, left))
+	}
+	return out
+}
+
+func pairTasks(o *opts, addrs []string, users, minWorkers int, base int, deadline time.Time) []Task {
+	var ts []Task
+	first := base
+	for i, n := range splitUsers(users, minWorkers, 9000) {
+		ts = append(ts, Task{Kind: "pairs", Addrs: addrs, SrcIPs: o.srcIPs, First: first, N: n, Node0: i,
+			Register: true, RegConc: 8, LoginConc: 32, InFlight: o.inflight, Size: o.size, MsgIDs: o.msgIDs,
+			WarmupMs: o.warmup.Milliseconds(), MeasureMs: o.measure.Milliseconds(), DrainMs: o.drain.Milliseconds(),
+			Deadline: deadline.UnixMilli()})
+		first += n
+	}
+	return ts
+}
+
+func addrsOf(ss []*server) []string {
+	var a []string
+	for _, s := range ss {
+		a = append(a, s.addr)
+	}
+	return a
+}
+
+// loginPhase registers (already done by the workers at start), logs everyone in and
+// returns the merged ready events and the wall time of the login phase.
+func loginPhase(ctx context.Context, e *env, ws *workers, want int) (time.Duration, *Hist, error) {
+	regStart := time.Now()
+	if _, err := ws.collect(ctx, "registered", nil); err != nil {
+		return 0, nil, err
+	}
+	e.logf("registered %d users in %v", want, time.Since(regStart).Round(time.Millisecond))
+	start := time.Now()
+	ws.broadcast("login")
+	rs, err := ws.collect(ctx, "ready", nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	d := time.Since(start)
+	h := NewHist()
+	ok, fail, firstErr := 0, 0, ""
+	for _, r := range rs {
+		ok += r.OK
+		fail += r.Fail
+		if firstErr == "" {
+			firstErr = r.Err
+		}
+		h.Merge(r.Hist)
+	}
+	e.logf("logged in %d users (%d failed) in %v: %.0f logins/s, login p50 %s p99 %s",
+		ok, fail, d.Round(time.Millisecond), float64(ok)/d.Seconds(), ms(h.Quantile(.5)), ms(h.Quantile(.99)))
+	if fail > 0 {
+		return d, h, fmt.Errorf("%d of %d logins failed, first: %s", fail, want, firstErr)
+	}
+	return d, h, nil
+}
+
+type pairResult struct {
+	sent, accepted, rejected, delivered, received, lost, dup int64
+	unanswered                                               int64
+	dropped                                                  int
+	err                                                      string
+	hist                                                     *Hist
+	window                                                   time.Duration
+	serverCPU, redisCPU                                      time.Duration
+}
+
+func (r pairResult) rate() float64 { return float64(r.delivered) / r.window.Seconds() }
+
+func mergeResults(rs []Event, window time.Duration) pairResult {
+	out := pairResult{hist: NewHist(), window: window}
+	for _, r := range rs {
+		out.sent += r.Sent
+		out.accepted += r.Accepted
+		out.rejected += r.Rejected
+		out.delivered += r.Delivered
+		out.received += r.Received
+		out.lost += r.Lost
+		out.unanswered += r.Unanswered
+		out.dup += r.Dup
+		out.dropped += r.Dropped
+		if out.err == "" {
+			out.err = r.Err
+		}
+		out.hist.Merge(r.Hist)
+	}
+	return out
+}
+
+// cpuMeter sums CPU time of pids between start and stop.
+type cpuMeter struct {
+	pids []int
+	at   []time.Duration
+}
+
+func newCPUMeter(pids ...int) *cpuMeter {
+	m := &cpuMeter{}
+	for _, p := range pids {
+		if p > 0 {
+			m.pids = append(m.pids, p)
+		}
+	}
+	for _, p := range m.pids {
+		m.at = append(m.at, cpuTime(p))
+	}
+	return m
+}
+
+func (m *cpuMeter) used() time.Duration {
+	var d time.Duration
+	for i, p := range m.pids {
+		d += cpuTime(p) - m.at[i]
+	}
+	return d
+}
+
+// runPairsLoad runs the p2p shape over the workers and measures server and Redis CPU
+// inside the measured window.
+func runPairsLoad(ctx context.Context, e *env, o *opts, ws *workers, serverPIDs []int, redisPID int, profileFrom string) (pairResult, error) {
+	ws.broadcast("run")
+	var sm, rm *cpuMeter
+	var sCPU, rCPU time.Duration
+	var wg sync.WaitGroup
+	go func() {
+		select {
+		case <-time.After(o.warmup):
+		case <-ctx.Done():
+			return
+		}
+		sm, rm = newCPUMeter(serverPIDs...), newCPUMeter(redisPID)
+		if profileFrom != "" && o.cpuprofile != "" {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				secs := int(o.measure.Seconds()) - 1
+				if err := fetchProfile(profileFrom, secs, o.cpuprofile); err != nil {
+					e.logf("cpu profile: %v", err)
+				} else {
+					e.logf("cpu profile of %ds written to %s", secs, o.cpuprofile)
+				}
+			}()
+		}
+		select {
+		case <-time.After(o.measure):
+		case <-ctx.Done():
+			return
+		}
+		sCPU, rCPU = sm.used(), rm.used()
+	}()
+	rs, err := ws.collect(ctx, "result", nil)
+	wg.Wait()
+	res := mergeResults(rs, o.measure)
+	res.serverCPU, res.redisCPU = sCPU, rCPU
+	return res, err
+}
+
+func fetchProfile(metrics string, secs int, file string) error {
+	c := http.Client{Timeout: time.Duration(secs+20) * time.Second}
+	r, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", metrics, secs))
+	if err != nil {
+		return err
+	}
+	defer r.Body.Close()
+	if r.StatusCode != 200 {
+		return fmt.Errorf("status %s", r.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, r.Body)
+	return err
+}
+
+// ---------------- p2p ----------------
+
+func scenarioP2P(ctx context.Context, e *env, o *opts) ([]row, error) {
+	redisAddr, servers, redisProc, err := setup(ctx, e, o, 1, "p2p-")
+	if err != nil {
+		return nil, err
+	}
+	redisPID := 0
+	if redisProc != nil {
+		redisPID = redisProc.cmd.Process.Pid
+	}
+	deadline, _ := ctx.Deadline()
+	base := runBase()
+	ws, err := e.startWorkers(pairTasks(o, addrsOf(servers), 2*o.users, max(1, o.workers), base, deadline))
+	if err != nil {
+		return nil, err
+	}
+	defer ws.quit(e)
+	if _, _, err := loginPhase(ctx, e, ws, 2*o.users); err != nil {
+		return nil, err
+	}
+	e.logf("p2p: %d pairs, %d in flight each, %d-byte contents, warm-up %v, measure %v", o.users, o.inflight, o.size, o.warmup, o.measure)
+	res, err := runPairsLoad(ctx, e, o, ws, []int{serverPID(o, servers[0])}, redisPID, servers[0].metrics)
+	if err != nil {
+		return nil, err
+	}
+	logPairs(e, "p2p", res)
+	rows := []row{}
+	var base2 *pairResult
+	if !o.noBaseline && redisAddr != "" {
+		b, err := redisBaseline(ctx, redisAddr, o, redisPID)
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		logPairs(e, "redis pub/sub baseline", b)
+		base2 = &b
+	}
+	ref := func(f func(pairResult) string) string {
+		if base2 == nil {
+			return "-"
+		}
+		return "Redis pub/sub: " + f(*base2)
+	}
+	verdict := "-"
+	ratio := "-"
+	if base2 != nil && base2.rate() > 0 {
+		r := res.rate() / base2.rate()
+		ratio = fmt.Sprintf("%.2f", r)
+		verdict = "FAIL (< 0.5)"
+		if r >= 0.5 {
+			verdict = "ok (≥ 0.5)"
+		}
+	}
+	lostVerdict := "ok"
+	if res.lost > 0 || res.dup > 0 || res.rejected > 0 || res.dropped > 0 || res.unanswered > 0 {
+		lostVerdict = "FAIL"
+	}
+	rows = append(rows,
+		row{"p2p", "delivered/s", fmt.Sprintf("%.0f", res.rate()), ref(func(b pairResult) string { return fmt.Sprintf("%.0f", b.rate()) }), verdict},
+		row{"p2p", "ours / Redis", ratio, "target ≥ 0.5", verdict},
+		row{"p2p", "latency p50", ms(res.hist.Quantile(.5)), ref(func(b pairResult) string { return ms(b.hist.Quantile(.5)) }), ""},
+		row{"p2p", "latency p99", ms(res.hist.Quantile(.99)), ref(func(b pairResult) string { return ms(b.hist.Quantile(.99)) }), ""},
+		row{"p2p", "lost / duplicated / unanswered / rejected", fmt.Sprintf("%d / %d / %d / %d of %d sent", res.lost, res.dup, res.unanswered, res.rejected, res.sent),
+			ref(func(b pairResult) string {
+				return fmt.Sprintf("%d / %d / %d / %d", b.lost, b.dup, b.unanswered, b.rejected)
+			}), lostVerdict},
+	)
+	if res.delivered > 0 && res.serverCPU > 0 {
+		rows = append(rows, row{"p2p", "CPU per message: server / redis", fmt.Sprintf("%.1f / %.1f µs",
+			float64(res.serverCPU.Microseconds())/float64(res.delivered), float64(res.redisCPU.Microseconds())/float64(res.delivered)),
+			ref(func(b pairResult) string {
+				return fmt.Sprintf("redis %.1f µs", float64(b.redisCPU.Microseconds())/float64(max(1, b.delivered)))
+			}), ""})
+	}
+	return rows, nil
+}
+
+func logPairs(e *env, name string, r pairResult) {
+	e.logf("%s: sent %d, accepted %d, rejected %d, unanswered %d, delivered in window %d (%.0f/s), p50 %s p99 %s max %s, lost %d, dup %d, dropped conns %d, server CPU %v redis CPU %v %s",
+		name, r.sent, r.accepted, r.rejected, r.unanswered, r.delivered, r.rate(), ms(r.hist.Quantile(.5)), ms(r.hist.Quantile(.99)),
+		ms(time.Duration(r.hist.Max)*time.Microsecond), r.lost, r.dup, r.dropped, r.serverCPU, r.redisCPU, r.err)
+}
+
+// redisBaseline runs the p2p shape on Redis PUBLISH/SUBSCRIBE: one publisher and one
+// subscriber connection per pair, the same in-flight window and payload.
+func redisBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pairResult, error) {
+	prefix := fmt.Sprintf("bench:%d:", rand.IntN(1<<30))
+	n := o.users
+	ps := make([]*pair, n)
+	pubs := make([]redis.Conn, n)
+	subs := make([]redis.PubSubConn, n)
+	defer func() {
+		for i := range n {
+			if pubs[i] != nil {
+				pubs[i].Close()
+			}
+			if subs[i].Conn != nil {
+				subs[i].Close()
+			}
+		}
+	}()
+	for i := range n {
+		p, err := redis.Dial("tcp", addr, redis.DialConnectTimeout(5*time.Second))
+		if err != nil {
+			return pairResult{}, err
+		}
+		pubs[i] = p
+		s, err := redis.Dial("tcp", addr, redis.DialConnectTimeout(5*time.Second))
+		if err != nil {
+			return pairResult{}, err
+		}
+		subs[i] = redis.PubSubConn{Conn: s}
+		if err := subs[i].Subscribe(prefix + strconv.Itoa(i)); err != nil {
+			return pairResult{}, err
+		}
+		if v, ok := subs[i].Receive().(redis.Subscription); !ok || v.Count != 1 {
+			return pairResult{}, fmt.Errorf("subscribe did not confirm")
+		}
+		ps[i] = &pair{slots: make(chan struct{}, o.inflight)}
+		for k := 0; k < o.inflight; k++ {
+			ps[i].slots <- struct{}{}
+		}
+	}
+	t0 := time.Now()
+	winFrom := t0.Add(o.warmup)
+	winTo := winFrom.Add(o.measure)
+	for _, p := range ps {
+		p.hist = NewHist()
+		p.winFrom, p.winTo = winFrom.UnixNano(), winTo.UnixNano()
+	}
+	var sm, rm *cpuMeter
+	var rCPU time.Duration
+	var sent atomic.Int64
+	var wg, readers sync.WaitGroup
+	var firstErr atomic.Value
+	for i := range n {
+		p := ps[i]
+		readers.Add(1)
+		go func(i int) { // subscriber
+			defer readers.Done()
+			for {
+				switch v := subs[i].Receive().(type) {
+				case redis.Message:
+					p.receipt(nil, string(v.Data), time.Now())
+				case error:
+					return
+				}
+			}
+		}(i)
+		expect := make(chan struct{}, o.inflight+1)
+		wg.Add(2)
+		go func(i int) { // publish replies
+			defer wg.Done()
+			for range expect {
+				nsub, err := redis.Int(pubs[i].Receive())
+				if err != nil {
+					firstErr.Store(err.Error())
+				}
+				p.response(err == nil && nsub == 1, "")
+			}
+		}(i)
+		go func(i int) { // publisher
+			defer wg.Done()
+			defer close(expect)
+			stop := time.NewTimer(time.Until(winTo))
+			defer stop.Stop()
+			ch := prefix + strconv.Itoa(i)
+			for seq := 0; seq < 1<<26; seq++ {
+				select {
+				case <-p.slots:
+				case <-stop.C:
+					return
+				case <-ctx.Done():
+					return
+				}
+				if err := pubs[i].Send("PUBLISH", ch, makeContent("P", seq, o.size)); err != nil {
+					firstErr.Store(err.Error())
+					return
+				}
+				if err := pubs[i].Flush(); err != nil {
+					firstErr.Store(err.Error())
+					return
+				}
+				sent.Add(1)
+				p.mu.Lock()
+				p.sentN = seq + 1
+				p.mu.Unlock()
+				expect <- struct{}{}
+			}
+		}(i)
+	}
+	go func() {
+		time.Sleep(o.warmup)
+		rm = newCPUMeter(redisPID)
+		sm = rm
+		time.Sleep(o.measure)
+		rCPU = sm.used()
+	}()
+	wg.Wait()
+	drainEnd := time.Now().Add(o.drain)
+	for time.Now().Before(drainEnd) && ctx.Err() == nil {
+		var got int64
+		for _, p := range ps {
+			p.mu.Lock()
+			got += p.firstRecv + p.rejected
+			p.mu.Unlock()
+		}
+		if got >= sent.Load() {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := range n {
+		subs[i].Conn.Close()
+	}
+	readers.Wait()
+	res := pairResult{sent: sent.Load(), hist: NewHist(), window: o.measure, redisCPU: rCPU}
+	for _, p := range ps {
+		p.mu.Lock()
+		res.accepted += int64(p.nresp) - p.rejected
+		res.lost += p.lost()
+		res.unanswered += int64(p.sentN - p.nresp)
+		res.rejected += p.rejected
+		res.dup += p.dup
+		res.delivered += p.inWindow
+		res.received += p.firstRecv
+		res.hist.Merge(p.hist)
+		p.mu.Unlock()
+	}
+	if v, ok := firstErr.Load().(string); ok {
+		res.err = v
+	}
+	return res, nil
+}
+
+// ---------------- fan-out ----------------
+
+func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
+	_, servers, _, err := setup(ctx, e, o, 1, "fanout-")
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	base := runBase()
+	var tasks []Task
+	first := base
+	for i, n := range splitUsers(o.users, max(1, o.workers), 9000) {
+		tasks = append(tasks, Task{Kind: "listen", Addrs: []string{servers[0].addr}, SrcIPs: o.srcIPs, First: first, N: n, Node0: i,
+			Register: true, RegConc: 8, LoginConc: 32, Deadline: deadline.UnixMilli()})
+		first += n
+	}
+	senderID := first
+	ws, err := e.startWorkers(tasks)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.quit(e)
+	if _, _, err := loginPhase(ctx, e, ws, o.users); err != nil {
+		return nil, err
+	}
+	// The sender logs in last, then everyone waits for the presence notices to settle.
+	sc, err := dialClient(ctx, servers[0].addr, "")
+	if err != nil {
+		return nil, err
+	}
+	defer sc.Close()
+	if err := sc.register(senderID); err != nil {
+		return nil, err
+	}
+	if _, err := sc.login(senderID); err != nil {
+		return nil, err
+	}
+	var smsErr atomic.Value
+	go func() {
+		for {
+			typ, body, err := sc.readFrame()
+			if err != nil {
+				return
+			}
+			if typ == message.SmsResMesType {
+				var r message.SmsResMes
+				if unpack(body, &r) == nil && r.Code != message.CodeOK {
+					smsErr.Store(fmt.Sprintf("SmsResMes %d %s", r.Code, r.Error))
+				}
+			}
+		}
+	}()
+	conn, err := settle(ctx, e, ws)
+	if err != nil {
+		return nil, err
+	}
+	if conn != o.users {
+		return nil, fmt.Errorf("only %d of %d receivers connected", conn, o.users)
+	}
+	e.logf("fan-out: %d broadcasts to %d receivers", o.messages, conn)
+	lasts := make([]time.Duration, 0, o.messages)
+	incomplete := 0
+	for seq := 1; seq <= o.messages; seq++ {
+		content := makeContent("F", seq, o.size)
+		_, sentNS, _ := parseContent(content)
+		if err := sc.send(message.SmsMesType, message.SmsMes{Content: content}); err != nil {
+			return nil, err
+		}
+		got := map[int]Event{}
+		timeout := time.After(10 * time.Second)
+	wait:
+		for len(got) < len(ws.ws) {
+			select {
+			case ev := <-ws.events:
+				if ev.Ev == "fan" && ev.Seq == seq {
+					got[ev.W] = ev
+				} else if ev.Ev == "exit" || ev.Ev == "fatal" {
+					return nil, fmt.Errorf("worker %d: %s %s", ev.W, ev.Ev, ev.Err)
+				}
+			case <-timeout:
+				incomplete++
+				break wait
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		var last int64
+		for _, ev := range got {
+			last = max(last, ev.Last)
+		}
+		if len(got) == len(ws.ws) {
+			lasts = append(lasts, time.Duration(last-sentNS))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Final per-seq receipt counts and the per-receipt latency.
+	ws.broadcast("report")
+	recv := map[int]int{}
+	rep, err := ws.collect(ctx, "report", func(ev Event) {
+		if ev.Ev == "fanfinal" {
+			recv[ev.Seq] += ev.N
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	all := NewHist()
+	for _, r := range rep {
+		all.Merge(r.Hist)
+	}
+	minRecv := o.users
+	for seq := 1; seq <= o.messages; seq++ {
+		minRecv = min(minRecv, recv[seq])
+	}
+	sort.Slice(lasts, func(i, j int) bool { return lasts[i] < lasts[j] })
+	q := func(f float64) time.Duration {
+		if len(lasts) == 0 {
+			return 0
+		}
+		i := int(f*float64(len(lasts))+0.5) - 1
+		return lasts[max(0, min(len(lasts)-1, i))]
+	}
+	e.logf("fan-out: send→last receipt over %d complete messages: p50 %s p99 %s max %s; per receipt p50 %s p99 %s; fewest receivers of a message %d/%d; incomplete %d %v",
+		len(lasts), ms(q(.5)), ms(q(.99)), ms(q(1)), ms(all.Quantile(.5)), ms(all.Quantile(.99)), minRecv, o.users, incomplete, smsErr.Load())
+	verdict := "FAIL (≥ 100 ms)"
+	if q(.99) < 100*time.Millisecond && incomplete == 0 {
+		verdict = "ok (< 100 ms)"
+	}
+	recvVerdict := "ok"
+	if minRecv < o.users || incomplete > 0 {
+		recvVerdict = "FAIL"
+	}
+	name := fmt.Sprintf("fan-out 1→%d", o.users)
+	return []row{
+		{name, "send → last receipt p50", ms(q(.5)), "-", ""},
+		{name, "send → last receipt p99", ms(q(.99)), "target < 100 ms", verdict},
+		{name, "any receipt p50 / p99", ms(all.Quantile(.5)) + " / " + ms(all.Quantile(.99)), "-", ""},
+		{name, "fewest receivers of a message", fmt.Sprintf("%d of %d (%d msgs)", minRecv, o.users, o.messages), "all", recvVerdict},
+	}, nil
+}
+
+// settle waits until presence notices stop arriving (bounded), and returns how
+// many clients are connected.
+func settle(ctx context.Context, e *env, ws *workers) (int, error) {
+	var prev int64 = -1
+	stable := 0
+	for i := 0; i < 240; i++ {
+		ws.broadcast("stats")
+		st, err := ws.collect(ctx, "stats", nil)
+		if err != nil {
+			return 0, err
+		}
+		var notices int64
+		conn, dropped, derr := 0, 0, ""
+		for _, s := range st {
+			notices += s.Notices
+			conn += s.Connected
+			dropped += s.Dropped
+			if derr == "" {
+				derr = s.Err
+			}
+		}
+		if dropped > 0 {
+			return conn, fmt.Errorf("%d connections dropped, e.g. %s", dropped, derr)
+		}
+		if notices == prev {
+			stable++
+			if stable >= 2 {
+				e.logf("settled: %d connected, %d presence notices received", conn, notices)
+				return conn, nil
+			}
+		} else {
+			stable = 0
+		}
+		prev = notices
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return conn, ctx.Err()
+		}
+	}
+	return 0, fmt.Errorf("presence notices did not settle")
+}
+
+// ---------------- idle ----------------
+
+func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
+	_, servers, _, err := setup(ctx, e, o, 1, "idle-")
+	if err != nil {
+		return nil, err
+	}
+	pid := serverPID(o, servers[0])
+	deadline, _ := ctx.Deadline()
+	var before int64 = -1
+	if pid > 0 {
+		before = settledRSS(ctx, servers[0], 10*time.Second)
+		e.logf("idle: server RSS before: %d KiB", before)
+	}
+	base := runBase()
+	var tasks []Task
+	first := base
+	for i, n := range splitUsers(o.users, max(3, o.workers), 9000) {
+		tasks = append(tasks, Task{Kind: "listen", Addrs: []string{servers[0].addr}, SrcIPs: o.srcIPs, First: first, N: n, Node0: i,
+			Register: true, RegConc: 8, LoginConc: 32, Deadline: deadline.UnixMilli()})
+		first += n
+	}
+	ws, err := e.startWorkers(tasks)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.quit(e)
+	cpu0 := newCPUMeter(pid)
+	d, lh, err := loginPhase(ctx, e, ws, o.users)
+	loginCPU := cpu0.used()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := settle(ctx, e, ws)
+	if err != nil {
+		return nil, err
+	}
+	rows := []row{
+		{fmt.Sprintf("idle %d", o.users), "logins/s (dial + LoginMes → LoginResMes)", fmt.Sprintf("%.0f", float64(o.users)/d.Seconds()), fmt.Sprintf("%d workers", len(ws.ws)), ""},
+		{fmt.Sprintf("idle %d", o.users), "login latency p50 / p99", ms(lh.Quantile(.5)) + " / " + ms(lh.Quantile(.99)), "-", ""},
+		{fmt.Sprintf("idle %d", o.users), "server CPU per login", fmt.Sprintf("%.0f µs", float64(loginCPU.Microseconds())/float64(o.users)), "-", ""},
+	}
+	if pid > 0 {
+		after := settledRSS(ctx, servers[0], 30*time.Second)
+		per := float64(after-before) / float64(conn)
+		e.logf("idle: server RSS after %d connections: %d KiB (+%d KiB, %.2f KiB per connection)", conn, after, after-before, per)
+		verdict := "FAIL (> 10 KiB)"
+		if per <= 10 {
+			verdict = "ok (≤ 10 KiB)"
+		}
+		rows = append(rows, row{fmt.Sprintf("idle %d", o.users), "server RSS growth per connection",
+			fmt.Sprintf("%.2f KiB (%d → %d MiB)", per, before>>10, after>>10), "target ≤ 10 KiB", verdict})
+	}
+	connVerdict := "ok"
+	if conn != o.users {
+		connVerdict = "FAIL"
+	}
+	rows = append(rows, row{fmt.Sprintf("idle %d", o.users), "connected after settle", fmt.Sprintf("%d", conn), fmt.Sprintf("%d", o.users), connVerdict})
+	return rows, nil
+}
+
+// ---------------- cluster ----------------
+
+func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
+	redisAddr, servers, redisProc, err := setup(ctx, e, o, o.nodes, "node")
+	if err != nil {
+		return nil, err
+	}
+	_ = redisAddr
+	redisPID := 0
+	if redisProc != nil {
+		redisPID = redisProc.cmd.Process.Pid
+	}
+	deadline, _ := ctx.Deadline()
+	base := runBase()
+	tasks := pairTasks(o, addrsOf(servers), o.users, max(1, o.workers), base, deadline)
+	e.logf("cluster: %d nodes, %d users in %d workers, source addresses %v", len(servers), o.users, len(tasks), o.srcIPs)
+	ws, err := e.startWorkers(tasks)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.quit(e)
+	d, _, err := loginPhase(ctx, e, ws, o.users)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := settle(ctx, e, ws)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, s := range servers {
+		if s.p != nil {
+			pids = append(pids, s.p.cmd.Process.Pid)
+		}
+	}
+	e.logf("cluster: %d connected; %d pairs across nodes, %d in flight each, measure %v", conn, o.users/2, o.inflight, o.measure)
+	res, err := runPairsLoad(ctx, e, o, ws, pids, redisPID, "")
+	if err != nil {
+		return nil, err
+	}
+	logPairs(e, "cluster", res)
+	ws.broadcast("stats")
+	st, err := ws.collect(ctx, "stats", nil)
+	if err != nil {
+		return nil, err
+	}
+	after := 0
+	for _, s := range st {
+		after += s.Connected
+	}
+	name := fmt.Sprintf("cluster %d×%d", len(servers), o.users/max(1, len(servers)))
+	cv := "ok"
+	if conn != o.users || after != o.users {
+		cv = "FAIL"
+	}
+	lv := "ok"
+	if res.lost > 0 || res.rejected > 0 || res.unanswered > 0 {
+		lv = "FAIL"
+	}
+	rows := []row{
+		{name, "connected (after login / after run)", fmt.Sprintf("%d / %d", conn, after), fmt.Sprintf("%d", o.users), cv},
+		{name, "logins/s", fmt.Sprintf("%.0f", float64(o.users)/d.Seconds()), "-", ""},
+		{name, "cross-node private delivered/s", fmt.Sprintf("%.0f", res.rate()), fmt.Sprintf("%d in flight per sender", o.inflight), ""},
+		{name, "latency p50 / p99", ms(res.hist.Quantile(.5)) + " / " + ms(res.hist.Quantile(.99)), "-", ""},
+		{name, "lost / duplicated / unanswered / rejected", fmt.Sprintf("%d / %d / %d / %d of %d sent", res.lost, res.dup, res.unanswered, res.rejected, res.sent), "lost = 0", lv},
+	}
+	if res.delivered > 0 && res.serverCPU > 0 {
+		rows = append(rows, row{name, "CPU per message: servers / redis", fmt.Sprintf("%.1f / %.1f µs",
+			float64(res.serverCPU.Microseconds())/float64(res.delivered), float64(res.redisCPU.Microseconds())/float64(res.delivered)), "-", ""})
+	}
+	return rows, nil
+}
+
+func printTable(w io.Writer, rows []row) {
+	fmt.Fprintln(w, "| scenario | metric | chat server | baseline / target | verdict |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", r.Scenario, r.Metric, r.Ours, r.Ref, r.Verdict)
+	}
+}

@@ -1,0 +1,565 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"chat/common/message"
+)
+
+// Task is what the parent gives a worker (first line of its stdin).
+type Task struct {
+	Kind      string   `json:"kind"` // "pairs" (sender/receiver pairs) or "listen" (logged-in readers)
+	Addrs     []string `json:"addrs"`
+	SrcIPs    []string `json:"srcIPs,omitempty"`
+	First     int      `json:"first"` // first user id
+	N         int      `json:"n"`     // users (even for pairs)
+	Node0     int      `json:"node0"` // placement offset, so workers spread over nodes
+	Register  bool     `json:"register"`
+	RegConc   int      `json:"regConc"`
+	LoginConc int      `json:"loginConc"`
+	InFlight  int      `json:"inFlight"`
+	Size      int      `json:"size"`
+	MsgIDs    bool     `json:"msgIds"` // send clientMsgId
+	WarmupMs  int64    `json:"warmupMs"`
+	MeasureMs int64    `json:"measureMs"`
+	DrainMs   int64    `json:"drainMs"`
+	Deadline  int64    `json:"deadline"` // unix ms: the worker exits at this time whatever happens
+}
+
+// Cmd is a parent → worker line after the task.
+type Cmd struct {
+	Cmd string `json:"cmd"` // login, run, stats, quit
+}
+
+// Event is a worker → parent line.
+type Event struct {
+	Ev         string `json:"ev"` // registered, ready, result, fan, stats, fatal, bye
+	W          int    `json:"w"`  // worker index (set by the parent)
+	Ms         int64  `json:"ms,omitempty"`
+	OK         int    `json:"ok,omitempty"`
+	Fail       int    `json:"fail,omitempty"`
+	Err        string `json:"err,omitempty"`
+	Hist       *Hist  `json:"hist,omitempty"`
+	Sent       int64  `json:"sent,omitempty"`
+	Accepted   int64  `json:"accepted,omitempty"`
+	Rejected   int64  `json:"rejected,omitempty"`
+	Delivered  int64  `json:"delivered,omitempty"`  // first receipts inside the measured window
+	Received   int64  `json:"received,omitempty"`   // all first receipts
+	Lost       int64  `json:"lost,omitempty"`       // sent, not rejected, never received
+	Unanswered int64  `json:"unanswered,omitempty"` // sent, no PrivateResMes
+	Dup        int64  `json:"dup,omitempty"`
+	Seq        int    `json:"seq,omitempty"`
+	N          int    `json:"n,omitempty"`
+	Last       int64  `json:"last,omitempty"` // unix ns of the last receipt
+	Connected  int    `json:"connected,omitempty"`
+	Dropped    int    `json:"dropped,omitempty"`
+	Notices    int64  `json:"notices,omitempty"`
+	Nofile     uint64 `json:"nofile,omitempty"`
+}
+
+type worker struct {
+	t      Task
+	outMu  sync.Mutex
+	out    *json.Encoder
+	quit   chan struct{}
+	quitOn atomic.Bool
+
+	clients   []*client
+	connected atomic.Int64
+	dropped   atomic.Int64
+	notices   atomic.Int64
+	dropErr   atomic.Value
+
+	pairs []*pair
+
+	// listen mode: group message receipts per seq
+	fanMu   sync.Mutex
+	fanN    map[int]int
+	fanLast map[int]int64
+	fanHist *Hist
+}
+
+func (w *worker) emit(e Event) {
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
+	w.out.Encode(e)
+}
+
+func runWorker() {
+	in := bufio.NewReader(os.Stdin)
+	line, err := in.ReadBytes('\n')
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker: no task:", err)
+		os.Exit(2)
+	}
+	w := &worker{out: json.NewEncoder(os.Stdout), quit: make(chan struct{}),
+		fanN: map[int]int{}, fanLast: map[int]int64{}, fanHist: NewHist()}
+	if err := json.Unmarshal(line, &w.t); err != nil {
+		fmt.Fprintln(os.Stderr, "worker: bad task:", err)
+		os.Exit(2)
+	}
+	// Bounded in time whatever the parent does.
+	time.AfterFunc(time.Until(time.UnixMilli(w.t.Deadline)), func() {
+		fmt.Fprintln(os.Stderr, "worker: deadline reached, exiting")
+		os.Exit(3)
+	})
+	ctx, cancel := context.WithDeadline(context.Background(), time.UnixMilli(w.t.Deadline))
+	defer cancel()
+
+	var rl syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	if uint64(w.t.N)+64 > rl.Cur {
+		w.emit(Event{Ev: "fatal", Err: fmt.Sprintf("ulimit -n is %d, need %d", rl.Cur, w.t.N+64)})
+		os.Exit(2)
+	}
+
+	if w.t.Register {
+		start := time.Now()
+		ids := make([]int, w.t.N)
+		for i := range ids {
+			ids[i] = w.t.First + i
+		}
+		if err := registerRange(ctx, w.t.Addrs[w.t.Node0%len(w.t.Addrs)], ids, w.t.RegConc); err != nil {
+			w.emit(Event{Ev: "fatal", Err: "register: " + err.Error()})
+			os.Exit(2)
+		}
+		w.emit(Event{Ev: "registered", Ms: time.Since(start).Milliseconds(), Nofile: rl.Cur})
+	} else {
+		w.emit(Event{Ev: "registered", Nofile: rl.Cur})
+	}
+
+	for i := 0; i < 100000; i++ {
+		line, err := in.ReadBytes('\n')
+		if err != nil {
+			w.shutdown()
+			return
+		}
+		var c Cmd
+		json.Unmarshal(line, &c)
+		switch c.Cmd {
+		case "login":
+			w.loginAll(ctx)
+		case "run":
+			go w.runPairs(ctx)
+		case "stats":
+			e := Event{Ev: "stats", Connected: int(w.connected.Load()), Dropped: int(w.dropped.Load()), Notices: w.notices.Load()}
+			if v, ok := w.dropErr.Load().(string); ok {
+				e.Err = v
+			}
+			w.emit(e)
+		case "report": // listen mode: what every seq reached
+			w.fanMu.Lock()
+			for s, n := range w.fanN {
+				w.emit(Event{Ev: "fanfinal", Seq: s, N: n, Last: w.fanLast[s]})
+			}
+			w.emit(Event{Ev: "report", Hist: w.fanHist.Pack()})
+			w.fanMu.Unlock()
+		case "quit":
+			w.shutdown()
+			return
+		}
+	}
+}
+
+func (w *worker) shutdown() {
+	w.quitOn.Store(true)
+	for _, c := range w.clients {
+		if c != nil {
+			c.Close()
+		}
+	}
+	w.emit(Event{Ev: "bye"})
+}
+
+// nodeOf places user j of this worker on a node.
+func (w *worker) nodeOf(j int) int {
+	n := len(w.t.Addrs)
+	if w.t.Kind == "pairs" {
+		p := j / 2
+		if j%2 == 1 && n > 1 { // receivers sit on the next node: every message crosses nodes
+			return (w.t.Node0 + p + 1) % n
+		}
+		return (w.t.Node0 + p) % n
+	}
+	return (w.t.Node0 + j) % n
+}
+
+func (w *worker) srcOf(j int) string {
+	if len(w.t.SrcIPs) == 0 {
+		return ""
+	}
+	return w.t.SrcIPs[(w.t.Node0+j)%len(w.t.SrcIPs)]
+}
+
+func (w *worker) loginAll(ctx context.Context) {
+	start := time.Now()
+	w.clients = make([]*client, w.t.N)
+	if w.t.Kind == "pairs" {
+		w.pairs = make([]*pair, w.t.N/2)
+		for p := range w.pairs {
+			w.pairs[p] = &pair{sid: w.t.First + 2*p, rid: w.t.First + 2*p + 1}
+		}
+	}
+	next := make(chan int, w.t.N)
+	for j := 0; j < w.t.N; j++ {
+		next <- j
+	}
+	close(next)
+	hist := NewHist()
+	var mu sync.Mutex
+	var ok, fail int
+	var firstErr string
+	var wg sync.WaitGroup
+	conc := max(1, w.t.LoginConc)
+	for g := 0; g < conc; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				if ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				c, err := dialClient(ctx, w.t.Addrs[w.nodeOf(j)], w.srcOf(j))
+				if err == nil {
+					if _, err = c.login(w.t.First + j); err != nil {
+						c.Close()
+					}
+				}
+				mu.Lock()
+				if err != nil {
+					fail++
+					if firstErr == "" {
+						firstErr = err.Error()
+					}
+				} else {
+					ok++
+					hist.Record(time.Since(t0))
+					w.clients[j] = c
+					if w.pairs != nil {
+						if j%2 == 0 {
+							w.pairs[j/2].s = c
+						} else {
+							w.pairs[j/2].r = c
+						}
+					}
+				}
+				mu.Unlock()
+				if err == nil {
+					w.connected.Add(1)
+					go w.readLoop(j, c)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	w.emit(Event{Ev: "ready", OK: ok, Fail: fail, Err: firstErr, Ms: time.Since(start).Milliseconds(), Hist: hist.Pack()})
+}
+
+// readLoop reads everything a client gets, so that the server never sees a slow reader.
+func (w *worker) readLoop(j int, c *client) {
+	defer func() {
+		w.connected.Add(-1)
+		if !w.quitOn.Load() {
+			w.dropped.Add(1)
+		}
+	}()
+	var p *pair
+	if w.t.Kind == "pairs" {
+		p = w.pairs[j/2]
+	}
+	var acks []string
+	for {
+		typ, body, err := c.readFrame()
+		if err != nil {
+			if !w.quitOn.Load() {
+				w.dropErr.Store(fmt.Sprintf("user %d: %v", w.t.First+j, err))
+			}
+			return
+		}
+		now := time.Now()
+		switch typ {
+		case message.NotifyUserStatusMesType:
+			w.notices.Add(1)
+		case message.PrivateResMesType:
+			var r message.PrivateResMes
+			unpack(body, &r)
+			if p != nil {
+				p.response(r.Code == message.CodeOK, r.ClientMsgID)
+			}
+		case message.PrivateMesType:
+			var m message.PrivateMes
+			if unpack(body, &m) == nil {
+				acks = append(acks, m.MsgID)
+				if p != nil {
+					p.receipt(w, m.Content, now)
+				}
+			}
+		case message.SmsMesType:
+			var m message.SmsMes
+			if unpack(body, &m) == nil {
+				w.fanReceipt(m.Content, now)
+			}
+		case message.ErrorResMesType:
+			if !w.quitOn.Load() {
+				w.dropErr.Store(fmt.Sprintf("user %d: %s", w.t.First+j, string(body)))
+			}
+		}
+		if len(acks) > 0 && (c.br.Buffered() == 0 || len(acks) >= 256) {
+			if err := c.send(message.AckMesType, message.AckMes{MsgIDs: acks}); err != nil {
+				return
+			}
+			acks = acks[:0]
+		}
+	}
+}
+
+// parseContent reads "<tag>|<seq>|<unix ns>|padding".
+func parseContent(s string) (seq int, sent int64, ok bool) {
+	parts := strings.SplitN(s, "|", 4)
+	if len(parts) < 3 {
+		return 0, 0, false
+	}
+	seq, err1 := strconv.Atoi(parts[1])
+	sent, err2 := strconv.ParseInt(parts[2], 10, 64)
+	return seq, sent, err1 == nil && err2 == nil
+}
+
+func makeContent(tag string, seq int, size int) string {
+	s := tag + "|" + strconv.Itoa(seq) + "|" + strconv.FormatInt(time.Now().UnixNano(), 10) + "|"
+	if len(s) < size {
+		s += strings.Repeat("x", size-len(s))
+	}
+	return s
+}
+
+func (w *worker) fanReceipt(content string, now time.Time) {
+	seq, sent, ok := parseContent(content)
+	if !ok {
+		return
+	}
+	w.fanMu.Lock()
+	w.fanN[seq]++
+	n := w.fanN[seq]
+	if now.UnixNano() > w.fanLast[seq] {
+		w.fanLast[seq] = now.UnixNano()
+	}
+	w.fanHist.Record(now.Sub(time.Unix(0, sent)))
+	last := w.fanLast[seq]
+	w.fanMu.Unlock()
+	if n == int(w.connected.Load()) {
+		w.emit(Event{Ev: "fan", Seq: seq, N: n, Last: last})
+	}
+}
+
+// pair is one sender and its receiver, both in this worker.
+type pair struct {
+	sid, rid int
+	s, r     *client
+	slots    chan struct{}
+
+	mu          sync.Mutex
+	sentN       int          // seqs 0..sentN-1 were written
+	rejectedSeq map[int]bool // by clientMsgId, when sent
+	nresp       int
+	rejected    int64
+	received    []uint8
+	firstRecv   int64
+	dup         int64
+	inWindow    int64
+	hist        *Hist
+	winFrom     int64 // unix ns
+	winTo       int64
+}
+
+func (p *pair) response(ok bool, clientMsgID string) {
+	p.mu.Lock()
+	p.nresp++
+	if !ok {
+		p.rejected++
+		if seq, err := strconv.Atoi(clientMsgID); err == nil {
+			if p.rejectedSeq == nil {
+				p.rejectedSeq = map[int]bool{}
+			}
+			p.rejectedSeq[seq] = true
+		}
+	}
+	p.mu.Unlock()
+	if !ok {
+		p.release()
+	}
+}
+
+func (p *pair) release() {
+	select {
+	case p.slots <- struct{}{}:
+	default:
+	}
+}
+
+func (p *pair) receipt(w *worker, content string, now time.Time) {
+	seq, sent, ok := parseContent(content)
+	if !ok || seq < 0 || seq > 1<<26 {
+		return
+	}
+	p.mu.Lock()
+	for len(p.received) <= seq {
+		p.received = append(p.received, 0)
+	}
+	p.received[seq]++
+	first := p.received[seq] == 1
+	if !first {
+		p.dup++
+	} else {
+		p.firstRecv++
+		ns := now.UnixNano()
+		if p.hist != nil && ns >= p.winFrom && ns < p.winTo {
+			p.inWindow++
+			p.hist.Record(now.Sub(time.Unix(0, sent)))
+		}
+	}
+	p.mu.Unlock()
+	if first {
+		p.release()
+	}
+}
+
+func (w *worker) runPairs(ctx context.Context) {
+	t0 := time.Now()
+	winFrom := t0.Add(time.Duration(w.t.WarmupMs) * time.Millisecond)
+	winTo := winFrom.Add(time.Duration(w.t.MeasureMs) * time.Millisecond)
+	inflight := max(1, w.t.InFlight)
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	var sendErr atomic.Value
+	for _, p := range w.pairs {
+		p.mu.Lock()
+		p.hist = NewHist()
+		p.winFrom, p.winTo = winFrom.UnixNano(), winTo.UnixNano()
+		p.mu.Unlock()
+		p.slots = make(chan struct{}, inflight)
+		for i := 0; i < inflight; i++ {
+			p.slots <- struct{}{}
+		}
+		if p.s == nil || p.r == nil {
+			continue
+		}
+		wg.Add(1)
+		go func(p *pair) {
+			defer wg.Done()
+			stop := time.NewTimer(time.Until(winTo))
+			defer stop.Stop()
+			for seq := 0; seq < 1<<26; seq++ {
+				select {
+				case <-p.slots:
+				case <-stop.C:
+					return
+				case <-ctx.Done():
+					return
+				}
+				pm := message.PrivateMes{ToUserID: p.rid, Content: makeContent("P", seq, w.t.Size)}
+				if w.t.MsgIDs {
+					pm.ClientMsgID = strconv.Itoa(seq)
+				}
+				if err := p.s.send(message.PrivateMesType, pm); err != nil {
+					sendErr.Store(err.Error())
+					return
+				}
+				sent.Add(1)
+				p.mu.Lock()
+				p.sentN = seq + 1
+				p.mu.Unlock()
+			}
+		}(p)
+	}
+	wg.Wait()
+	// Drain: wait until every accepted message has arrived, or the drain time is up.
+	drainEnd := time.Now().Add(time.Duration(w.t.DrainMs) * time.Millisecond)
+	for time.Now().Before(drainEnd) && ctx.Err() == nil {
+		if w.pending(sent.Load()) == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i, p := range w.pairs {
+		p.mu.Lock()
+		if missing := p.missing(8); len(missing) > 0 || p.nresp != p.sentN {
+			fmt.Fprintf(os.Stderr, "worker: pair %d (%d→%d): sent %d, responses %d, received %d, rejected %d, not received e.g. %v\n",
+				i, p.sid, p.rid, p.sentN, p.nresp, p.firstRecv, p.rejected, missing)
+		}
+		p.mu.Unlock()
+	}
+	e := Event{Ev: "result", Sent: sent.Load(), Hist: NewHist(), Ms: time.Since(t0).Milliseconds()}
+	for _, p := range w.pairs {
+		p.mu.Lock()
+		e.Accepted += int64(p.nresp) - p.rejected
+		e.Lost += p.lost()
+		e.Unanswered += int64(p.sentN - p.nresp)
+		e.Rejected += p.rejected
+		e.Dup += p.dup
+		e.Delivered += p.inWindow
+		e.Received += p.firstRecv
+		e.Hist.Merge(p.hist)
+		p.mu.Unlock()
+	}
+	e.Hist.Pack()
+	if v, ok := sendErr.Load().(string); ok {
+		e.Err = v
+	}
+	e.Dropped = int(w.dropped.Load())
+	if e.Err == "" {
+		if v, ok := w.dropErr.Load().(string); ok {
+			e.Err = v
+		}
+	}
+	w.emit(e)
+}
+
+// missing lists up to n sent seqs that never arrived (p.mu held).
+func (p *pair) missing(n int) []int {
+	var out []int
+	for seq := 0; seq < p.sentN && len(out) < n; seq++ {
+		if (seq >= len(p.received) || p.received[seq] == 0) && !p.rejectedSeq[seq] {
+			out = append(out, seq)
+		}
+	}
+	return out
+}
+
+// lost counts sent messages that never arrived and were not rejected (p.mu held).
+// Without clientMsgIds the rejected ones are not known by seq: their count is taken off.
+func (p *pair) lost() int64 {
+	var n int64
+	for seq := 0; seq < p.sentN; seq++ {
+		if (seq >= len(p.received) || p.received[seq] == 0) && !p.rejectedSeq[seq] {
+			n++
+		}
+	}
+	if p.rejectedSeq == nil {
+		n = max(0, n-p.rejected)
+	}
+	return n
+}
+
+// pending counts sent messages whose response or receipt has not come yet.
+func (w *worker) pending(sent int64) int64 {
+	var got int64
+	var resp int64
+	for _, p := range w.pairs {
+		p.mu.Lock()
+		resp += int64(p.nresp)
+		got += p.firstRecv + p.rejected
+		p.mu.Unlock()
+	}
+	return (sent - resp) + (sent - got)
+}
