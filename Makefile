@@ -78,8 +78,8 @@ fuzz: ## run every fuzz target of the repo for FUZZTIME each, one at a time
 		done; \
 	done
 
-bench: build ## run the load generator against the server at ADDR
-	bin/chat-load bench
+bench: redis-install build ## run every load scenario (own redis-server and server nodes in a temp dir) and print the table
+	bin/chat-load bench $(BENCHFLAGS)
 
 stop-redis: ## stop the redis-server started by make redis (AOF is flushed)
 	@pidfile=$(DATA)/redis.pid; \

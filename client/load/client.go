@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,6 +17,12 @@ import (
 )
 
 const benchPassword = "bench-pw-1"
+
+// loginWait bounds one login attempt; a lost answer is retried on a new connection.
+var loginWait = 20 * time.Second
+
+// retries counts register and login attempts that had to be repeated.
+var retries atomic.Int64
 
 // ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT: with a bound source address the
 // kernel picks the source port at connect time, per destination, so one loopback
@@ -137,7 +144,7 @@ func (c *client) register(id int) error {
 		return err
 	}
 	var r message.RegisterResMes
-	if err := c.waitFor(message.RegisterResMesType, &r, time.Now().Add(30*time.Second)); err != nil {
+	if err := c.waitFor(message.RegisterResMesType, &r, time.Now().Add(10*time.Second)); err != nil {
 		return err
 	}
 	if r.Code != message.CodeOK && r.Code != message.CodeUserExists {
@@ -151,7 +158,7 @@ func (c *client) login(id int) (message.LoginResMes, error) {
 	if err := c.send(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: benchPassword, Proto: message.ProtoAck}); err != nil {
 		return r, err
 	}
-	if err := c.waitFor(message.LoginResMesType, &r, time.Now().Add(60*time.Second)); err != nil {
+	if err := c.waitFor(message.LoginResMesType, &r, time.Now().Add(loginWait)); err != nil {
 		return r, err
 	}
 	if r.Code != message.CodeOK {
@@ -204,14 +211,27 @@ func registerRange(ctx context.Context, addr string, ids []int, conc int) error 
 					n = 0
 				}
 				n++
-				if err := c.register(id); err != nil {
+				var err error
+				for attempt := 0; attempt < 3; attempt++ {
+					if c == nil {
+						if c, err = dialClient(ctx, addr, ""); err != nil {
+							continue
+						}
+						n = 1
+					}
+					if err = c.register(id); err == nil {
+						break
+					}
+					retries.Add(1)
+					c.Close()
+					c = nil
+				}
+				if err != nil {
 					mu.Lock()
 					if first == nil {
 						first = err
 					}
 					mu.Unlock()
-					c.Close()
-					c = nil
 				}
 			}
 		}()

@@ -91,6 +91,7 @@ func runCommand(cmd string, args []string) int {
 	f.IntVar(&f.idleUsers, "conns", 19000, "idle: logged-in connections")
 	f.IntVar(&f.clusterUsers, "users", 60000, "cluster: users (half send, half receive, each on another node)")
 	f.IntVar(&o.nodes, "nodes", 4, "cluster: server nodes to start")
+	f.BoolVar(&o.register, "register", false, "fanout/cluster: register users with RegisterMes instead of prefilling Redis (p2p and idle always register)")
 	f.StringVar(&f.skip, "skip", "", "bench: scenarios to skip, comma-separated")
 	if err := f.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -125,9 +126,9 @@ func runCommand(cmd string, args []string) int {
 	}
 	all := []scen{
 		{"p2p", 150 * time.Second, scenarioP2P, func(o *opts) { o.users = f.p2pPairs }},
-		{"fanout", 180 * time.Second, scenarioFanout, func(o *opts) { o.users = f.fanUsers; o.workers = max(o.workers, 2) }},
-		{"idle", 240 * time.Second, scenarioIdle, func(o *opts) { o.users = f.idleUsers }},
-		{"cluster", 360 * time.Second, scenarioCluster, func(o *opts) {
+		{"fanout", 300 * time.Second, scenarioFanout, func(o *opts) { o.users = f.fanUsers; o.workers = max(o.workers, 2) }},
+		{"idle", 360 * time.Second, scenarioIdle, func(o *opts) { o.users = f.idleUsers }},
+		{"cluster", 540 * time.Second, scenarioCluster, func(o *opts) {
 			o.users = f.clusterUsers
 			if f.o.inflight == 32 && !flagGiven(f.FlagSet, "inflight") {
 				o.inflight = 1

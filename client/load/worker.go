@@ -65,6 +65,7 @@ type Event struct {
 	Dropped    int    `json:"dropped,omitempty"`
 	Notices    int64  `json:"notices,omitempty"`
 	Nofile     uint64 `json:"nofile,omitempty"`
+	Retries    int64  `json:"retries,omitempty"` // register/login attempts repeated (lost answers)
 }
 
 type worker struct {
@@ -133,7 +134,7 @@ func runWorker() {
 			w.emit(Event{Ev: "fatal", Err: "register: " + err.Error()})
 			os.Exit(2)
 		}
-		w.emit(Event{Ev: "registered", Ms: time.Since(start).Milliseconds(), Nofile: rl.Cur})
+		w.emit(Event{Ev: "registered", Ms: time.Since(start).Milliseconds(), Nofile: rl.Cur, Retries: retries.Load()})
 	} else {
 		w.emit(Event{Ev: "registered", Nofile: rl.Cur})
 	}
@@ -230,11 +231,19 @@ func (w *worker) loginAll(ctx context.Context) {
 					return
 				}
 				t0 := time.Now()
-				c, err := dialClient(ctx, w.t.Addrs[w.nodeOf(j)], w.srcOf(j))
-				if err == nil {
-					if _, err = c.login(w.t.First + j); err != nil {
-						c.Close()
+				var c *client
+				var err error
+				for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
+					if attempt > 0 {
+						retries.Add(1)
 					}
+					if c, err = dialClient(ctx, w.t.Addrs[w.nodeOf(j)], w.srcOf(j)); err != nil {
+						continue
+					}
+					if _, err = c.login(w.t.First + j); err == nil {
+						break
+					}
+					c.Close()
 				}
 				mu.Lock()
 				if err != nil {
@@ -263,7 +272,7 @@ func (w *worker) loginAll(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	w.emit(Event{Ev: "ready", OK: ok, Fail: fail, Err: firstErr, Ms: time.Since(start).Milliseconds(), Hist: hist.Pack()})
+	w.emit(Event{Ev: "ready", OK: ok, Fail: fail, Err: firstErr, Ms: time.Since(start).Milliseconds(), Hist: hist.Pack(), Retries: retries.Load()})
 }
 
 // readLoop reads everything a client gets, so that the server never sees a slow reader.

@@ -137,11 +137,12 @@ func (s *Server) start() {
 	}()
 }
 
-// reapOwn clears what an earlier run of this node left, before it serves anyone.
+// reapOwn clears what an earlier run under this node id left; sessions of this
+// run (their ids start with idBase) are spared, as logins may come first.
 func (s *Server) reapOwn() error {
 	ctx, cancel := s.requestContext()
 	defer cancel()
-	gone, count, err := s.st.Presence.Reap(ctx, s.cfg.Node, true)
+	gone, count, err := s.st.Presence.Reset(ctx, s.cfg.Node, s.idBase)
 	if err != nil {
 		return err
 	}

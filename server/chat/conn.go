@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"chat/common/frame"
 	"chat/common/message"
@@ -53,6 +54,7 @@ type conn struct {
 	sid   string
 
 	privateRate, groupRate bucket // used by the reading goroutine only
+	bodyUTF8               bool   // the frame being handled is valid UTF-8
 
 	mu     sync.Mutex
 	out    [][]byte // frames waiting for the writer
@@ -110,6 +112,7 @@ func (c *conn) readLoop() closeReason {
 			putBuffer(buf)
 			return c.readFailed(err)
 		}
+		c.bodyUTF8 = utf8.Valid(body)
 		m, err := message.Decode(body)
 		putBuffer(buf)
 		if err != nil {

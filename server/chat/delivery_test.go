@@ -428,20 +428,38 @@ func TestPrivateConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	senderConns := make([]*client, senders)
 	recipientConns := make([]*client, recipients)
-	for i := range recipients {
-		id := recipientBase + i
-		if id >= offlineFrom {
-			msRegister(t, n.Addr, id, "r"+strconv.Itoa(id))
-			continue
-		}
-		proto := message.ProtoAck
-		if id >= classicFrom {
-			proto = message.ProtoClassic
-		}
-		recipientConns[i] = user(t, n.Addr, id, "r"+strconv.Itoa(id), proto)
+	// Users register and log in in parallel: bcrypt and round trips under -race
+	// dominate otherwise.
+	setupErrs := make(chan error, senders+recipients)
+	var setup sync.WaitGroup
+	for i := range senders + recipients {
+		setup.Add(1)
+		go func() {
+			defer setup.Done()
+			id, proto, login := senderBase+i, message.ProtoAck, true
+			if i >= senders {
+				id = recipientBase + i - senders
+				login = id < offlineFrom
+				if id >= classicFrom {
+					proto = message.ProtoClassic
+				}
+			}
+			c, err := msRegisterLogin(t, n.Addr, id, proto, login)
+			if err != nil {
+				setupErrs <- err
+				return
+			}
+			if i < senders {
+				senderConns[i] = c
+			} else if login {
+				recipientConns[i-senders] = c
+			}
+		}()
 	}
-	for i := range senders {
-		senderConns[i] = user(t, n.Addr, senderBase+i, "s"+strconv.Itoa(senderBase+i), message.ProtoAck)
+	setup.Wait()
+	close(setupErrs)
+	for err := range setupErrs {
+		t.Fatal(err)
 	}
 	t.Logf("%d users logged in after %v", senders+recipients-10, time.Since(start))
 
@@ -827,4 +845,46 @@ func msBind(t *testing.T, cs ...*client) {
 		c.t = t
 		t.Cleanup(func() { c.t = old })
 	}
+}
+
+// msRegisterLogin registers id and, if login, logs the same connection in, without
+// failing the test (for goroutines).
+func msRegisterLogin(t testing.TB, addr string, id, proto int, login bool) (*client, error) {
+	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
+	if err != nil {
+		return nil, err
+	}
+	c := &client{t: t, conn: nc}
+	go c.readLoop()
+	t.Cleanup(func() { nc.Close() })
+	name := "u" + strconv.Itoa(id)
+	if err := msWrite(c, message.RegisterMesType, message.RegisterMes{User: message.User{UserID: id, UserPwd: "password", UserName: name}}); err != nil {
+		return nil, err
+	}
+	fs, err := msWaitN(c, message.RegisterResMesType, 1, waitTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("register %d: %v", id, err)
+	}
+	var rr message.RegisterResMes
+	json.Unmarshal([]byte(fs[0].Data), &rr)
+	if rr.Code != message.CodeOK {
+		return nil, fmt.Errorf("register %d: got %+v, want code 200", id, rr)
+	}
+	if !login {
+		nc.Close()
+		return nil, nil
+	}
+	if err := msWrite(c, message.LoginMesType, message.LoginMes{UserID: id, UserPwd: "password", Proto: proto}); err != nil {
+		return nil, err
+	}
+	fs, err = msWaitN(c, message.LoginResMesType, 1, waitTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("login %d: %v", id, err)
+	}
+	var lr message.LoginResMes
+	json.Unmarshal([]byte(fs[0].Data), &lr)
+	if lr.Code != message.CodeOK {
+		return nil, fmt.Errorf("login %d: got %+v, want code 200", id, lr)
+	}
+	return c, nil
 }

@@ -2,6 +2,8 @@ package chat
 
 import (
 	"time"
+
+	"chat/common/message"
 )
 
 // heartbeatLoop keeps this node's heartbeat alive and reaps nodes whose heartbeat
@@ -11,6 +13,10 @@ func (s *Server) heartbeatLoop() {
 	ttl := 3 * s.cfg.Heartbeat
 	reaped := false // the earlier run's sessions are cleared
 	beaten := false // a beat has succeeded since the start
+	// healthySince is when this node's beats last started to succeed. A node that
+	// could not beat either (Redis was away) gives the others one TTL to beat
+	// again before it takes their users offline: they lapsed for the same reason.
+	var healthySince time.Time
 	t := time.NewTicker(s.cfg.Heartbeat)
 	defer t.Stop()
 	for {
@@ -22,8 +28,14 @@ func (s *Server) heartbeatLoop() {
 			}
 		}
 		if reaped {
-			s.beat(ttl, &beaten)
-			s.reapOthers()
+			switch lapsed, ok := s.beat(ttl, &beaten); {
+			case !ok:
+				healthySince = time.Time{}
+			case lapsed || healthySince.IsZero():
+				healthySince = time.Now()
+			case time.Since(healthySince) >= ttl:
+				s.reapOthers()
+			}
 		}
 		select {
 		case <-s.ctx.Done():
@@ -33,30 +45,39 @@ func (s *Server) heartbeatLoop() {
 	}
 }
 
-func (s *Server) beat(ttl time.Duration, beaten *bool) {
+// beat renews the heartbeat; ok is false if Redis could not be reached, and
+// lapsed true if the heartbeat had expired before.
+func (s *Server) beat(ttl time.Duration, beaten *bool) (lapsed, ok bool) {
 	ctx, cancel := s.requestContext()
 	defer cancel()
 	lapsed, err := s.st.Presence.Beat(ctx, s.cfg.Node, ttl)
 	if err != nil {
 		s.log.Warn("heartbeat failed", "err", err)
-		return
+		return false, false
 	}
 	if lapsed && *beaten {
 		// Redis was away long enough for the heartbeat to expire: other nodes may
 		// have taken this node's users offline. Put back those still here.
-		replaced, err := s.st.Presence.Restore(ctx, s.cfg.Node, s.hub.sessions())
+		restored, err := s.st.Presence.Restore(ctx, s.cfg.Node, s.hub.sessions())
 		if err != nil {
 			s.log.Warn("could not restore sessions", "err", err)
-			return
+			return lapsed, false
 		}
-		for _, user := range replaced {
+		for _, user := range restored.Replaced {
 			if c := s.hub.get(user); c != nil {
 				c.replace()
 			}
 		}
-		s.log.Info("heartbeat had lapsed; sessions restored", "replaced", len(replaced))
+		// Others were told these users left when this node was reaped: they are back.
+		for _, user := range restored.Back {
+			if c := s.hub.get(user); c != nil {
+				s.notifyPresence(user, c.name, message.UserOnline, restored.OnlineCount)
+			}
+		}
+		s.log.Info("heartbeat had lapsed; sessions restored", "back", len(restored.Back), "replaced", len(restored.Replaced))
 	}
 	*beaten = true
+	return lapsed, true
 }
 
 func (s *Server) reapOthers() {
@@ -70,7 +91,7 @@ func (s *Server) reapOthers() {
 		if n == s.cfg.Node {
 			continue
 		}
-		gone, count, err := s.st.Presence.Reap(ctx, n, false)
+		gone, count, err := s.st.Presence.Reap(ctx, n)
 		if err != nil {
 			return
 		}

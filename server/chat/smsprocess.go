@@ -22,7 +22,7 @@ func (c *conn) groupMessage(m message.Message) {
 			c.replyError(code, text, m.Type)
 		}
 	}
-	if code, text := checkContent(req.Content); code != 0 {
+	if code, text := checkContent(req.Content, c.bodyUTF8); code != 0 {
 		answer(code, text, "")
 		return
 	}
@@ -68,7 +68,7 @@ func (c *conn) privateMessage(m message.Message) {
 		fail(code, "toUserId must be between 1 and 2147483647")
 		return
 	}
-	if code, text := checkContent(req.Content); code != 0 {
+	if code, text := checkContent(req.Content, c.bodyUTF8); code != 0 {
 		fail(code, text)
 		return
 	}

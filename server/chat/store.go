@@ -30,8 +30,9 @@ type PresenceStore interface {
 	Page(ctx context.Context, offset, limit int) (int, []message.OnlineUser, error)
 	Beat(ctx context.Context, node string, ttl time.Duration) (lapsed bool, err error)
 	Nodes(ctx context.Context) ([]string, error)
-	Reap(ctx context.Context, node string, force bool) ([]model.Reaped, int, error)
-	Restore(ctx context.Context, node string, sessions map[int]model.Session) ([]int, error)
+	Reap(ctx context.Context, node string) ([]model.Reaped, int, error)
+	Reset(ctx context.Context, node, run string) ([]model.Reaped, int, error)
+	Restore(ctx context.Context, node string, sessions map[int]model.Session) (model.Restored, error)
 	Leave(ctx context.Context, node string) error
 	Ping(ctx context.Context) error
 }

@@ -22,7 +22,7 @@ func (c *conn) register(m message.Message) {
 	for _, check := range []func() (int, string){
 		func() (int, string) { return checkUserID(u.UserID) },
 		func() (int, string) { return checkPassword(u.UserPwd) },
-		func() (int, string) { return checkUserName(u.UserName) },
+		func() (int, string) { return checkUserName(u.UserName, c.bodyUTF8) },
 	} {
 		if code, text := check(); code != 0 {
 			answer(code, text)

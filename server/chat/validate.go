@@ -23,20 +23,24 @@ func checkPassword(pwd string) (int, string) {
 	return 0, ""
 }
 
-func checkUserName(name string) (int, string) {
-	if n := utf8.RuneCountInString(name); n < 1 || n > message.MaxUserNameLen || !message.ValidText(name) {
+// The text checks take validUTF8, whether the frame's raw body was valid UTF-8:
+// encoding/json replaces invalid bytes with U+FFFD, so the decoded string alone
+// cannot tell.
+
+func checkUserName(name string, validUTF8 bool) (int, string) {
+	if n := utf8.RuneCountInString(name); n < 1 || n > message.MaxUserNameLen || !validUTF8 || !message.ValidText(name) {
 		return message.CodeInvalid, "userName must be 1 to 32 characters without control characters"
 	}
 	return 0, ""
 }
 
-func checkContent(content string) (int, string) {
+func checkContent(content string, validUTF8 bool) (int, string) {
 	switch {
 	case len(content) > message.MaxContentLen:
 		return message.CodeTooLarge, "content is over 4096 bytes"
 	case content == "":
 		return message.CodeInvalid, "content is empty"
-	case !utf8.ValidString(content):
+	case !validUTF8 || !utf8.ValidString(content):
 		return message.CodeInvalid, "content is not valid UTF-8"
 	}
 	return 0, ""

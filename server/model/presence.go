@@ -193,45 +193,57 @@ func (p *RedisPresence) Nodes(ctx context.Context) ([]string, error) {
 }
 
 // reapScript takes offline every user whose session is on a node that stopped
-// beating (or, with force, on a node starting afresh under an old id) and forgets
-// the node. Atomic, so of several nodes reaping at once exactly one gets the users.
+// beating and forgets the node; or, given a run prefix, the sessions of the node
+// (restarted under its old id) that an earlier run left. Atomic, so of several
+// nodes reaping at once exactly one gets the users.
 var reapScript = redis.NewScript(0, `
-local node, force = ARGV[1], ARGV[2]
-if force ~= '1' and redis.call('EXISTS', 'node:' .. node .. ':alive') == 1 then return {'-1'} end
+local node, run = ARGV[1], ARGV[2]
+if run == '' and redis.call('EXISTS', 'node:' .. node .. ':alive') == 1 then return {'-1'} end
 local gone = {'0'}
-for _, uid in ipairs(redis.call('SMEMBERS', 'node:' .. node .. ':users')) do
+local key = 'node:' .. node .. ':users'
+for _, uid in ipairs(redis.call('SMEMBERS', key)) do
   local cur = redis.call('HGET', 'session', uid)
-  if cur and string.match(cur, '^(%S+)') == node then
+  local curNode, sid = string.match(cur or '', '^(%S+) (%S+)')
+  if curNode == node and (run == '' or string.sub(sid, 1, #run) ~= run) then
     redis.call('HDEL', 'session', uid)
     redis.call('ZREM', 'online', uid)
+    redis.call('SREM', key, uid)
     gone[#gone + 1] = uid
     gone[#gone + 1] = cur
+  elseif curNode ~= node then
+    redis.call('SREM', key, uid)
   end
 end
-redis.call('DEL', 'node:' .. node .. ':users')
-if force ~= '1' then redis.call('SREM', 'nodes', node) end
+if run == '' then redis.call('SREM', 'nodes', node) end
 gone[1] = tostring(redis.call('ZCARD', 'online'))
 return gone`)
 
-// Reaped is a user taken offline by Reap.
+// Reaped is a user taken offline by Reap or Reset.
 type Reaped struct {
 	UserID int
 	Name   string
 }
 
-// Reap takes offline the users of node if its heartbeat has expired, or always with
-// force. It returns them and the online count after.
-func (p *RedisPresence) Reap(ctx context.Context, node string, force bool) ([]Reaped, int, error) {
+// Reap takes offline the users of node if its heartbeat has expired. It returns
+// them and the online count after.
+func (p *RedisPresence) Reap(ctx context.Context, node string) ([]Reaped, int, error) {
+	return p.reap(ctx, node, "")
+}
+
+// Reset takes offline the sessions of node whose id does not start with run: what
+// an earlier run of a node restarted under the same id left behind, while sparing
+// logins of the current run that came in meanwhile.
+func (p *RedisPresence) Reset(ctx context.Context, node, run string) ([]Reaped, int, error) {
+	return p.reap(ctx, node, run)
+}
+
+func (p *RedisPresence) reap(ctx context.Context, node, run string) ([]Reaped, int, error) {
 	conn, err := p.pool.GetContext(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer conn.Close()
-	f := "0"
-	if force {
-		f = "1"
-	}
-	r, err := redis.Strings(reapScript.Do(conn, node, f))
+	r, err := redis.Strings(reapScript.Do(conn, node, run))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -249,8 +261,8 @@ func (p *RedisPresence) Reap(ctx context.Context, node string, force bool) ([]Re
 }
 
 // restoreScript puts back a session the node still holds after its heartbeat lapsed
-// (others may have reaped it). It returns 0 if a newer session of the user exists
-// elsewhere, and the local one must go.
+// (others may have reaped it): 2 if it put it back, 1 if it was still there, 0 if
+// a newer session of the user exists elsewhere and the local one must go.
 var restoreScript = redis.NewScript(0, `
 local uid, node, value = ARGV[1], ARGV[2], ARGV[3]
 local cur = redis.call('HGET', 'session', uid)
@@ -258,41 +270,53 @@ if cur and cur ~= value then return 0 end
 redis.call('HSET', 'session', uid, value)
 redis.call('ZADD', 'online', uid, uid)
 redis.call('SADD', 'node:' .. node .. ':users', uid)
-return 1`)
+if cur then return 1 end
+return 2`)
 
-// Restore re-announces the sessions of node, pipelined. It returns the users whose
-// session was replaced meanwhile.
-func (p *RedisPresence) Restore(ctx context.Context, node string, sessions map[int]Session) ([]int, error) {
+// Restored says what Restore found.
+type Restored struct {
+	Replaced    []int // users with a newer session elsewhere: the local one must go
+	Back        []int // users that had been taken offline and are online again
+	OnlineCount int
+}
+
+// Restore re-announces the sessions of node, pipelined.
+func (p *RedisPresence) Restore(ctx context.Context, node string, sessions map[int]Session) (Restored, error) {
 	conn, err := p.pool.GetContext(ctx)
 	if err != nil {
-		return nil, err
+		return Restored{}, err
 	}
 	defer conn.Close()
 	// Pipelined EVALSHA fails on a Redis that has not seen the script yet (restarted).
 	if err := restoreScript.Load(conn); err != nil {
-		return nil, err
+		return Restored{}, err
 	}
 	ids := make([]int, 0, len(sessions))
 	for id, s := range sessions {
 		ids = append(ids, id)
 		if err := restoreScript.SendHash(conn, id, node, s.String()); err != nil {
-			return nil, err
+			return Restored{}, err
 		}
 	}
+	conn.Send("ZCARD", onlineKey)
 	if err := conn.Flush(); err != nil {
-		return nil, err
+		return Restored{}, err
 	}
-	var replaced []int
+	var res Restored
 	for _, id := range ids {
-		ok, err := redis.Int(conn.Receive())
+		status, err := redis.Int(conn.Receive())
 		if err != nil {
-			return nil, err
+			return Restored{}, err
 		}
-		if ok == 0 {
-			replaced = append(replaced, id)
+		switch status {
+		case 0:
+			res.Replaced = append(res.Replaced, id)
+		case 2:
+			res.Back = append(res.Back, id)
 		}
 	}
-	return replaced, nil
+	res.OnlineCount, err = redis.Int(conn.Receive())
+	return res, err
 }
 
 // Leave forgets node on a clean shutdown, after its users were released.

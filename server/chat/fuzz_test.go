@@ -1,0 +1,76 @@
+package chat_test
+
+import (
+	"encoding/binary"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"chat/common/frame"
+	"chat/common/message"
+	"chat/common/redistest"
+	"chat/server/chat"
+)
+
+// FuzzServerFrames writes arbitrary bytes into a connection of a running server:
+// the server must not crash, must not leak goroutines once the connection is
+// gone, and another session must keep working throughout.
+func FuzzServerFrames(f *testing.F) {
+	seed := func(typ string, payload any) []byte {
+		body, _ := message.Encode(typ, payload)
+		return frame.Append(nil, body)
+	}
+	f.Add(seed(message.PingMesType, message.PingMes{}))
+	f.Add(seed(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password", Proto: 2}))
+	f.Add(append(seed(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password"}),
+		seed(message.SmsMesType, message.SmsMes{Content: "hi"})...))
+	f.Add(seed(message.RegisterMesType, message.RegisterMes{User: message.User{UserID: 5, UserPwd: "password", UserName: "x"}}))
+	f.Add(seed(message.PrivateMesType, message.PrivateMes{ToUserID: 1, Content: "hi"}))
+	f.Add(seed(message.AckMesType, message.AckMes{MsgIDs: []string{"1-0", "x"}}))
+	f.Add(seed("NoSuchType", struct{}{}))
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add(binary.BigEndian.AppendUint32(nil, 5))
+	f.Add(frame.Append(nil, []byte(`{"type":"LoginMes","data":"{\"userId\":\"x\"}"}`)))
+	f.Add(frame.Append(nil, []byte(`[1,2,3]`)))
+
+	r := redistest.Start(f)
+	n := startNode(f, r, "fuzz", func(c *chat.Config) {
+		c.LoginTimeout = 200 * time.Millisecond
+		c.FrameTimeout = 200 * time.Millisecond
+	})
+	// The fuzzed connections may log in as user 1; the witness is user 2.
+	dial(f, n.Addr).register(1, "password", "fuzzed")
+	witness := user(f, n.Addr, 2, "witness", message.ProtoAck)
+	baseline := runtime.NumGoroutine()
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		witness.t = t // the fuzz target must report through its own t
+		nc, err := net.Dial("tcp", n.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.Write(data)
+		// Let the server answer; a connection it keeps open times out by itself.
+		nc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		buf := make([]byte, 4096)
+		for {
+			if _, err := nc.Read(buf); err != nil {
+				break
+			}
+		}
+		nc.Close()
+
+		witness.send(message.PingMesType, message.PingMes{})
+		witness.next(message.PongMesType, nil)
+		if !witness.isOpen() {
+			t.Fatal("the witness session was closed")
+		}
+		// Once the connection is gone, so are its goroutines (the witness's two
+		// and the node's own stay).
+		checkFor(t, waitTimeout, "the connection's goroutines to end", func() bool {
+			return runtime.NumGoroutine() <= baseline+2
+		})
+	})
+}
