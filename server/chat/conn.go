@@ -38,8 +38,8 @@ func (r closeReason) String() string { return reasonNames[r] }
 const readBufferSize = 1024
 
 // conn is one client connection. Its reading goroutine (serve) runs the handlers
-// one at a time and owns the session fields; one writer goroutine (writeLoop) owns
-// writes to nc; everyone else hands frames to enqueue.
+// one at a time and owns the session fields. Everyone hands frames to enqueue; the
+// connection's writer (flush) is the only one to write to nc.
 type conn struct {
 	srv  *Server
 	nc   net.Conn
@@ -63,13 +63,13 @@ type conn struct {
 	ready  bool     // logged in and answered: broadcasts may come
 	// replacedEarly: a newer login took over before this one was answered.
 	replacedEarly bool
+	writing       bool // a writer is running
 	closing       bool // no more frames; the writer closes nc after flushing
 	closed        bool // nc is closed
 	reason        closeReason
 
-	wake    chan struct{} // the writer has work
 	drained chan struct{} // the writer flushed (for delivery's flow control)
-	done    chan struct{} // the writer exited
+	gone    chan struct{} // closed once nc is closed
 
 	inbox inboxState
 }
@@ -84,19 +84,18 @@ func newConn(s *Server, nc net.Conn) *conn {
 		nc:      nc,
 		addr:    host,
 		br:      bufio.NewReaderSize(nc, readBufferSize),
-		wake:    make(chan struct{}, 1),
 		drained: make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		gone:    make(chan struct{}),
 	}
 }
 
-// serve runs the connection until it closes, then ends its session.
+// serve runs the connection until it closes, then ends its session and waits
+// for what is queued to be written (or the writer to give up).
 func (c *conn) serve() {
-	go c.writeLoop()
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.LoginTimeout))
 	reason := c.readLoop()
 	c.endSession(reason)
-	<-c.done
+	<-c.gone
 }
 
 // readLoop reads and dispatches frames until one must end the connection.
@@ -215,8 +214,12 @@ func (c *conn) push(f []byte, ack string, onlyReady bool) bool {
 	if ack != "" {
 		c.acks = append(c.acks, ack)
 	}
+	start := !c.writing
+	c.writing = true
 	c.mu.Unlock()
-	signal(c.wake)
+	if start {
+		go c.flush()
+	}
 	return true
 }
 
@@ -250,7 +253,7 @@ func (c *conn) close(reason closeReason) {
 	c.out, c.acks, c.queued = nil, nil, 0
 	c.mu.Unlock()
 	c.nc.Close()
-	signal(c.wake)
+	close(c.gone)
 }
 
 // closeAfterFlush lets the writer send what is queued, then close.
@@ -260,8 +263,11 @@ func (c *conn) closeAfterFlush(reason closeReason) {
 		c.closing = true
 		c.reason = reason
 	}
+	idle := !c.writing
 	c.mu.Unlock()
-	signal(c.wake)
+	if idle {
+		c.close(reasonNone)
+	}
 }
 
 // isClosing reports whether the connection takes no more frames.
@@ -271,42 +277,44 @@ func (c *conn) isClosing() bool {
 	return c.closing
 }
 
-// writeLoop is the only writer of nc. It takes everything queued at once and
-// writes it with one call, so a burst of frames costs one system call.
-func (c *conn) writeLoop() {
-	defer close(c.done)
+// flush is the connection's writer. push starts it when frames wait and none
+// runs; it writes until the queue is empty, then ends. So at most one goroutine
+// writes to nc at a time, and an idle connection has none (a goroutine's stack is
+// most of what an idle connection would cost). Each round takes everything queued
+// and writes it with one call: a burst of frames costs one system call.
+func (c *conn) flush() {
 	var spare [][]byte
-	for range c.wake {
-		for {
-			c.mu.Lock()
-			if c.closed {
-				c.mu.Unlock()
-				return
-			}
-			// Swap in the spare slice: the pushers append to it while the taken
-			// frames are written, and the two never share an array.
-			frames, acks, closing := c.out, c.acks, c.closing
-			c.out, c.acks, c.queued = spare, nil, 0
+	for {
+		c.mu.Lock()
+		if c.closed {
 			c.mu.Unlock()
-			spare = frames[:0]
-			if len(frames) == 0 {
-				if closing {
-					c.close(reasonNone) // keeps the reason closeAfterFlush gave
-					return
-				}
-				break
-			}
-			if err := c.write(frames); err != nil {
-				c.close(WriteError)
-				return
-			}
-			c.srv.metrics.framesWritten.Add(float64(len(frames)))
-			if len(acks) > 0 {
-				c.srv.forget(c.user, acks)
-			}
-			clear(frames) // let the written frames be collected
-			signal(c.drained)
+			return
 		}
+		// Swap in the spare slice: the pushers append to it while the taken
+		// frames are written, and the two never share an array.
+		frames, acks := c.out, c.acks
+		c.out, c.acks, c.queued = spare, nil, 0
+		if len(frames) == 0 {
+			c.writing = false
+			closing := c.closing
+			c.mu.Unlock()
+			if closing {
+				c.close(reasonNone) // keeps the reason closeAfterFlush gave
+			}
+			return
+		}
+		c.mu.Unlock()
+		if err := c.write(frames); err != nil {
+			c.close(WriteError)
+			return
+		}
+		c.srv.metrics.framesWritten.Add(float64(len(frames)))
+		if len(acks) > 0 {
+			c.srv.forget(c.user, acks)
+		}
+		clear(frames) // let the written frames be collected
+		spare = frames[:0]
+		signal(c.drained)
 	}
 }
 
@@ -342,7 +350,7 @@ func (c *conn) waitQueueBelow(n int) bool {
 		}
 		select {
 		case <-c.drained:
-		case <-c.done:
+		case <-c.gone:
 			return false
 		}
 	}
