@@ -5,14 +5,6 @@ package main
 // people would; TestE2EScripted pipes the README's script into the client.
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,11 +15,13 @@ import (
 
 	"github.com/creack/pty"
 
+	"chat/common/chattest"
 	"chat/common/redistest"
 )
 
-// buildBinaries builds the client and the server into a temporary directory.
-func buildBinaries(t *testing.T) (client, server string) {
+// clientBinary builds the client once per test binary; it skips the end-to-end test
+// where the server or the go tool is missing, and in -short mode.
+func clientBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
@@ -35,69 +29,17 @@ func buildBinaries(t *testing.T) (client, server string) {
 	if files, _ := filepath.Glob("../server/*.go"); len(files) == 0 {
 		t.Skip("no server main package in ../server yet")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
+	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go tool not found")
 	}
-	dir := t.TempDir()
-	client, server = filepath.Join(dir, "chat-client"), filepath.Join(dir, "chat-server")
-	for bin, pkg := range map[string]string{client: "chat/client", server: "chat/server"} {
-		if out, err := exec.Command(goBin, "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
-	return client, server
+	return chattest.Build(t, "chat/client")
 }
 
-// startServer starts redis and the chat server with the extra flags, and returns
-// the server's address once it accepts connections.
-func startServer(t *testing.T, bin string, flags ...string) string {
+// startServer starts redis and the chat server (its binary built by chattest) with
+// the extra flags, and returns the server's address once it accepts connections.
+func startServer(t *testing.T, flags ...string) string {
 	t.Helper()
-	rds := redistest.Start(t)
-	addr := freeAddr(t)
-	log := &syncBuffer{}
-	cmd := exec.Command(bin, append([]string{"-addr", addr, "-redis", rds.Addr, "-bcrypt-cost", "4"}, flags...)...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("server log:\n%s", log)
-		}
-	})
-	checkFor(t, "the server to accept connections", func() bool {
-		select {
-		case <-exited:
-			t.Fatalf("the server exited:\n%s", log)
-		default:
-		}
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	})
-	return addr
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return chattest.StartServer(t, redistest.Start(t).Addr, flags...).Addr
 }
 
 // ptyClient is a client running in a pseudo-terminal, as in a person's terminal.
@@ -207,8 +149,8 @@ func (c *ptyClient) login(id, pwd string) {
 }
 
 func TestE2EInteractive(t *testing.T) {
-	clientBin, serverBin := buildBinaries(t)
-	addr := startServer(t, serverBin)
+	clientBin := clientBinary(t)
+	addr := startServer(t)
 	alice := startPTY(t, clientBin, addr, "alice")
 	bob := startPTY(t, clientBin, addr, "bob")
 
@@ -305,8 +247,8 @@ func runScript(t *testing.T, bin, addr, script string, env ...string) string {
 }
 
 func TestE2EScripted(t *testing.T) {
-	clientBin, serverBin := buildBinaries(t)
-	addr := startServer(t, serverBin)
+	clientBin := clientBinary(t)
+	addr := startServer(t)
 
 	out := runScript(t, clientBin, addr, "2\n100\n123456\n123456\nscripted\n3\n")
 	if want := "Registered user 100."; !strings.Contains(out, want) {
@@ -332,7 +274,7 @@ func TestE2EScripted(t *testing.T) {
 			t.Errorf("got output\n%s\nwant it to contain %q", out, want)
 		}
 	}
-	dead := freeAddr(t)
+	dead := chattest.FreeAddr(t)
 	out = runScript(t, clientBin, dead, "1\n100\n123456\n")
 	if want := "cannot reach server at " + dead + ": "; !strings.Contains(out, want) {
 		t.Errorf("got output\n%s\nwant it to contain %q", out, want)
@@ -340,10 +282,10 @@ func TestE2EScripted(t *testing.T) {
 }
 
 func TestE2ETLS(t *testing.T) {
-	clientBin, serverBin := buildBinaries(t)
+	clientBin := clientBinary(t)
 	dir := t.TempDir()
-	ca, cert, key := writeCerts(t, dir)
-	addr := startServer(t, serverBin, "-tls-cert", cert, "-tls-key", key)
+	ca, cert, key := chattest.WriteCert(t, dir)
+	addr := startServer(t, "-tls-cert", cert, "-tls-key", key)
 
 	// CHAT_TLS_CA alone turns TLS on and trusts the test CA.
 	out := runScript(t, clientBin, addr, "2\n100\n123456\n123456\ntls user\n", "CHAT_TLS_CA="+ca)
@@ -355,59 +297,4 @@ func TestE2ETLS(t *testing.T) {
 	if want := "cannot reach server at " + addr + ": tls: failed to verify certificate"; !strings.Contains(out, want) {
 		t.Errorf("got output\n%s\nwant it to contain %q", out, want)
 	}
-}
-
-// writeCerts writes a test CA and a certificate for 127.0.0.1 signed by it, and
-// returns the paths of the CA certificate, the server certificate and its key.
-func writeCerts(t *testing.T, dir string) (ca, cert, key string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "chat test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caTmpl, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, cert, key = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for path, b := range map[string]*pem.Block{
-		ca:   {Type: "CERTIFICATE", Bytes: caDER},
-		cert: {Type: "CERTIFICATE", Bytes: srvDER},
-		key:  {Type: "EC PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return ca, cert, key
 }

@@ -8,7 +8,6 @@ package chat_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -73,13 +72,7 @@ func clLogin(t testing.TB, addr string, id int) *client {
 // closes it at its cleanup.
 func clLoginOwned(owner, t testing.TB, addr string, id int) *client {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{t: t, conn: nc}
-	go c.readLoop()
-	owner.Cleanup(func() { nc.Close() })
+	c := dialOwned(owner, t, addr)
 	if res := c.login(id, "password", message.ProtoAck); res.Code != message.CodeOK {
 		t.Fatalf("login %d on %s: got %+v, want code 200", id, addr, res)
 	}
@@ -467,7 +460,7 @@ func TestClusterNodeKilled(t *testing.T) {
 	}
 
 	killed := time.Now()
-	p3.kill()
+	p3.Kill()
 
 	for _, tc := range []struct {
 		node string
@@ -517,7 +510,7 @@ func TestClusterNodeRestartSameID(t *testing.T) {
 				before = []int{k1, k2, w}
 			}
 			clWaitOnline(t, uk1, waitTimeout, before)
-			p.kill()
+			p.Kill()
 
 			// Same id, same address: as a supervisor would restart it.
 			p2 := startProcessAt(t, r, p.Addr, "-node", "n3")
@@ -699,7 +692,7 @@ func TestClusterNodeRestartWhileRedisDown(t *testing.T) {
 	clRegister(t, p.Addr, k1, x)
 	uk1 := clLogin(t, p.Addr, k1)
 	clWaitOnline(t, uk1, waitTimeout, []int{k1})
-	p.kill()
+	p.Kill()
 	r.Stop(t)
 	p2 := startProcessAt(t, r, p.Addr, "-node", "n3")
 	r.Restart(t)

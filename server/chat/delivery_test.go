@@ -140,9 +140,7 @@ func msDialLogin(t testing.TB, addr string, id, proto int, timeout time.Duration
 	if err != nil {
 		return nil, 0, err
 	}
-	c := &client{t: t, conn: nc}
-	go c.readLoop()
-	t.Cleanup(func() { nc.Close() })
+	c := newClient(t, t, nc)
 	if err := msWrite(c, message.LoginMesType, message.LoginMes{UserID: id, UserPwd: "password", Proto: proto}); err != nil {
 		nc.Close()
 		return nil, 0, err
@@ -161,6 +159,31 @@ func msDialLogin(t testing.TB, addr string, id, proto int, timeout time.Duration
 		nc.Close()
 	}
 	return c, res.Code, nil
+}
+
+// msRecipientCases runs f in a subtest "online recipient", where bob (2) is logged
+// in with bobProto, then in a subtest offlineName, where bob is registered but not
+// logged in (bob is nil); in each, alice (1) is logged in with proto 2 on a fresh
+// node n.
+func msRecipientCases(t *testing.T, offlineName string, bobProto int, f func(t *testing.T, n *node, alice, bob *client, online bool)) {
+	for _, online := range []bool{true, false} {
+		name := offlineName
+		if online {
+			name = "online recipient"
+		}
+		t.Run(name, func(t *testing.T) {
+			r := redistest.Start(t)
+			n := startNode(t, r, "n1", nil)
+			alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
+			var bob *client
+			if online {
+				bob = user(t, n.Addr, 2, "bob", bobProto)
+			} else {
+				msRegister(t, n.Addr, 2, "bob")
+			}
+			f(t, n, alice, bob, online)
+		})
+	}
 }
 
 // msLogin logs a new connection in as an existing user.
@@ -301,49 +324,34 @@ func TestPrivateDelivery(t *testing.T) {
 
 func TestPrivateOrder100(t *testing.T) {
 	const total = 100
-	for _, online := range []bool{true, false} {
-		name := "offline recipient then login"
-		if online {
-			name = "online recipient"
+	msRecipientCases(t, "offline recipient then login", message.ProtoClassic, func(t *testing.T, n *node, alice, bob *client, online bool) {
+		// Pipelined: all 100 requests go out before any answer is read.
+		var want []string
+		for i := range total {
+			content := "m" + strconv.Itoa(i)
+			want = append(want, content)
+			alice.send(message.PrivateMesType, message.PrivateMes{ToUserID: 2, Content: content, ClientMsgID: content})
 		}
-		t.Run(name, func(t *testing.T) {
-			r := redistest.Start(t)
-			n := startNode(t, r, "n1", nil)
-			alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
-			var bob *client
-			if online {
-				bob = user(t, n.Addr, 2, "bob", message.ProtoClassic)
-			} else {
-				msRegister(t, n.Addr, 2, "bob")
+		for i, f := range msNextN(t, alice, message.PrivateResMesType, total) {
+			res := msDecode[message.PrivateResMes](t, f)
+			if res.Code != message.CodeOK || res.Stored == online {
+				t.Fatalf("answer %d: got %+v, want code 200, stored %v", i, res, !online)
 			}
-			// Pipelined: all 100 requests go out before any answer is read.
-			var want []string
-			for i := range total {
-				content := "m" + strconv.Itoa(i)
-				want = append(want, content)
-				alice.send(message.PrivateMesType, message.PrivateMes{ToUserID: 2, Content: content, ClientMsgID: content})
+		}
+		if !online {
+			bob = msLogin(t, n.Addr, 2, message.ProtoClassic)
+		}
+		got := msMarker(t, alice, bob, 2)
+		if g := msContents(got); !msEqual(g, want) {
+			t.Errorf("got %d messages %q, want %d in send order %q", len(g), g, len(want), want)
+		}
+		for _, m := range got {
+			if m.Offline == online {
+				t.Errorf("got %+v, want offline %v", m, !online)
+				break
 			}
-			for i, f := range msNextN(t, alice, message.PrivateResMesType, total) {
-				res := msDecode[message.PrivateResMes](t, f)
-				if res.Code != message.CodeOK || res.Stored == online {
-					t.Fatalf("answer %d: got %+v, want code 200, stored %v", i, res, !online)
-				}
-			}
-			if !online {
-				bob = msLogin(t, n.Addr, 2, message.ProtoClassic)
-			}
-			got := msMarker(t, alice, bob, 2)
-			if g := msContents(got); !msEqual(g, want) {
-				t.Errorf("got %d messages %q, want %d in send order %q", len(g), g, len(want), want)
-			}
-			for _, m := range got {
-				if m.Offline == online {
-					t.Errorf("got %+v, want offline %v", m, !online)
-					break
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // ---- acknowledgements and redelivery ----
@@ -657,7 +665,7 @@ func TestPrivateSurvivesNodeCrash(t *testing.T) {
 			want[id] = append(want[id], content)
 		}
 	}
-	p.kill()
+	p.Kill()
 	p2 := startProcess(t, r, "-node", "n1")
 	alice2 := user(t, p2.Addr, 1, "alice", message.ProtoAck)
 	for i, tt := range tests {
@@ -854,9 +862,7 @@ func msRegisterLogin(t testing.TB, addr string, id, proto int, login bool) (*cli
 	if err != nil {
 		return nil, err
 	}
-	c := &client{t: t, conn: nc}
-	go c.readLoop()
-	t.Cleanup(func() { nc.Close() })
+	c := newClient(t, t, nc)
 	name := "u" + strconv.Itoa(id)
 	if err := msWrite(c, message.RegisterMesType, message.RegisterMes{User: message.User{UserID: id, UserPwd: "password", UserName: name}}); err != nil {
 		return nil, err

@@ -1,21 +1,14 @@
 package chat_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"chat/common/chattest"
 	"chat/common/frame"
 	"chat/common/message"
 	"chat/common/redistest"
@@ -178,53 +172,9 @@ func online(t *testing.T, c *client, id int) bool {
 	return false
 }
 
-// writeCert makes a CA and a certificate for 127.0.0.1 signed by it, in dir.
-func writeCert(t *testing.T, dir string) (caFile, certFile, keyFile string) {
-	t.Helper()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	caKey, leafKey := newKey(), newKey()
-	ca := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(leafKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", leafDER), write("key.pem", "EC PRIVATE KEY", keyDER)
-}
-
 func TestTLSEndToEnd(t *testing.T) {
 	r := redistest.Start(t)
-	caFile, certFile, keyFile := writeCert(t, t.TempDir())
+	caFile, certFile, keyFile := chattest.WriteCert(t, t.TempDir())
 	p := startProcess(t, r, "-tls-cert", certFile, "-tls-key", keyFile)
 
 	pem, err := os.ReadFile(caFile)
@@ -238,10 +188,7 @@ func TestTLSEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatalf("TLS dial: %v", err)
 		}
-		c := &client{t: t, conn: nc}
-		go c.readLoop()
-		t.Cleanup(func() { nc.Close() })
-		return c
+		return newClient(t, t, nc)
 	}
 	alice, bob := dialTLS(), dialTLS()
 	for i, c := range []*client{alice, bob} {
@@ -270,7 +217,7 @@ func TestTLSEndToEnd(t *testing.T) {
 
 func TestMetricsAfterScriptedSession(t *testing.T) {
 	r := redistest.Start(t)
-	metricsAddr := freeAddr(t)
+	metricsAddr := chattest.FreeAddr(t)
 	p := startProcess(t, r, "-metrics-addr", metricsAddr)
 	alice := user(t, p.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, p.Addr, 2, "bob", message.ProtoAck)
@@ -355,7 +302,7 @@ func TestSIGTERMDuringTraffic(t *testing.T) {
 		}()
 	}
 	checkFor(t, waitTimeout, "traffic", func() bool { return acceptedCount.Load() > 50 })
-	p.signal(t, syscall.SIGTERM, 15*time.Second)
+	p.Signal(t, syscall.SIGTERM, 15*time.Second)
 	wg.Wait()
 
 	// Everyone on the stopped node was shown offline to the other node's users.

@@ -12,13 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"chat/common/chattest"
 	"chat/common/frame"
 	"chat/common/message"
 	"chat/common/redistest"
@@ -89,6 +87,14 @@ func startNode(t testing.TB, r *redistest.Server, name string, mod func(*chat.Co
 	return n
 }
 
+// startTwoNodes starts nodes n1 and n2 on a new Redis, for tests of a user whose
+// sessions are on different nodes.
+func startTwoNodes(t testing.TB) (n1, n2 *node) {
+	t.Helper()
+	r := redistest.Start(t)
+	return startNode(t, r, "n1", nil), startNode(t, r, "n2", nil)
+}
+
 // stop shuts the node down gracefully; calling it again does nothing.
 func (n *node) stop(t testing.TB) {
 	if n.srv == nil {
@@ -106,101 +112,19 @@ func (n *node) stop(t testing.TB) {
 	n.srv = nil
 }
 
-var (
-	buildOnce sync.Once
-	serverBin string
-	buildErr  error
-)
-
-// serverBinary builds cmd chat-server once per test run.
-func serverBinary(t testing.TB) string {
+// startProcess runs the server binary (chattest) with the harness's settings plus
+// args, on a free port against r, waits until it accepts connections, and kills it
+// at cleanup.
+func startProcess(t testing.TB, r *redistest.Server, args ...string) *chattest.Process {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "chat-server-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		serverBin = filepath.Join(dir, "chat-server")
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-race", "-o", serverBin, "./server")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building the server: %v", buildErr)
-	}
-	return serverBin
+	return startProcessAt(t, r, chattest.FreeAddr(t), args...)
 }
 
-// process is a server node running as its own process.
-type process struct {
-	Addr string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// startProcess runs the server binary with args plus -addr on a free port and
-// -redis r, waits until it accepts connections, and kills it at cleanup.
-func startProcess(t testing.TB, r *redistest.Server, args ...string) *process {
+// startProcessAt is startProcess on addr, for a node that comes back where it was.
+func startProcessAt(t testing.TB, r *redistest.Server, addr string, args ...string) *chattest.Process {
 	t.Helper()
-	addr := freeAddr(t)
-	return startProcessAt(t, r, addr, args...)
-}
-
-func startProcessAt(t testing.TB, r *redistest.Server, addr string, args ...string) *process {
-	t.Helper()
-	all := append([]string{"-addr", addr, "-redis", r.Addr, "-bcrypt-cost", "4",
-		"-rate-private", "0", "-rate-group", "0", "-heartbeat", "500ms"}, args...)
-	cmd := exec.Command(serverBinary(t), all...)
-	if testing.Verbose() {
-		cmd.Stderr = os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{Addr: addr, cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.kill() })
-	checkFor(t, waitTimeout, "the server process to accept connections", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return p
-}
-
-// kill ends the process with SIGKILL and waits for it.
-func (p *process) kill() {
-	p.cmd.Process.Kill()
-	<-p.done
-}
-
-// signal sends sig and waits up to timeout for the process to exit.
-func (p *process) signal(t testing.TB, sig os.Signal, timeout time.Duration) {
-	t.Helper()
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		t.Fatalf("the server did not exit within %v of %v", timeout, sig)
-	}
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	all := append([]string{"-rate-private", "0", "-rate-group", "0", "-heartbeat", "500ms"}, args...)
+	return chattest.StartServerAt(t, addr, r.Addr, all...)
 }
 
 // received is one frame a client got.
@@ -220,15 +144,28 @@ type client struct {
 	err    error // why reading stopped (io.EOF when the server closed)
 }
 
+// dial connects a client to addr; the connection is closed at t's cleanup.
 func dial(t testing.TB, addr string) *client {
+	t.Helper()
+	return dialOwned(t, t, addr)
+}
+
+// dialOwned is dial for a connection that outlives the subtest t: owner closes it
+// at its cleanup.
+func dialOwned(owner, t testing.TB, addr string) *client {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newClient(owner, t, nc)
+}
+
+// newClient starts reading frames from nc, for t; owner closes nc at its cleanup.
+func newClient(owner, t testing.TB, nc net.Conn) *client {
 	c := &client{t: t, conn: nc}
 	go c.readLoop()
-	t.Cleanup(func() { nc.Close() })
+	owner.Cleanup(func() { nc.Close() })
 	return c
 }
 
@@ -286,8 +223,8 @@ func (c *client) take(typ string) (received, bool) {
 	return received{}, false
 }
 
-// next waits for the next frame of type typ and decodes its data into v.
-func (c *client) next(typ string, v any) {
+// nextRaw waits for the next frame of type typ and returns it undecoded.
+func (c *client) nextRaw(typ string) received {
 	c.t.Helper()
 	var f received
 	checkFor(c.t, waitTimeout, "a "+typ, func() bool {
@@ -295,6 +232,13 @@ func (c *client) next(typ string, v any) {
 		f, ok = c.take(typ)
 		return ok
 	})
+	return f
+}
+
+// next waits for the next frame of type typ and decodes its data into v.
+func (c *client) next(typ string, v any) {
+	c.t.Helper()
+	f := c.nextRaw(typ)
 	if v != nil {
 		if err := json.Unmarshal([]byte(f.Data), v); err != nil {
 			c.t.Fatalf("%s data %q: %v", typ, f.Data, err)

@@ -168,42 +168,27 @@ func TestPrivateMessageErrors(t *testing.T) {
 }
 
 func TestPrivateClientMsgIDDedup(t *testing.T) {
-	for _, online := range []bool{true, false} {
-		name := "offline recipient"
-		if online {
-			name = "online recipient"
+	msRecipientCases(t, "offline recipient", message.ProtoAck, func(t *testing.T, n *node, alice, bob *client, online bool) {
+		first := msPrivate(t, alice, 2, "only once", "c-1")
+		second := msPrivate(t, alice, 2, "only once", "c-1")
+		other := msPrivate(t, alice, 2, "another", "c-2")
+		if first.Code != message.CodeOK || second.Code != message.CodeOK || first.ClientMsgID != "c-1" || second.ClientMsgID != "c-1" {
+			t.Fatalf("got %+v and %+v, want code 200 with clientMsgId c-1 twice", first, second)
 		}
-		t.Run(name, func(t *testing.T) {
-			r := redistest.Start(t)
-			n := startNode(t, r, "n1", nil)
-			alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
-			var bob *client
-			if online {
-				bob = user(t, n.Addr, 2, "bob", message.ProtoAck)
-			} else {
-				msRegister(t, n.Addr, 2, "bob")
-			}
-			first := msPrivate(t, alice, 2, "only once", "c-1")
-			second := msPrivate(t, alice, 2, "only once", "c-1")
-			other := msPrivate(t, alice, 2, "another", "c-2")
-			if first.Code != message.CodeOK || second.Code != message.CodeOK || first.ClientMsgID != "c-1" || second.ClientMsgID != "c-1" {
-				t.Fatalf("got %+v and %+v, want code 200 with clientMsgId c-1 twice", first, second)
-			}
-			if second.MsgID != first.MsgID {
-				t.Errorf("got msgIds %s then %s, want the same for a repeated clientMsgId", first.MsgID, second.MsgID)
-			}
-			if other.Code != message.CodeOK || other.MsgID == first.MsgID {
-				t.Errorf("got %+v for a new clientMsgId, want code 200 and a new msgId", other)
-			}
-			if !online {
-				bob = msLogin(t, n.Addr, 2, message.ProtoAck)
-			}
-			got := msMarker(t, alice, bob, 2)
-			if g, want := msIDs(got), []string{first.MsgID, other.MsgID}; !msEqual(g, want) {
-				t.Errorf("got %q (%q), want %q once each", g, msContents(got), want)
-			}
-		})
-	}
+		if second.MsgID != first.MsgID {
+			t.Errorf("got msgIds %s then %s, want the same for a repeated clientMsgId", first.MsgID, second.MsgID)
+		}
+		if other.Code != message.CodeOK || other.MsgID == first.MsgID {
+			t.Errorf("got %+v for a new clientMsgId, want code 200 and a new msgId", other)
+		}
+		if !online {
+			bob = msLogin(t, n.Addr, 2, message.ProtoAck)
+		}
+		got := msMarker(t, alice, bob, 2)
+		if g, want := msIDs(got), []string{first.MsgID, other.MsgID}; !msEqual(g, want) {
+			t.Errorf("got %q (%q), want %q once each", g, msContents(got), want)
+		}
+	})
 }
 
 func TestRateLimit(t *testing.T) {

@@ -22,18 +22,6 @@ import (
 	"chat/server/chat"
 )
 
-// upNextRaw waits for the next frame of type typ and returns it undecoded.
-func upNextRaw(c *client, typ string) received {
-	c.t.Helper()
-	var f received
-	checkFor(c.t, waitTimeout, "a "+typ, func() bool {
-		var ok bool
-		f, ok = c.take(typ)
-		return ok
-	})
-	return f
-}
-
 // upNextOf waits for the first frame of any of types and returns it undecoded.
 func upNextOf(c *client, types ...string) received {
 	c.t.Helper()
@@ -51,6 +39,29 @@ func upNextOf(c *client, types ...string) received {
 		return false
 	})
 	return f
+}
+
+// upWriteAtOnce writes frameOf(i) to each clients[i], from one goroutine each, all
+// released at once so that the server sees the requests race; it fails t if a
+// write fails.
+func upWriteAtOnce(t testing.TB, clients []*client, frameOf func(i int) []byte) {
+	t.Helper()
+	start := make(chan struct{})
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = clients[i].conn.Write(frameOf(i))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
 }
 
 // upDecode decodes the data of f into v.
@@ -211,23 +222,10 @@ func TestUserRegisterConcurrentDuplicate(t *testing.T) {
 			UserID: 42, UserPwd: fmt.Sprintf("password-%d", i), UserName: fmt.Sprintf("name-%d", i)}})
 		frames[i] = frame.Append(nil, body)
 	}
-	start := make(chan struct{})
-	errs := make([]error, N)
-	var wg sync.WaitGroup
-	for i := range clients {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = clients[i].conn.Write(frames[i])
-		})
-	}
-	close(start)
-	wg.Wait()
+	upWriteAtOnce(t, clients, func(i int) []byte { return frames[i] })
 	winner := -1
 	codes := map[int]int{}
 	for i, c := range clients {
-		if errs[i] != nil {
-			t.Fatalf("write %d: %v", i, errs[i])
-		}
 		var res message.RegisterResMes
 		c.next(message.RegisterResMesType, &res)
 		codes[res.Code]++
@@ -271,7 +269,7 @@ func TestUserLoginCodes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := dial(t, n.Addr)
 			c.send(message.LoginMesType, message.LoginMes{UserID: tt.id, UserPwd: tt.pwd, UserName: "ignored"})
-			f := upNextRaw(c, message.LoginResMesType)
+			f := c.nextRaw(message.LoginResMesType)
 			seen = append(seen, f)
 			var res message.LoginResMes
 			upDecode(t, f, &res)
@@ -297,12 +295,12 @@ func TestUserLoginCodes(t *testing.T) {
 				t.Errorf("got data %s, want the classic field name UsersId", f.Data)
 			}
 			// What the others see of this login carries no password either.
-			seen = append(seen, upNextRaw(other, message.NotifyUserStatusMesType))
+			seen = append(seen, other.nextRaw(message.NotifyUserStatusMesType))
 			upPing(c)
 			c.send(message.OnlineUsersMesType, message.OnlineUsersMes{Offset: 0, Limit: 10})
-			seen = append(seen, upNextRaw(c, message.OnlineUsersResMesType))
+			seen = append(seen, c.nextRaw(message.OnlineUsersResMesType))
 			c.send(message.SmsMesType, message.SmsMes{Content: "hello", UserID: 7, UserName: "seven"})
-			seen = append(seen, upNextRaw(other, message.SmsMesType))
+			seen = append(seen, other.nextRaw(message.SmsMesType))
 		})
 	}
 	for _, f := range seen {
@@ -424,9 +422,7 @@ func TestUserSecondLoginReplacesFirst(t *testing.T) {
 }
 
 func TestUserSecondLoginReplacesFirstAcrossNodes(t *testing.T) {
-	r := redistest.Start(t)
-	n1 := startNode(t, r, "n1", nil)
-	n2 := startNode(t, r, "n2", nil)
+	n1, n2 := startTwoNodes(t)
 	first := user(t, n1.Addr, 1, "alice", 0)
 	bob := user(t, n1.Addr, 2, "bob", 0)
 	second := dial(t, n2.Addr)
@@ -451,9 +447,7 @@ func TestUserSecondLoginReplacesFirstAcrossNodes(t *testing.T) {
 }
 
 func TestUserConcurrentLoginsOneSurvives(t *testing.T) {
-	r := redistest.Start(t)
-	n1 := startNode(t, r, "n1", nil)
-	n2 := startNode(t, r, "n2", nil)
+	n1, n2 := startTwoNodes(t)
 	bob := user(t, n1.Addr, 2, "bob", 0)
 	if res := bob.register(1, "password", "alice"); res.Code != message.CodeOK {
 		t.Fatalf("register: %+v", res)
@@ -469,21 +463,8 @@ func TestUserConcurrentLoginsOneSurvives(t *testing.T) {
 		}
 		clients[i] = dial(t, addr)
 	}
-	start := make(chan struct{})
-	errs := make([]error, N)
-	var wg sync.WaitGroup
-	for i := range clients {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = clients[i].conn.Write(login)
-		})
-	}
-	close(start)
-	wg.Wait()
+	upWriteAtOnce(t, clients, func(int) []byte { return login })
 	for i, c := range clients {
-		if errs[i] != nil {
-			t.Fatalf("write %d: %v", i, errs[i])
-		}
 		// Every login gets its answer, also one replaced at once by a newer login.
 		f := upNextOf(c, message.LoginResMesType, message.ErrorResMesType)
 		if f.Type == message.ErrorResMesType {

@@ -1,0 +1,65 @@
+package chattest_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"chat/common/chattest"
+	"chat/common/redistest"
+)
+
+func TestFreeAddr(t *testing.T) {
+	addr := chattest.FreeAddr(t)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
+	l.Close()
+}
+
+func TestWriteCert(t *testing.T) {
+	caFile, certFile, keyFile := chattest.WriteCert(t, t.TempDir())
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("%s holds no certificate", caFile)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "127.0.0.1"}); err != nil {
+		t.Errorf("the certificate does not verify for 127.0.0.1 against the CA: %v", err)
+	}
+}
+
+func TestStartServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the server; skipped in -short mode")
+	}
+	r := redistest.Start(t)
+	p := chattest.StartServer(t, r.Addr)
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", p.Addr, err)
+	}
+	c.Close()
+	p.Signal(t, syscall.SIGTERM, 15*time.Second)
+	p.Kill() // after the exit: does nothing
+	if c, err := net.Dial("tcp", p.Addr); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts after SIGTERM", p.Addr)
+	}
+}
