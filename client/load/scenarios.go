@@ -165,9 +165,54 @@ func loginPhase(ctx context.Context, e *env, ws *workers, want int) (time.Durati
 	e.logf("registered %d users in %v (%d attempts repeated); ulimit -n in the workers: %d", want, time.Since(regStart).Round(time.Millisecond), regRetries, regs[0].Nofile)
 	start := time.Now()
 	ws.broadcast("login")
-	rs, err := ws.collect(ctx, "ready", nil)
+	// Progress every 15 s, and how far it got if the deadline comes first.
+	connected := make([]int, len(ws.ws))
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	tctx, tcancel := context.WithCancel(ctx)
+	defer tcancel()
+	go func() {
+		for {
+			select {
+			case <-tick.C:
+				ws.broadcast("stats")
+			case <-tctx.Done():
+				return
+			}
+		}
+	}()
+	onStats := func(ev Event) {
+		if ev.Ev == "stats" {
+			connected[ev.W] = ev.Connected
+			if ev.W == len(ws.ws)-1 {
+				sum := 0
+				for _, c := range connected {
+					sum += c
+				}
+				e.logf("login progress: %d of %d connected after %v", sum, want, time.Since(start).Round(time.Second))
+			}
+		}
+	}
+	rs, err := ws.collect(ctx, "ready", onStats)
+	tcancel()
 	if err != nil {
-		return 0, nil, err
+		sum := 0
+		for _, c := range connected {
+			sum += c
+		}
+		return 0, nil, fmt.Errorf("%w (%d of %d connected at the last progress report, %v after the logins started)", err, sum, want, time.Since(start).Round(time.Second))
+	}
+	// Stats answers that were still on their way.
+	for drained := false; !drained; {
+		select {
+		case ev := <-ws.events:
+			if ev.Ev != "stats" {
+				ws.events <- ev
+				drained = true
+			}
+		case <-time.After(200 * time.Millisecond):
+			drained = true
+		}
 	}
 	d := time.Since(start)
 	h := NewHist()

@@ -148,8 +148,8 @@ func runWorker() {
 		var c Cmd
 		json.Unmarshal(line, &c)
 		switch c.Cmd {
-		case "login":
-			w.loginAll(ctx)
+		case "login": // in the background, so that stats can report progress
+			go w.loginAll(ctx)
 		case "run":
 			go w.runPairs(ctx)
 		case "stats":

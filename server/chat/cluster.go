@@ -83,14 +83,15 @@ func (s *Server) publish(channel string, payload []byte) error {
 	return err
 }
 
-// wakeInbox starts the delivery of user's inbox wherever its session is.
-func (s *Server) wakeInbox(user int, where model.Session) {
-	if where.Node != s.cfg.Node {
-		s.publish(model.NodeChannel(where.Node), wakeNotice(user))
+// deliverNew gets a message just kept in to's inbox on its way: to the session
+// here, or through a wake to the node that holds it.
+func (s *Server) deliverNew(to int, sent model.SendResult, m model.Stored) {
+	if sent.Recipient.Node != s.cfg.Node {
+		s.publish(model.NodeChannel(sent.Recipient.Node), wakeNotice(to))
 		return
 	}
-	if c := s.hub.get(user); c != nil {
-		c.wakeInbox()
+	if c := s.hub.get(to); c != nil {
+		c.offer(m, sent.Previous)
 	}
 }
 

@@ -64,10 +64,8 @@ func (c *conn) deliverLoop() {
 	}
 }
 
-// deliver queues every message after the cursor. A classic client's message is
-// forgotten once written; a proto-2 client's once it acks. If the client reads
-// slower than its inbox fills, delivery waits for the queue to drain instead of
-// overflowing it.
+// deliver queues every message after the cursor. If the client reads slower than
+// its inbox fills, delivery waits for the queue to drain instead of overflowing it.
 func (c *conn) deliver() {
 	for {
 		ctx, cancel := c.srv.requestContext()
@@ -78,38 +76,66 @@ func (c *conn) deliver() {
 			c.srv.log.Warn("inbox read failed", "user", c.user, "err", err)
 			return
 		}
-		now := time.Now().UnixMilli()
 		for _, m := range msgs {
-			offline := c.inbox.offlineUpTo != "" && model.CompareIDs(m.ID, c.inbox.offlineUpTo) <= 0
-			f, err := message.EncodeFrame(message.PrivateMesType, message.PrivateMes{
-				MsgID:        m.ID,
-				FromUserID:   m.From,
-				FromUserName: m.FromName,
-				ToUserID:     c.user,
-				Content:      m.Content,
-				SentAt:       m.SentAt,
-				Offline:      offline,
-			})
-			if err != nil {
-				continue
-			}
-			forget := ""
-			if c.proto != message.ProtoAck {
-				forget = m.ID
-			}
-			if !c.enqueue(f, forget) {
+			if !c.queueMessage(m) {
 				return
 			}
 			c.inbox.cursor = m.ID
-			c.srv.metrics.messagesOut.WithLabelValues(message.PrivateMesType).Inc()
-			if !offline {
-				c.srv.metrics.deliveryLatency.Observe(float64(now-m.SentAt) / 1000)
-			}
 		}
 		if len(msgs) < deliveryBatch || !c.waitQueueBelow(c.srv.cfg.MaxQueue/2) {
 			return
 		}
 	}
+}
+
+// offer delivers a message just added to the inbox straight to the session, without
+// reading it back, when nothing before it can be waiting: no delivery is running
+// or due, the session has not gone past it, and it delivered up to the message
+// that preceded it (or the inbox held nothing else: all before it were delivered).
+// Otherwise the delivery reads the inbox, in order.
+func (c *conn) offer(m model.Stored, previous string) {
+	c.inbox.mu.Lock()
+	direct := c.inbox.ready && !c.inbox.running && !c.inbox.pending &&
+		(previous == "" || previous == c.inbox.cursor) &&
+		// A delivery woken by a later message may have read this one already.
+		(c.inbox.cursor == "" || model.CompareIDs(m.ID, c.inbox.cursor) > 0)
+	if direct && c.queueMessage(m) {
+		c.inbox.cursor = m.ID
+	}
+	c.inbox.mu.Unlock()
+	if !direct {
+		c.wakeInbox()
+	}
+}
+
+// queueMessage queues m for the client. A classic client's message is forgotten
+// once written; a proto-2 client's once it acks.
+func (c *conn) queueMessage(m model.Stored) bool {
+	offline := c.inbox.offlineUpTo != "" && model.CompareIDs(m.ID, c.inbox.offlineUpTo) <= 0
+	f, err := message.EncodeFrame(message.PrivateMesType, message.PrivateMes{
+		MsgID:        m.ID,
+		FromUserID:   m.From,
+		FromUserName: m.FromName,
+		ToUserID:     c.user,
+		Content:      m.Content,
+		SentAt:       m.SentAt,
+		Offline:      offline,
+	})
+	if err != nil {
+		return true // not encodable: nothing to send, move past it
+	}
+	forget := ""
+	if c.proto != message.ProtoAck {
+		forget = m.ID
+	}
+	if !c.enqueue(f, forget) {
+		return false
+	}
+	c.srv.metrics.messagesOut.WithLabelValues(message.PrivateMesType).Inc()
+	if !offline {
+		c.srv.metrics.deliveryLatency.Observe(float64(time.Now().UnixMilli()-m.SentAt) / 1000)
+	}
+	return true
 }
 
 // ackBatch is delivered messages of one user to forget.

@@ -89,7 +89,9 @@ func (c *conn) privateMessage(m message.Message) {
 		return
 	}
 	if res.Online && !res.Duplicate {
-		c.srv.wakeInbox(req.ToUserID, res.Recipient)
+		c.srv.deliverNew(req.ToUserID, res, model.Stored{
+			ID: res.MsgID, From: c.user, FromName: c.name, Content: req.Content, SentAt: model.IDTime(res.MsgID),
+		})
 	}
 	answer(message.PrivateResMes{Code: message.CodeOK, MsgID: res.MsgID, Stored: !res.Online})
 }

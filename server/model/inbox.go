@@ -28,21 +28,28 @@ type SendResult struct {
 	Duplicate bool    // the clientMsgId was seen before: MsgID is the first send's
 	Recipient Session // where the recipient is online, if Online
 	Online    bool
+	// Previous is the id of the newest message that was in the inbox before this
+	// one ("" if it was empty): a session that delivered up to it can take this
+	// message as it is, without reading the inbox.
+	Previous string
 }
 
 // sendScript checks the recipient, applies the clientMsgId dedup, appends the message
 // and reads where the recipient is: one round trip, atomic.
 var sendScript = redis.NewScript(0, `
 local to, from, name, content, dkey, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if redis.call('HEXISTS', 'users', to) == 0 then return {0, '', ''} end
+if redis.call('HEXISTS', 'users', to) == 0 then return {0, '', '', ''} end
 local where = redis.call('HGET', 'session', to) or ''
 if dkey ~= '' then
   local first = redis.call('GET', dkey)
-  if first then return {2, first, where} end
+  if first then return {2, first, where, ''} end
 end
+local last = redis.call('XREVRANGE', 'inbox:' .. to, '+', '-', 'COUNT', 1)
+local prev = ''
+if #last > 0 then prev = last[1][1] end
 local id = redis.call('XADD', 'inbox:' .. to, '*', 'f', from, 'n', name, 'c', content)
 if dkey ~= '' then redis.call('SET', dkey, id, 'PX', ttl) end
-return {1, id, where}`)
+return {1, id, where, prev}`)
 
 // Send keeps a private message for to. It returns ErrUserNotFound if to has no account.
 // clientMsgID may be empty (no dedup).
@@ -63,7 +70,7 @@ func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int
 	var status int
 	var res SendResult
 	var where string
-	if _, err := redis.Scan(r, &status, &res.MsgID, &where); err != nil {
+	if _, err := redis.Scan(r, &status, &res.MsgID, &where, &res.Previous); err != nil {
 		return SendResult{}, err
 	}
 	if status == 0 {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"strings"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -73,5 +74,33 @@ func NewPool(cfg PoolConfig) *redis.Pool {
 			_, err := c.Do("PING")
 			return err
 		},
+	}
+}
+
+// pipelineScript runs script (by its hash) and then each extra command, in one
+// round trip, and returns their replies. A Redis that has not seen the script
+// yet (restarted, or flushed) answers NOSCRIPT: the script is loaded and the round
+// trip made once more.
+func pipelineScript(conn redis.Conn, script *redis.Script, args []any, extra ...[]any) ([]any, error) {
+	for attempt := 0; ; attempt++ {
+		if err := script.SendHash(conn, args...); err != nil {
+			return nil, err
+		}
+		for _, cmd := range extra {
+			if err := conn.Send(cmd[0].(string), cmd[1:]...); err != nil {
+				return nil, err
+			}
+		}
+		r, err := redis.Values(conn.Do(""))
+		if err != nil {
+			return nil, err
+		}
+		if e, ok := r[0].(redis.Error); attempt == 0 && ok && strings.HasPrefix(string(e), "NOSCRIPT") {
+			if err := script.Load(conn); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return r, nil
 	}
 }

@@ -49,7 +49,7 @@ type Claim struct {
 // claimScript makes a session the user's only one, atomically with reading what the
 // login answers with, so that two logins of one user cannot both win.
 var claimScript = redis.NewScript(0, `
-local uid, node, value, nids = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local uid, node, value = ARGV[1], ARGV[2], ARGV[3]
 local old = redis.call('HGET', 'session', uid)
 redis.call('HSET', 'session', uid, value)
 redis.call('ZADD', 'online', uid, uid)
@@ -61,28 +61,36 @@ end
 local last = redis.call('XREVRANGE', 'inbox:' .. uid, '+', '-', 'COUNT', 1)
 local lastId = ''
 if #last > 0 then lastId = last[1][1] end
-return {old or '', redis.call('ZCARD', 'online'), lastId, redis.call('ZRANGE', 'online', 0, nids - 1)}`)
+return {old or '', redis.call('ZCARD', 'online'), lastId}`)
 
 // Claim records s as userID's session, replacing any other, and returns what the
-// login response needs, with at most firstIDs online ids.
+// login response needs, with at most firstIDs online ids. The ids are read in the
+// same round trip but outside the script: a Lua table of a thousand ids costs
+// Redis several times what a plain ZRANGE does, on every login.
 func (p *RedisPresence) Claim(ctx context.Context, userID int, s Session, firstIDs int) (Claim, error) {
 	conn, err := p.pool.GetContext(ctx)
 	if err != nil {
 		return Claim{}, err
 	}
 	defer conn.Close()
-	r, err := redis.Values(claimScript.Do(conn, userID, s.Node, s.String(), firstIDs))
+	r, err := pipelineScript(conn, claimScript, []any{userID, s.Node, s.String()},
+		[]any{"ZRANGE", onlineKey, 0, firstIDs - 1})
+	if err != nil {
+		return Claim{}, err
+	}
+	claimed, err := redis.Values(r[0], nil)
 	if err != nil {
 		return Claim{}, err
 	}
 	var c Claim
 	var old string
-	var ids []int
-	if _, err := redis.Scan(r, &old, &c.OnlineCount, &c.LastInboxID, &ids); err != nil {
+	if _, err := redis.Scan(claimed, &old, &c.OnlineCount, &c.LastInboxID); err != nil {
+		return Claim{}, err
+	}
+	if c.FirstIDs, err = redis.Ints(r[1], nil); err != nil {
 		return Claim{}, err
 	}
 	c.Previous, c.Replaced = parseSession(old)
-	c.FirstIDs = ids
 	return c, nil
 }
 
