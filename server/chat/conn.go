@@ -35,7 +35,7 @@ func (r closeReason) String() string { return reasonNames[r] }
 
 // readBufferSize is small on purpose: an idle connection holds it for its whole
 // life, and frames larger than it are read straight into their own buffer.
-const readBufferSize = 1024
+const readBufferSize = 512
 
 // conn is one client connection. Its reading goroutine (serve) runs the handlers
 // one at a time and owns the session fields. Everyone hands frames to enqueue; the

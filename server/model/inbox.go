@@ -15,11 +15,15 @@ import (
 type RedisInbox struct {
 	pool     *redis.Pool
 	dedupTTL time.Duration
+	sends    *batcher
 }
+
+// sendLeaders is how many pipelines of sends may be in Redis at once.
+const sendLeaders = 4
 
 // NewRedisInbox returns the inbox store on pool; a clientMsgId is remembered for dedupTTL.
 func NewRedisInbox(pool *redis.Pool, dedupTTL time.Duration) *RedisInbox {
-	return &RedisInbox{pool: pool, dedupTTL: dedupTTL}
+	return &RedisInbox{pool: pool, dedupTTL: dedupTTL, sends: newBatcher(pool, sendScript, sendLeaders)}
 }
 
 // Outcome of a send.
@@ -52,18 +56,13 @@ if dkey ~= '' then redis.call('SET', dkey, id, 'PX', ttl) end
 return {1, id, where, prev}`)
 
 // Send keeps a private message for to. It returns ErrUserNotFound if to has no account.
-// clientMsgID may be empty (no dedup).
+// clientMsgID may be empty (no dedup). Concurrent sends share pipelines (batcher).
 func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string) (SendResult, error) {
-	conn, err := b.pool.GetContext(ctx)
-	if err != nil {
-		return SendResult{}, err
-	}
-	defer conn.Close()
 	dkey := ""
 	if clientMsgID != "" {
 		dkey = dedupKey(from, clientMsgID)
 	}
-	r, err := redis.Values(sendScript.Do(conn, to, from, fromName, content, dkey, b.dedupTTL.Milliseconds()))
+	r, err := redis.Values(b.sends.do(ctx, to, from, fromName, content, dkey, b.dedupTTL.Milliseconds()))
 	if err != nil {
 		return SendResult{}, err
 	}

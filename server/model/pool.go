@@ -77,30 +77,46 @@ func NewPool(cfg PoolConfig) *redis.Pool {
 	}
 }
 
-// pipelineScript runs script (by its hash) and then each extra command, in one
-// round trip, and returns their replies. A Redis that has not seen the script
-// yet (restarted, or flushed) answers NOSCRIPT: the script is loaded and the round
-// trip made once more.
-func pipelineScript(conn redis.Conn, script *redis.Script, args []any, extra ...[]any) ([]any, error) {
-	for attempt := 0; ; attempt++ {
+// pipelineScript runs script once for each of calls (by its hash), then each extra
+// command, in one round trip, and returns their replies in that order. A Redis that
+// has not seen the script yet (restarted, or flushed) answers NOSCRIPT: only those
+// calls are run again, one by one, with the script's text, and then the extra
+// commands again, so that they still see what the calls did.
+func pipelineScript(conn redis.Conn, script *redis.Script, calls [][]any, extra ...[]any) ([]any, error) {
+	for _, args := range calls {
 		if err := script.SendHash(conn, args...); err != nil {
 			return nil, err
 		}
-		for _, cmd := range extra {
-			if err := conn.Send(cmd[0].(string), cmd[1:]...); err != nil {
-				return nil, err
-			}
-		}
-		r, err := redis.Values(conn.Do(""))
-		if err != nil {
+	}
+	for _, cmd := range extra {
+		if err := conn.Send(cmd[0].(string), cmd[1:]...); err != nil {
 			return nil, err
 		}
-		if e, ok := r[0].(redis.Error); attempt == 0 && ok && strings.HasPrefix(string(e), "NOSCRIPT") {
-			if err := script.Load(conn); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		return r, nil
 	}
+	r, err := redis.Values(conn.Do(""))
+	if err != nil {
+		return nil, err
+	}
+	retried := false
+	for i := range calls {
+		if e, ok := r[i].(redis.Error); ok && strings.HasPrefix(string(e), "NOSCRIPT") {
+			retried = true
+			if r[i], err = script.Do(conn, calls[i]...); err != nil {
+				if _, isReply := err.(redis.Error); !isReply {
+					return nil, err
+				}
+				r[i] = err
+			}
+		}
+	}
+	// The extra commands ran before the retried calls: run them again after.
+	for j, cmd := range extra {
+		if !retried {
+			break
+		}
+		if r[len(calls)+j], err = conn.Do(cmd[0].(string), cmd[1:]...); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }

@@ -73,7 +73,7 @@ func (p *RedisPresence) Claim(ctx context.Context, userID int, s Session, firstI
 		return Claim{}, err
 	}
 	defer conn.Close()
-	r, err := pipelineScript(conn, claimScript, []any{userID, s.Node, s.String()},
+	r, err := pipelineScript(conn, claimScript, [][]any{{userID, s.Node, s.String()}},
 		[]any{"ZRANGE", onlineKey, 0, firstIDs - 1})
 	if err != nil {
 		return Claim{}, err

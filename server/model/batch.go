@@ -1,0 +1,100 @@
+package model
+
+import (
+	"context"
+	"sync"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// batcher runs the calls of one script made by many goroutines in shared
+// pipelines, the way a database commits a group of transactions: the first caller
+// to find no round trip under way leads one, taking every call queued meanwhile,
+// and keeps leading while calls keep coming. Each caller still waits for its own
+// reply, so one connection's requests stay one at a time and in order; but a
+// hundred busy connections cost the node and Redis one round trip, not a hundred.
+type batcher struct {
+	pool    *redis.Pool
+	script  *redis.Script
+	leaders int // round trips under way at once, at most
+
+	mu      sync.Mutex
+	queued  []*batchCall
+	leading int
+}
+
+// batchCall is one caller's call, and its reply once done is closed.
+type batchCall struct {
+	args  []any
+	reply any
+	err   error
+	done  chan struct{}
+}
+
+// maxBatch bounds one pipeline, so that one round trip stays short.
+const maxBatch = 256
+
+func newBatcher(pool *redis.Pool, script *redis.Script, leaders int) *batcher {
+	return &batcher{pool: pool, script: script, leaders: leaders}
+}
+
+// do runs the script with args and returns its reply.
+func (b *batcher) do(ctx context.Context, args ...any) (any, error) {
+	call := &batchCall{args: args, done: make(chan struct{})}
+	b.mu.Lock()
+	b.queued = append(b.queued, call)
+	lead := b.leading < b.leaders
+	if lead {
+		b.leading++
+	}
+	b.mu.Unlock()
+	if lead {
+		b.lead()
+	}
+	select {
+	case <-call.done:
+		return call.reply, call.err
+	case <-ctx.Done():
+		// The call may still run: callers must tolerate that (a private message
+		// answered 505 may be kept; its clientMsgId makes a retry safe).
+		return nil, ctx.Err()
+	}
+}
+
+// lead runs round trips until nothing is queued.
+func (b *batcher) lead() {
+	for {
+		b.mu.Lock()
+		n := min(len(b.queued), maxBatch)
+		batch := b.queued[:n:n]
+		b.queued = b.queued[n:]
+		if n == 0 {
+			b.queued = nil
+			b.leading--
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		b.roundTrip(batch)
+	}
+}
+
+func (b *batcher) roundTrip(batch []*batchCall) {
+	conn := b.pool.Get()
+	defer conn.Close()
+	calls := make([][]any, len(batch))
+	for i, c := range batch {
+		calls[i] = c.args
+	}
+	replies, err := pipelineScript(conn, b.script, calls)
+	for i, c := range batch {
+		if err != nil {
+			c.err = err
+		} else if e, ok := replies[i].(redis.Error); ok {
+			c.err = e
+		} else {
+			c.reply = replies[i]
+		}
+		close(c.done)
+	}
+}
