@@ -9,11 +9,12 @@ import (
 	"chat/server/model"
 )
 
-// Private messages reach a session from its inbox in Redis, never straight from the
-// sender: the inbox is the one source of truth, a wake (local, or through the bus
-// from another node) only says "look again". One delivery runs at a time per
-// session and reads on from where the last one stopped, so messages go out once,
-// in inbox order, which is send order.
+// Private messages reach a session through its inbox in Redis, the one source of
+// truth. A message just added is handed to a session on this node as it is when
+// nothing before it can be waiting (offer); otherwise a wake (local, or through the
+// bus from another node) says "look again", and the session's delivery reads the
+// inbox on from where it stopped. One delivery runs at a time per session, so
+// messages go out once, in inbox order, which is send order.
 
 // deliveryBatch is how many messages one read of the inbox takes.
 const deliveryBatch = 256
