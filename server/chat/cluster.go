@@ -15,7 +15,7 @@ import (
 // A notice is a kind letter and space-separated fields; a frame comes last.
 const (
 	noticeKick      = 'k' // k <user> <session id>
-	noticeWake      = 'w' // w <user>
+	noticeMessage   = 'm' // m <user> <previous id or -> <id> <from> <name length> <name><content>
 	noticeBroadcast = 'b' // b <origin node> <excluded user> <type> <frame>
 )
 
@@ -23,8 +23,46 @@ func kickNotice(user int, sid string) []byte {
 	return []byte(string(noticeKick) + " " + strconv.Itoa(user) + " " + sid)
 }
 
-func wakeNotice(user int) []byte {
-	return []byte(string(noticeWake) + " " + strconv.Itoa(user))
+// messageNotice carries a private message just kept in user's inbox to the node
+// that holds the session, so that it can deliver it without reading the inbox.
+func messageNotice(user int, previous string, m model.Stored) []byte {
+	if previous == "" {
+		previous = "-"
+	}
+	b := make([]byte, 0, 64+len(m.FromName)+len(m.Content))
+	b = append(b, noticeMessage, ' ')
+	b = strconv.AppendInt(b, int64(user), 10)
+	b = append(b, ' ')
+	b = append(b, previous...)
+	b = append(b, ' ')
+	b = append(b, m.ID...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(m.From), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(m.FromName)), 10)
+	b = append(b, ' ')
+	b = append(b, m.FromName...)
+	return append(b, m.Content...)
+}
+
+// parseMessageNotice reads what messageNotice wrote (after the kind).
+func parseMessageNotice(body []byte) (user int, previous string, m model.Stored, ok bool) {
+	f, rest, ok := fields(body, 5)
+	if !ok {
+		return 0, "", m, false
+	}
+	user, err1 := strconv.Atoi(string(f[0]))
+	from, err2 := strconv.Atoi(string(f[3]))
+	nameLen, err3 := strconv.Atoi(string(f[4]))
+	if err1 != nil || err2 != nil || err3 != nil || nameLen < 0 || nameLen > len(rest) {
+		return 0, "", m, false
+	}
+	if previous = string(f[1]); previous == "-" {
+		previous = ""
+	}
+	id := string(f[2])
+	m = model.Stored{ID: id, From: from, FromName: string(rest[:nameLen]), Content: string(rest[nameLen:]), SentAt: model.IDTime(id)}
+	return user, previous, m, true
 }
 
 func broadcastNotice(origin string, exclude int, typ string, f []byte) []byte {
@@ -84,10 +122,11 @@ func (s *Server) publish(channel string, payload []byte) error {
 }
 
 // deliverNew gets a message just kept in to's inbox on its way: to the session
-// here, or through a wake to the node that holds it.
+// here, or through the bus to the node that holds it. If the notice is lost, the
+// message waits in the inbox for the next delivery or login.
 func (s *Server) deliverNew(to int, sent model.SendResult, m model.Stored) {
 	if sent.Recipient.Node != s.cfg.Node {
-		s.publish(model.NodeChannel(sent.Recipient.Node), wakeNotice(to))
+		s.publish(model.NodeChannel(sent.Recipient.Node), messageNotice(to, sent.Previous, m))
 		return
 	}
 	if c := s.hub.get(to); c != nil {
@@ -111,10 +150,13 @@ func (s *Server) onNotice(_ string, payload []byte) {
 		if c := s.hub.get(user); c != nil && c.sid == string(f[1]) {
 			c.replace()
 		}
-	case noticeWake:
-		user, _ := strconv.Atoi(string(body))
+	case noticeMessage:
+		user, previous, m, ok := parseMessageNotice(body)
+		if !ok {
+			return
+		}
 		if c := s.hub.get(user); c != nil {
-			c.wakeInbox()
+			c.offer(m, previous)
 		}
 	case noticeBroadcast:
 		f, frame, ok := fields(body, 3)

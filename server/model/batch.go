@@ -8,11 +8,12 @@ import (
 )
 
 // batcher runs the calls of one script made by many goroutines in shared
-// pipelines, the way a database commits a group of transactions: the first caller
-// to find no round trip under way leads one, taking every call queued meanwhile,
-// and keeps leading while calls keep coming. Each caller still waits for its own
-// reply, so one connection's requests stay one at a time and in order; but a
-// hundred busy connections cost the node and Redis one round trip, not a hundred.
+// pipelines, the way a database commits a group of transactions: a call that finds
+// fewer than `leaders` round trips under way starts a leader goroutine, which takes
+// every call queued meanwhile into one pipeline, and keeps going while calls keep
+// coming, then ends. Each caller still waits for its own reply, so one connection's
+// requests stay one at a time and in order; but a hundred busy connections cost the
+// node and Redis one round trip, not a hundred.
 type batcher struct {
 	pool    *redis.Pool
 	script  *redis.Script
@@ -49,16 +50,20 @@ func (b *batcher) do(ctx context.Context, args ...any) (any, error) {
 	}
 	b.mu.Unlock()
 	if lead {
-		b.lead()
+		go b.lead()
 	}
 	select {
 	case <-call.done:
-		return call.reply, call.err
 	case <-ctx.Done():
-		// The call may still run: callers must tolerate that (a private message
-		// answered 505 may be kept; its clientMsgId makes a retry safe).
-		return nil, ctx.Err()
+		select {
+		case <-call.done: // answered after all: the answer wins
+		default:
+			// The call may still run: callers must tolerate that (a private message
+			// answered 505 may be kept; its clientMsgId makes a retry safe).
+			return nil, ctx.Err()
+		}
 	}
+	return call.reply, call.err
 }
 
 // lead runs round trips until nothing is queued.
