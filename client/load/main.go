@@ -81,7 +81,7 @@ func runCommand(cmd string, args []string) int {
 	f.IntVar(&o.size, "size", 64, "content bytes")
 	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "p2p/cluster: warm-up before the measured window")
 	f.DurationVar(&o.measure, "duration", 10*time.Second, "p2p/cluster: measured window")
-	f.DurationVar(&o.drain, "drain", 10*time.Second, "p2p/cluster: longest wait for messages in flight after the window")
+	f.DurationVar(&o.drain, "drain", 60*time.Second, "p2p/cluster: longest wait for messages in flight after the window (it ends as soon as all arrived)")
 	f.BoolVar(&o.msgIDs, "client-msg-id", false, "p2p/cluster: send a clientMsgId with each private message (server-side dedup)")
 	f.BoolVar(&o.noBaseline, "no-baseline", false, "p2p: skip the Redis pub/sub baseline")
 	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p: write a CPU profile of the server (from its /debug/pprof) taken during the window")
