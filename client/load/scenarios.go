@@ -569,19 +569,10 @@ func redisBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pai
 		subs[i].Conn.Close()
 	}
 	readers.Wait()
-	res := pairResult{sent: sent.Load(), hist: NewHist(), window: o.measure, redisCPU: rCPU}
-	for _, p := range ps {
-		p.mu.Lock()
-		res.accepted += int64(p.nresp) - p.rejected
-		res.lost += p.lost()
-		res.unanswered += int64(p.sentN - p.nresp)
-		res.rejected += p.rejected
-		res.dup += p.dup
-		res.delivered += p.inWindow
-		res.received += p.firstRecv
-		res.hist.Merge(p.hist)
-		p.mu.Unlock()
-	}
+	counts := tally(ps)
+	counts.Sent = sent.Load()
+	res := mergeResults([]Event{counts}, o.measure)
+	res.redisCPU = rCPU
 	if v, ok := firstErr.Load().(string); ok {
 		res.err = v
 	}
@@ -605,15 +596,8 @@ func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
 		first += n
 	}
 	senderID := first
-	if !o.register && redisAddr != "" {
-		t0 := time.Now()
-		if err := prefill(ctx, redisAddr, base, o.users); err != nil {
-			return nil, fmt.Errorf("prefill: %w", err)
-		}
-		e.logf("prefilled %d users (plaintext, hashed at first login) in %v", o.users, time.Since(t0).Round(time.Millisecond))
-		for i := range tasks {
-			tasks[i].Register = false
-		}
+	if err := prefillUsers(ctx, e, o, redisAddr, base, tasks); err != nil {
+		return nil, err
 	}
 	ws, err := e.startWorkers(tasks)
 	if err != nil {
@@ -858,15 +842,8 @@ func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 	deadline, _ := ctx.Deadline()
 	base := runBase()
 	tasks := pairTasks(o, addrsOf(servers), o.users, max(1, o.workers), base, deadline)
-	if !o.register && redisAddr != "" {
-		t0 := time.Now()
-		if err := prefill(ctx, redisAddr, base, o.users); err != nil {
-			return nil, fmt.Errorf("prefill: %w", err)
-		}
-		e.logf("prefilled %d users (plaintext, hashed at first login) in %v", o.users, time.Since(t0).Round(time.Millisecond))
-		for i := range tasks {
-			tasks[i].Register = false
-		}
+	if err := prefillUsers(ctx, e, o, redisAddr, base, tasks); err != nil {
+		return nil, err
 	}
 	e.logf("cluster: %d nodes, %d users in %d workers, source addresses %v", len(servers), o.users, len(tasks), o.srcIPs)
 	ws, err := e.startWorkers(tasks)
@@ -932,4 +909,22 @@ func printTable(w io.Writer, rows []row) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", r.Scenario, r.Metric, r.Ours, r.Ref, r.Verdict)
 	}
+}
+
+// prefillUsers adds the scenario's users to the Redis hash "users" with plaintext
+// passwords (the course's way; the first login stores a hash), so that the workers
+// only log in, unless -register asks for RegisterMes.
+func prefillUsers(ctx context.Context, e *env, o *opts, redisAddr string, base int, tasks []Task) error {
+	if o.register || redisAddr == "" {
+		return nil
+	}
+	t0 := time.Now()
+	if err := prefill(ctx, redisAddr, base, o.users); err != nil {
+		return fmt.Errorf("prefill: %w", err)
+	}
+	e.logf("prefilled %d users (plaintext, hashed at first login) in %v", o.users, time.Since(t0).Round(time.Millisecond))
+	for i := range tasks {
+		tasks[i].Register = false
+	}
+	return nil
 }

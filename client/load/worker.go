@@ -391,6 +391,24 @@ type pair struct {
 	winTo       int64
 }
 
+// tally sums what the pairs counted into a result event.
+func tally(ps []*pair) Event {
+	e := Event{Ev: "result", Hist: NewHist()}
+	for _, p := range ps {
+		p.mu.Lock()
+		e.Accepted += int64(p.nresp) - p.rejected
+		e.Lost += p.lost()
+		e.Unanswered += int64(p.sentN - p.nresp)
+		e.Rejected += p.rejected
+		e.Dup += p.dup
+		e.Delivered += p.inWindow
+		e.Received += p.firstRecv
+		e.Hist.Merge(p.hist)
+		p.mu.Unlock()
+	}
+	return e
+}
+
 func (p *pair) response(ok bool, clientMsgID string) {
 	p.mu.Lock()
 	p.nresp++
@@ -508,19 +526,8 @@ func (w *worker) runPairs(ctx context.Context) {
 		}
 		p.mu.Unlock()
 	}
-	e := Event{Ev: "result", Sent: sent.Load(), Hist: NewHist(), Ms: time.Since(t0).Milliseconds()}
-	for _, p := range w.pairs {
-		p.mu.Lock()
-		e.Accepted += int64(p.nresp) - p.rejected
-		e.Lost += p.lost()
-		e.Unanswered += int64(p.sentN - p.nresp)
-		e.Rejected += p.rejected
-		e.Dup += p.dup
-		e.Delivered += p.inWindow
-		e.Received += p.firstRecv
-		e.Hist.Merge(p.hist)
-		p.mu.Unlock()
-	}
+	e := tally(w.pairs)
+	e.Sent, e.Ms = sent.Load(), time.Since(t0).Milliseconds()
 	e.Hist.Pack()
 	if v, ok := sendErr.Load().(string); ok {
 		e.Err = v
