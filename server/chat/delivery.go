@@ -145,9 +145,16 @@ type ackBatch struct {
 	ids  []string
 }
 
-// forget queues delivered messages to be removed from user's inbox.
+// forget queues delivered messages to be removed from user's inbox. It never
+// waits: a writer or reader must not stall while Redis is slow or away. A removal
+// that finds the queue full is dropped, and its messages come again at the next
+// login, which at-least-once allows.
 func (s *Server) forget(user int, ids []string) {
-	s.acks <- ackBatch{user: user, ids: ids}
+	select {
+	case s.acks <- ackBatch{user: user, ids: ids}:
+	default:
+		s.log.Debug("acknowledgement queue full; messages may come again", "user", user, "messages", len(ids))
+	}
 }
 
 // maxAckBatches bounds one pipelined removal.
