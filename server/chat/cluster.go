@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strconv"
+	"time"
 
 	"chat/common/message"
 	"chat/server/model"
@@ -111,6 +112,28 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 	s.metrics.messagesOut.WithLabelValues(typ).Add(float64(n))
 }
 
+// publishToNode sends a notice another node must get (a private message, a 409):
+// if Redis refuses it now, it is tried again in the background for a while. Should
+// it still fail, Redis is away, and the node that holds the session reads every
+// inbox again when its subscription comes back.
+func (s *Server) publishToNode(node string, payload []byte) {
+	if s.publish(model.NodeChannel(node), payload) == nil {
+		return
+	}
+	go func() {
+		for delay := 100 * time.Millisecond; delay <= 10*time.Second; delay *= 2 {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			if s.publish(model.NodeChannel(node), payload) == nil {
+				return
+			}
+		}
+	}()
+}
+
 func (s *Server) publish(channel string, payload []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
@@ -126,7 +149,7 @@ func (s *Server) publish(channel string, payload []byte) error {
 // message waits in the inbox for the next delivery or login.
 func (s *Server) deliverNew(to int, sent model.SendResult, m model.Stored) {
 	if sent.Recipient.Node != s.cfg.Node {
-		s.publish(model.NodeChannel(sent.Recipient.Node), messageNotice(to, sent.Previous, m))
+		s.publishToNode(sent.Recipient.Node, messageNotice(to, sent.Previous, m))
 		return
 	}
 	if c := s.hub.get(to); c != nil {

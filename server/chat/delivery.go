@@ -51,7 +51,14 @@ func (c *conn) startDelivery() {
 	c.wakeInbox()
 }
 
+// Retry delays of a delivery whose inbox read failed (Redis slow or away).
+const (
+	firstRetry = 200 * time.Millisecond
+	maxRetry   = 5 * time.Second
+)
+
 func (c *conn) deliverLoop() {
+	retry := firstRetry
 	for {
 		c.inbox.mu.Lock()
 		if !c.inbox.pending || c.isClosing() {
@@ -61,30 +68,43 @@ func (c *conn) deliverLoop() {
 		}
 		c.inbox.pending = false
 		c.inbox.mu.Unlock()
-		c.deliver()
+		if c.deliver() {
+			retry = firstRetry
+			continue
+		}
+		// Messages may be waiting that no later wake will come for (their sender
+		// waits for them to arrive): try again until the read succeeds.
+		c.srv.log.Warn("inbox read failed; retrying", "user", c.user, "in", retry)
+		select {
+		case <-time.After(retry):
+		case <-c.gone:
+		}
+		retry = min(2*retry, maxRetry)
+		c.inbox.mu.Lock()
+		c.inbox.pending = true
+		c.inbox.mu.Unlock()
 	}
 }
 
-// deliver queues every message after the cursor. If the client reads slower than
-// its inbox fills, delivery waits for the queue to drain instead of overflowing it.
-func (c *conn) deliver() {
+// deliver queues every message after the cursor; false if the inbox could not be
+// read. If the client reads slower than its inbox fills, delivery waits for the
+// queue to drain instead of overflowing it.
+func (c *conn) deliver() bool {
 	for {
 		ctx, cancel := c.srv.requestContext()
 		msgs, err := c.srv.st.Inbox.Read(ctx, c.user, c.inbox.cursor, deliveryBatch)
 		cancel()
 		if err != nil {
-			// The next wake retries; the bus wakes every session when Redis is back.
-			c.srv.log.Warn("inbox read failed", "user", c.user, "err", err)
-			return
+			return false
 		}
 		for _, m := range msgs {
 			if !c.queueMessage(m) {
-				return
+				return true // closing: nothing more to deliver to
 			}
 			c.inbox.cursor = m.ID
 		}
 		if len(msgs) < deliveryBatch || !c.waitQueueBelow(c.srv.cfg.MaxQueue/2) {
-			return
+			return true
 		}
 	}
 }

@@ -142,7 +142,7 @@ func (c *conn) startSession(u message.User, proto int) {
 		prev.replace()
 	}
 	if claim.Replaced && claim.Previous.Node != c.srv.cfg.Node {
-		c.srv.publish(model.NodeChannel(claim.Previous.Node), kickNotice(c.user, claim.Previous.ID))
+		c.srv.publishToNode(claim.Previous.Node, kickNotice(c.user, claim.Previous.ID))
 	}
 	c.nc.SetReadDeadline(time.Time{}) // logged in: no more login deadline
 	c.inbox.offlineUpTo = claim.LastInboxID
