@@ -141,6 +141,11 @@ func runCommand(cmd string, args []string) int {
 			// login: 12.5 M for the first 5,000) are measured by idle and fan-out.
 			// Here they would only starve the logins of 60,000 users on two cores
 			// shared with seven client processes, so the nodes stop them at 1,000.
+			// Under overload some sends are answered 505 yet kept (and delivered):
+			// a clientMsgId per send tells exactly which were rejected.
+			if !flagGiven(f.FlagSet, "client-msg-id") {
+				o.msgIDs = true
+			}
 			if !strings.Contains(f.serverArgs, "-presence-limit") {
 				o.serverArgs = append(append([]string{}, o.serverArgs...), "-presence-limit", "1000")
 			}

@@ -557,7 +557,7 @@ func redisBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pai
 		var got int64
 		for _, p := range ps {
 			p.mu.Lock()
-			got += p.firstRecv + p.rejected
+			got += p.settled()
 			p.mu.Unlock()
 		}
 		if got >= sent.Load() {

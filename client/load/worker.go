@@ -554,6 +554,22 @@ func (p *pair) missing(n int) []int {
 
 // lost counts sent messages that never arrived and were not rejected (p.mu held).
 // Without clientMsgIds the rejected ones are not known by seq: their count is taken off.
+// settled counts the sent messages that were received or rejected, each once: a
+// send answered 505 may still have been kept and delivered, and counting it twice
+// would end the wait for messages in flight too early.
+func (p *pair) settled() int64 {
+	if p.rejectedSeq == nil { // no clientMsgId: rejections cannot be told apart
+		return p.firstRecv + p.rejected
+	}
+	var n int64
+	for seq := 0; seq < p.sentN; seq++ {
+		if (seq < len(p.received) && p.received[seq] != 0) || p.rejectedSeq[seq] {
+			n++
+		}
+	}
+	return n
+}
+
 func (p *pair) lost() int64 {
 	var n int64
 	for seq := 0; seq < p.sentN; seq++ {
@@ -574,7 +590,7 @@ func (w *worker) pending(sent int64) int64 {
 	for _, p := range w.pairs {
 		p.mu.Lock()
 		resp += int64(p.nresp)
-		got += p.firstRecv + p.rejected
+		got += p.settled()
 		p.mu.Unlock()
 	}
 	return (sent - resp) + (sent - got)
