@@ -66,7 +66,9 @@ testuser: redis ## add the course's test user 100 / 123456 (plaintext; hashed at
 
 test: redis-install ## go vet, then every test with the race detector (tests start their own redis)
 	go vet ./...
-	go test -race -count=1 -timeout 20m ./...
+	@# One package at a time: each integration test package starts its own Redis and
+	@# server processes, and on a 2-core machine packages side by side starve each other.
+	go test -race -count=1 -p 1 -timeout 20m ./...
 
 fuzz: ## run every fuzz target of the repo for FUZZTIME each, one at a time
 	@set -euo pipefail; \

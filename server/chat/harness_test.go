@@ -25,7 +25,7 @@ import (
 )
 
 // waitTimeout bounds every wait for something that should happen at once.
-const waitTimeout = 10 * time.Second
+const waitTimeout = 20 * time.Second
 
 // checkFor polls cond until it holds or timeout passes.
 func checkFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
