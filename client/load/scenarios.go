@@ -517,31 +517,19 @@ func redisBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pai
 		go func(i int) { // publisher
 			defer wg.Done()
 			defer close(expect)
-			stop := time.NewTimer(time.Until(winTo))
-			defer stop.Stop()
 			ch := prefix + strconv.Itoa(i)
-			for seq := 0; seq < 1<<26; seq++ {
-				select {
-				case <-p.slots:
-				case <-stop.C:
-					return
-				case <-ctx.Done():
-					return
-				}
+			p.sendLoop(ctx, winTo, &sent, func(seq int) error {
 				if err := pubs[i].Send("PUBLISH", ch, makeContent("P", seq, o.size)); err != nil {
 					firstErr.Store(err.Error())
-					return
+					return err
 				}
 				if err := pubs[i].Flush(); err != nil {
 					firstErr.Store(err.Error())
-					return
+					return err
 				}
-				sent.Add(1)
-				p.mu.Lock()
-				p.sentN = seq + 1
-				p.mu.Unlock()
 				expect <- struct{}{}
-			}
+				return nil
+			})
 		}(i)
 	}
 	go func() {

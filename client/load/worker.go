@@ -391,6 +391,29 @@ type pair struct {
 	winTo       int64
 }
 
+// sendLoop sends message seq = 0, 1, … with send each time the pair has a free
+// slot (an unanswered send in flight less), until winTo, ctx's end or a failed send.
+func (p *pair) sendLoop(ctx context.Context, winTo time.Time, sent *atomic.Int64, send func(seq int) error) {
+	stop := time.NewTimer(time.Until(winTo))
+	defer stop.Stop()
+	for seq := 0; seq < 1<<26; seq++ {
+		select {
+		case <-p.slots:
+		case <-stop.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+		if send(seq) != nil {
+			return
+		}
+		sent.Add(1)
+		p.mu.Lock()
+		p.sentN = seq + 1
+		p.mu.Unlock()
+	}
+}
+
 // tally sums what the pairs counted into a result event.
 func tally(ps []*pair) Event {
 	e := Event{Ev: "result", Hist: NewHist()}
@@ -484,29 +507,17 @@ func (w *worker) runPairs(ctx context.Context) {
 		wg.Add(1)
 		go func(p *pair) {
 			defer wg.Done()
-			stop := time.NewTimer(time.Until(winTo))
-			defer stop.Stop()
-			for seq := 0; seq < 1<<26; seq++ {
-				select {
-				case <-p.slots:
-				case <-stop.C:
-					return
-				case <-ctx.Done():
-					return
-				}
+			p.sendLoop(ctx, winTo, &sent, func(seq int) error {
 				pm := message.PrivateMes{ToUserID: p.rid, Content: makeContent("P", seq, w.t.Size)}
 				if w.t.MsgIDs {
 					pm.ClientMsgID = strconv.Itoa(seq)
 				}
-				if err := p.s.send(message.PrivateMesType, pm); err != nil {
+				err := p.s.send(message.PrivateMesType, pm)
+				if err != nil {
 					sendErr.Store(err.Error())
-					return
 				}
-				sent.Add(1)
-				p.mu.Lock()
-				p.sentN = seq + 1
-				p.mu.Unlock()
-			}
+				return err
+			})
 		}(p)
 	}
 	wg.Wait()
