@@ -76,7 +76,7 @@ fuzz: ## run every fuzz target of the repo for FUZZTIME each, one at a time
 		list=$$(go test -list '^Fuzz' $$pkg); \
 		for name in $$(grep '^Fuzz' <<<"$$list" || true); do \
 			echo "== $$pkg $$name ($(FUZZTIME))"; \
-			go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+			.ci/fuzz-one "$$pkg" "$$name" $(FUZZTIME); \
 		done; \
 	done
 
