@@ -576,14 +576,7 @@ func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
 	}
 	deadline, _ := ctx.Deadline()
 	base := runBase()
-	var tasks []Task
-	first := base
-	for i, n := range splitUsers(o.users, max(1, o.workers), 9000) {
-		tasks = append(tasks, Task{Kind: "listen", Addrs: []string{servers[0].addr}, SrcIPs: o.srcIPs, First: first, N: n, Node0: i,
-			Register: true, RegConc: 8, LoginConc: 32, Deadline: deadline.UnixMilli()})
-		first += n
-	}
-	senderID := first
+	tasks, senderID := listenTasks(o, servers[0].addr, base, 1, deadline)
 	if err := prefillUsers(ctx, e, o, redisAddr, base, tasks); err != nil {
 		return nil, err
 	}
@@ -769,13 +762,7 @@ func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
 		e.logf("idle: server RSS before: %d KiB", before)
 	}
 	base := runBase()
-	var tasks []Task
-	first := base
-	for i, n := range splitUsers(o.users, max(3, o.workers), 9000) {
-		tasks = append(tasks, Task{Kind: "listen", Addrs: []string{servers[0].addr}, SrcIPs: o.srcIPs, First: first, N: n, Node0: i,
-			Register: true, RegConc: 8, LoginConc: 32, Deadline: deadline.UnixMilli()})
-		first += n
-	}
+	tasks, _ := listenTasks(o, servers[0].addr, base, 3, deadline)
 	ws, err := e.startWorkers(tasks)
 	if err != nil {
 		return nil, err
@@ -915,4 +902,18 @@ func prefillUsers(ctx context.Context, e *env, o *opts, redisAddr string, base i
 		tasks[i].Register = false
 	}
 	return nil
+}
+
+// listenTasks spreads o.users users with ids from base over at least minWorkers
+// workers (at most 9,000 each) that log in to addr and read what comes. It also
+// returns the first id after them.
+func listenTasks(o *opts, addr string, base, minWorkers int, deadline time.Time) ([]Task, int) {
+	var tasks []Task
+	first := base
+	for i, n := range splitUsers(o.users, max(minWorkers, o.workers), 9000) {
+		tasks = append(tasks, Task{Kind: "listen", Addrs: []string{addr}, SrcIPs: o.srcIPs, First: first, N: n, Node0: i,
+			Register: true, RegConc: 8, LoginConc: 32, Deadline: deadline.UnixMilli()})
+		first += n
+	}
+	return tasks, first
 }
