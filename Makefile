@@ -32,11 +32,8 @@ redis-install: ## install redis-server with apt-get unless it is on PATH already
 
 build: ## build bin/chat-server, bin/chat-client and bin/chat-load
 	go build -o bin/chat-server ./server
-	@# The client packages are written in parallel with the server: skip them until they exist.
-	@if [ -d client ]; then set -x; go build -o bin/chat-client ./client; \
-	else echo "client/ does not exist yet: bin/chat-client not built"; fi
-	@if [ -d client/load ]; then set -x; go build -o bin/chat-load ./client/load; \
-	else echo "client/load/ does not exist yet: bin/chat-load not built"; fi
+	go build -o bin/chat-client ./client
+	go build -o bin/chat-load ./bench
 
 redis: redis-install ## start a local redis-server with AOF in .data/ unless one answers at REDIS_ADDR
 	@if redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) ping 2>/dev/null | grep -q PONG; then \

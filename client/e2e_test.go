@@ -15,8 +15,8 @@ import (
 
 	"github.com/creack/pty"
 
-	"chat/common/chattest"
-	"chat/common/redistest"
+	"chat/internal/chattest"
+	"chat/internal/redistest"
 )
 
 // clientBinary builds the client once per test binary; it skips the end-to-end test

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"chat/common/message"
-	"chat/common/redistest"
+	"chat/internal/redistest"
 )
 
 // clReapTimeout bounds how long the surviving nodes may take to notice a dead node

@@ -9,7 +9,7 @@ import (
 
 	"chat/common/frame"
 	"chat/common/message"
-	"chat/common/redistest"
+	"chat/internal/redistest"
 	"chat/server/chat"
 )
 

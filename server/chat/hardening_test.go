@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"chat/common/chattest"
+	"chat/internal/chattest"
 	"chat/common/frame"
 	"chat/common/message"
-	"chat/common/redistest"
+	"chat/internal/redistest"
 	"chat/server/chat"
 )
 

@@ -1,6 +1,6 @@
 package chat_test
 
-// The test harness: real redis-server processes (common/redistest), server nodes
+// The test harness: real redis-server processes (internal/redistest), server nodes
 // in-process or as separate processes, and a protocol client written from
 // shared/PROTOCOL.md alone.
 
@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"chat/common/chattest"
+	"chat/internal/chattest"
 	"chat/common/frame"
 	"chat/common/message"
-	"chat/common/redistest"
+	"chat/internal/redistest"
 	"chat/server/chat"
 	"chat/server/model"
 )

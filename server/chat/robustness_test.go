@@ -13,7 +13,7 @@ import (
 
 	"chat/common/frame"
 	"chat/common/message"
-	"chat/common/redistest"
+	"chat/internal/redistest"
 )
 
 // rbRawFrame frames a body given as text.

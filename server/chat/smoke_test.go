@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"chat/common/message"
-	"chat/common/redistest"
+	"chat/internal/redistest"
 )
 
 func TestPrivateMessageReachesOnlineUser(t *testing.T) {

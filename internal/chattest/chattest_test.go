@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"chat/common/chattest"
-	"chat/common/redistest"
+	"chat/internal/chattest"
+	"chat/internal/redistest"
 )
 
 func TestFreeAddr(t *testing.T) {
