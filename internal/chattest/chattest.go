@@ -15,6 +15,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -24,6 +25,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -34,12 +36,21 @@ const StartTimeout = 10 * time.Second
 // FreeAddr returns a loopback address with a port that was free a moment ago.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := PickAddr()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return addr
+}
+
+// PickAddr is FreeAddr for a caller without a testing.TB.
+func PickAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().String(), nil
 }
 
 // build is the outcome of building one package.
@@ -122,33 +133,25 @@ func StartServer(tb testing.TB, redisAddr string, args ...string) *Process {
 }
 
 // StartServerAt runs the server binary with -addr addr, -redis redisAddr and
-// -bcrypt-cost 4 (fast logins), then args; it waits until the server accepts
-// connections and fails tb if the server exits or does not accept within
-// StartTimeout. The process is killed at cleanup, and its output is logged if tb
-// failed (and copied to stderr as it comes with go test -v).
+// -bcrypt-cost 4 (fast logins), then args, and waits until the server accepts
+// connections (see Launch); it fails tb if it does not. The process is killed at
+// cleanup, and its output is logged if tb failed (and copied to stderr as it comes
+// with go test -v).
 func StartServerAt(tb testing.TB, addr, redisAddr string, args ...string) *Process {
 	tb.Helper()
-	all := append([]string{"-addr", addr, "-redis", redisAddr, "-bcrypt-cost", "4"}, args...)
-	cmd := exec.Command(ServerBinary(tb), all...)
-	p := &Process{Addr: addr, cmd: cmd, logPath: filepath.Join(tb.TempDir(), "server.log"), done: make(chan struct{})}
-	logFile, err := os.Create(p.logPath)
+	spec := Spec{
+		Bin:     ServerBinary(tb),
+		Addr:    addr,
+		Args:    append([]string{"-addr", addr, "-redis", redisAddr, "-bcrypt-cost", "4"}, args...),
+		LogPath: filepath.Join(tb.TempDir(), "server.log"),
+	}
+	if testing.Verbose() {
+		spec.Echo = os.Stderr
+	}
+	p, err := Launch(spec)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var out io.Writer = logFile
-	if testing.Verbose() {
-		out = io.MultiWriter(logFile, os.Stderr)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		tb.Fatal(err)
-	}
-	go func() {
-		cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
 	// Registered after TempDir's, so it runs before the log is removed.
 	tb.Cleanup(func() {
 		p.Kill()
@@ -156,19 +159,70 @@ func StartServerAt(tb testing.TB, addr, redisAddr string, args ...string) *Proce
 			tb.Logf("server %s log:\n%s", addr, p.log())
 		}
 	})
+	return p
+}
+
+// Spec says how Launch runs a server.
+type Spec struct {
+	Bin  string   // the executable
+	Args []string // its arguments, which make it listen at Addr
+	Addr string   // host:port that accepts connections once the server is up
+	// LogPath is the file that gets the server's stdout and stderr.
+	LogPath string
+	// Echo, when not nil, gets a copy of that output as it comes.
+	Echo io.Writer
+}
+
+// Launch starts spec.Bin and returns once spec.Addr accepts connections. If the
+// process exits first, or does not accept within StartTimeout, Launch kills it
+// and returns an error that quotes its output. The caller owns the process: Kill
+// or Stop ends it. StartServer is Launch for a test; Launch serves programs such
+// as the load generator, which run servers they built themselves.
+func Launch(spec Spec) (*Process, error) {
+	logFile, err := os.Create(spec.LogPath)
+	if err != nil {
+		return nil, err
+	}
+	var out io.Writer = logFile
+	if spec.Echo != nil {
+		out = io.MultiWriter(logFile, spec.Echo)
+	}
+	cmd := exec.Command(spec.Bin, spec.Args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	p := &Process{Addr: spec.Addr, cmd: cmd, logPath: spec.LogPath, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	if err := p.waitAccept(); err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("%s: %w; its output:\n%s", spec.Bin, err, p.log())
+	}
+	return p, nil
+}
+
+// waitAccept polls until p.Addr accepts a connection, the process exits or
+// StartTimeout passes.
+func (p *Process) waitAccept() error {
 	deadline := time.Now().Add(StartTimeout)
 	for {
 		select {
 		case <-p.done:
-			tb.Fatalf("the server at %s exited before it accepted connections:\n%s", addr, p.log())
+			return fmt.Errorf("exited before it accepted connections at %s", p.Addr)
 		default:
 		}
-		if c, err := net.Dial("tcp", addr); err == nil {
+		if c, err := net.DialTimeout("tcp", p.Addr, time.Second); err == nil {
 			c.Close()
-			return p
+			return nil
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for the server at %s to accept connections", StartTimeout, addr)
+			return fmt.Errorf("did not accept connections at %s within %v", p.Addr, StartTimeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -180,6 +234,21 @@ func (p *Process) Kill() {
 	p.cmd.Process.Kill()
 	<-p.done
 }
+
+// Stop sends SIGTERM, which lets the server shut down gracefully, and waits for
+// the exit; after grace it kills the process. Stopping an exited process does
+// nothing.
+func (p *Process) Stop(grace time.Duration) {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		p.Kill()
+	}
+}
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Signal sends sig and waits up to timeout for the process to exit, failing tb if
 // it does not.

@@ -5,6 +5,9 @@ import (
 	"crypto/x509"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -62,4 +65,57 @@ func TestStartServer(t *testing.T) {
 		c.Close()
 		t.Errorf("%s still accepts after SIGTERM", p.Addr)
 	}
+}
+
+func TestLaunchReportsAnEarlyExit(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh on PATH")
+	}
+	spec := chattest.Spec{
+		Bin:     sh,
+		Args:    []string{"-c", "echo cannot listen >&2; exit 3"},
+		Addr:    chattest.FreeAddr(t),
+		LogPath: filepath.Join(t.TempDir(), "out.log"),
+	}
+	p, err := chattest.Launch(spec)
+	if err == nil {
+		p.Kill()
+		t.Fatalf("got a process at %s, want an error", p.Addr)
+	}
+	for _, want := range []string{"exited before it accepted connections", "cannot listen"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got error %q, want it to contain %q", err, want)
+		}
+	}
+}
+
+func TestLaunchAndStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the server; skipped in -short mode")
+	}
+	r := redistest.Start(t)
+	addr, err := chattest.PickAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := chattest.Launch(chattest.Spec{
+		Bin:     chattest.ServerBinary(t),
+		Args:    []string{"-addr", addr, "-redis", r.Addr},
+		Addr:    addr,
+		LogPath: filepath.Join(t.TempDir(), "server.log"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	if p.Pid() <= 0 {
+		t.Errorf("Pid: got %d, want the process id", p.Pid())
+	}
+	p.Stop(15 * time.Second)
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts after Stop", addr)
+	}
+	p.Stop(time.Second) // after the exit: does nothing
 }

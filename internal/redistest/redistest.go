@@ -21,8 +21,9 @@ import (
 )
 
 const (
-	// readyTimeout bounds the wait for PING after a start: an AOF reload of test data
-	// takes milliseconds, so 10 s only trips on a redis that is really stuck.
+	// readyTimeout is the default bound of the wait for PING after a start: an AOF
+	// reload of test data takes milliseconds, so 10 s only trips on a redis that is
+	// really stuck.
 	readyTimeout = 10 * time.Second
 	// exitTimeout bounds the wait for the process to exit after SHUTDOWN or SIGKILL.
 	exitTimeout = 10 * time.Second
@@ -35,8 +36,12 @@ const (
 	logTailLines = 20
 )
 
-// errExited means the redis-server process ended before it answered PING.
-var errExited = errors.New("redis-server exited before it was ready")
+var (
+	// errExited means the redis-server process ended before it answered PING.
+	errExited = errors.New("redis-server exited before it was ready")
+	// errNotInstalled means there is no redis-server on PATH.
+	errNotInstalled = errors.New("redis-server not found; `make redis-install` installs it")
+)
 
 // Server is a redis-server process owned by one test.
 type Server struct {
@@ -45,31 +50,82 @@ type Server struct {
 	// Dir is the server's working directory: AOF files and logs live there.
 	Dir string
 
-	bin     string
-	port    int
-	logPath string // redis's own log file (--logfile)
-	outPath string // stdout and stderr, for errors printed before the log file is open
+	bin          string
+	args         []string      // Config.Args
+	readyTimeout time.Duration // Config.ReadyTimeout, or readyTimeout
+	port         int
+	logPath      string // redis's own log file (--logfile)
+	outPath      string // stdout and stderr, for errors printed before the log file is open
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd     // nil when no process runs
 	done chan struct{} // closed when cmd has exited
 }
 
-// Start starts redis-server on a free loopback port in tb.TempDir() with AOF on
-// (appendonly yes, appendfsync always), no RDB save, no protected mode, and
-// registers tb.Cleanup to stop it. It fails tb if redis-server is not installed.
-func Start(tb testing.TB) *Server {
-	tb.Helper()
+// Config says how Launch runs redis-server.
+type Config struct {
+	// Dir is the server's working directory (AOF files and logs); it must exist.
+	Dir string
+	// Args are redis-server flags added after the defaults; for a setting given
+	// twice the later one wins, so Args can override a default
+	// ("--appendfsync", "everysec").
+	Args []string
+	// ReadyTimeout bounds the wait for PONG after the start; zero means 10 s.
+	ReadyTimeout time.Duration
+}
+
+// Launch starts redis-server on a free loopback port in cfg.Dir with AOF on
+// (appendonly yes, appendfsync always), no RDB save and no protected mode, then
+// cfg.Args, and returns once it answers PING with PONG. If it does not, Launch
+// stops it and returns an error that quotes the end of its log. The caller owns
+// the server: Close (or Stop, Kill) ends it.
+//
+// Start is Launch for a test; Launch serves programs such as the load generator.
+func Launch(cfg Config) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		tb.Fatalf("redis-server not found; run `make test`, which installs it")
+		return nil, errNotInstalled
 	}
-	dir := tb.TempDir()
 	s := &Server{
-		Dir:     dir,
-		bin:     bin,
-		logPath: filepath.Join(dir, "redis.log"),
-		outPath: filepath.Join(dir, "redis.out"),
+		Dir:          cfg.Dir,
+		bin:          bin,
+		args:         cfg.Args,
+		readyTimeout: cfg.ReadyTimeout,
+		logPath:      filepath.Join(cfg.Dir, "redis.log"),
+		outPath:      filepath.Join(cfg.Dir, "redis.out"),
+	}
+	if s.readyTimeout <= 0 {
+		s.readyTimeout = readyTimeout
+	}
+	var lastErr error
+	for range startAttempts {
+		port, err := freePort()
+		if err != nil {
+			return nil, fmt.Errorf("picking a free port: %w", err)
+		}
+		s.port = port
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		lastErr = s.start()
+		if lastErr == nil {
+			return s, nil
+		}
+		// A process that exited most likely lost the race for the port: try another.
+		// Any other failure (a redis that hangs) will not get better with a new port.
+		if !errors.Is(lastErr, errExited) {
+			break
+		}
+	}
+	return nil, fmt.Errorf("starting redis-server in %s: %w%s", cfg.Dir, lastErr, s.logTail())
+}
+
+// Start launches redis-server (see Launch) in tb.TempDir() and registers
+// tb.Cleanup to stop it. It fails tb if redis-server is not installed or does not
+// answer PING.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := Launch(Config{Dir: tb.TempDir()})
+	if err != nil {
+		tb.Fatalf("redistest: %v", err)
 	}
 	// Registered after TempDir, so it runs before the directory is removed.
 	// SIGKILL rather than SHUTDOWN: the data dies with the temp dir anyway.
@@ -78,27 +134,26 @@ func Start(tb testing.TB) *Server {
 			tb.Errorf("redistest: stopping redis at %s: %v%s", s.Addr, err, s.logTail())
 		}
 	})
+	return s
+}
 
-	var lastErr error
-	for range startAttempts {
-		port, err := freePort()
-		if err != nil {
-			tb.Fatalf("redistest: picking a free port: %v", err)
-		}
-		s.port = port
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		lastErr = s.start()
-		if lastErr == nil {
-			return s
-		}
-		// A process that exited most likely lost the race for the port: try another.
-		// Any other failure (a redis that hangs) will not get better with a new port.
-		if !errors.Is(lastErr, errExited) {
-			break
-		}
+// Close shuts the server down gracefully, as Stop does, for a caller without a
+// testing.TB. Closing a stopped server does nothing.
+func (s *Server) Close() error {
+	if err := s.stop(); err != nil {
+		return fmt.Errorf("stopping redis at %s: %w%s", s.Addr, err, s.logTail())
 	}
-	tb.Fatalf("redistest: starting redis-server: %v%s", lastErr, s.logTail())
 	return nil
+}
+
+// Pid is the process id of the running redis-server, or 0 when none runs.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }
 
 // Stop shuts the server down gracefully with SHUTDOWN, which flushes the AOF, and
@@ -169,7 +224,7 @@ func (s *Server) start() error {
 	}
 	defer out.Close() // the child has its own copy of the descriptor
 
-	cmd := exec.Command(s.bin,
+	args := append([]string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.Dir,
@@ -179,7 +234,8 @@ func (s *Server) start() error {
 		"--appendfsync", "always",
 		"--save", "",
 		"--protected-mode", "no",
-	)
+	}, s.args...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.Dir
 	cmd.Stdout = out
 	cmd.Stderr = out
@@ -203,10 +259,10 @@ func (s *Server) start() error {
 	return nil
 }
 
-// waitReady polls PING until it gets PONG, the process exits or readyTimeout passes.
+// waitReady polls PING until it gets PONG, the process exits or s.readyTimeout passes.
 // A PING during the AOF reload gets a LOADING error, so only PONG counts.
 func (s *Server) waitReady(done <-chan struct{}) error {
-	deadline := time.NewTimer(readyTimeout)
+	deadline := time.NewTimer(s.readyTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
@@ -219,7 +275,7 @@ func (s *Server) waitReady(done <-chan struct{}) error {
 		case <-done:
 			return errExited
 		case <-deadline.C:
-			return fmt.Errorf("no PONG within %v: %v", readyTimeout, lastErr)
+			return fmt.Errorf("no PONG within %v: %v", s.readyTimeout, lastErr)
 		case <-tick.C:
 		}
 	}

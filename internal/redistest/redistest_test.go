@@ -3,7 +3,9 @@ package redistest
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 )
@@ -125,8 +127,57 @@ func TestStartWithoutRedis(t *testing.T) {
 	if s := <-done; s != nil {
 		t.Fatalf("got a server at %s, want a failure", s.Addr)
 	}
-	want := "redis-server not found; run `make test`, which installs it"
+	want := "redistest: redis-server not found; `make redis-install` installs it"
 	if tb.msg != want {
 		t.Errorf("got message %q, want %q", tb.msg, want)
+	}
+}
+
+func TestLaunch(t *testing.T) {
+	s, err := Launch(Config{Dir: t.TempDir(), Args: []string{"--appendfsync", "everysec", "--maxclients", "123"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Kill(t) })
+	if s.Pid() <= 0 {
+		t.Errorf("Pid: got %d, want the process id", s.Pid())
+	}
+	tests := []struct{ name, want string }{
+		{"appendonly", "yes"},       // a default
+		{"appendfsync", "everysec"}, // a default that Args override
+		{"maxclients", "123"},       // an Args setting with no default
+	}
+	for _, tt := range tests {
+		got, err := redis.Strings(s.Do(t, "CONFIG", "GET", tt.name), nil)
+		if err != nil || len(got) != 2 || got[1] != tt.want {
+			t.Errorf("CONFIG GET %s: got %q, %v, want %q", tt.name, got, err, tt.want)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if s.Pid() != 0 {
+		t.Errorf("Pid after Close: got %d, want 0", s.Pid())
+	}
+	if c, err := redis.Dial("tcp", s.Addr); err == nil {
+		c.Close()
+		t.Errorf("dial after Close: got no error, want connection refused")
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v, want nil", err)
+	}
+}
+
+// A redis that accepts connections but never answers PONG (here it wants a
+// password) is a failed start, not a server to use.
+func TestLaunchWithoutPong(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Launch(Config{Dir: dir, Args: []string{"--requirepass", "secret"}, ReadyTimeout: 300 * time.Millisecond})
+	if err == nil {
+		s.Kill(t)
+		t.Fatalf("got a server at %s, want an error", s.Addr)
+	}
+	if !strings.Contains(err.Error(), "no PONG within 300ms") || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Errorf("got error %q, want it to say no PONG within 300ms and why (NOAUTH)", err)
 	}
 }
