@@ -1,4 +1,4 @@
-// Command chat-load is the load generator of the chat server (issue 6).
+// Command chat-load is the load generator of the chat server.
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
 //	chat-load p2p|fanout|idle|cluster [flags]   one scenario; -addr uses existing server node(s)
@@ -186,7 +186,7 @@ func runCommand(cmd string, args []string) int {
 		r, err := s.fn(sctx, e, &so)
 		close(done)
 		cancel()
-		e.stopAll(nil, 5*time.Second) // servers, redis and workers of this scenario
+		e.stopAll(5 * time.Second) // servers, redis and workers of this scenario
 		if err != nil {
 			e.logf("%s FAILED after %v: %v", s.name, time.Since(start).Round(time.Millisecond), err)
 			rows = append(rows, row{s.name, "error", err.Error(), "-", "FAIL"})

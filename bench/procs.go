@@ -7,18 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	"chat/internal/chattest"
+	"chat/internal/redistest"
 )
 
 // env owns every process and file a run starts, and removes them in cleanup.
@@ -26,15 +27,7 @@ type env struct {
 	tmp       string
 	serverBin string
 	mu        sync.Mutex
-	procs     []*proc
-	verbose   bool
-}
-
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  string
+	running   []func(grace time.Duration) // stops one process each; see stopAll
 }
 
 func newEnv(serverBin string) (*env, error) {
@@ -54,25 +47,53 @@ func (e *env) logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "[%s] "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, a...)...)
 }
 
-// start runs a child that dies with us (Pdeathsig) and is killed by cleanup.
-func (e *env) start(name string, cmd *exec.Cmd, logFile string) (*proc, error) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if logFile != "" {
-		f, err := os.Create(logFile)
-		if err != nil {
-			return nil, err
-		}
-		cmd.Stdout, cmd.Stderr = f, f
-		defer f.Close()
+// track records how to stop a process this run started.
+func (e *env) track(stop func(grace time.Duration)) {
+	e.mu.Lock()
+	e.running = append(e.running, stop)
+	e.mu.Unlock()
+}
+
+// stopAll stops every process started so far, concurrently. Stopping a process
+// that has already stopped does nothing, so it may run after each scenario and
+// again at cleanup.
+func (e *env) stopAll(grace time.Duration) {
+	e.mu.Lock()
+	stops := slices.Clone(e.running)
+	e.mu.Unlock()
+	stopConcurrently(stops, grace)
+}
+
+func stopConcurrently(stops []func(time.Duration), grace time.Duration) {
+	var wg sync.WaitGroup
+	for _, stop := range stops {
+		wg.Go(func() { stop(grace) })
 	}
+	wg.Wait()
+}
+
+func (e *env) cleanup() {
+	e.stopAll(5 * time.Second)
+	os.RemoveAll(e.tmp)
+}
+
+// proc is a worker process: this binary in worker mode.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startWorker runs cmd in its own process group, so that a Ctrl-C reaches only
+// this process, which then stops the workers in order; the kernel kills the
+// worker if this process dies (Pdeathsig).
+func (e *env) startWorker(cmd *exec.Cmd) (*proc, error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), log: logFile}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(p.done) }()
-	e.mu.Lock()
-	e.procs = append(e.procs, p)
-	e.mu.Unlock()
+	e.track(p.stop)
 	return p, nil
 }
 
@@ -92,132 +113,58 @@ func (p *proc) stop(grace time.Duration) {
 	}
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proc) tail() string {
-	if p.log == "" {
-		return ""
-	}
-	b, _ := os.ReadFile(p.log)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 10 {
-		lines = lines[len(lines)-10:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// stopAll stops the given processes (all when nil) concurrently.
-func (e *env) stopAll(ps []*proc, grace time.Duration) {
-	if ps == nil {
-		e.mu.Lock()
-		ps = append([]*proc(nil), e.procs...)
-		e.mu.Unlock()
-	}
-	var wg sync.WaitGroup
-	for _, p := range ps {
-		wg.Add(1)
-		go func(p *proc) { defer wg.Done(); p.stop(grace) }(p)
-	}
-	wg.Wait()
-}
-
-func (e *env) cleanup() {
-	e.stopAll(nil, 5*time.Second)
-	os.RemoveAll(e.tmp)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// startRedis runs a private redis-server in a fresh directory under the run's
+// temp dir, with the persistence of production (AOF, fsync every second) and room
+// for the connections of every node's pool. It returns once Redis answers PING.
+func (e *env) startRedis() (*redistest.Server, error) {
+	dir, err := os.MkdirTemp(e.tmp, "redis-")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitTCP(ctx context.Context, addr string, p *proc) error {
-	for i := 0; i < 300; i++ {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited: %s", p.name, p.tail())
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("%s does not answer at %s", p.name, addr)
-}
-
-// startRedis runs a private redis-server with AOF in a temp dir.
-func (e *env) startRedis(ctx context.Context) (string, *proc, error) {
-	port, err := freePort()
+	r, err := redistest.Launch(redistest.Config{Dir: dir,
+		Args: []string{"--appendfsync", "everysec", "--maxclients", "20000"}})
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	dir := filepath.Join(e.tmp, "redis")
-	os.MkdirAll(dir, 0o755)
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--dir", dir, "--appendonly", "yes", "--save", "", "--daemonize", "no", "--maxclients", "20000")
-	p, err := e.start("redis", cmd, filepath.Join(dir, "redis.log"))
-	if err != nil {
-		return "", nil, fmt.Errorf("redis-server: %w (install it with make redis-install)", err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if err := waitTCP(ctx, addr, p); err != nil {
-		return "", nil, err
-	}
-	for i := 0; i < 100; i++ { // loading the AOF
-		if c, err := redis.Dial("tcp", addr); err == nil {
-			_, err = c.Do("PING")
-			c.Close()
-			if err == nil {
-				break
-			}
+	e.track(func(time.Duration) {
+		if err := r.Close(); err != nil {
+			e.logf("%v", err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return addr, p, nil
+	})
+	return r, nil
 }
 
 type server struct {
 	addr, metrics string
-	p             *proc
+	p             *chattest.Process // nil for a server this run did not start
 }
 
-// startServer runs one chat-server node with bcrypt cost 4 and no rate limits.
-func (e *env) startServer(ctx context.Context, redisAddr, node string, extra ...string) (*server, error) {
-	port, err := freePort()
+// startServer runs one chat-server node with bcrypt cost 4 and no rate limits, and
+// returns once it accepts connections.
+func (e *env) startServer(redisAddr, node string, extra ...string) (*server, error) {
+	addr, err := chattest.PickAddr()
 	if err != nil {
 		return nil, err
 	}
-	mport, err := freePort()
+	metrics, err := chattest.PickAddr()
 	if err != nil {
 		return nil, err
 	}
-	s := &server{addr: fmt.Sprintf("127.0.0.1:%d", port), metrics: fmt.Sprintf("127.0.0.1:%d", mport)}
-	args := append([]string{"-addr", s.addr, "-redis", redisAddr, "-node", node, "-bcrypt-cost", "4",
-		"-rate-private", "0", "-rate-group", "0", "-log-level", "warn", "-metrics-addr", s.metrics, "-grace", "3s"}, extra...)
-	cmd := exec.Command(e.serverBin, args...)
-	s.p, err = e.start("chat-server "+node, cmd, filepath.Join(e.tmp, node+".log"))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w (build it with make build)", e.serverBin, err)
+	if _, err := os.Stat(e.serverBin); err != nil {
+		return nil, fmt.Errorf("%w (build it with make build, or name it with -server-bin)", err)
 	}
-	if err := waitTCP(ctx, s.addr, s.p); err != nil {
+	s := &server{addr: addr, metrics: metrics}
+	s.p, err = chattest.Launch(chattest.Spec{
+		Bin: e.serverBin,
+		Args: append([]string{"-addr", addr, "-redis", redisAddr, "-node", node, "-bcrypt-cost", "4",
+			"-rate-private", "0", "-rate-group", "0", "-log-level", "warn", "-metrics-addr", metrics, "-grace", "3s"}, extra...),
+		Addr:    addr,
+		LogPath: filepath.Join(e.tmp, node+".log"),
+	})
+	if err != nil {
 		return nil, err
 	}
+	e.track(s.p.Stop)
 	return s, nil
 }
 
@@ -272,11 +219,11 @@ func forceGC(metrics string) {
 func settledRSS(ctx context.Context, s *server, max time.Duration) int64 {
 	forceGC(s.metrics)
 	end := time.Now().Add(max)
-	prev := rssKiB(s.p.cmd.Process.Pid)
+	prev := rssKiB(s.p.Pid())
 	for time.Now().Before(end) && ctx.Err() == nil {
 		time.Sleep(2 * time.Second)
 		forceGC(s.metrics)
-		cur := rssKiB(s.p.cmd.Process.Pid)
+		cur := rssKiB(s.p.Pid())
 		d := cur - prev
 		if d < 0 {
 			d = -d
@@ -328,7 +275,7 @@ func (e *env) startWorkers(tasks []Task) (*workers, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := e.start(fmt.Sprintf("worker %d", i), cmd, "")
+		p, err := e.startWorker(cmd)
 		if err != nil {
 			return nil, err
 		}
@@ -386,10 +333,10 @@ func (ws *workers) collect(ctx context.Context, ev string, other func(Event)) ([
 
 func (ws *workers) quit(e *env) {
 	ws.broadcast("quit")
-	ps := make([]*proc, len(ws.ws))
+	stops := make([]func(time.Duration), len(ws.ws))
 	for i, w := range ws.ws {
-		ps[i] = w.p
+		stops[i] = w.p.stop
 		w.in.Close()
 	}
-	e.stopAll(ps, 10*time.Second)
+	stopConcurrently(stops, 10*time.Second)
 }

@@ -60,33 +60,36 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
 
-// setup starts Redis and n server nodes unless o names existing ones.
-func setup(ctx context.Context, e *env, o *opts, n int, prefix string, extra ...string) (redisAddr string, servers []*server, redisProc *proc, err error) {
+// setup starts Redis and n server nodes unless o names existing ones. redisPID is
+// 0 when Redis is not ours.
+func setup(e *env, o *opts, n int, prefix string, extra ...string) (redisAddr string, servers []*server, redisPID int, err error) {
 	redisAddr = o.redis
 	if len(o.addrs) > 0 {
 		for _, a := range o.addrs {
 			servers = append(servers, &server{addr: a, metrics: o.metrics})
 		}
-		return redisAddr, servers, nil, nil
+		return redisAddr, servers, 0, nil
 	}
 	if redisAddr == "" {
-		if redisAddr, redisProc, err = e.startRedis(ctx); err != nil {
-			return
+		r, err := e.startRedis()
+		if err != nil {
+			return "", nil, 0, err
 		}
+		redisAddr, redisPID = r.Addr, r.Pid()
 	}
 	for i := 0; i < n; i++ {
-		s, err := e.startServer(ctx, redisAddr, fmt.Sprintf("%s%d", prefix, i+1), append(append([]string{}, o.serverArgs...), extra...)...)
+		s, err := e.startServer(redisAddr, fmt.Sprintf("%s%d", prefix, i+1), append(append([]string{}, o.serverArgs...), extra...)...)
 		if err != nil {
-			return redisAddr, servers, redisProc, err
+			return redisAddr, servers, redisPID, err
 		}
 		servers = append(servers, s)
 	}
-	return
+	return redisAddr, servers, redisPID, nil
 }
 
 func serverPID(o *opts, s *server) int {
 	if s.p != nil {
-		return s.p.cmd.Process.Pid
+		return s.p.Pid()
 	}
 	return o.serverPID
 }
@@ -356,13 +359,9 @@ func fetchProfile(metrics string, secs int, file string) error {
 // ---------------- p2p ----------------
 
 func scenarioP2P(ctx context.Context, e *env, o *opts) ([]row, error) {
-	redisAddr, servers, redisProc, err := setup(ctx, e, o, 1, "p2p-")
+	redisAddr, servers, redisPID, err := setup(e, o, 1, "p2p-")
 	if err != nil {
 		return nil, err
-	}
-	redisPID := 0
-	if redisProc != nil {
-		redisPID = redisProc.cmd.Process.Pid
 	}
 	deadline, _ := ctx.Deadline()
 	base := runBase()
@@ -570,7 +569,7 @@ func redisBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pai
 // ---------------- fan-out ----------------
 
 func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
-	redisAddr, servers, _, err := setup(ctx, e, o, 1, "fanout-")
+	redisAddr, servers, _, err := setup(e, o, 1, "fanout-")
 	if err != nil {
 		return nil, err
 	}
@@ -750,7 +749,7 @@ func settle(ctx context.Context, e *env, ws *workers) (int, error) {
 // ---------------- idle ----------------
 
 func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
-	_, servers, _, err := setup(ctx, e, o, 1, "idle-")
+	_, servers, _, err := setup(e, o, 1, "idle-")
 	if err != nil {
 		return nil, err
 	}
@@ -805,14 +804,9 @@ func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
 // ---------------- cluster ----------------
 
 func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
-	redisAddr, servers, redisProc, err := setup(ctx, e, o, o.nodes, "node")
+	redisAddr, servers, redisPID, err := setup(e, o, o.nodes, "node")
 	if err != nil {
 		return nil, err
-	}
-	_ = redisAddr
-	redisPID := 0
-	if redisProc != nil {
-		redisPID = redisProc.cmd.Process.Pid
 	}
 	deadline, _ := ctx.Deadline()
 	base := runBase()
@@ -837,7 +831,7 @@ func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 	var pids []int
 	for _, s := range servers {
 		if s.p != nil {
-			pids = append(pids, s.p.cmd.Process.Pid)
+			pids = append(pids, s.p.Pid())
 		}
 	}
 	e.logf("cluster: %d connected; %d pairs across nodes, %d in flight each, measure %v", conn, o.users/2, o.inflight, o.measure)
