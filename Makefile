@@ -7,6 +7,7 @@ SHELL := /bin/bash
 ADDR       ?= 127.0.0.1:8889
 REDIS_ADDR ?= 127.0.0.1:6379
 FUZZTIME   ?= 30s
+BENCHFLAGS ?=
 
 REDIS_HOST := $(firstword $(subst :, ,$(REDIS_ADDR)))
 REDIS_PORT := $(lastword $(subst :, ,$(REDIS_ADDR)))
@@ -15,7 +16,7 @@ DATA       := $(CURDIR)/.data
 .PHONY: help redis-install build redis run client testuser test fuzz bench stop-redis clean
 
 help: ## list the targets and the variables they use
-	@echo "usage: make TARGET [ADDR=$(ADDR)] [REDIS_ADDR=$(REDIS_ADDR)] [FUZZTIME=$(FUZZTIME)]"
+	@echo "usage: make TARGET [ADDR=$(ADDR)] [REDIS_ADDR=$(REDIS_ADDR)] [FUZZTIME=$(FUZZTIME)] [BENCHFLAGS='-skip cluster']"
 	@echo
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-14s %s\n", $$1, $$2 }'
 
@@ -51,7 +52,7 @@ redis: redis-install ## start a local redis-server with AOF in .data/ unless one
 	echo "redis did not answer at $(REDIS_ADDR) within 10 s; end of $(DATA)/redis.log:" >&2; \
 	tail -n 20 $(DATA)/redis.log >&2; exit 1
 
-run: build redis ## run the server in the foreground on ADDR against REDIS_ADDR
+run: build redis ## build, start Redis (make redis), then run the server in the foreground on ADDR against REDIS_ADDR
 	bin/chat-server -addr $(ADDR) -redis $(REDIS_ADDR)
 
 client: ## build and run the terminal client against the server at ADDR
@@ -77,7 +78,7 @@ fuzz: ## run every fuzz target of the repo for FUZZTIME each, one at a time
 		done; \
 	done
 
-bench: redis-install build ## run every load scenario (own redis-server and server nodes in a temp dir) and print the table
+bench: redis-install build ## run every load scenario (own redis-server and server nodes in a temp dir) and print the table; BENCHFLAGS go to bin/chat-load bench
 	bin/chat-load bench $(BENCHFLAGS)
 
 stop-redis: ## stop the redis-server started by make redis (AOF is flushed)

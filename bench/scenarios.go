@@ -109,7 +109,7 @@ func splitUsers(total, minWorkers, perWorker int) []int {
 }
 
 // prefill adds users first..first+n-1 straight to the Redis hash "users" with a
-// plaintext password, the course's way of adding users (PROTOCOL.md, Storage
+// plaintext password, the course's way of adding users (docs/PROTOCOL.md, Storage
 // compatibility): the first login checks the plaintext and stores a bcrypt hash, so
 // a login costs one bcrypt as usual, and the slow registration phase is skipped.
 func prefill(ctx context.Context, redisAddr string, first, n int) error {
