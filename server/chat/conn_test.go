@@ -2,6 +2,7 @@ package chat
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -87,26 +88,19 @@ func TestWaitQueueBelow(t *testing.T) {
 			t.Errorf("after the peer read: got %v, want true", got)
 		}
 	})
-	t.Run("waits while the queue is above n", func(t *testing.T) {
-		c, peer := pipeConn(t)
-		blockedWithBacklog(t, c, peer, 200)
-		done := waitQueueBelowAsync(c, 200) // 200 queued is not below 200
-		stillWaiting(t, done)
-		c.close(reasonNone)
-		if got := result(t, done); got {
-			t.Errorf("after close: got %v, want false", got)
-		}
-	})
-	t.Run("false when the conn closes", func(t *testing.T) {
-		c, peer := pipeConn(t)
-		blockedWithBacklog(t, c, peer, 200)
-		done := waitQueueBelowAsync(c, 150)
-		stillWaiting(t, done)
-		c.close(WriteError)
-		if got := result(t, done); got {
-			t.Errorf("after close: got %v, want false", got)
-		}
-	})
+	// Closing ends the wait, whether the queue is above n or at it (not below).
+	for _, n := range []int{150, 200} {
+		t.Run(fmt.Sprintf("false when the conn closes, n %d", n), func(t *testing.T) {
+			c, peer := pipeConn(t)
+			blockedWithBacklog(t, c, peer, 200)
+			done := waitQueueBelowAsync(c, n)
+			stillWaiting(t, done)
+			c.close(WriteError)
+			if got := result(t, done); got {
+				t.Errorf("after close: got %v, want false", got)
+			}
+		})
+	}
 	t.Run("false when already closing", func(t *testing.T) {
 		c, peer := pipeConn(t)
 		blockedWithBacklog(t, c, peer, 200)
