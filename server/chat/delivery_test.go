@@ -1,13 +1,14 @@
 package chat_test
 
-// Integration tests of private message delivery (issue 3), written from
-// shared/PROTOCOL.md: online and offline delivery, order, acknowledgements,
-// redelivery, concurrency, a node crash, a Redis restart and a slow consumer.
+// Integration tests of private message delivery (docs/PROTOCOL.md): online and
+// offline delivery, order, acknowledgements, redelivery, concurrency, a node
+// crash, a Redis restart and a slow consumer.
 
 import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,142 +17,21 @@ import (
 	"testing"
 	"time"
 
-	"chat/common/frame"
 	"chat/common/message"
 	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
-// ---- helpers (messaging tests only; prefixed ms to stay clear of the harness) ----
-
-// msTakeAll removes and returns every waiting frame of type typ, in arrival order.
-func msTakeAll(c *client, typ string) []received {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var got []received
-	kept := c.frames[:0]
-	for _, f := range c.frames {
-		if f.Type == typ {
-			got = append(got, f)
-		} else {
-			kept = append(kept, f)
-		}
-	}
-	c.frames = kept
-	return got
-}
-
-// msSnapshot returns a copy of the frames waiting on c, in arrival order.
-func msSnapshot(c *client) []received {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]received(nil), c.frames...)
-}
-
-// msWaitN waits up to timeout until n frames of type typ have come and takes them.
-// It does not fail the test, so goroutines may use it.
-func msWaitN(c *client, typ string, n int, timeout time.Duration) ([]received, error) {
-	deadline := time.Now().Add(timeout)
-	var got []received
-	for {
-		got = append(got, msTakeAll(c, typ)...)
-		if len(got) >= n {
-			// Give back what is over n, in front, so that order is kept.
-			if extra := got[n:]; len(extra) > 0 {
-				c.mu.Lock()
-				c.frames = append(append([]received(nil), extra...), c.frames...)
-				c.mu.Unlock()
-			}
-			return got[:n], nil
-		}
-		if time.Now().After(deadline) {
-			c.mu.Lock()
-			err := c.err
-			c.mu.Unlock()
-			return got, fmt.Errorf("got %d %s within %v, want %d (read error: %v)", len(got), typ, timeout, n, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// msNextN is msWaitN for the test goroutine: it fails the test on timeout.
-func msNextN(t testing.TB, c *client, typ string, n int) []received {
-	t.Helper()
-	got, err := msWaitN(c, typ, n, waitTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
-
-// msDecode decodes the data of f into a T.
-func msDecode[T any](t testing.TB, f received) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal([]byte(f.Data), &v); err != nil {
-		t.Fatalf("%s data %q: %v", f.Type, f.Data, err)
-	}
-	return v
-}
-
-// msWrite writes one message without failing the test, for goroutines.
-func msWrite(c *client, typ string, payload any) error {
-	data, err := json.Marshal(payload)
-	if err != nil {
-		return err
-	}
-	body, _ := json.Marshal(message.Message{Type: typ, Data: string(data)})
-	_, err = c.conn.Write(frame.Append(nil, body))
-	return err
-}
-
-// msPrivate sends a private message and returns its answer.
-func msPrivate(t testing.TB, c *client, to int, content, clientMsgID string) message.PrivateResMes {
-	t.Helper()
-	c.send(message.PrivateMesType, message.PrivateMes{ToUserID: to, Content: content, ClientMsgID: clientMsgID})
-	var res message.PrivateResMes
-	c.next(message.PrivateResMesType, &res)
-	return res
-}
-
-// msBarrier sends PingMes and waits for PongMes: every frame the server queued for
-// c in answer to earlier requests has arrived by then.
-func msBarrier(t testing.TB, c *client) {
-	t.Helper()
-	c.send(message.PingMesType, message.PingMes{})
-	c.next(message.PongMesType, nil)
-}
-
-// msRegister registers id on addr on a connection of its own, which it closes: the
-// user exists and is offline.
-func msRegister(t testing.TB, addr string, id int, name string) {
-	t.Helper()
-	c := dial(t, addr)
-	if res := c.register(id, "password", name); res.Code != message.CodeOK {
-		t.Fatalf("register %d: got %+v, want code 200", id, res)
-	}
-	c.conn.Close()
-}
-
-// msDialLogin dials addr and logs in as id without failing the test; it returns
-// the LoginResMes code, or an error when no answer came.
-func msDialLogin(t testing.TB, addr string, id, proto int, timeout time.Duration) (*client, int, error) {
+// dialLogin dials addr and logs in as id without failing the test (for goroutines
+// and retries); it returns the LoginResMes code, or an error when no answer came.
+func dialLogin(t testing.TB, addr string, id, proto int, timeout time.Duration) (*client, int, error) {
 	nc, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, 0, err
 	}
 	c := newClient(t, t, nc)
-	if err := msWrite(c, message.LoginMesType, message.LoginMes{UserID: id, UserPwd: "password", Proto: proto}); err != nil {
-		nc.Close()
-		return nil, 0, err
-	}
-	got, err := msWaitN(c, message.LoginResMesType, 1, timeout)
-	if err != nil {
-		nc.Close()
-		return nil, 0, err
-	}
 	var res message.LoginResMes
-	if err := json.Unmarshal([]byte(got[0].Data), &res); err != nil {
+	if err := c.request(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: password, Proto: proto}, message.LoginResMesType, &res, timeout); err != nil {
 		nc.Close()
 		return nil, 0, err
 	}
@@ -161,98 +41,34 @@ func msDialLogin(t testing.TB, addr string, id, proto int, timeout time.Duration
 	return c, res.Code, nil
 }
 
-// msRecipientCases runs f in a subtest "online recipient", where bob (2) is logged
-// in with bobProto, then in a subtest offlineName, where bob is registered but not
-// logged in (bob is nil); in each, alice (1) is logged in with proto 2 on a fresh
-// node n.
-func msRecipientCases(t *testing.T, offlineName string, bobProto int, f func(t *testing.T, n *node, alice, bob *client, online bool)) {
-	for _, online := range []bool{true, false} {
-		name := offlineName
-		if online {
-			name = "online recipient"
-		}
-		t.Run(name, func(t *testing.T) {
-			r := redistest.Start(t)
-			n := startNode(t, r, "n1", nil)
-			alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
-			var bob *client
-			if online {
-				bob = user(t, n.Addr, 2, "bob", bobProto)
-			} else {
-				msRegister(t, n.Addr, 2, "bob")
-			}
-			f(t, n, alice, bob, online)
-		})
+// registerLogin registers id and, if login, logs the same connection in, without
+// failing the test (for goroutines).
+func registerLogin(t testing.TB, addr string, id, proto int, login bool) (*client, error) {
+	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
+	if err != nil {
+		return nil, err
 	}
-}
-
-// msLogin logs a new connection in as an existing user.
-func msLogin(t testing.TB, addr string, id, proto int) *client {
-	t.Helper()
-	c := dial(t, addr)
-	if res := c.login(id, "password", proto); res.Code != message.CodeOK {
-		t.Fatalf("login %d: got %+v, want code 200", id, res)
+	c := newClient(t, t, nc)
+	var rr message.RegisterResMes
+	reg := message.RegisterMes{User: message.User{UserID: id, UserPwd: password, UserName: "u" + strconv.Itoa(id)}}
+	if err := c.request(message.RegisterMesType, reg, message.RegisterResMesType, &rr, waitTimeout); err != nil {
+		return nil, fmt.Errorf("register %d: %v", id, err)
 	}
-	return c
-}
-
-// msPrivates decodes frames that are all PrivateMes.
-func msPrivates(t testing.TB, fs []received) []message.PrivateMes {
-	t.Helper()
-	out := make([]message.PrivateMes, len(fs))
-	for i, f := range fs {
-		out[i] = msDecode[message.PrivateMes](t, f)
+	if rr.Code != message.CodeOK {
+		return nil, fmt.Errorf("register %d: got %+v, want code 200", id, rr)
 	}
-	return out
-}
-
-// msMarker sends a marker private message from `from` to `to` and waits until it
-// arrives: the inbox is read in order, so every message stored before it for `to`
-// (including any redelivery) has come by then. It returns the PrivateMes that came
-// before the marker, and fails if the marker is not the last one.
-func msMarker(t testing.TB, from, to *client, toID int) []message.PrivateMes {
-	t.Helper()
-	const text = "marker: everything before me has come"
-	res := msPrivate(t, from, toID, text, "")
-	if res.Code != message.CodeOK {
-		t.Fatalf("marker: got %+v, want code 200", res)
+	if !login {
+		nc.Close()
+		return nil, nil
 	}
-	var before []message.PrivateMes
-	checkFor(t, waitTimeout, "the marker message", func() bool {
-		for _, f := range msTakeAll(to, message.PrivateMesType) {
-			before = append(before, msDecode[message.PrivateMes](t, f))
-		}
-		return len(before) > 0 && before[len(before)-1].MsgID == res.MsgID
-	})
-	return before[:len(before)-1]
-}
-
-func msContents(ms []message.PrivateMes) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.Content
+	var lr message.LoginResMes
+	if err := c.request(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: password, Proto: proto}, message.LoginResMesType, &lr, waitTimeout); err != nil {
+		return nil, fmt.Errorf("login %d: %v", id, err)
 	}
-	return out
-}
-
-func msIDs(ms []message.PrivateMes) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.MsgID
+	if lr.Code != message.CodeOK {
+		return nil, fmt.Errorf("login %d: got %+v, want code 200", id, lr)
 	}
-	return out
-}
-
-func msEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return c, nil
 }
 
 // ---- online and offline delivery ----
@@ -277,13 +93,13 @@ func TestPrivateDelivery(t *testing.T) {
 			if tt.online {
 				bob = user(t, n.Addr, 2, "bob", message.ProtoAck)
 			} else {
-				msRegister(t, n.Addr, 2, "bob")
+				registerUser(t, n.Addr, 2, "bob")
 			}
 			var want []string
 			var ids []string
 			for i := range tt.n {
 				content := fmt.Sprintf("message %d", i)
-				res := msPrivate(t, alice, 2, content, "")
+				res := alice.private(2, content, "")
 				if res.Code != message.CodeOK || res.Stored != tt.wantStored || res.MsgID == "" {
 					t.Fatalf("message %d: got %+v, want code 200, stored %v and a msgId", i, res, tt.wantStored)
 				}
@@ -291,24 +107,24 @@ func TestPrivateDelivery(t *testing.T) {
 				ids = append(ids, res.MsgID)
 			}
 			if !tt.online {
-				bob = msLogin(t, n.Addr, 2, message.ProtoAck)
+				bob = login(t, n.Addr, 2, message.ProtoAck)
 			}
 			checkFor(t, waitTimeout, "the private messages", func() bool { return bob.count(message.PrivateMesType) >= tt.n })
 			if !tt.online {
 				// The offline messages must be the first frames after LoginResMes
 				// (which login took from the list).
-				frames := msSnapshot(bob)
+				frames := bob.snapshot()
 				for i := 0; i < tt.n; i++ {
 					if frames[i].Type != message.PrivateMesType {
 						t.Errorf("frame %d after LoginResMes: got %s %s, want PrivateMes", i, frames[i].Type, frames[i].Data)
 					}
 				}
 			}
-			got := msPrivates(t, msNextN(t, bob, message.PrivateMesType, tt.n))
-			if g := msContents(got); !msEqual(g, want) {
+			got := privates(t, bob.nextN(message.PrivateMesType, tt.n))
+			if g := contents(got); !slices.Equal(g, want) {
 				t.Errorf("got contents %q, want %q (oldest first)", g, want)
 			}
-			if g := msIDs(got); !msEqual(g, ids) {
+			if g := msgIDs(got); !slices.Equal(g, ids) {
 				t.Errorf("got msgIds %q, want the PrivateResMes ids %q", g, ids)
 			}
 			for _, m := range got {
@@ -324,7 +140,7 @@ func TestPrivateDelivery(t *testing.T) {
 
 func TestPrivateOrder100(t *testing.T) {
 	const total = 100
-	msRecipientCases(t, "offline recipient then login", message.ProtoClassic, func(t *testing.T, n *node, alice, bob *client, online bool) {
+	recipientCases(t, "offline recipient then login", message.ProtoClassic, func(t *testing.T, n *node, alice, bob *client, online bool) {
 		// Pipelined: all 100 requests go out before any answer is read.
 		var want []string
 		for i := range total {
@@ -332,17 +148,17 @@ func TestPrivateOrder100(t *testing.T) {
 			want = append(want, content)
 			alice.send(message.PrivateMesType, message.PrivateMes{ToUserID: 2, Content: content, ClientMsgID: content})
 		}
-		for i, f := range msNextN(t, alice, message.PrivateResMesType, total) {
-			res := msDecode[message.PrivateResMes](t, f)
+		for i, f := range alice.nextN(message.PrivateResMesType, total) {
+			res := decode[message.PrivateResMes](t, f)
 			if res.Code != message.CodeOK || res.Stored == online {
 				t.Fatalf("answer %d: got %+v, want code 200, stored %v", i, res, !online)
 			}
 		}
 		if !online {
-			bob = msLogin(t, n.Addr, 2, message.ProtoClassic)
+			bob = login(t, n.Addr, 2, message.ProtoClassic)
 		}
-		got := msMarker(t, alice, bob, 2)
-		if g := msContents(got); !msEqual(g, want) {
+		got := marker(t, alice, bob, 2)
+		if g := contents(got); !slices.Equal(g, want) {
 			t.Errorf("got %d messages %q, want %d in send order %q", len(g), g, len(want), want)
 		}
 		for _, m := range got {
@@ -377,30 +193,30 @@ func TestPrivateRedelivery(t *testing.T) {
 			bob := user(t, n.Addr, 2, "bob", tt.proto)
 			var ids []string
 			for i := range total {
-				res := msPrivate(t, alice, 2, fmt.Sprintf("message %d", i), "")
+				res := alice.private(2, fmt.Sprintf("message %d", i), "")
 				if res.Code != message.CodeOK || res.Stored {
 					t.Fatalf("got %+v, want code 200, stored false", res)
 				}
 				ids = append(ids, res.MsgID)
 			}
-			first := msPrivates(t, msNextN(t, bob, message.PrivateMesType, total))
-			if g := msIDs(first); !msEqual(g, ids) {
+			first := privates(t, bob.nextN(message.PrivateMesType, total))
+			if g := msgIDs(first); !slices.Equal(g, ids) {
 				t.Fatalf("got msgIds %q, want %q", g, ids)
 			}
 			if tt.ack {
 				bob.send(message.AckMesType, message.AckMes{MsgIDs: ids})
 			}
-			msBarrier(t, bob) // the server has read the AckMes
+			bob.ping() // the server has read the AckMes
 			bob.conn.Close()
 
-			bob2 := msLogin(t, n.Addr, 2, tt.proto)
-			msBarrier(t, bob2)
-			again := msMarker(t, alice, bob2, 2)
+			bob2 := login(t, n.Addr, 2, tt.proto)
+			bob2.ping()
+			again := marker(t, alice, bob2, 2)
 			var want []string
 			if tt.wantAgain {
 				want = ids
 			}
-			if g := msIDs(again); !msEqual(g, want) {
+			if g := msgIDs(again); !slices.Equal(g, want) {
 				t.Fatalf("got %q at the next login, want %q", g, want)
 			}
 			for i, m := range again {
@@ -452,7 +268,7 @@ func TestPrivateConcurrent(t *testing.T) {
 					proto = message.ProtoClassic
 				}
 			}
-			c, err := msRegisterLogin(t, n.Addr, id, proto, login)
+			c, err := registerLogin(t, n.Addr, id, proto, login)
 			if err != nil {
 				setupErrs <- err
 				return
@@ -499,14 +315,15 @@ func TestPrivateConcurrent(t *testing.T) {
 		count := 0
 		expect := senders * perSender / recipients
 		for count < expect {
-			if time.Now().UnixNano() > readDeadline.Load() {
+			// readDeadline only comes nearer: poll until it or until frames come.
+			var fs []received
+			poll(time.Until(time.Unix(0, readDeadline.Load())), func() bool {
+				fs = c.takeAll(message.PrivateMesType)
+				return len(fs) > 0 || time.Now().UnixNano() > readDeadline.Load()
+			})
+			if len(fs) == 0 {
 				errs <- fmt.Errorf("recipient %d: got %d messages, want %d", recipientBase+ri, count, expect)
 				break
-			}
-			fs := msTakeAll(c, message.PrivateMesType)
-			if len(fs) == 0 {
-				time.Sleep(2 * time.Millisecond)
-				continue
 			}
 			var ids []string
 			for _, f := range fs {
@@ -530,7 +347,7 @@ func TestPrivateConcurrent(t *testing.T) {
 				count++
 			}
 			if proto == message.ProtoAck {
-				if err := msWrite(c, message.AckMesType, message.AckMes{MsgIDs: ids}); err != nil {
+				if err := c.write(message.AckMesType, message.AckMes{MsgIDs: ids}); err != nil {
 					errs <- err
 				}
 			}
@@ -553,11 +370,9 @@ func TestPrivateConcurrent(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for accepted.Load() < total/2 && time.Now().Before(deadline) {
-			time.Sleep(2 * time.Millisecond)
-		}
+		poll(time.Until(deadline), func() bool { return accepted.Load() >= total/2 })
 		for id := offlineFrom; id < recipientBase+recipients; id++ {
-			c, code, err := msDialLogin(t, n.Addr, id, message.ProtoAck, waitTimeout)
+			c, code, err := dialLogin(t, n.Addr, id, message.ProtoAck, waitTimeout)
 			if err != nil || code != message.CodeOK {
 				errs <- fmt.Errorf("midway login of %d: code %d, %v", id, code, err)
 				continue
@@ -577,12 +392,12 @@ func TestPrivateConcurrent(t *testing.T) {
 			for j0 := 0; j0 < perSender; j0 += window {
 				for j := j0; j < j0+window; j++ {
 					ri := (s + j) % recipients
-					if err := msWrite(c, message.PrivateMesType, message.PrivateMes{ToUserID: recipientBase + ri, Content: fmt.Sprintf("%d:%d", s, j)}); err != nil {
+					if err := c.write(message.PrivateMesType, message.PrivateMes{ToUserID: recipientBase + ri, Content: fmt.Sprintf("%d:%d", s, j)}); err != nil {
 						errs <- err
 						return
 					}
 				}
-				fs, err := msWaitN(c, message.PrivateResMesType, window, min(waitTimeout, time.Until(deadline)))
+				fs, err := c.waitN(message.PrivateResMesType, window, min(waitTimeout, time.Until(deadline)))
 				if err != nil {
 					errs <- fmt.Errorf("sender %d: %v", senderBase+s, err)
 					return
@@ -619,7 +434,7 @@ func TestPrivateConcurrent(t *testing.T) {
 			if gotBy[ri] == nil {
 				continue // already reported
 			}
-			if !msEqual(gotBy[ri][s], want[ri][s]) {
+			if !slices.Equal(gotBy[ri][s], want[ri][s]) {
 				t.Errorf("recipient %d from sender %d: got %q, want %q", recipientBase+ri, senderBase+s, gotBy[ri][s], want[ri][s])
 			}
 		}
@@ -654,11 +469,11 @@ func TestPrivateSurvivesNodeCrash(t *testing.T) {
 			bob := user(t, p.Addr, id, "bob"+strconv.Itoa(id), tt.proto)
 			defer bob.conn.Close()
 		} else {
-			msRegister(t, p.Addr, id, "bob"+strconv.Itoa(id))
+			registerUser(t, p.Addr, id, "bob"+strconv.Itoa(id))
 		}
 		for j := range total {
 			content := fmt.Sprintf("to %d #%d", id, j)
-			res := msPrivate(t, alice, id, content, "")
+			res := alice.private(id, content, "")
 			if res.Code != message.CodeOK {
 				t.Fatalf("got %+v, want code 200", res)
 			}
@@ -671,9 +486,9 @@ func TestPrivateSurvivesNodeCrash(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := 10 + i
-			bob := msLogin(t, p2.Addr, id, tt.proto)
-			got := msMarker(t, alice2, bob, id)
-			if g := msContents(got); !msEqual(g, want[id]) {
+			bob := login(t, p2.Addr, id, tt.proto)
+			got := marker(t, alice2, bob, id)
+			if g := contents(got); !slices.Equal(g, want[id]) {
 				t.Errorf("got %d messages %q, want the %d acknowledged ones in order %q", len(g), g, len(want[id]), want[id])
 			}
 			for _, m := range got {
@@ -693,11 +508,11 @@ func TestPrivateSurvivesRedisRestart(t *testing.T) {
 	r := redistest.Start(t)
 	n := startNode(t, r, "n1", nil)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
-	msRegister(t, n.Addr, 2, "bob")
+	registerUser(t, n.Addr, 2, "bob")
 	var want []string
 	for i := range total {
 		content := fmt.Sprintf("before restart %d", i)
-		if res := msPrivate(t, alice, 2, content, ""); res.Code != message.CodeOK || !res.Stored {
+		if res := alice.private(2, content, ""); res.Code != message.CodeOK || !res.Stored {
 			t.Fatalf("got %+v, want code 200, stored true", res)
 		}
 		want = append(want, content)
@@ -708,7 +523,7 @@ func TestPrivateSurvivesRedisRestart(t *testing.T) {
 	var lastCode int
 	var lastErr error
 	checkFor(t, 10*time.Second, "bob to log in after the Redis restart", func() bool {
-		bob, lastCode, lastErr = msDialLogin(t, n.Addr, 2, message.ProtoAck, 2*time.Second)
+		bob, lastCode, lastErr = dialLogin(t, n.Addr, 2, message.ProtoAck, 2*time.Second)
 		return lastErr == nil && lastCode == message.CodeOK
 	})
 	_ = lastCode
@@ -716,20 +531,20 @@ func TestPrivateSurvivesRedisRestart(t *testing.T) {
 	var res message.PrivateResMes
 	checkFor(t, 10*time.Second, "a private message to be accepted after the restart", func() bool {
 		alice.send(message.PrivateMesType, message.PrivateMes{ToUserID: 2, Content: "after restart"})
-		fs, err := msWaitN(alice, message.PrivateResMesType, 1, 5*time.Second)
+		fs, err := alice.waitN(message.PrivateResMesType, 1, 5*time.Second)
 		if err != nil {
 			return false
 		}
-		res = msDecode[message.PrivateResMes](t, fs[0])
+		res = decode[message.PrivateResMes](t, fs[0])
 		return res.Code == message.CodeOK
 	})
 	want = append(want, "after restart")
 	got := []message.PrivateMes{}
 	checkFor(t, waitTimeout, "every message", func() bool {
-		got = append(got, msPrivates(t, msTakeAll(bob, message.PrivateMesType))...)
+		got = append(got, privates(t, bob.takeAll(message.PrivateMesType))...)
 		return len(got) > 0 && got[len(got)-1].MsgID == res.MsgID
 	})
-	if g := msContents(got); !msEqual(g, want) {
+	if g := contents(got); !slices.Equal(g, want) {
 		t.Errorf("got %q, want %q", g, want)
 	}
 	for i, m := range got[:total] {
@@ -770,12 +585,12 @@ func TestSlowConsumer(t *testing.T) {
 	r := redistest.Start(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.MaxQueue = 64 << 10 })
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
-	msRegister(t, n.Addr, slowID, "slow")
+	registerUser(t, n.Addr, slowID, "slow")
 
 	// The slow client logs in and never reads a byte.
 	slow := dialSmallWindow(t, n.Addr)
-	body, _ := message.Encode(message.LoginMesType, message.LoginMes{UserID: slowID, UserPwd: "password", Proto: message.ProtoAck})
-	if _, err := slow.Write(frame.Append(nil, body)); err != nil {
+	body, _ := message.EncodeFrame(message.LoginMesType, message.LoginMes{UserID: slowID, UserPwd: "password", Proto: message.ProtoAck})
+	if _, err := slow.Write(body); err != nil {
 		t.Fatal(err)
 	}
 	isSlow := func(status int) func() bool {
@@ -785,7 +600,7 @@ func TestSlowConsumer(t *testing.T) {
 				if !ok {
 					return false
 				}
-				m := msDecode[message.NotifyUserStatusMes](t, f)
+				m := decode[message.NotifyUserStatusMes](t, f)
 				if m.UserID == slowID && m.Status == status {
 					return true
 				}
@@ -796,7 +611,7 @@ func TestSlowConsumer(t *testing.T) {
 
 	var wantPrivate []string
 	sendPrivate := func(content string) {
-		res := msPrivate(t, alice, slowID, content, "")
+		res := alice.private(slowID, content, "")
 		if res.Code != message.CodeOK {
 			t.Fatalf("private to the slow client: got %+v, want code 200", res)
 		}
@@ -813,8 +628,8 @@ func TestSlowConsumer(t *testing.T) {
 		for range batch {
 			alice.send(message.SmsMesType, message.SmsMes{Content: content})
 		}
-		for _, f := range msNextN(t, alice, message.SmsResMesType, batch) {
-			if res := msDecode[message.SmsResMes](t, f); res.Code != message.CodeOK {
+		for _, f := range alice.nextN(message.SmsResMesType, batch) {
+			if res := decode[message.SmsResMes](t, f); res.Code != message.CodeOK {
 				t.Fatalf("group message %d: got %+v, want code 200", sent, res)
 			}
 		}
@@ -833,9 +648,9 @@ func TestSlowConsumer(t *testing.T) {
 		t.Errorf("got a batch of group messages answered in %v, want the sender never blocked", slowest)
 	}
 
-	bob := msLogin(t, n.Addr, slowID, message.ProtoAck)
-	got := msMarker(t, alice, bob, slowID)
-	if g := msContents(got); !msEqual(g, wantPrivate) {
+	bob := login(t, n.Addr, slowID, message.ProtoAck)
+	got := marker(t, alice, bob, slowID)
+	if g := contents(got); !slices.Equal(g, wantPrivate) {
 		t.Errorf("got %q at the next login, want %q", g, wantPrivate)
 	}
 	for _, m := range got {
@@ -843,54 +658,4 @@ func TestSlowConsumer(t *testing.T) {
 			t.Errorf("got %+v, want offline true", m)
 		}
 	}
-}
-
-// msBind makes cs fail subtest t (not the parent that created them) for the rest
-// of t, so that a subtest may use clients its parent logged in.
-func msBind(t *testing.T, cs ...*client) {
-	for _, c := range cs {
-		old := c.t
-		c.t = t
-		t.Cleanup(func() { c.t = old })
-	}
-}
-
-// msRegisterLogin registers id and, if login, logs the same connection in, without
-// failing the test (for goroutines).
-func msRegisterLogin(t testing.TB, addr string, id, proto int, login bool) (*client, error) {
-	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
-	if err != nil {
-		return nil, err
-	}
-	c := newClient(t, t, nc)
-	name := "u" + strconv.Itoa(id)
-	if err := msWrite(c, message.RegisterMesType, message.RegisterMes{User: message.User{UserID: id, UserPwd: "password", UserName: name}}); err != nil {
-		return nil, err
-	}
-	fs, err := msWaitN(c, message.RegisterResMesType, 1, waitTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("register %d: %v", id, err)
-	}
-	var rr message.RegisterResMes
-	json.Unmarshal([]byte(fs[0].Data), &rr)
-	if rr.Code != message.CodeOK {
-		return nil, fmt.Errorf("register %d: got %+v, want code 200", id, rr)
-	}
-	if !login {
-		nc.Close()
-		return nil, nil
-	}
-	if err := msWrite(c, message.LoginMesType, message.LoginMes{UserID: id, UserPwd: "password", Proto: proto}); err != nil {
-		return nil, err
-	}
-	fs, err = msWaitN(c, message.LoginResMesType, 1, waitTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("login %d: %v", id, err)
-	}
-	var lr message.LoginResMes
-	json.Unmarshal([]byte(fs[0].Data), &lr)
-	if lr.Code != message.CodeOK {
-		return nil, fmt.Errorf("login %d: got %+v, want code 200", id, lr)
-	}
-	return c, nil
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"chat/common/frame"
 	"chat/common/message"
 	"chat/internal/redistest"
 	"chat/server/chat"
@@ -18,8 +17,8 @@ import (
 // gone, and another session must keep working throughout.
 func FuzzServerFrames(f *testing.F) {
 	seed := func(typ string, payload any) []byte {
-		body, _ := message.Encode(typ, payload)
-		return frame.Append(nil, body)
+		f, _ := message.EncodeFrame(typ, payload)
+		return f
 	}
 	f.Add(seed(message.PingMesType, message.PingMes{}))
 	f.Add(seed(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password", Proto: 2}))
@@ -32,8 +31,8 @@ func FuzzServerFrames(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Add(binary.BigEndian.AppendUint32(nil, 5))
-	f.Add(frame.Append(nil, []byte(`{"type":"LoginMes","data":"{\"userId\":\"x\"}"}`)))
-	f.Add(frame.Append(nil, []byte(`[1,2,3]`)))
+	f.Add(envelopeFrame(message.LoginMesType, `{"userId":"x"}`))
+	f.Add(rawFrame(`[1,2,3]`))
 
 	r := redistest.Start(f)
 	n := startNode(f, r, "fuzz", func(c *chat.Config) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"chat/internal/chattest"
-	"chat/common/frame"
 	"chat/common/message"
+	"chat/internal/chattest"
 	"chat/internal/redistest"
 	"chat/server/chat"
 )
@@ -45,7 +45,7 @@ func startChatter(t *testing.T, addr string, fromID, toID int) *chatter {
 			default:
 			}
 			from.send(message.PrivateMesType, message.PrivateMes{ToUserID: toID, Content: fmt.Sprint("m", i)})
-			if !waitFor(func() bool { return from.count(message.PrivateResMesType) > 0 && to.count(message.PrivateMesType) > 0 }) {
+			if !poll(waitTimeout, func() bool { return from.count(message.PrivateResMesType) > 0 && to.count(message.PrivateMesType) > 0 }) {
 				ch.err = fmt.Errorf("message %d was not answered and delivered in time", i)
 				return
 			}
@@ -66,18 +66,6 @@ func (ch *chatter) finish(t *testing.T) int {
 		t.Fatal(ch.err)
 	}
 	return ch.delivered
-}
-
-// waitFor is checkFor for goroutines that must not call t.Fatal.
-func waitFor(cond func() bool) bool {
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
 }
 
 func TestSilentConnectionsClosedWhileSessionChats(t *testing.T) {
@@ -136,14 +124,14 @@ func TestNonReadingClientIsCutOff(t *testing.T) {
 	}
 	defer raw.Close()
 	raw.(*net.TCPConn).SetReadBuffer(4096)
-	body, _ := message.Encode(message.LoginMesType, message.LoginMes{UserID: 3, UserPwd: "password", Proto: 2})
-	raw.Write(frame.Append(nil, body))
+	body, _ := message.EncodeFrame(message.LoginMesType, message.LoginMes{UserID: 3, UserPwd: "password", Proto: 2})
+	raw.Write(body)
 
 	sender := user(t, n.Addr, 4, "loud", message.ProtoAck)
-	checkFor(t, waitTimeout, "the slow user online", func() bool { return online(t, sender, 3) })
+	checkFor(t, waitTimeout, "the slow user online", func() bool { return isOnline(sender, 3) })
 	content := strings.Repeat("x", 4000)
 	var res message.SmsResMes
-	for i := 0; online(t, sender, 3); i++ {
+	for i := 0; isOnline(sender, 3); i++ {
 		if i == 5000 {
 			t.Fatal("the non-reading client was never cut off")
 		}
@@ -158,18 +146,10 @@ func TestNonReadingClientIsCutOff(t *testing.T) {
 	}
 }
 
-// online reports whether id is in the first page of the online list c sees.
-func online(t *testing.T, c *client, id int) bool {
-	t.Helper()
-	c.send(message.OnlineUsersMesType, message.OnlineUsersMes{Offset: 0, Limit: 500})
-	var res message.OnlineUsersResMes
-	c.next(message.OnlineUsersResMesType, &res)
-	for _, u := range res.Users {
-		if u.UserID == id {
-			return true
-		}
-	}
-	return false
+// isOnline reports whether id is in the first page of the online list c sees.
+func isOnline(c *client, id int) bool {
+	c.t.Helper()
+	return slices.Contains(userIDs(c.onlineUsers(0, 500)), id)
 }
 
 func TestTLSEndToEnd(t *testing.T) {
@@ -283,11 +263,11 @@ func TestSIGTERMDuringTraffic(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < 10000; j++ {
-				body, _ := message.Encode(message.PrivateMesType, message.PrivateMes{ToUserID: 200 + i, Content: fmt.Sprint(j)})
-				if _, err := c.conn.Write(frame.Append(nil, body)); err != nil {
+				body, _ := message.EncodeFrame(message.PrivateMesType, message.PrivateMes{ToUserID: 200 + i, Content: fmt.Sprint(j)})
+				if _, err := c.conn.Write(body); err != nil {
 					return // the server went away
 				}
-				if !waitFor(func() bool { return c.count(message.PrivateResMesType) > 0 || !c.isOpen() }) {
+				if !poll(waitTimeout, func() bool { return c.count(message.PrivateResMesType) > 0 || !c.isOpen() }) {
 					return
 				}
 				f, ok := c.take(message.PrivateResMesType)

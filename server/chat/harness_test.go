@@ -1,24 +1,22 @@
 package chat_test
 
 // The test harness: real redis-server processes (internal/redistest), server nodes
-// in-process or as separate processes, and a protocol client written from
-// shared/PROTOCOL.md alone.
+// in-process or as separate processes, polling, and raw frames. The protocol client
+// is in harness_client_test.go; the contract it speaks is docs/PROTOCOL.md.
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
-	"chat/internal/chattest"
 	"chat/common/frame"
-	"chat/common/message"
+	"chat/internal/chattest"
 	"chat/internal/redistest"
 	"chat/server/chat"
 	"chat/server/model"
@@ -27,16 +25,25 @@ import (
 // waitTimeout bounds every wait for something that should happen at once.
 const waitTimeout = 20 * time.Second
 
-// checkFor polls cond until it holds or timeout passes.
+// checkFor polls cond until it holds or timeout passes, then fails t.
 func checkFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !poll(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// poll is checkFor for goroutines, which must not fail the test: it reports
+// whether cond held within timeout.
+func poll(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			return false
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
+	return true
 }
 
 // node is one in-process server node.
@@ -127,180 +134,24 @@ func startProcessAt(t testing.TB, r *redistest.Server, addr string, args ...stri
 	return chattest.StartServerAt(t, addr, r.Addr, all...)
 }
 
-// received is one frame a client got.
-type received struct {
-	Type string
-	Data string
-}
+// rawFrame frames a body given as text, as is.
+func rawFrame(body string) []byte { return frame.Append(nil, []byte(body)) }
 
-// client speaks the protocol over one connection. A goroutine reads every frame
-// into a list; the next* methods take frames of one type from it in order.
-type client struct {
-	t    testing.TB
-	conn net.Conn
-
-	mu     sync.Mutex
-	frames []received
-	err    error // why reading stopped (io.EOF when the server closed)
-}
-
-// dial connects a client to addr; the connection is closed at t's cleanup.
-func dial(t testing.TB, addr string) *client {
-	t.Helper()
-	return dialOwned(t, t, addr)
-}
-
-// dialOwned is dial for a connection that outlives the subtest t: owner closes it
-// at its cleanup.
-func dialOwned(owner, t testing.TB, addr string) *client {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newClient(owner, t, nc)
-}
-
-// newClient starts reading frames from nc, for t; owner closes nc at its cleanup.
-func newClient(owner, t testing.TB, nc net.Conn) *client {
-	c := &client{t: t, conn: nc}
-	go c.readLoop()
-	owner.Cleanup(func() { nc.Close() })
-	return c
-}
-
-func (c *client) readLoop() {
-	for {
-		body, err := frame.Read(c.conn, 1<<20, nil)
-		if err != nil {
-			c.mu.Lock()
-			c.err = err
-			c.mu.Unlock()
-			return
-		}
-		var env message.Message
-		if err := json.Unmarshal(body, &env); err != nil {
-			c.mu.Lock()
-			c.err = errors.New("server sent a body that is not an envelope: " + string(body))
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Lock()
-		c.frames = append(c.frames, received{Type: env.Type, Data: env.Data})
-		c.mu.Unlock()
-	}
-}
-
-// send sends a message whose data is the JSON of payload, encoded the classic way.
-func (c *client) send(typ string, payload any) {
-	c.t.Helper()
-	data, err := json.Marshal(payload)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	body, _ := json.Marshal(message.Message{Type: typ, Data: string(data)})
-	c.sendRaw(frame.Append(nil, body))
-}
-
-// sendRaw writes bytes as they are.
-func (c *client) sendRaw(b []byte) {
-	c.t.Helper()
-	if _, err := c.conn.Write(b); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// take removes and returns the first frame of type typ, if any.
-func (c *client) take(typ string) (received, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, f := range c.frames {
-		if f.Type == typ {
-			c.frames = append(c.frames[:i], c.frames[i+1:]...)
-			return f, true
+// envelopeFrame returns the frame of an envelope whose data string holds data
+// byte for byte, so that data may hold what json.Marshal would never write
+// (invalid UTF-8, malformed JSON): only quotes, backslashes and control bytes are
+// escaped, as a JSON string needs.
+func envelopeFrame(typ, data string) []byte {
+	b := []byte(`{"type":"` + typ + `","data":"`)
+	for i := 0; i < len(data); i++ {
+		switch ch := data[i]; {
+		case ch == '"' || ch == '\\':
+			b = append(b, '\\', ch)
+		case ch < 0x20:
+			b = fmt.Appendf(b, `\u%04x`, ch)
+		default:
+			b = append(b, ch)
 		}
 	}
-	return received{}, false
-}
-
-// nextRaw waits for the next frame of type typ and returns it undecoded.
-func (c *client) nextRaw(typ string) received {
-	c.t.Helper()
-	var f received
-	checkFor(c.t, waitTimeout, "a "+typ, func() bool {
-		var ok bool
-		f, ok = c.take(typ)
-		return ok
-	})
-	return f
-}
-
-// next waits for the next frame of type typ and decodes its data into v.
-func (c *client) next(typ string, v any) {
-	c.t.Helper()
-	f := c.nextRaw(typ)
-	if v != nil {
-		if err := json.Unmarshal([]byte(f.Data), v); err != nil {
-			c.t.Fatalf("%s data %q: %v", typ, f.Data, err)
-		}
-	}
-}
-
-// count returns how many frames of type typ are waiting.
-func (c *client) count(typ string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, f := range c.frames {
-		if f.Type == typ {
-			n++
-		}
-	}
-	return n
-}
-
-// waitClosed waits until the server closes the connection.
-func (c *client) waitClosed() {
-	c.t.Helper()
-	checkFor(c.t, waitTimeout, "the server to close the connection", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.err != nil
-	})
-}
-
-// isOpen reports whether the connection still reads.
-func (c *client) isOpen() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err == nil
-}
-
-func (c *client) register(id int, pwd, name string) message.RegisterResMes {
-	c.t.Helper()
-	c.send(message.RegisterMesType, message.RegisterMes{User: message.User{UserID: id, UserPwd: pwd, UserName: name}})
-	var res message.RegisterResMes
-	c.next(message.RegisterResMesType, &res)
-	return res
-}
-
-func (c *client) login(id int, pwd string, proto int) message.LoginResMes {
-	c.t.Helper()
-	c.send(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: pwd, Proto: proto})
-	var res message.LoginResMes
-	c.next(message.LoginResMesType, &res)
-	return res
-}
-
-// user registers id on addr and logs in a new connection as it.
-func user(t testing.TB, addr string, id int, name string, proto int) *client {
-	t.Helper()
-	c := dial(t, addr)
-	if res := c.register(id, "password", name); res.Code != message.CodeOK && res.Code != message.CodeUserExists {
-		t.Fatalf("register %d: %+v", id, res)
-	}
-	if res := c.login(id, "password", proto); res.Code != message.CodeOK {
-		t.Fatalf("login %d: %+v", id, res)
-	}
-	return c
+	return frame.Append(nil, append(b, `"}`...))
 }

@@ -1,36 +1,21 @@
 package chat_test
 
-// Robustness of the server core against bad input (PROTOCOL.md, "Bad input never
+// Robustness of the server core against bad input (docs/PROTOCOL.md, "Bad input never
 // crashes the server"): unknown and malformed requests keep the connection, framing
 // violations close it, and other sessions never notice.
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
-	"chat/common/frame"
 	"chat/common/message"
 	"chat/internal/redistest"
 )
 
-// rbRawFrame frames a body given as text.
-func rbRawFrame(body string) []byte { return frame.Append(nil, []byte(body)) }
-
-// rbEnvelope returns the frame of an envelope whose data string is data, as is.
-func rbEnvelope(t testing.TB, typ, data string) []byte {
-	t.Helper()
-	b, err := json.Marshal(message.Message{Type: typ, Data: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return frame.Append(nil, b)
-}
-
-// rbChat checks that a and b (ids 1 and 2) still exchange group and private messages.
-func rbChat(t *testing.T, a, b *client, tag string) {
+// checkChat checks that a and b (ids 1 and 2) still exchange group and private messages.
+func checkChat(t *testing.T, a, b *client, tag string) {
 	t.Helper()
 	a.send(message.SmsMesType, message.SmsMes{Content: "group " + tag})
 	var sms message.SmsMes
@@ -56,12 +41,12 @@ func TestRobustUnknownType(t *testing.T) {
 	for _, typ := range []string{"FooMes", "loginmes", "LoginMes ", "PongMes2"} {
 		for name, c := range map[string]*client{"logged in": in, "not logged in": out} {
 			t.Run(name+" "+typ, func(t *testing.T) {
-				c.sendRaw(rbEnvelope(t, typ, "{}"))
-				e := upErr(c)
+				c.sendRaw(envelopeFrame(typ, "{}"))
+				e := nextAs[message.ErrorResMes](c, message.ErrorResMesType)
 				if e.RefType != typ || e.Code == message.CodeOK || e.Code == 0 || e.Error == "" {
 					t.Errorf("got %+v, want an error code, an error and refType %q", e, typ)
 				}
-				upPing(c)
+				c.ping()
 				if !c.isOpen() {
 					t.Errorf("connection closed after an unknown type")
 				}
@@ -111,19 +96,19 @@ func TestRobustMalformedData(t *testing.T) {
 			if tt.loggedIn {
 				c = in
 			}
-			c.sendRaw(rbEnvelope(t, tt.typ, tt.data))
-			e := upErr(c)
+			c.sendRaw(envelopeFrame(tt.typ, tt.data))
+			e := nextAs[message.ErrorResMes](c, message.ErrorResMesType)
 			if e.RefType != tt.typ || e.Code == message.CodeOK || e.Code == 0 || e.Error == "" {
 				t.Errorf("got %+v, want an error code, an error and refType %s", e, tt.typ)
 			}
 			if k := c.count(message.LoginResMesType) + c.count(message.RegisterResMesType) + c.count(message.OnlineUsersResMesType) + c.count(message.PrivateResMesType); k != 0 {
 				t.Errorf("got %d answers of the request's own type besides the ErrorResMes", k)
 			}
-			upPing(c)
+			c.ping()
 		})
 	}
 	// Nothing malformed got through: no user 3, bob got no message.
-	upPing(bob)
+	bob.ping()
 	if k := bob.count(message.SmsMesType) + bob.count(message.PrivateMesType); k != 0 {
 		t.Errorf("bob got %d messages from malformed requests, want 0", k)
 	}
@@ -144,7 +129,7 @@ func TestRobustBadFrames(t *testing.T) {
 	a := user(t, n.Addr, 1, "alice", 0)
 	b := user(t, n.Addr, 2, "bob", 0)
 	a.next(message.NotifyUserStatusMesType, nil)
-	rbChat(t, a, b, "before")
+	checkChat(t, a, b, "before")
 
 	header := func(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
 	tests := []struct {
@@ -156,12 +141,12 @@ func TestRobustBadFrames(t *testing.T) {
 		{"length 0", header(0), []int{message.CodeBadEnvelope}, true},
 		{"length 65537 header only", header(65537), []int{message.CodeTooLarge}, true},
 		{"length 4294967295 header only", header(0xFFFFFFFF), []int{message.CodeTooLarge}, true},
-		{"length 0 after a good frame", append(rbEnvelope(t, message.PingMesType, "{}"), header(0)...), []int{message.CodeBadEnvelope}, true},
-		{"body not JSON", rbRawFrame("hello"), []int{message.CodeBadEnvelope}, false},
-		{"body JSON array", rbRawFrame(`[{"type":"PingMes","data":"{}"}]`), []int{message.CodeBadEnvelope}, false},
-		{"body without type", rbRawFrame(`{"data":"{}"}`), []int{message.CodeBadEnvelope}, false},
-		{"body with numeric type", rbRawFrame(`{"type":5,"data":"{}"}`), []int{message.CodeBadEnvelope}, false},
-		{"body truncated JSON", rbRawFrame(`{"type":"PingMes","data":"{}"`), []int{message.CodeBadEnvelope}, false},
+		{"length 0 after a good frame", append(envelopeFrame(message.PingMesType, "{}"), header(0)...), []int{message.CodeBadEnvelope}, true},
+		{"body not JSON", rawFrame("hello"), []int{message.CodeBadEnvelope}, false},
+		{"body JSON array", rawFrame(`[{"type":"PingMes","data":"{}"}]`), []int{message.CodeBadEnvelope}, false},
+		{"body without type", rawFrame(`{"data":"{}"}`), []int{message.CodeBadEnvelope}, false},
+		{"body with numeric type", rawFrame(`{"type":5,"data":"{}"}`), []int{message.CodeBadEnvelope}, false},
+		{"body truncated JSON", rawFrame(`{"type":"PingMes","data":"{}"`), []int{message.CodeBadEnvelope}, false},
 	}
 	for i, tt := range tests {
 		for _, loggedIn := range []bool{false, true} {
@@ -170,7 +155,7 @@ func TestRobustBadFrames(t *testing.T) {
 				id := 100 + i
 				if loggedIn {
 					c = user(t, n.Addr, id, fmt.Sprint("u", id), 0)
-					if got := upNextNotify(a); got.UserID != id || got.Status != message.UserOnline {
+					if got := nextAs[message.NotifyUserStatusMes](a, message.NotifyUserStatusMesType); got.UserID != id || got.Status != message.UserOnline {
 						t.Fatalf("a: got %+v, want %d online", got, id)
 					}
 					b.next(message.NotifyUserStatusMesType, nil)
@@ -182,8 +167,7 @@ func TestRobustBadFrames(t *testing.T) {
 				f, ok := c.take(message.ErrorResMesType)
 				switch {
 				case ok:
-					var e message.ErrorResMes
-					upDecode(t, f, &e)
+					e := decode[message.ErrorResMes](t, f)
 					good := false
 					for _, code := range tt.codes {
 						good = good || e.Code == code
@@ -195,17 +179,17 @@ func TestRobustBadFrames(t *testing.T) {
 					t.Errorf("got no ErrorResMes before the close, want one with code %v", tt.codes)
 				}
 				if loggedIn {
-					if got := upNextNotify(a); got.UserID != id || got.Status != message.UserOffline {
+					if got := nextAs[message.NotifyUserStatusMes](a, message.NotifyUserStatusMesType); got.UserID != id || got.Status != message.UserOffline {
 						t.Errorf("a: got %+v, want %d offline after its connection was closed", got, id)
 					}
 					b.next(message.NotifyUserStatusMesType, nil)
 				}
-				rbChat(t, a, b, tt.name)
+				checkChat(t, a, b, tt.name)
 			})
 		}
 	}
-	upPing(a)
-	if res := upOnline(a, 0, 500); res.Total != 2 {
+	a.ping()
+	if res := a.onlineUsers(0, 500); res.Total != 2 {
 		t.Errorf("online list after the bad frames: got %+v, want users 1 and 2", res)
 	}
 }
@@ -213,7 +197,7 @@ func TestRobustBadFrames(t *testing.T) {
 func TestRobustFraming(t *testing.T) {
 	r := redistest.Start(t)
 	n := startNode(t, r, "n1", nil)
-	ping := rbEnvelope(t, message.PingMesType, "{}")
+	ping := envelopeFrame(message.PingMesType, "{}")
 
 	t.Run("one byte per write", func(t *testing.T) {
 		c := dial(t, n.Addr)
@@ -234,7 +218,7 @@ func TestRobustFraming(t *testing.T) {
 		if len(body) != message.MaxFrame {
 			t.Fatalf("body of %d bytes", len(body))
 		}
-		c.sendRaw(rbRawFrame(body))
+		c.sendRaw(rawFrame(body))
 		c.next(message.PongMesType, nil)
 		if c.count(message.ErrorResMesType) != 0 || !c.isOpen() {
 			t.Errorf("got an error or a close for a frame at the limit")

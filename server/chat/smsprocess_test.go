@@ -1,26 +1,17 @@
 package chat_test
 
-// Integration tests of the sms process (issue 3), written from shared/PROTOCOL.md:
-// group messages, private message answers, clientMsgId dedup and rate limits.
+// Integration tests of the sms process (docs/PROTOCOL.md): group messages, private
+// message answers, clientMsgId dedup and rate limits.
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
-	"chat/common/frame"
 	"chat/common/message"
 	"chat/internal/redistest"
 	"chat/server/chat"
 )
-
-// msSmsRaw builds the frame of an SmsMes whose inner JSON is given as is, so that
-// it may hold bytes json.Marshal would never write.
-func msRawFrame(typ, innerJSON string) []byte {
-	// The data string holds innerJSON; only quotes and backslashes need escaping
-	// for the bytes used here.
-	quoted := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(innerJSON)
-	return frame.Append(nil, []byte(`{"type":"`+typ+`","data":"`+quoted+`"}`))
-}
 
 func TestGroupMessage(t *testing.T) {
 	r := redistest.Start(t)
@@ -39,7 +30,7 @@ func TestGroupMessage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msBind(t, alice, bob, carol)
+			bind(t, alice, bob, carol)
 			alice.send(message.SmsMesType, tt.payload)
 			var res message.SmsResMes
 			alice.next(message.SmsResMesType, &res)
@@ -47,25 +38,25 @@ func TestGroupMessage(t *testing.T) {
 				t.Fatalf("got %+v, want code 200, a msgId and no error", res)
 			}
 			for _, c := range []*client{bob, carol} {
-				f := msNextN(t, c, message.SmsMesType, 1)[0]
+				f := c.nextN(message.SmsMesType, 1)[0]
 				for _, bad := range []string{"userPwd", "mallory", `"x"`, "999"} {
 					if strings.Contains(f.Data, bad) {
 						t.Errorf("got relayed data %s, want no %s in it", f.Data, bad)
 					}
 				}
-				got := msDecode[message.SmsMes](t, f)
+				got := decode[message.SmsMes](t, f)
 				if got.Content != tt.content || got.UserID != 1 || got.UserName != "alice" || got.MsgID != res.MsgID || got.SentAt == 0 {
 					t.Errorf("got %+v, want %q from 1 alice with msgId %s and sentAt", got, tt.content, res.MsgID)
 				}
 			}
 			// The sender does not get its own message: bob's answer comes after it would.
 			bob.send(message.SmsMesType, message.SmsMes{Content: "reply"})
-			f := msNextN(t, alice, message.SmsMesType, 1)[0]
-			if got := msDecode[message.SmsMes](t, f); got.UserID != 2 || got.Content != "reply" {
+			f := alice.nextN(message.SmsMesType, 1)[0]
+			if got := decode[message.SmsMes](t, f); got.UserID != 2 || got.Content != "reply" {
 				t.Errorf("sender got %+v, want only bob's reply, not its own message", got)
 			}
-			msNextN(t, carol, message.SmsMesType, 1)
-			msBarrier(t, bob)
+			carol.nextN(message.SmsMesType, 1)
+			bob.ping()
 			if c := bob.count(message.SmsMesType); c != 0 {
 				t.Errorf("bob got %d of his own group messages, want 0", c)
 			}
@@ -88,16 +79,16 @@ func TestGroupMessageInvalid(t *testing.T) {
 		frame []byte
 		want  int
 	}{
-		{"empty content", msRawFrame(message.SmsMesType, `{"content":""}`), message.CodeInvalid},
-		{"no content", msRawFrame(message.SmsMesType, `{}`), message.CodeInvalid},
-		{"4097 bytes", msRawFrame(message.SmsMesType, `{"content":"`+strings.Repeat("a", 4097)+`"}`), message.CodeTooLarge},
-		{"4097 bytes of multibyte text", msRawFrame(message.SmsMesType, `{"content":"`+strings.Repeat("é", 2048)+`a"}`), message.CodeTooLarge},
-		{"invalid UTF-8 byte", msRawFrame(message.SmsMesType, "{\"content\":\"bad \xff byte\"}"), message.CodeInvalid},
-		{"truncated UTF-8 sequence", msRawFrame(message.SmsMesType, "{\"content\":\"cut \xe4\xb8\"}"), message.CodeInvalid},
+		{"empty content", envelopeFrame(message.SmsMesType, `{"content":""}`), message.CodeInvalid},
+		{"no content", envelopeFrame(message.SmsMesType, `{}`), message.CodeInvalid},
+		{"4097 bytes", envelopeFrame(message.SmsMesType, `{"content":"`+strings.Repeat("a", 4097)+`"}`), message.CodeTooLarge},
+		{"4097 bytes of multibyte text", envelopeFrame(message.SmsMesType, `{"content":"`+strings.Repeat("é", 2048)+`a"}`), message.CodeTooLarge},
+		{"invalid UTF-8 byte", envelopeFrame(message.SmsMesType, "{\"content\":\"bad \xff byte\"}"), message.CodeInvalid},
+		{"truncated UTF-8 sequence", envelopeFrame(message.SmsMesType, "{\"content\":\"cut \xe4\xb8\"}"), message.CodeInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msBind(t, alice, classic, bob)
+			bind(t, alice, classic, bob)
 			alice.sendRaw(tt.frame)
 			var res message.SmsResMes
 			alice.next(message.SmsResMesType, &res)
@@ -113,11 +104,11 @@ func TestGroupMessageInvalid(t *testing.T) {
 			// Nothing was relayed: bob's next group message is the good one after.
 			alice.send(message.SmsMesType, message.SmsMes{Content: "good"})
 			alice.next(message.SmsResMesType, nil)
-			got := msDecode[message.SmsMes](t, msNextN(t, bob, message.SmsMesType, 1)[0])
+			got := decode[message.SmsMes](t, bob.nextN(message.SmsMesType, 1)[0])
 			if got.Content != "good" {
 				t.Errorf("bob got %q, want the rejected message not relayed", got.Content)
 			}
-			msTakeAll(bob, message.SmsMesType)
+			bob.takeAll(message.SmsMesType)
 			if !alice.isOpen() || !classic.isOpen() {
 				t.Fatalf("got the connection closed, want it open after a malformed request")
 			}
@@ -149,29 +140,29 @@ func TestPrivateMessageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msBind(t, alice, bob)
+			bind(t, alice, bob)
 			alice.send(message.PrivateMesType, tt.req)
 			var res message.PrivateResMes
 			alice.next(message.PrivateResMesType, &res)
 			if res.Code != tt.want || res.Error == "" || res.MsgID != "" {
 				t.Errorf("got %+v, want code %d, an error sentence and no msgId", res, tt.want)
 			}
-			if got := msMarker(t, alice, bob, 2); len(got) != 0 {
+			if got := marker(t, alice, bob, 2); len(got) != 0 {
 				t.Errorf("bob got %+v, want the rejected message not delivered", got)
 			}
 		})
 	}
 	// 4096 bytes is allowed.
-	if res := msPrivate(t, alice, 2, strings.Repeat("a", 4096), "c-max"); res.Code != message.CodeOK || res.ClientMsgID != "c-max" {
+	if res := alice.private(2, strings.Repeat("a", 4096), "c-max"); res.Code != message.CodeOK || res.ClientMsgID != "c-max" {
 		t.Errorf("4096 bytes: got %+v, want code 200 with clientMsgId echoed", res)
 	}
 }
 
 func TestPrivateClientMsgIDDedup(t *testing.T) {
-	msRecipientCases(t, "offline recipient", message.ProtoAck, func(t *testing.T, n *node, alice, bob *client, online bool) {
-		first := msPrivate(t, alice, 2, "only once", "c-1")
-		second := msPrivate(t, alice, 2, "only once", "c-1")
-		other := msPrivate(t, alice, 2, "another", "c-2")
+	recipientCases(t, "offline recipient", message.ProtoAck, func(t *testing.T, n *node, alice, bob *client, online bool) {
+		first := alice.private(2, "only once", "c-1")
+		second := alice.private(2, "only once", "c-1")
+		other := alice.private(2, "another", "c-2")
 		if first.Code != message.CodeOK || second.Code != message.CodeOK || first.ClientMsgID != "c-1" || second.ClientMsgID != "c-1" {
 			t.Fatalf("got %+v and %+v, want code 200 with clientMsgId c-1 twice", first, second)
 		}
@@ -182,11 +173,11 @@ func TestPrivateClientMsgIDDedup(t *testing.T) {
 			t.Errorf("got %+v for a new clientMsgId, want code 200 and a new msgId", other)
 		}
 		if !online {
-			bob = msLogin(t, n.Addr, 2, message.ProtoAck)
+			bob = login(t, n.Addr, 2, message.ProtoAck)
 		}
-		got := msMarker(t, alice, bob, 2)
-		if g, want := msIDs(got), []string{first.MsgID, other.MsgID}; !msEqual(g, want) {
-			t.Errorf("got %q (%q), want %q once each", g, msContents(got), want)
+		got := marker(t, alice, bob, 2)
+		if g, want := msgIDs(got), []string{first.MsgID, other.MsgID}; !slices.Equal(g, want) {
+			t.Errorf("got %q (%q), want %q once each", g, contents(got), want)
 		}
 	})
 }
@@ -210,24 +201,24 @@ func TestRateLimit(t *testing.T) {
 	}{
 		{"private", alice, message.PrivateMesType, message.PrivateMes{ToUserID: 2, Content: "hi"}, func(t *testing.T, c *client) []int {
 			var out []int
-			for _, f := range msNextN(t, c, message.PrivateResMesType, 3) {
-				out = append(out, msDecode[message.PrivateResMes](t, f).Code)
+			for _, f := range c.nextN(message.PrivateResMesType, 3) {
+				out = append(out, decode[message.PrivateResMes](t, f).Code)
 			}
 			return out
 		}},
 		{"group proto 2", alice, message.SmsMesType, message.SmsMes{Content: "hi all"}, func(t *testing.T, c *client) []int {
 			var out []int
-			for _, f := range msNextN(t, c, message.SmsResMesType, 3) {
-				out = append(out, msDecode[message.SmsResMes](t, f).Code)
+			for _, f := range c.nextN(message.SmsResMesType, 3) {
+				out = append(out, decode[message.SmsResMes](t, f).Code)
 			}
 			return out
 		}},
 		{"group classic", classic, message.SmsMesType, message.SmsMes{Content: "hi all"}, func(t *testing.T, c *client) []int {
-			msBarrier(t, c)
+			c.ping()
 			out := make([]int, 2, 3) // classic gets no answer on success
 			out[0], out[1] = 200, 200
-			for _, f := range msTakeAll(c, message.ErrorResMesType) {
-				e := msDecode[message.ErrorResMes](t, f)
+			for _, f := range c.takeAll(message.ErrorResMesType) {
+				e := decode[message.ErrorResMes](t, f)
 				if e.RefType != message.SmsMesType {
 					t.Errorf("got %+v, want refType SmsMes", e)
 				}
@@ -238,7 +229,7 @@ func TestRateLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msBind(t, tt.c)
+			bind(t, tt.c)
 			for range 3 {
 				tt.c.send(tt.typ, tt.req)
 			}

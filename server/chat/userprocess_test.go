@@ -1,8 +1,8 @@
 package chat_test
 
-// Integration tests of the server core (issue 2): register, login, sessions, online
-// list, presence and the login guards, black-box over TCP against a real redis,
-// written from shared/PROTOCOL.md.
+// Integration tests of the server core (docs/PROTOCOL.md): register, login,
+// sessions, online list, presence and the login guards, black-box over TCP
+// against a real Redis.
 
 import (
 	"encoding/json"
@@ -16,35 +16,15 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"chat/common/frame"
 	"chat/common/message"
 	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
-// upNextOf waits for the first frame of any of types and returns it undecoded.
-func upNextOf(c *client, types ...string) received {
-	c.t.Helper()
-	var f received
-	checkFor(c.t, waitTimeout, "one of "+strings.Join(types, ", "), func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for i, g := range c.frames {
-			if slices.Contains(types, g.Type) {
-				f = g
-				c.frames = append(c.frames[:i], c.frames[i+1:]...)
-				return true
-			}
-		}
-		return false
-	})
-	return f
-}
-
-// upWriteAtOnce writes frameOf(i) to each clients[i], from one goroutine each, all
+// writeAtOnce writes frameOf(i) to each clients[i], from one goroutine each, all
 // released at once so that the server sees the requests race; it fails t if a
 // write fails.
-func upWriteAtOnce(t testing.TB, clients []*client, frameOf func(i int) []byte) {
+func writeAtOnce(t testing.TB, clients []*client, frameOf func(i int) []byte) {
 	t.Helper()
 	start := make(chan struct{})
 	errs := make([]error, len(clients))
@@ -64,41 +44,8 @@ func upWriteAtOnce(t testing.TB, clients []*client, frameOf func(i int) []byte) 
 	}
 }
 
-// upDecode decodes the data of f into v.
-func upDecode(t testing.TB, f received, v any) {
-	t.Helper()
-	if err := json.Unmarshal([]byte(f.Data), v); err != nil {
-		t.Fatalf("%s data %q: %v", f.Type, f.Data, err)
-	}
-}
-
-// upPing sends PingMes and waits for the PongMes: every frame the server wrote to
-// this connection before handling the ping has arrived once it returns.
-func upPing(c *client) {
-	c.t.Helper()
-	c.send(message.PingMesType, message.PingMes{})
-	c.next(message.PongMesType, nil)
-}
-
-// upErr waits for the next ErrorResMes.
-func upErr(c *client) message.ErrorResMes {
-	c.t.Helper()
-	var e message.ErrorResMes
-	c.next(message.ErrorResMesType, &e)
-	return e
-}
-
-// upOnline asks for one page of the online list.
-func upOnline(c *client, offset, limit int) message.OnlineUsersResMes {
-	c.t.Helper()
-	c.send(message.OnlineUsersMesType, message.OnlineUsersMes{Offset: offset, Limit: limit})
-	var res message.OnlineUsersResMes
-	c.next(message.OnlineUsersResMesType, &res)
-	return res
-}
-
-// upNotifies removes and returns every waiting NotifyUserStatusMes.
-func upNotifies(c *client) []message.NotifyUserStatusMes {
+// takeNotifies removes and returns every waiting NotifyUserStatusMes.
+func takeNotifies(c *client) []message.NotifyUserStatusMes {
 	c.t.Helper()
 	var out []message.NotifyUserStatusMes
 	for {
@@ -106,22 +53,12 @@ func upNotifies(c *client) []message.NotifyUserStatusMes {
 		if !ok {
 			return out
 		}
-		var n message.NotifyUserStatusMes
-		upDecode(c.t, f, &n)
-		out = append(out, n)
+		out = append(out, decode[message.NotifyUserStatusMes](c.t, f))
 	}
 }
 
-// upNextNotify waits for the next NotifyUserStatusMes.
-func upNextNotify(c *client) message.NotifyUserStatusMes {
-	c.t.Helper()
-	var n message.NotifyUserStatusMes
-	c.next(message.NotifyUserStatusMesType, &n)
-	return n
-}
-
-// upStoredUser reads the users hash entry of id.
-func upStoredUser(t testing.TB, r *redistest.Server, id int) (message.User, string) {
+// storedUser reads the users hash entry of id.
+func storedUser(t testing.TB, r *redistest.Server, id int) (message.User, string) {
 	t.Helper()
 	raw, ok := r.Do(t, "HGET", "users", fmt.Sprint(id)).([]byte)
 	if !ok {
@@ -134,7 +71,7 @@ func upStoredUser(t testing.TB, r *redistest.Server, id int) (message.User, stri
 	return u, string(raw)
 }
 
-func upIsBcrypt(hash, pwd string) bool {
+func isBcrypt(hash, pwd string) bool {
 	return strings.HasPrefix(hash, "$2") && bcrypt.CompareHashAndPassword([]byte(hash), []byte(pwd)) == nil
 }
 
@@ -218,11 +155,11 @@ func TestUserRegisterConcurrentDuplicate(t *testing.T) {
 	frames := make([][]byte, N)
 	for i := range clients {
 		clients[i] = dial(t, n.Addr)
-		body, _ := message.Encode(message.RegisterMesType, message.RegisterMes{User: message.User{
+		body, _ := message.EncodeFrame(message.RegisterMesType, message.RegisterMes{User: message.User{
 			UserID: 42, UserPwd: fmt.Sprintf("password-%d", i), UserName: fmt.Sprintf("name-%d", i)}})
-		frames[i] = frame.Append(nil, body)
+		frames[i] = body
 	}
-	upWriteAtOnce(t, clients, func(i int) []byte { return frames[i] })
+	writeAtOnce(t, clients, func(i int) []byte { return frames[i] })
 	winner := -1
 	codes := map[int]int{}
 	for i, c := range clients {
@@ -271,8 +208,7 @@ func TestUserLoginCodes(t *testing.T) {
 			c.send(message.LoginMesType, message.LoginMes{UserID: tt.id, UserPwd: tt.pwd, UserName: "ignored"})
 			f := c.nextRaw(message.LoginResMesType)
 			seen = append(seen, f)
-			var res message.LoginResMes
-			upDecode(t, f, &res)
+			res := decode[message.LoginResMes](t, f)
 			if res.Code != tt.want {
 				t.Fatalf("got %+v, want code %d", res, tt.want)
 			}
@@ -296,7 +232,7 @@ func TestUserLoginCodes(t *testing.T) {
 			}
 			// What the others see of this login carries no password either.
 			seen = append(seen, other.nextRaw(message.NotifyUserStatusMesType))
-			upPing(c)
+			c.ping()
 			c.send(message.OnlineUsersMesType, message.OnlineUsersMes{Offset: 0, Limit: 10})
 			seen = append(seen, c.nextRaw(message.OnlineUsersResMesType))
 			c.send(message.SmsMesType, message.SmsMes{Content: "hello", UserID: 7, UserName: "seven"})
@@ -308,8 +244,8 @@ func TestUserLoginCodes(t *testing.T) {
 			t.Errorf("got %s %s, want no password in it", f.Type, f.Data)
 		}
 	}
-	u, raw := upStoredUser(t, r, 7)
-	if strings.Contains(raw, pwd) || !upIsBcrypt(u.UserPwd, pwd) {
+	u, raw := storedUser(t, r, 7)
+	if strings.Contains(raw, pwd) || !isBcrypt(u.UserPwd, pwd) {
 		t.Errorf("got users[7] = %s, want a bcrypt hash of the password and no plaintext", raw)
 	}
 	if u.UserID != 7 || u.UserName != "seven" {
@@ -327,7 +263,7 @@ func TestUserLegacyPlaintextPassword(t *testing.T) {
 	if res := dial(t, n.Addr).login(101, "abcdeg", 0); res.Code != message.CodeWrongPassword {
 		t.Errorf("wrong password of plaintext user: got %+v, want 403", res)
 	}
-	if _, raw := upStoredUser(t, r, 101); raw != `{"userId":101,"userPwd":"abcdef","userName":"tiger"}` && !strings.Contains(raw, `"$2`) {
+	if _, raw := storedUser(t, r, 101); raw != `{"userId":101,"userPwd":"abcdef","userName":"tiger"}` && !strings.Contains(raw, `"$2`) {
 		t.Errorf("got users[101] = %s after a failed login, want it unchanged or hashed", raw)
 	}
 
@@ -335,8 +271,8 @@ func TestUserLegacyPlaintextPassword(t *testing.T) {
 	if res := c1.login(100, "123456", 0); res.Code != message.CodeOK || res.UserName != "scott" || !slices.Contains(res.UsersId, 100) {
 		t.Fatalf("first login: got %+v, want 200, scott, own id listed", res)
 	}
-	u, raw := upStoredUser(t, r, 100)
-	if strings.Contains(raw, `"123456"`) || !upIsBcrypt(u.UserPwd, "123456") {
+	u, raw := storedUser(t, r, 100)
+	if strings.Contains(raw, `"123456"`) || !isBcrypt(u.UserPwd, "123456") {
 		t.Errorf("got users[100] = %s after the first login, want a bcrypt hash and no plaintext", raw)
 	}
 	if u.UserID != 100 || u.UserName != "scott" {
@@ -375,7 +311,7 @@ func TestUserSecondLoginReplacesFirst(t *testing.T) {
 		t.Fatalf("second login: got %+v, want 200 with UsersId [1 2] and onlineCount 2", res)
 	}
 	first.waitClosed()
-	e := upErr(first)
+	e := nextAs[message.ErrorResMes](first, message.ErrorResMesType)
 	if e.Code != message.CodeReplaced || e.Error == "" {
 		t.Errorf("first session: got %+v, want ErrorResMes code 409 with an error", e)
 	}
@@ -386,8 +322,8 @@ func TestUserSecondLoginReplacesFirst(t *testing.T) {
 	// The user stays online through the old session's end: ask a few times, with
 	// round trips between, so that a late cleanup of the old session shows up.
 	for i := range 3 {
-		upPing(second)
-		page := upOnline(bob, 0, 10)
+		second.ping()
+		page := bob.onlineUsers(0, 10)
 		ids := []int{}
 		for _, u := range page.Users {
 			ids = append(ids, u.UserID)
@@ -398,7 +334,7 @@ func TestUserSecondLoginReplacesFirst(t *testing.T) {
 	}
 	// Bob may be told of the replacement, but his view must end with 1 online.
 	last := message.UserOnline
-	for _, nt := range upNotifies(bob) {
+	for _, nt := range takeNotifies(bob) {
 		if nt.UserID == 1 {
 			last = nt.Status
 		}
@@ -430,7 +366,7 @@ func TestUserSecondLoginReplacesFirstAcrossNodes(t *testing.T) {
 		t.Fatalf("second login on n2: got %+v, want 200 and onlineCount 2", res)
 	}
 	first.waitClosed()
-	if e := upErr(first); e.Code != message.CodeReplaced {
+	if e := nextAs[message.ErrorResMes](first, message.ErrorResMesType); e.Code != message.CodeReplaced {
 		t.Errorf("first session on n1: got %+v, want ErrorResMes 409", e)
 	}
 	// Messages to 1 now reach the session on n2.
@@ -440,8 +376,8 @@ func TestUserSecondLoginReplacesFirstAcrossNodes(t *testing.T) {
 	if pm.Content != "where are you" || pm.FromUserID != 2 {
 		t.Errorf("second session got %+v, want the message of 2", pm)
 	}
-	upPing(second)
-	if res := upOnline(bob, 0, 10); res.Total != 2 {
+	second.ping()
+	if res := bob.onlineUsers(0, 10); res.Total != 2 {
 		t.Errorf("online list: got %+v, want 1 and 2", res)
 	}
 }
@@ -453,8 +389,8 @@ func TestUserConcurrentLoginsOneSurvives(t *testing.T) {
 		t.Fatalf("register: %+v", res)
 	}
 	const N = 10
-	body, _ := message.Encode(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password"})
-	login := frame.Append(nil, body)
+	body, _ := message.EncodeFrame(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password"})
+	login := body
 	clients := make([]*client, N)
 	for i := range clients {
 		addr := n1.Addr
@@ -463,10 +399,10 @@ func TestUserConcurrentLoginsOneSurvives(t *testing.T) {
 		}
 		clients[i] = dial(t, addr)
 	}
-	upWriteAtOnce(t, clients, func(int) []byte { return login })
+	writeAtOnce(t, clients, func(int) []byte { return login })
 	for i, c := range clients {
 		// Every login gets its answer, also one replaced at once by a newer login.
-		f := upNextOf(c, message.LoginResMesType, message.ErrorResMesType)
+		f := c.nextOf(message.LoginResMesType, message.ErrorResMesType)
 		if f.Type == message.ErrorResMesType {
 			c.mu.Lock()
 			t.Errorf("login %d: got %s %s and then %+v (closed: %v), want LoginResMes 200 first", i, f.Type, f.Data, c.frames, c.err)
@@ -474,8 +410,7 @@ func TestUserConcurrentLoginsOneSurvives(t *testing.T) {
 			c.frames = append([]received{f}, c.frames...)
 			continue
 		}
-		var res message.LoginResMes
-		upDecode(t, f, &res)
+		res := decode[message.LoginResMes](t, f)
 		if res.Code != message.CodeOK {
 			t.Errorf("login %d: got %+v, want 200", i, res)
 		}
@@ -496,18 +431,18 @@ func TestUserConcurrentLoginsOneSurvives(t *testing.T) {
 			survivor = c
 			continue
 		}
-		if e := upErr(c); e.Code != message.CodeReplaced {
+		if e := nextAs[message.ErrorResMes](c, message.ErrorResMesType); e.Code != message.CodeReplaced {
 			t.Errorf("closed session %d: got %+v, want ErrorResMes 409", i, e)
 		}
 	}
 	if survivor == nil {
 		t.Fatalf("got all %d sessions closed, want one left", N)
 	}
-	upPing(survivor)
+	survivor.ping()
 	bob.send(message.PrivateMesType, message.PrivateMes{ToUserID: 1, Content: "to the survivor"})
 	var pm message.PrivateMes
 	survivor.next(message.PrivateMesType, &pm)
-	if res := upOnline(bob, 0, 10); res.Total != 2 || len(res.Users) != 2 {
+	if res := bob.onlineUsers(0, 10); res.Total != 2 || len(res.Users) != 2 {
 		t.Errorf("online list: got %+v, want 1 once and 2", res)
 	}
 	if k := closed(); k != N-1 {
@@ -549,7 +484,7 @@ func TestUserOnlineListPages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("offset %d limit %d", tt.offset, tt.limit), func(t *testing.T) {
-			res := upOnline(asker, tt.offset, tt.limit)
+			res := asker.onlineUsers(tt.offset, tt.limit)
 			if res.Code != message.CodeOK || res.Error != "" {
 				t.Fatalf("got %+v, want code 200", res)
 			}
@@ -571,23 +506,21 @@ func TestUserOnlineListPages(t *testing.T) {
 	for _, limit := range []int{0, -1, 501} {
 		t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
 			asker.send(message.OnlineUsersMesType, message.OnlineUsersMes{Offset: 0, Limit: limit})
-			f := upNextOf(asker, message.OnlineUsersResMesType, message.ErrorResMesType)
-			var res message.OnlineUsersResMes
-			upDecode(t, f, &res)
+			f := asker.nextOf(message.OnlineUsersResMesType, message.ErrorResMesType)
+			res := decode[message.OnlineUsersResMes](t, f)
 			if res.Code != message.CodeInvalid || res.Error == "" || len(res.Users) != 0 {
 				t.Errorf("got %s %s, want code 422 with an error and no users", f.Type, f.Data)
 			}
 			if f.Type != message.OnlineUsersResMesType {
 				t.Errorf("got the answer as %s, want OnlineUsersResMes (the request has a response type of its own)", f.Type)
 			}
-			upPing(asker)
+			asker.ping()
 		})
 	}
 	t.Run("negative offset", func(t *testing.T) {
 		asker.send(message.OnlineUsersMesType, message.OnlineUsersMes{Offset: -1, Limit: 5})
-		f := upNextOf(asker, message.OnlineUsersResMesType, message.ErrorResMesType)
-		var res message.OnlineUsersResMes
-		upDecode(t, f, &res)
+		f := asker.nextOf(message.OnlineUsersResMesType, message.ErrorResMesType)
+		res := decode[message.OnlineUsersResMes](t, f)
 		if res.Code != message.CodeInvalid && !(res.Code == message.CodeOK && slices.ContainsFunc(res.Users, func(u message.OnlineUser) bool { return u.UserID == want[0] })) {
 			t.Errorf("got %s %s, want 422 or the first page", f.Type, f.Data)
 		}
@@ -596,7 +529,7 @@ func TestUserOnlineListPages(t *testing.T) {
 	gone := clients[0]
 	gone.send(message.LogoutMesType, message.LogoutMes{})
 	gone.waitClosed()
-	res := upOnline(asker, 0, 500)
+	res := asker.onlineUsers(0, 500)
 	if res.Total != 11 || len(res.Users) != 11 || slices.ContainsFunc(res.Users, func(u message.OnlineUser) bool { return u.UserID == ids[0] }) {
 		t.Errorf("after %d logged out: got %+v, want 11 users without it", ids[0], res)
 	}
@@ -607,17 +540,17 @@ func TestUserPresenceNotifications(t *testing.T) {
 	n := startNode(t, r, "n1", nil)
 	a := user(t, n.Addr, 1, "alice", 0)
 	b := user(t, n.Addr, 2, "bob", 0)
-	if got := upNextNotify(a); got != (message.NotifyUserStatusMes{UserID: 2, Status: message.UserOnline, UserName: "bob"}) {
+	if got := nextAs[message.NotifyUserStatusMes](a, message.NotifyUserStatusMesType); got != (message.NotifyUserStatusMes{UserID: 2, Status: message.UserOnline, UserName: "bob"}) {
 		t.Errorf("a on b's login: got %+v, want 2 online bob", got)
 	}
 	c := user(t, n.Addr, 3, "carol", 0)
 	for _, who := range []*client{a, b} {
-		if got := upNextNotify(who); got != (message.NotifyUserStatusMes{UserID: 3, Status: message.UserOnline, UserName: "carol"}) {
+		if got := nextAs[message.NotifyUserStatusMes](who, message.NotifyUserStatusMesType); got != (message.NotifyUserStatusMes{UserID: 3, Status: message.UserOnline, UserName: "carol"}) {
 			t.Errorf("on c's login: got %+v, want 3 online carol", got)
 		}
 	}
-	upPing(c)
-	for _, nt := range upNotifies(c) {
+	c.ping()
+	for _, nt := range takeNotifies(c) {
 		if nt.UserID == 3 {
 			t.Errorf("c got %+v about itself, want no notification to self", nt)
 		}
@@ -627,21 +560,21 @@ func TestUserPresenceNotifications(t *testing.T) {
 	c.send(message.LogoutMesType, message.LogoutMes{})
 	c.waitClosed()
 	for _, who := range []*client{a, b} {
-		if got := upNextNotify(who); got.UserID != 3 || got.Status != message.UserOffline {
+		if got := nextAs[message.NotifyUserStatusMes](who, message.NotifyUserStatusMesType); got.UserID != 3 || got.Status != message.UserOffline {
 			t.Errorf("on c's logout: got %+v, want 3 offline", got)
 		}
 	}
 
 	// A dropped connection: b closes its socket.
 	b.conn.Close()
-	if got := upNextNotify(a); got.UserID != 2 || got.Status != message.UserOffline {
+	if got := nextAs[message.NotifyUserStatusMes](a, message.NotifyUserStatusMesType); got.UserID != 2 || got.Status != message.UserOffline {
 		t.Errorf("on b's drop: got %+v, want 2 offline", got)
 	}
-	upPing(a)
-	if left := upNotifies(a); len(left) != 0 {
+	a.ping()
+	if left := takeNotifies(a); len(left) != 0 {
 		t.Errorf("a got extra notifications %+v", left)
 	}
-	res := upOnline(a, 0, 10)
+	res := a.onlineUsers(0, 10)
 	if res.Total != 1 || len(res.Users) != 1 || res.Users[0].UserID != 1 {
 		t.Errorf("online list after the logout and the drop: got %+v, want only 1", res)
 	}
@@ -653,21 +586,21 @@ func TestUserPresenceLimit(t *testing.T) {
 	a := user(t, n.Addr, 1, "alice", 0)
 	b := user(t, n.Addr, 2, "bob", 0)
 	// Two online: at the limit, presence is still sent.
-	if got := upNextNotify(a); got.UserID != 2 || got.Status != message.UserOnline {
+	if got := nextAs[message.NotifyUserStatusMes](a, message.NotifyUserStatusMesType); got.UserID != 2 || got.Status != message.UserOnline {
 		t.Fatalf("a on b's login (2 online, limit 2): got %+v, want 2 online", got)
 	}
 	c := user(t, n.Addr, 3, "carol", 0)
-	upPing(c)
+	c.ping()
 	for _, who := range []*client{a, b} {
-		upPing(who)
-		for _, nt := range upNotifies(who) {
+		who.ping()
+		for _, nt := range takeNotifies(who) {
 			if nt.UserID == 3 {
 				t.Errorf("got %+v with 3 online and limit 2, want no notification", nt)
 			}
 		}
 	}
 	// The list still shows everyone.
-	if res := upOnline(a, 0, 10); res.Total != 3 || len(res.Users) != 3 {
+	if res := a.onlineUsers(0, 10); res.Total != 3 || len(res.Users) != 3 {
 		t.Errorf("online list: got %+v, want 3 users", res)
 	}
 }
@@ -677,7 +610,7 @@ func TestUserLoginRequired(t *testing.T) {
 	n := startNode(t, r, "n1", nil)
 	bob := user(t, n.Addr, 2, "bob", 0)
 	c := dial(t, n.Addr)
-	upPing(c) // PingMes works before login
+	c.ping() // PingMes works before login
 
 	tests := []struct {
 		typ     string
@@ -692,11 +625,11 @@ func TestUserLoginRequired(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.typ, func(t *testing.T) {
 			c.send(tt.typ, tt.payload)
-			e := upErr(c)
+			e := nextAs[message.ErrorResMes](c, message.ErrorResMesType)
 			if e.Code != message.CodeUnauthorized || e.RefType != tt.typ || e.Error == "" {
 				t.Errorf("got %+v, want code 401, refType %s and an error", e, tt.typ)
 			}
-			upPing(c)
+			c.ping()
 		})
 	}
 	// Nothing of it reached bob, and after all that c can still log in.
@@ -707,11 +640,11 @@ func TestUserLoginRequired(t *testing.T) {
 		t.Fatalf("login after the 401s: got %+v", res)
 	}
 	bob.next(message.NotifyUserStatusMesType, nil)
-	upPing(bob)
+	bob.ping()
 	if k := bob.count(message.SmsMesType) + bob.count(message.PrivateMesType); k != 0 {
 		t.Errorf("bob got %d messages sent before login, want 0", k)
 	}
-	if res := upOnline(c, 0, 10); res.Code != message.CodeOK || res.Total != 2 {
+	if res := c.onlineUsers(0, 10); res.Code != message.CodeOK || res.Total != 2 {
 		t.Errorf("online list after login: got %+v, want 200 and 2 users", res)
 	}
 }
@@ -733,7 +666,7 @@ func TestUserLoginTimeout(t *testing.T) {
 		t.Fatalf("login: got %+v, want 403", res)
 	}
 	pinging := dial(t, n.Addr)
-	upPing(pinging)
+	pinging.ping()
 
 	for name, c := range map[string]*client{"silent": silent, "registered only": registered, "failed login": failed, "pinging": pinging} {
 		c.waitClosed()
@@ -745,8 +678,8 @@ func TestUserLoginTimeout(t *testing.T) {
 	if !in.isOpen() {
 		t.Fatalf("the logged-in connection was closed")
 	}
-	upPing(in)
-	if res := upOnline(in, 0, 10); res.Code != message.CodeOK || res.Total != 1 {
+	in.ping()
+	if res := in.onlineUsers(0, 10); res.Code != message.CodeOK || res.Total != 1 {
 		t.Errorf("got %+v, want 200 and only user 1 online", res)
 	}
 }
@@ -765,18 +698,16 @@ func TestUserLoginRateLimit(t *testing.T) {
 	loginCode := func(t *testing.T, c *client, id int, pwd string) int {
 		t.Helper()
 		c.send(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: pwd})
-		f := upNextOf(c, message.LoginResMesType, message.ErrorResMesType)
+		f := c.nextOf(message.LoginResMesType, message.ErrorResMesType)
 		t.Logf("got %s %s", f.Type, f.Data)
 		if f.Type == message.ErrorResMesType {
-			var e message.ErrorResMes
-			upDecode(t, f, &e)
+			e := decode[message.ErrorResMes](t, f)
 			if e.RefType != message.LoginMesType {
 				t.Errorf("got %+v, want refType LoginMes", e)
 			}
 			return e.Code
 		}
-		var res message.LoginResMes
-		upDecode(t, f, &res)
+		res := decode[message.LoginResMes](t, f)
 		if res.Code != message.CodeOK && len(res.UsersId) != 0 {
 			t.Errorf("got %+v, want no online list in a refused login", res)
 		}
@@ -819,8 +750,8 @@ func TestUserConcurrentLoginsStayOnline(t *testing.T) {
 	if res := bob.register(1, "password", "alice"); res.Code != message.CodeOK {
 		t.Fatalf("register: %+v", res)
 	}
-	body, _ := message.Encode(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password"})
-	login := frame.Append(nil, body)
+	body, _ := message.EncodeFrame(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password"})
+	login := body
 	var prev []*client
 	for round := range 15 {
 		cs := []*client{dial(t, n.Addr), dial(t, n.Addr)}
@@ -848,7 +779,7 @@ func TestUserConcurrentLoginsStayOnline(t *testing.T) {
 		if live == nil {
 			t.Fatalf("round %d: every session closed", round)
 		}
-		upPing(live)
+		live.ping()
 		bob.send(message.PrivateMesType, message.PrivateMes{ToUserID: 1, Content: fmt.Sprint("round ", round)})
 		var res message.PrivateResMes
 		bob.next(message.PrivateResMesType, &res)
@@ -857,7 +788,7 @@ func TestUserConcurrentLoginsStayOnline(t *testing.T) {
 		}
 		var pm message.PrivateMes
 		live.next(message.PrivateMesType, &pm)
-		if page := upOnline(bob, 0, 10); page.Total != 2 {
+		if page := bob.onlineUsers(0, 10); page.Total != 2 {
 			t.Fatalf("round %d: online list %+v, want users 1 and 2", round, page)
 		}
 		prev = []*client{live}
