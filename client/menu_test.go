@@ -155,12 +155,12 @@ func startTimeout(t *testing.T, timeout time.Duration) *harness {
 	}
 	ui := &UI{
 		Term: newPlainTerm(h.feed, h.out),
-		Dial: func() (*Conn, error) {
+		Dial: func(string) (*Conn, error) {
 			c, s := net.Pipe()
 			h.peers <- newPeer(t, s)
 			return NewConn(c), nil
 		},
-		Addr:    "test:1",
+		Addrs:   []string{"test:1"},
 		Timeout: timeout,
 		View:    View{Loc: time.UTC, Now: func() time.Time { return testNow }},
 	}
@@ -277,8 +277,8 @@ func TestDialFailure(t *testing.T) {
 	h := &harness{t: t, feed: &lineFeed{ch: make(chan string, 10)}, out: &syncBuffer{}, done: make(chan struct{})}
 	ui := &UI{
 		Term:    newPlainTerm(h.feed, h.out),
-		Dial:    func() (*Conn, error) { return nil, errors.New("connection refused") },
-		Addr:    "127.0.0.1:1",
+		Dial:    func(string) (*Conn, error) { return nil, errors.New("connection refused") },
+		Addrs:   []string{"127.0.0.1:1"},
 		Timeout: waitLimit,
 		View:    View{Loc: time.UTC, Now: time.Now},
 	}
