@@ -146,6 +146,11 @@ func start(t *testing.T) *harness { return startTimeout(t, waitLimit) }
 
 // startTimeout starts a UI that waits timeout for each answer.
 func startTimeout(t *testing.T, timeout time.Duration) *harness {
+	return startWith(t, func(ui *UI) { ui.Timeout = timeout })
+}
+
+// startWith starts a UI with the harness's settings changed by mod.
+func startWith(t *testing.T, mod func(*UI)) *harness {
 	h := &harness{
 		t:     t,
 		feed:  &lineFeed{ch: make(chan string, 100)},
@@ -161,9 +166,10 @@ func startTimeout(t *testing.T, timeout time.Duration) *harness {
 			return NewConn(c), nil
 		},
 		Addrs:   []string{"test:1"},
-		Timeout: timeout,
+		Timeout: waitLimit,
 		View:    View{Loc: time.UTC, Now: func() time.Time { return testNow }},
 	}
+	mod(ui)
 	go func() {
 		ui.Run()
 		close(h.done)
