@@ -131,13 +131,20 @@ func TestRequestsRefusedWhileReconnecting(t *testing.T) {
 	}
 }
 
-func TestRefusedTokenAsksForThePassword(t *testing.T) {
+// reconnecting logs in with the token "tok-1", drops the connection, and
+// returns the harness and the server side of the first attempt to come back.
+func reconnecting(t *testing.T) (*harness, *peer) {
+	t.Helper()
 	mod, _ := fastRetries()
 	h := startWith(t, mod)
-	p := h.tokenLogin("tok-1")
-	p.nc.Close()
-	p = h.peer()
+	h.tokenLogin("tok-1").nc.Close()
+	p := h.peer()
 	expectTokenLogin(t, p, "tok-1")
+	return h, p
+}
+
+func TestRefusedTokenAsksForThePassword(t *testing.T) {
+	h, p := reconnecting(t)
 	p.send(message.LoginResMesType, &message.LoginResMes{Code: 403, Error: "invalid or expired session token"})
 	h.see("The server refused the session token (403): log in again with your password.")
 	h.see("Press Enter to log in again as user 100: ")
@@ -159,12 +166,7 @@ func TestRefusedTokenAsksForThePassword(t *testing.T) {
 }
 
 func TestBusyServerIsRetriedAfterItsDelay(t *testing.T) {
-	mod, _ := fastRetries()
-	h := startWith(t, mod)
-	p := h.tokenLogin("tok-1")
-	p.nc.Close()
-	p = h.peer()
-	expectTokenLogin(t, p, "tok-1")
+	h, p := reconnecting(t)
 	p.send(message.LoginResMesType, &message.LoginResMes{Code: 505, Error: "busy", RetryAfter: 50})
 	h.see("test:1 is busy (505). Reconnecting to test:1 in ")
 	p = h.peer()
