@@ -174,3 +174,20 @@ func TestBusyServerIsRetriedAfterItsDelay(t *testing.T) {
 	p.send(message.LoginResMesType, &message.LoginResMes{Code: 200, UserName: "alice", OnlineCount: 1})
 	h.see("Reconnected to test:1 as alice (100).")
 }
+
+func TestBusyResults(t *testing.T) {
+	for _, tc := range []struct {
+		name, got, want string
+	}{
+		{"login 505 retryAfter", LoginResult(&message.LoginResMes{Code: 505, Error: "server busy", RetryAfter: 1234}, 5),
+			"The server is busy (505): try again in 1.2s."},
+		{"register 505 retryAfter", RegisterResult(&message.RegisterResMes{Code: 505, Error: "server busy", RetryAfter: 20}, 5),
+			"The server is busy (505): try again in 100ms."},
+		{"login 505 without", LoginResult(&message.LoginResMes{Code: 505, Error: "store unreachable"}, 5),
+			"Login failed. Server error (505): store unreachable; try again later."},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+}

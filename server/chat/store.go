@@ -17,7 +17,7 @@ type UserStore interface {
 	Authenticate(ctx context.Context, id int, password string) (message.User, error)
 	IssueToken(ctx context.Context, userID int, ttl time.Duration) (string, error)
 	AuthenticateToken(ctx context.Context, userID int, token string) (message.User, error)
-	RevokeToken(ctx context.Context, token string) error
+	RevokeToken(ctx context.Context, userID int, token string) error
 }
 
 // LoginLimiter counts failed logins.

@@ -150,7 +150,7 @@ func busyRegister(retry time.Duration) message.RegisterResMes {
 	return message.RegisterResMes{Code: message.CodeServerError, Error: busyText, RetryAfter: int(retry.Milliseconds())}
 }
 
-const busyText = "server busy; retry after retryAfter milliseconds"
+const busyText = "server busy; try again after retryAfter milliseconds"
 
 func loginResult(code int) string {
 	switch code {
@@ -271,7 +271,7 @@ func (c *conn) endSession(reason closeReason) {
 func (c *conn) revokeToken() {
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
-	if err := c.srv.st.Users.RevokeToken(ctx, c.token); err != nil {
+	if err := c.srv.st.Users.RevokeToken(ctx, c.user, c.token); err != nil {
 		// The token stays valid until it expires; the user is told nothing.
 		c.srv.log.Warn("could not revoke a session token", "user", c.user, "err", err)
 	}

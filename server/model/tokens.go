@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -27,13 +26,13 @@ func (s *RedisUserStore) IssueToken(ctx context.Context, userID int, ttl time.Du
 		return "", err
 	}
 	defer conn.Close()
-	if _, err := conn.Do("SET", tokenKey(hashToken(token)), userID, "PX", ttl.Milliseconds()); err != nil {
+	if _, err := conn.Do("SET", tokenKey(userID, hashToken(token)), 1, "PX", ttl.Milliseconds()); err != nil {
 		return "", err
 	}
 	return token, nil
 }
 
-// AuthenticateToken returns the user that token was issued to, if it is userID,
+// AuthenticateToken returns user userID if token is one of its valid tokens,
 // with one pipelined round trip. It returns ErrBadToken for a token that is
 // unknown, expired, revoked or another user's.
 func (s *RedisUserStore) AuthenticateToken(ctx context.Context, userID int, token string) (message.User, error) {
@@ -42,18 +41,18 @@ func (s *RedisUserStore) AuthenticateToken(ctx context.Context, userID int, toke
 		return message.User{}, err
 	}
 	defer conn.Close()
-	conn.Send("GET", tokenKey(hashToken(token)))
+	conn.Send("EXISTS", tokenKey(userID, hashToken(token)))
 	conn.Send("HGET", usersKey, userID)
 	r, err := redis.Values(conn.Do(""))
 	if err != nil {
 		return message.User{}, err
 	}
-	owner, err := redis.String(r[0], nil)
-	if err == redis.ErrNil || err == nil && owner != strconv.Itoa(userID) {
-		return message.User{}, ErrBadToken
-	}
+	valid, err := redis.Bool(r[0], nil)
 	if err != nil {
 		return message.User{}, err
+	}
+	if !valid {
+		return message.User{}, ErrBadToken
 	}
 	raw, err := redis.Bytes(r[1], nil)
 	if err == redis.ErrNil {
@@ -70,15 +69,15 @@ func (s *RedisUserStore) AuthenticateToken(ctx context.Context, userID int, toke
 	return u, nil
 }
 
-// RevokeToken forgets token; revoking a token that is already gone is not an
-// error. The caller revokes only a token it issued or checked for its user.
-func (s *RedisUserStore) RevokeToken(ctx context.Context, token string) error {
+// RevokeToken forgets userID's token; revoking a token that is already gone is
+// not an error.
+func (s *RedisUserStore) RevokeToken(ctx context.Context, userID int, token string) error {
 	conn, err := s.pool.GetContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	_, err = conn.Do("DEL", tokenKey(hashToken(token)))
+	_, err = conn.Do("DEL", tokenKey(userID, hashToken(token)))
 	return err
 }
 

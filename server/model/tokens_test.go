@@ -54,7 +54,7 @@ func TestTokenLifecycle(t *testing.T) {
 			t.Errorf("%s: got user %+v, want ann (1) without her password hash", tc.name, u)
 		}
 	}
-	if err := s.RevokeToken(ctx, token); err != nil {
+	if err := s.RevokeToken(ctx, 1, token); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AuthenticateToken(ctx, 1, token); !errors.Is(err, ErrBadToken) {
