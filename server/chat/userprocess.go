@@ -29,10 +29,12 @@ func (c *conn) register(m message.Message) {
 			return
 		}
 	}
-	ctx, cancel := c.srv.requestContext()
-	defer cancel()
 	var err error
-	if ok, retry := c.srv.passwords.run(ctx, func() { err = c.srv.st.Users.Register(ctx, u) }); !ok {
+	if ok, retry := c.srv.passwords.run(c.srv.ctx, func() {
+		ctx, cancel := c.srv.requestContext() // the store's time starts once a slot is free
+		defer cancel()
+		err = c.srv.st.Users.Register(ctx, u)
+	}); !ok {
 		c.srv.metrics.passwordsBusy.Inc()
 		c.reply(message.RegisterResMesType, busyRegister(retry))
 		return
@@ -69,29 +71,18 @@ func (c *conn) login(m message.Message) {
 		answer(code, text)
 		return
 	}
+	if code, text := c.loginBlocked(req.UserID); code != 0 {
+		answer(code, text)
+		return
+	}
+	u, ok, err := c.authenticate(req)
+	if !ok {
+		return // turned away: answered
+	}
+	// The store's time for the rest starts now: the password may have waited.
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
-	blocked, err := c.srv.st.Logins.Blocked(ctx, req.UserID, c.addr)
-	if err != nil {
-		answer(message.CodeServerError, "server error; try again")
-		return
-	}
-	if blocked {
-		answer(message.CodeRateLimited, "too many failed logins; try again in a minute")
-		return
-	}
-	var u message.User
 	token := req.Token
-	if token != "" {
-		u, err = c.srv.st.Users.AuthenticateToken(ctx, req.UserID, token)
-	} else if ok, retry := c.srv.passwords.run(ctx, func() {
-		u, err = c.srv.st.Users.Authenticate(ctx, req.UserID, req.UserPwd)
-	}); !ok {
-		c.srv.metrics.passwordsBusy.Inc()
-		c.srv.metrics.logins.WithLabelValues("busy").Inc()
-		c.reply(message.LoginResMesType, busyLogin(retry))
-		return
-	}
 	switch {
 	case errors.Is(err, model.ErrUserNotFound), errors.Is(err, model.ErrWrongPassword), errors.Is(err, model.ErrBadToken):
 		if ferr := c.srv.st.Logins.Failed(ctx, req.UserID, c.addr); ferr != nil {
@@ -120,6 +111,44 @@ func (c *conn) login(m message.Message) {
 		}
 	}
 	c.startSession(u, req.Proto, token)
+}
+
+// loginBlocked answers 429 (or 505) while the user id or the address has used
+// up its failed logins.
+func (c *conn) loginBlocked(userID int) (int, string) {
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	blocked, err := c.srv.st.Logins.Blocked(ctx, userID, c.addr)
+	switch {
+	case err != nil:
+		return message.CodeServerError, "server error; try again"
+	case blocked:
+		return message.CodeRateLimited, "too many failed logins; try again in a minute"
+	}
+	return 0, ""
+}
+
+// authenticate checks the token or the password of req. A password waits for a
+// slot of the password pool; if it waits too long, the login is answered 505
+// with retryAfter and ok is false.
+func (c *conn) authenticate(req message.LoginMes) (u message.User, ok bool, err error) {
+	if req.Token != "" {
+		ctx, cancel := c.srv.requestContext()
+		defer cancel()
+		u, err = c.srv.st.Users.AuthenticateToken(ctx, req.UserID, req.Token)
+		return u, true, err
+	}
+	ok, retry := c.srv.passwords.run(c.srv.ctx, func() {
+		ctx, cancel := c.srv.requestContext() // the store's time starts once a slot is free
+		defer cancel()
+		u, err = c.srv.st.Users.Authenticate(ctx, req.UserID, req.UserPwd)
+	})
+	if !ok {
+		c.srv.metrics.passwordsBusy.Inc()
+		c.srv.metrics.logins.WithLabelValues("busy").Inc()
+		c.reply(message.LoginResMesType, busyLogin(retry))
+	}
+	return u, ok, err
 }
 
 // checkCredentials checks that a login carries exactly what it may: a classic
