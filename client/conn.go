@@ -44,7 +44,11 @@ func Dial(addr string, tlsConf *tls.Config, timeout time.Duration) (*Conn, error
 		err error
 	)
 	if tlsConf != nil {
-		nc, err = tls.DialWithDialer(d, "tcp", addr, tlsConf)
+		conf := tlsConf.Clone()
+		if conf.ServerName == "" {
+			conf.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		nc, err = tls.DialWithDialer(d, "tcp", addr, conf)
 	} else {
 		nc, err = d.Dial("tcp", addr)
 	}

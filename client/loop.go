@@ -15,7 +15,8 @@ import (
 )
 
 // handle shows an event that is not the answer being waited for.
-// It returns errLost at the end of the connection.
+// It returns errLost at the end of the connection, errOffline when the session
+// reconnects by itself.
 func (u *UI) handle(ev Event, ok bool) error {
 	if !ok || ev.Err != nil {
 		return u.closed(ev.Err)
@@ -49,12 +50,21 @@ func (u *UI) handle(ev Event, ok bool) error {
 	return nil
 }
 
-// closed handles the end of the connection.
+// closed handles the end of the connection. A session with a token stays logged
+// in and gets its connection back by itself (reconnect.go): errOffline.
 func (u *UI) closed(err error) error {
 	switch {
 	case u.leaving:
 	case u.replaced:
 		u.say("You are logged out. Choose 1 to log in again.")
+	case u.self != 0 && u.token != "":
+		why := "Connection lost again (" + cause(err) + ")."
+		if u.attempt == 0 {
+			u.say("Connection lost, reconnecting… (" + cause(err) + ")")
+			why = ""
+		}
+		u.offline(why, 0)
+		return errOffline
 	case u.self != 0:
 		u.say(lostText(err) + " Choose 1 to reconnect and log in again.")
 	default:
@@ -72,41 +82,72 @@ func lostText(err error) string {
 	return fmt.Sprintf("Connection to the server lost: %v.", err)
 }
 
-// failed reports a request that got no answer; errEnd and errLost pass through.
+// cause is lostText as a clause.
+func cause(err error) string {
+	if err == io.EOF {
+		return "the server closed the connection"
+	}
+	return fmt.Sprint(err)
+}
+
+// failed reports a request that got no answer; errEnd, errLost and errRelogin
+// pass through.
 func (u *UI) failed(err error) error {
-	if err == errTimeout {
+	switch err {
+	case errTimeout:
 		u.say(fmt.Sprintf("No answer from the server within %v.", u.Timeout))
+		return nil
+	case errOffline:
+		u.say("The connection was lost before the answer came: the request may or may not have been done.")
 		return nil
 	}
 	return err
 }
 
-// connect dials the server unless connected.
+// connect dials the server unless connected, trying each node from the one in
+// use on.
 func (u *UI) connect() error {
 	if u.conn != nil {
 		return nil
 	}
-	c, err := u.Dial()
-	if err != nil {
-		u.say(fmt.Sprintf("cannot reach server at %s: %v", u.Addr, err))
-		return err
+	var err error
+	for range u.Addrs {
+		addr := u.Addrs[u.addr]
+		var c *Conn
+		if c, err = u.Dial(addr); err == nil {
+			u.conn, u.events = c, c.Events()
+			return nil
+		}
+		u.say(fmt.Sprintf("cannot reach server at %s: %v", addr, err))
+		u.addr = (u.addr + 1) % len(u.Addrs)
 	}
-	u.conn, u.events = c, c.Events()
-	return nil
+	return err
 }
 
-// dropConn closes the connection and forgets the session.
-func (u *UI) dropConn() {
+// closeConn closes the connection; the session, if any, stays.
+func (u *UI) closeConn() {
 	if u.conn != nil {
 		u.conn.Close()
 	}
 	u.conn, u.events = nil, nil
-	u.self, u.selfName = 0, ""
+}
+
+// dropConn closes the connection and forgets the session.
+func (u *UI) dropConn() {
+	u.closeConn()
+	u.stopReconnecting()
+	u.self, u.selfName, u.token = 0, "", ""
 	u.leaving, u.replaced = false, false
 }
 
-// send writes a request; a failure ends the connection (errLost).
+// send writes a request; a failure ends the connection (errLost, or
+// errOffline while the session reconnects). While reconnecting nothing is sent:
+// the user is told, and tries again later.
 func (u *UI) send(typ string, v any) error {
+	if u.conn == nil && u.self != 0 && u.token != "" {
+		u.say(notConnected)
+		return errOffline
+	}
 	if u.conn == nil {
 		return u.closed(errors.New("not connected"))
 	}
@@ -137,7 +178,11 @@ func (u *UI) ask(prompt string, secret bool) (string, error) {
 			}
 			return l.Text, nil
 		case ev, ok := <-u.events:
-			if err := u.handle(ev, ok); err != nil {
+			if err := u.handle(ev, ok); err != nil && err != errOffline {
+				return "", err
+			}
+		case r := <-u.redial:
+			if err := u.redialed(r); err != nil {
 				return "", err
 			}
 		case <-u.Quit:
@@ -151,7 +196,7 @@ func (u *UI) drain() error {
 	for {
 		select {
 		case ev, ok := <-u.events:
-			if err := u.handle(ev, ok); err != nil {
+			if err := u.handle(ev, ok); err != nil && err != errOffline {
 				return err
 			}
 		default:

@@ -1,5 +1,6 @@
-// Command chat-client is the terminal client of the chat server (shared/PROTOCOL.md,
-// proto 2: it acknowledges private messages and drops repeated ones).
+// Command chat-client is the terminal client of the chat server (docs/PROTOCOL.md,
+// proto 2: it acknowledges private messages and drops repeated ones, and logs in
+// again with its session token when the connection drops; see reconnect.go).
 //
 // Interactive use: run it in a terminal and follow the menus. Messages, presence
 // changes and notices appear above the prompt as they arrive, without disturbing
@@ -22,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,15 +42,21 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	addr := flag.String("addr", envOr("CHAT_ADDR", "127.0.0.1:8889"), "server address host:port (env CHAT_ADDR)")
+	addrList := flag.String("addr", envOr("CHAT_ADDR", "127.0.0.1:8889"),
+		"server address host:port, or several nodes separated by commas: a dropped connection comes back on the next one (env CHAT_ADDR)")
 	flag.BoolVar(&useTLS, "tls", useTLS, "connect with TLS (env CHAT_TLS)")
 	caFile := flag.String("tls-ca", os.Getenv("CHAT_TLS_CA"), "PEM file of the CA to trust; implies -tls (env CHAT_TLS_CA)")
 	timeout := flag.Duration("timeout", 10*time.Second, "how long to wait for the server's answer")
+	flag.Usage = usage
 	flag.Parse()
 
+	addrs, err := parseAddrs(*addrList)
+	if err != nil {
+		return err
+	}
 	var tlsConf *tls.Config
 	if useTLS || *caFile != "" {
-		if tlsConf, err = clientTLS(*addr, *caFile); err != nil {
+		if tlsConf, err = clientTLS(*caFile); err != nil {
 			return err
 		}
 	}
@@ -69,14 +77,58 @@ func run() error {
 
 	ui := &UI{
 		Term:    term,
-		Dial:    func() (*Conn, error) { return Dial(*addr, tlsConf, *timeout) },
-		Addr:    *addr,
+		Dial:    func(addr string) (*Conn, error) { return Dial(addr, tlsConf, *timeout) },
+		Addrs:   addrs,
 		Timeout: *timeout,
 		View:    View{Loc: time.Local, Now: time.Now},
 		Quit:    quit,
 	}
 	ui.Run()
 	return nil
+}
+
+// usage is the client's help: its flags, and how it behaves when the
+// connection drops.
+func usage() {
+	out := flag.CommandLine.Output()
+	fmt.Fprint(out, `Usage: chat-client [flags]
+
+Menus: 1 Log in, 2 Register, 3 Exit; once logged in: 1 Online users,
+2 Group message, 3 Private message, 4 Messages, 5 Log out.
+
+Session tokens and reconnection: a login with the password gets a session
+token from the server (kept in memory only, never shown). When the connection
+drops, the client says "Connection lost, reconnecting…", waits a random time
+(under 1 s at first, doubling up to 30 s), connects to the next address of
+-addr and logs in again with the token, without asking for the password; then it
+says "Reconnected" and shows the private messages that came meanwhile. While it
+reconnects, what needs the server (choices 1 to 3) is refused with a line
+saying so: nothing is queued, type it again once reconnected. If the server
+refuses the token (expired or revoked), the client asks for the password.
+Logging out (5) revokes the token.
+
+Flags:
+`)
+	flag.PrintDefaults()
+}
+
+// parseAddrs splits the -addr list into host:port addresses.
+func parseAddrs(list string) ([]string, error) {
+	var addrs []string
+	for a := range strings.SplitSeq(list, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("bad -addr %q: %w", a, err)
+		}
+		addrs = append(addrs, a)
+	}
+	if len(addrs) == 0 {
+		return nil, errors.New("-addr: no server address")
+	}
+	return addrs, nil
 }
 
 // openTerminal uses readline when stdin is a terminal, plain lines otherwise.
@@ -87,14 +139,10 @@ func openTerminal() (Terminal, error) {
 	return newPlainTerm(os.Stdin, os.Stdout), nil
 }
 
-// clientTLS returns the TLS configuration for addr: the server name is the
-// address's host; caFile, when given, is the only CA trusted.
-func clientTLS(addr, caFile string) (*tls.Config, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("bad -addr %q: %w", addr, err)
-	}
-	conf := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+// clientTLS returns the TLS configuration: caFile, when given, is the only CA
+// trusted. Dial names the server after the host of the address it dials.
+func clientTLS(caFile string) (*tls.Config, error) {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {

@@ -17,28 +17,41 @@ import (
 // it waits for together, so incoming messages show while a prompt is open.
 type UI struct {
 	Term    Terminal
-	Dial    func() (*Conn, error) // connects to the server
-	Addr    string                // server address, for messages
-	Timeout time.Duration         // how long to wait for an answer
+	Dial    func(addr string) (*Conn, error) // connects to one server node
+	Addrs   []string                         // server nodes; the client moves to the next when one fails
+	Timeout time.Duration                    // how long to wait for an answer
+	Backoff Backoff                          // waits between reconnection attempts
 	View    View
 	Quit    <-chan struct{} // closed on a signal: finish as at the end of input
 
 	conn     *Conn
 	events   <-chan Event // conn's events; nil when not connected
+	addr     int          // index in Addrs of the node in use
 	self     int          // logged-in user id; 0 when logged out
 	selfName string
-	leaving  bool // LogoutMes sent: the end of the connection is expected
-	replaced bool // got ErrorResMes 409
+	token    string // the session token; "" when the server gave none
+	leaving  bool   // LogoutMes sent: the end of the connection is expected
+	replaced bool   // got ErrorResMes 409
 	names    map[int]string
 	history  []string    // this session's conversation, formatted
 	seen     dedup       // msgIds already shown
 	line     <-chan Line // read in progress; nil when none
+
+	// Reconnection (reconnect.go): attempts since the connection was lost, and
+	// the attempt under way.
+	attempt    int
+	redial     <-chan dialResult // nil when no attempt is under way
+	stopRedial chan struct{}     // closed to abandon the attempt under way
 }
 
 var (
 	errEnd     = errors.New("end of input")
 	errLost    = errors.New("connection lost")
 	errTimeout = errors.New("no answer")
+	// errOffline: the connection was lost and the session is reconnecting.
+	errOffline = errors.New("reconnecting")
+	// errRelogin: the server refused the session token; the password is needed.
+	errRelogin = errors.New("session token refused")
 )
 
 const firstMenu = `
@@ -101,6 +114,12 @@ func (u *UI) login() error {
 	if err != nil {
 		return err
 	}
+	u.history = nil
+	return u.logIn(id, pwd)
+}
+
+// logIn logs in as id with a password; on success u.self and u.token are set.
+func (u *UI) logIn(id int, pwd string) error {
 	if err := u.connect(); err != nil {
 		return nil
 	}
@@ -122,7 +141,7 @@ func (u *UI) login() error {
 		u.dropConn()
 		return nil
 	}
-	u.self, u.selfName, u.history = id, r.UserName, nil
+	u.self, u.selfName, u.token = id, r.UserName, r.Token
 	u.names[id] = r.UserName
 	return nil
 }
@@ -174,35 +193,55 @@ func (u *UI) register() error {
 	return nil
 }
 
-// session runs the logged-in menu until logout, the end of the connection or of input.
+// session runs the logged-in menu until logout, the end of the connection or of
+// input. While the session reconnects, the menu stays: what needs the server is
+// refused with a line saying so, the conversation (4) and logout (5) work.
 func (u *UI) session() error {
-	for {
+	for u.self != 0 {
 		u.say(fmt.Sprintf("[%s] 1 Online users  2 Group message  3 Private message  4 Messages  5 Log out",
 			who(u.selfName, u.self)))
 		choice, err := u.ask("Choice: ", false)
-		if err != nil {
-			return err
+		if err == nil {
+			err = u.choose(strings.TrimSpace(choice))
 		}
-		switch strings.TrimSpace(choice) {
-		case "1":
-			err = u.onlineUsers()
-		case "2":
-			err = u.group()
-		case "3":
-			err = u.private()
-		case "4":
-			u.showHistory()
-		case "5":
-			u.logout()
-			return nil
-		case "":
+		switch err {
+		case nil, errOffline:
+		case errRelogin:
+			if err := u.passwordRelogin(); err != nil {
+				return err
+			}
 		default:
-			u.say("Please choose 1 to 5.")
-		}
-		if err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// choose runs one choice of the logged-in menu.
+func (u *UI) choose(choice string) error {
+	switch choice {
+	case "1", "2", "3":
+		if u.conn == nil {
+			u.say(notConnected)
+			return nil
+		}
+	}
+	switch choice {
+	case "1":
+		return u.onlineUsers()
+	case "2":
+		return u.group()
+	case "3":
+		return u.private()
+	case "4":
+		u.showHistory()
+	case "5":
+		u.logout()
+	case "":
+	default:
+		u.say("Please choose 1 to 5.")
+	}
+	return nil
 }
 
 // Online users are fetched in pages; at most maxListed are listed.
@@ -321,7 +360,18 @@ func (u *UI) showHistory() {
 }
 
 // logout sends LogoutMes and waits until the server closes the connection.
+// While reconnecting, the session ends here only.
 func (u *UI) logout() {
+	if u.conn == nil {
+		tokenLeft := u.token != ""
+		u.dropConn()
+		if tokenLeft {
+			u.say("Logged out here (not connected: the server was not told, and the session token stays valid until it expires).")
+		} else {
+			u.say("Logged out.")
+		}
+		return
+	}
 	u.leaving = true
 	if u.send(message.LogoutMesType, &message.LogoutMes{}) == nil {
 		u.await(message.LogoutMesType, "", nil) // ends with errLost when the server closes

@@ -146,6 +146,11 @@ func start(t *testing.T) *harness { return startTimeout(t, waitLimit) }
 
 // startTimeout starts a UI that waits timeout for each answer.
 func startTimeout(t *testing.T, timeout time.Duration) *harness {
+	return startWith(t, func(ui *UI) { ui.Timeout = timeout })
+}
+
+// startWith starts a UI with the harness's settings changed by mod.
+func startWith(t *testing.T, mod func(*UI)) *harness {
 	h := &harness{
 		t:     t,
 		feed:  &lineFeed{ch: make(chan string, 100)},
@@ -155,15 +160,16 @@ func startTimeout(t *testing.T, timeout time.Duration) *harness {
 	}
 	ui := &UI{
 		Term: newPlainTerm(h.feed, h.out),
-		Dial: func() (*Conn, error) {
+		Dial: func(string) (*Conn, error) {
 			c, s := net.Pipe()
 			h.peers <- newPeer(t, s)
 			return NewConn(c), nil
 		},
-		Addr:    "test:1",
-		Timeout: timeout,
+		Addrs:   []string{"test:1"},
+		Timeout: waitLimit,
 		View:    View{Loc: time.UTC, Now: func() time.Time { return testNow }},
 	}
+	mod(ui)
 	go func() {
 		ui.Run()
 		close(h.done)
@@ -277,8 +283,8 @@ func TestDialFailure(t *testing.T) {
 	h := &harness{t: t, feed: &lineFeed{ch: make(chan string, 10)}, out: &syncBuffer{}, done: make(chan struct{})}
 	ui := &UI{
 		Term:    newPlainTerm(h.feed, h.out),
-		Dial:    func() (*Conn, error) { return nil, errors.New("connection refused") },
-		Addr:    "127.0.0.1:1",
+		Dial:    func(string) (*Conn, error) { return nil, errors.New("connection refused") },
+		Addrs:   []string{"127.0.0.1:1"},
 		Timeout: waitLimit,
 		View:    View{Loc: time.UTC, Now: time.Now},
 	}

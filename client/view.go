@@ -121,6 +121,9 @@ func LoginResult(r *message.LoginResMes, id int) string {
 	case message.CodeRateLimited:
 		return "Too many login attempts (429): wait a moment and try again."
 	}
+	if r.Code == message.CodeServerError && r.RetryAfter > 0 {
+		return busy(r.RetryAfter)
+	}
 	return "Login failed. " + failure(r.Code, r.Error)
 }
 
@@ -142,7 +145,16 @@ func RegisterResult(r *message.RegisterResMes, id int) string {
 	case message.CodeRateLimited:
 		return "Too many attempts (429): wait a moment and try again."
 	}
+	if r.Code == message.CodeServerError && r.RetryAfter > 0 {
+		return busy(r.RetryAfter)
+	}
 	return "Registration failed. " + failure(r.Code, r.Error)
+}
+
+// busy explains a 505 that says when to try again (milliseconds).
+func busy(retryAfter int) string {
+	d := (time.Duration(retryAfter) * time.Millisecond).Round(100 * time.Millisecond)
+	return fmt.Sprintf("The server is busy (505): try again in %v.", max(d, 100*time.Millisecond))
 }
 
 // PrivateResult explains the answer to a private message sent to user id (name if known).

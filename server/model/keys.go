@@ -34,5 +34,10 @@ func dedupKey(from int, clientMsgID string) string {
 // loginFailKey counts failed logins of one user id or one remote address.
 func loginFailKey(kind, who string) string { return "loginfail:" + kind + ":" + who }
 
+// tokenKey marks a session token of a user as valid, under the token's hash (the
+// token itself is never stored). The user id in the key binds the token to its
+// user, and keeps it on the user's shard.
+func tokenKey(userID int, hash string) string { return "token:" + itoa(userID) + ":" + hash }
+
 // NodeChannel carries what is addressed to the connections of one node.
 func NodeChannel(node string) string { return "chat:node:" + node }
