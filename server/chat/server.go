@@ -67,22 +67,36 @@ type Server struct {
 	hub     hub
 
 	shuttingDown atomic.Bool
-	ctx          context.Context // ends when the server has shut down
+	ctx          context.Context // ends when the connections are done: the background loops stop
 	cancel       context.CancelFunc
-	startOnce    sync.Once
-	background   sync.WaitGroup // cluster loops and the acker
+	// storeCtx bounds all store work; it ends when Shutdown's context does, so
+	// that nothing waits for a Redis that does not answer past the grace period.
+	storeCtx    context.Context
+	storeCancel context.CancelFunc
+	startOnce   sync.Once
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	perIP     map[string]int
-	connsWG   sync.WaitGroup
+	connsWG   sync.WaitGroup // connection goroutines, for Shutdown's graceful wait
+	// goroutines counts every goroutine the server starts: connections, their
+	// writers and deliveries, publish retries, the background loops. Only Serve
+	// (before Shutdown, under mu) and goroutines already counted add to it, so
+	// that no Add meets a zero count during Shutdown's Wait.
+	goroutines sync.WaitGroup
 
 	loginLocks [64]sync.Mutex // striped by user id
 
 	acks    chan ackBatch
 	idBase  string // makes session and group message ids unique across restarts
 	idCount atomic.Uint64
+}
+
+// goTracked runs f on a new goroutine counted in s.goroutines. It must be called
+// from a goroutine counted there already (see Server.goroutines).
+func (s *Server) goTracked(f func()) {
+	s.goroutines.Go(f)
 }
 
 // New returns a server on the given stores. Zero config fields take defaults.
@@ -111,19 +125,22 @@ func New(cfg Config, st Stores) *Server {
 		cfg.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	storeCtx, storeCancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:       cfg,
-		st:        st,
-		log:       cfg.Logger.With("node", cfg.Node),
-		metrics:   newMetrics(),
-		hub:       hub{conns: make(map[int]*conn)},
-		ctx:       ctx,
-		cancel:    cancel,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
-		perIP:     make(map[string]int),
-		acks:      make(chan ackBatch, 4096),
-		idBase:    strconv.FormatInt(time.Now().UnixNano(), 36) + ".",
+		cfg:         cfg,
+		st:          st,
+		log:         cfg.Logger.With("node", cfg.Node),
+		metrics:     newMetrics(),
+		hub:         hub{conns: make(map[int]*conn)},
+		ctx:         ctx,
+		cancel:      cancel,
+		storeCtx:    storeCtx,
+		storeCancel: storeCancel,
+		listeners:   make(map[net.Listener]struct{}),
+		conns:       make(map[*conn]struct{}),
+		perIP:       make(map[string]int),
+		acks:        make(chan ackBatch, 4096),
+		idBase:      strconv.FormatInt(time.Now().UnixNano(), 36) + ".",
 	}
 }
 
@@ -169,6 +186,7 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		go func() {
+			defer s.goroutines.Done()
 			defer s.untrack(c)
 			c.serve()
 		}()
@@ -189,6 +207,7 @@ func (s *Server) track(c *conn) bool {
 	s.perIP[c.addr]++
 	s.conns[c] = struct{}{}
 	s.connsWG.Add(1)
+	s.goroutines.Add(1)
 	s.metrics.connections.Inc()
 	return true
 }
@@ -207,8 +226,11 @@ func (s *Server) untrack(c *conn) {
 
 // Shutdown stops accepting, lets every connection finish the request it is
 // handling, ends each session (users shown offline to the others), flushes what
-// is queued and closes. If ctx ends first, the remaining connections are closed
-// at once and ctx's error is returned.
+// is queued and closes. If ctx ends first, store requests under way are cut
+// short, the remaining connections are closed at once and ctx's error is
+// returned. Either way Shutdown returns once every goroutine the server started
+// has ended, by ctx's deadline: what is left to do then takes no longer than
+// closing sockets and abandoning Redis round trips.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shuttingDown.Store(true)
@@ -220,6 +242,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, s.storeCancel)
+	defer stop()
 	// The flag is set before the deadline: see conn.readFrame.
 	for _, c := range conns {
 		c.nc.SetReadDeadline(time.Now())
@@ -241,12 +265,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.startOnce.Do(func() {}) // a server that never served has nothing to stop
 	s.cancel()
-	s.background.Wait()
-	leaveCtx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	s.goroutines.Wait()
+	leaveCtx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	if lerr := s.st.Presence.Leave(leaveCtx, s.cfg.Node); lerr != nil {
 		s.log.Warn("could not leave the cluster", "err", lerr)
 	}
+	s.storeCancel()
 	return err
 }
 
@@ -257,7 +282,7 @@ func (s *Server) loginLock(user int) *sync.Mutex {
 
 // requestContext bounds one request's store work.
 func (s *Server) requestContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(s.ctx, storeTimeout)
+	return context.WithTimeout(s.storeCtx, storeTimeout)
 }
 
 // newID returns an id unique to this node and this run.
