@@ -5,6 +5,7 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -19,25 +20,28 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("chat: server closed")
 
-// Config holds the server's settings; zero fields take the defaults of DefaultConfig.
+// Config holds the server's settings. New replaces a zero (or negative) field by
+// its value in DefaultConfig, except where the field says what zero means.
 type Config struct {
-	Node          string        // this node's id, unique in the cluster
-	MaxFrame      int           // largest frame body accepted
-	PresenceLimit int           // presence is broadcast only while at most this many are online
+	Node     string // this node's id, unique in the cluster, without spaces
+	MaxFrame int    // largest frame body accepted, in bytes
+	// PresenceLimit: presence notices are sent while at most this many users are
+	// online; negative: never.
+	PresenceLimit int
 	LoginTimeout  time.Duration // a connection must log in within this
 	FrameTimeout  time.Duration // a started frame must be complete within this
 	WriteTimeout  time.Duration // one write to a client may take this long
 	MaxQueue      int           // bytes queued for one client before it is cut off as too slow
-	RatePrivate   float64       // private messages per second per user; 0 = unlimited
-	BurstPrivate  int
-	RateGroup     float64 // group messages per second per user; 0 = unlimited
-	BurstGroup    int
-	MaxConnsPerIP int           // connections per remote address; 0 = unlimited
+	RatePrivate   float64       // private messages per second per user; zero (or less): unlimited
+	BurstPrivate  int           // private messages a user may send at once
+	RateGroup     float64       // group messages per second per user; zero (or less): unlimited
+	BurstGroup    int           // group messages a user may send at once
+	MaxConnsPerIP int           // connections per remote address; zero: unlimited
 	Heartbeat     time.Duration // heartbeat period; a node is dead after 3 missed beats
-	Logger        *slog.Logger
+	Logger        *slog.Logger  // nil: slog.Default()
 }
 
-// DefaultConfig returns the defaults of PROTOCOL.md and the server's flags.
+// DefaultConfig returns the defaults of docs/PROTOCOL.md and the server's flags.
 func DefaultConfig() Config {
 	return Config{
 		Node:          "node1",
@@ -52,6 +56,36 @@ func DefaultConfig() Config {
 		RateGroup:     5,
 		BurstGroup:    20,
 		Heartbeat:     2 * time.Second,
+	}
+}
+
+// withDefaults returns cfg with every field that has a default and is zero (or
+// negative) set to it.
+func (cfg Config) withDefaults() Config {
+	def := DefaultConfig()
+	orDefault(&cfg.Node, def.Node)
+	orDefault(&cfg.MaxFrame, def.MaxFrame)
+	if cfg.PresenceLimit == 0 { // negative has a meaning
+		cfg.PresenceLimit = def.PresenceLimit
+	}
+	orDefault(&cfg.LoginTimeout, def.LoginTimeout)
+	orDefault(&cfg.FrameTimeout, def.FrameTimeout)
+	orDefault(&cfg.WriteTimeout, def.WriteTimeout)
+	orDefault(&cfg.MaxQueue, def.MaxQueue)
+	orDefault(&cfg.BurstPrivate, def.BurstPrivate)
+	orDefault(&cfg.BurstGroup, def.BurstGroup)
+	orDefault(&cfg.Heartbeat, def.Heartbeat)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	// RatePrivate, RateGroup and MaxConnsPerIP: zero means unlimited.
+	return cfg
+}
+
+func orDefault[T cmp.Ordered](v *T, def T) {
+	var zero T
+	if *v <= zero {
+		*v = def
 	}
 }
 
@@ -99,31 +133,10 @@ func (s *Server) goTracked(f func()) {
 	s.goroutines.Go(f)
 }
 
-// New returns a server on the given stores. Zero config fields take defaults.
+// New returns a server on the given stores. Zero config fields take defaults
+// (see Config).
 func New(cfg Config, st Stores) *Server {
-	def := DefaultConfig()
-	fill := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	fillDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	if cfg.Node == "" {
-		cfg.Node = def.Node
-	}
-	fill(&cfg.MaxFrame, def.MaxFrame)
-	fill(&cfg.MaxQueue, def.MaxQueue)
-	fillDur(&cfg.LoginTimeout, def.LoginTimeout)
-	fillDur(&cfg.FrameTimeout, def.FrameTimeout)
-	fillDur(&cfg.WriteTimeout, def.WriteTimeout)
-	fillDur(&cfg.Heartbeat, def.Heartbeat)
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	storeCtx, storeCancel := context.WithCancel(context.Background())
 	return &Server{
