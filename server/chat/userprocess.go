@@ -60,8 +60,8 @@ func (c *conn) login(m message.Message) {
 		answer(code, text)
 		return
 	}
-	if len(req.UserPwd) > message.MaxPasswordLen {
-		answer(message.CodeInvalid, "userPwd must be 6 to 72 bytes")
+	if code, text := checkPassword(req.UserPwd); code != 0 {
+		answer(code, text)
 		return
 	}
 	ctx, cancel := c.srv.requestContext()
