@@ -1,4 +1,4 @@
-// Command chat-client is the terminal client of the chat server (shared/PROTOCOL.md,
+// Command chat-client is the terminal client of the chat server (docs/PROTOCOL.md,
 // proto 2: it acknowledges private messages and drops repeated ones).
 //
 // Interactive use: run it in a terminal and follow the menus. Messages, presence

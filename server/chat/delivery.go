@@ -188,7 +188,9 @@ func (s *Server) ackLoop() {
 		select {
 		case first = <-s.acks:
 		case <-s.ctx.Done():
-			// Writers are done by now (Shutdown waited for them): drain what is left.
+			// The connections are done by now (Shutdown waited for them, or closed
+			// them when its context ended): drain what is left, as long as the
+			// store's context lasts.
 			for {
 				select {
 				case b := <-s.acks:
