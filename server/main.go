@@ -59,7 +59,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.loginFailAddr, "login-failures-per-address", 100, "failed logins per remote address per minute before 429 (0 = no limit)")
 	c := &o.chat
 	fs.IntVar(&c.MaxFrame, "max-frame", def.MaxFrame, "largest frame body in bytes")
-	fs.IntVar(&c.PresenceLimit, "presence-limit", def.PresenceLimit, "presence notices are sent while at most this many users are online (negative = never)")
+	fs.IntVar(&c.PresenceLimit, "presence-limit", def.PresenceLimit, "presence notices are sent while at most this many users are online (0 = the default, negative = never)")
 	fs.DurationVar(&c.LoginTimeout, "login-timeout", def.LoginTimeout, "a connection that has not logged in by then is closed")
 	fs.DurationVar(&c.FrameTimeout, "frame-timeout", def.FrameTimeout, "a frame that has started must be complete within this")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", def.WriteTimeout, "one write to a client may take this long")
@@ -75,8 +75,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 
 // printUsage writes the help of -h.
 func printUsage(w io.Writer, fs *flag.FlagSet) {
-	io.WriteString(w, "Usage: chat-server [flags]\n\nEvery flag may also be set as CHAT_<FLAG> in the environment (e.g. CHAT_ADDR).\n"+
-		"Zero numbers and durations take the default shown, unless the flag says what 0 means.\n\n")
+	io.WriteString(w, "Usage: chat-server [flags]\n\nEvery flag may also be set as CHAT_<FLAG> in the environment (e.g. CHAT_ADDR).\n\n")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 }

@@ -116,8 +116,9 @@ type Server struct {
 	connsWG   sync.WaitGroup // connection goroutines, for Shutdown's graceful wait
 	// goroutines counts every goroutine the server starts: connections, their
 	// writers and deliveries, publish retries, the background loops. Only Serve
-	// (before Shutdown, under mu) and goroutines already counted add to it, so
-	// that no Add meets a zero count during Shutdown's Wait.
+	// (under mu, or in start through startOnce: both ordered before Shutdown's
+	// Wait) and goroutines already counted add to it, so that no Add meets a zero
+	// count during the Wait.
 	goroutines sync.WaitGroup
 
 	loginLocks [64]sync.Mutex // striped by user id
