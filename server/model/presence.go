@@ -55,7 +55,7 @@ type Claim struct {
 // The script must also take the user out of the users set of the node of the
 // session it replaces, a key it can only name once it has read that session. It
 // is given the set of the node Claim expects (this one at first: a user who logs
-// in again mostly does so where he was) and changes nothing if the session is on
+// in again mostly does so on the same node) and changes nothing if the session is on
 // another; Claim then runs it again with that node's set. Each run is atomic and
 // changes the data only when the set it holds is the right one, so the outcome is
 // that of one atomic claim; a further run is needed only if the user's session

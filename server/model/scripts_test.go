@@ -3,12 +3,10 @@ package model
 import (
 	"context"
 	"io/fs"
-	"net"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gomodule/redigo/redis"
 
@@ -100,46 +98,5 @@ func TestClaimReplacesSessionOnAnotherNode(t *testing.T) {
 				t.Errorf("after the claim on %s: node %s's users are %v, want %v", tt.node, n, got, want)
 			}
 		}
-	}
-}
-
-// A round trip to a Redis that accepts connections and never answers ends when
-// its context does, not after the connection's read timeout, and the pool drops
-// the connection it cut.
-func TestRoundTripEndsWithContext(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			nc, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer nc.Close()
-		}
-	}()
-	pool := NewPool(PoolConfig{Addr: l.Addr().String()})
-	defer pool.Close()
-	p := NewRedisPresence(pool)
-	const wait = 200 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	start := time.Now()
-	err = p.Ping(ctx)
-	if took := time.Since(start); err == nil || took > ioTimeout/2 {
-		t.Fatalf("ping with a %v context: got %v after %v, want an error at about %v", wait, err, took, wait)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for pool.ActiveCount() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d active connections, want the cut one dropped", pool.ActiveCount())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := pool.IdleCount(); n != 0 {
-		t.Errorf("got %d idle connections, want the cut one dropped, not kept", n)
 	}
 }
