@@ -87,7 +87,7 @@ func appendQuoted(dst []byte, s string) []byte {
 }
 
 // ValidText reports whether s is valid UTF-8 without control characters, as
-// PROTOCOL.md requires of user names.
+// docs/PROTOCOL.md requires of user names.
 func ValidText(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
