@@ -3,7 +3,6 @@ package chat_test
 import (
 	"context"
 	"errors"
-	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -27,7 +26,7 @@ func TestShutdownDuringRedisOutage(t *testing.T) {
 	carol := user(t, n.Addr, 3, "carol", message.ProtoClassic)
 
 	r.Kill(t)
-	blackHole(t, r.Addr)
+	redistest.Silent(t, r.Addr)
 	// Requests that wait on Redis when Shutdown starts (or soon after).
 	alice.send(message.PrivateMesType, message.PrivateMes{ToUserID: 2, Content: "lost in the outage"})
 	carol.send(message.SmsMesType, message.SmsMes{Content: "to everyone"})
@@ -59,33 +58,6 @@ func TestShutdownDuringRedisOutage(t *testing.T) {
 	if t.Failed() {
 		t.Logf("goroutines left:\n%s", strings.Join(left, "\n\n"))
 	}
-}
-
-// blackHole listens on addr and accepts connections that never get an answer,
-// until the test ends.
-func blackHole(t *testing.T, addr string) {
-	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("taking over Redis's address %s: %v", addr, err)
-	}
-	accepted := make(chan net.Conn, 1024)
-	go func() {
-		for {
-			nc, err := l.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- nc
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		for nc := range accepted {
-			nc.Close()
-		}
-	})
 }
 
 // serverGoroutines returns the stacks of the goroutines running code of the

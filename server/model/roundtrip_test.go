@@ -2,38 +2,11 @@ package model
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
-)
 
-// silentRedis listens on a loopback port and accepts connections that never get
-// an answer, as a hung Redis does, until the test ends. It returns the address.
-func silentRedis(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := make(chan net.Conn, 256)
-	go func() {
-		for {
-			nc, err := l.Accept()
-			if err != nil {
-				close(held)
-				return
-			}
-			held <- nc
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		for nc := range held {
-			nc.Close()
-		}
-	})
-	return l.Addr().String()
-}
+	"chat/internal/redistest"
+)
 
 // waitFor polls cond until it holds or half the read timeout of a Redis
 // connection passes: the code under test must not wait for that timeout.
@@ -54,7 +27,7 @@ const contextWait = 200 * time.Millisecond
 // A round trip to a Redis that does not answer ends when its context does, not
 // after the connection's read timeout, and the pool drops the connection it cut.
 func TestRoundTripEndsWithContext(t *testing.T) {
-	pool := NewPool(PoolConfig{Addr: silentRedis(t)})
+	pool := NewPool(PoolConfig{Addr: redistest.Silent(t, "")})
 	defer pool.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), contextWait)
 	defer cancel()
@@ -72,7 +45,7 @@ func TestRoundTripEndsWithContext(t *testing.T) {
 // A shared pipeline of sends ends once every caller in it has given up: no
 // goroutine of the batcher waits on for a Redis that does not answer.
 func TestSendBatchEndsWhenCallersGiveUp(t *testing.T) {
-	pool := NewPool(PoolConfig{Addr: silentRedis(t)})
+	pool := NewPool(PoolConfig{Addr: redistest.Silent(t, "")})
 	defer pool.Close()
 	inbox := NewRedisInbox(pool, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), contextWait)
