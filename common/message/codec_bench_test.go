@@ -1,0 +1,28 @@
+package message
+
+import (
+	"strings"
+	"testing"
+)
+
+// BenchmarkEncodeFrame measures the encoding of one group message, done once per
+// broadcast: a plain line, and one full of the characters JSON escapes.
+func BenchmarkEncodeFrame(b *testing.B) {
+	for _, bc := range []struct {
+		name    string
+		content string
+	}{
+		{"plain", "hello everyone, see you at the meeting at ten"},
+		{"markup", strings.Repeat(`<a href="x">&amp;</a> `, 40)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			m := SmsMes{Content: bc.content, UserID: 100, UserName: "scott", MsgID: "g1", SentAt: 1700000000000}
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := EncodeFrame(SmsMesType, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
