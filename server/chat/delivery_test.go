@@ -219,9 +219,11 @@ func msMarker(t testing.TB, from, to *client, toID int) []message.PrivateMes {
 	}
 	var before []message.PrivateMes
 	checkFor(t, waitTimeout, "the marker message", func() bool {
-		for _, f := range msTakeAll(to, message.PrivateMesType) {
-			before = append(before, msDecode[message.PrivateMes](t, f))
+		got, err := takePrivates(to)
+		if err != nil {
+			t.Fatal(err)
 		}
+		before = append(before, got...)
 		return len(before) > 0 && before[len(before)-1].MsgID == res.MsgID
 	})
 	return before[:len(before)-1]
@@ -383,7 +385,7 @@ func TestPrivateRedelivery(t *testing.T) {
 				}
 				ids = append(ids, res.MsgID)
 			}
-			first := msPrivates(t, msNextN(t, bob, message.PrivateMesType, total))
+			first := nextPrivates(t, bob, total)
 			if g := msIDs(first); !msEqual(g, ids) {
 				t.Fatalf("got msgIds %q, want %q", g, ids)
 			}
@@ -503,18 +505,16 @@ func TestPrivateConcurrent(t *testing.T) {
 				errs <- fmt.Errorf("recipient %d: got %d messages, want %d", recipientBase+ri, count, expect)
 				break
 			}
-			fs := msTakeAll(c, message.PrivateMesType)
-			if len(fs) == 0 {
+			ms, err := takePrivates(c)
+			if err != nil {
+				errs <- err
+			}
+			if len(ms) == 0 {
 				time.Sleep(2 * time.Millisecond)
 				continue
 			}
 			var ids []string
-			for _, f := range fs {
-				var m message.PrivateMes
-				if err := json.Unmarshal([]byte(f.Data), &m); err != nil {
-					errs <- err
-					continue
-				}
+			for _, m := range ms {
 				ids = append(ids, m.MsgID)
 				if seen[m.MsgID] {
 					errs <- fmt.Errorf("recipient %d: got %s (%q) twice", recipientBase+ri, m.MsgID, m.Content)
