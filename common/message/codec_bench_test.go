@@ -26,3 +26,19 @@ func BenchmarkEncodeFrame(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFitSmsFrame measures cutting a group message too long for classic
+// sessions, done once per broadcast and node when it happens.
+func BenchmarkFitSmsFrame(b *testing.B) {
+	m := SmsMes{Content: strings.Repeat(`"`, MaxContentLen), UserID: 100, UserName: "scott", MsgID: "g1", SentAt: 1700000000000}
+	f, err := EncodeFrame(SmsMesType, m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := FitSmsFrame(m, f, MaxClassicFrame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
