@@ -143,3 +143,11 @@ func TestCutPointCountsEveryCharacter(t *testing.T) {
 		t.Errorf("got invalid JSON %s", base)
 	}
 }
+
+func TestQuotedLen(t *testing.T) {
+	for _, s := range []string{"", "plain", `"\`, "\n\r\t\b\f\x00\x1f\x7f", "é😀\u2028", `{"a":"<b>"}`} {
+		if got, want := quotedLen(s), len(appendQuoted(nil, s)); got != want {
+			t.Errorf("quotedLen(%q) = %d, want %d", s, got, want)
+		}
+	}
+}

@@ -20,7 +20,11 @@ var (
 
 // Encode returns the envelope body of a message of type typ with payload v.
 func Encode(typ string, v any) ([]byte, error) {
-	return appendEnvelope(nil, typ, v)
+	f, err := EncodeFrame(typ, v)
+	if err != nil {
+		return nil, err
+	}
+	return f[frame.HeaderLen:], nil
 }
 
 // EncodeFrame returns the whole frame (length prefix and envelope) of a message of
@@ -34,20 +38,9 @@ func EncodeFrame(typ string, v any) ([]byte, error) {
 		return nil, err
 	}
 	f := make([]byte, frame.HeaderLen, frame.HeaderLen+envelopeLen(typ, data))
-	f = appendEnvelopeData(f, typ, data)
+	f = appendEnvelope(f, typ, data)
 	frame.SetLength(f)
 	return f, nil
-}
-
-// appendEnvelope appends {"type":typ,"data":"<json of v>"} to dst.
-func appendEnvelope(dst []byte, typ string, v any) ([]byte, error) {
-	p := getPayloadEncoder()
-	defer putPayloadEncoder(p)
-	data, err := p.marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return appendEnvelopeData(dst, typ, data), nil
 }
 
 const (
@@ -55,7 +48,8 @@ const (
 	envelopeData  = `,"data":`
 )
 
-func appendEnvelopeData(dst []byte, typ string, data []byte) []byte {
+// appendEnvelope appends {"type":typ,"data":"<data>"} to dst.
+func appendEnvelope(dst []byte, typ string, data []byte) []byte {
 	dst = append(dst, envelopeStart...)
 	dst = appendQuoted(dst, typ)
 	dst = append(dst, envelopeData...)
@@ -63,7 +57,7 @@ func appendEnvelopeData(dst []byte, typ string, data []byte) []byte {
 	return append(dst, '}')
 }
 
-// envelopeLen is the length of the envelope appendEnvelopeData writes.
+// envelopeLen is the length of the envelope appendEnvelope writes.
 func envelopeLen(typ string, data []byte) int {
 	return len(envelopeStart) + quotedLen(typ) + len(envelopeData) + quotedLen(data) + 1
 }
