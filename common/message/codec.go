@@ -1,43 +1,102 @@
 package message
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"sync"
 	"unicode/utf8"
 
 	"chat/common/frame"
 )
 
-// ErrBadEnvelope means a frame body is not a JSON envelope with a type.
-var ErrBadEnvelope = errors.New("body is not an envelope")
+// Errors of the codec.
+var (
+	// ErrBadEnvelope means a frame body is not a JSON envelope with a type.
+	ErrBadEnvelope = errors.New("body is not an envelope")
+	// ErrNoFit means a message cannot be made to fit the frame size asked for.
+	ErrNoFit = errors.New("message does not fit the frame limit")
+)
 
 // Encode returns the envelope body of a message of type typ with payload v.
 func Encode(typ string, v any) ([]byte, error) {
-	return appendEnvelope(nil, typ, v)
-}
-
-// EncodeFrame returns the whole frame (length prefix and envelope) of a message of
-// type typ with payload v, in one allocation that can be handed to many connections.
-func EncodeFrame(typ string, v any) ([]byte, error) {
-	f, err := appendEnvelope(make([]byte, frame.HeaderLen, 64), typ, v)
+	f, err := EncodeFrame(typ, v)
 	if err != nil {
 		return nil, err
 	}
+	return f[frame.HeaderLen:], nil
+}
+
+// EncodeFrame returns the whole frame (length prefix and envelope) of a message of
+// type typ with payload v, in one allocation of its exact size that can be handed to
+// many connections.
+func EncodeFrame(typ string, v any) ([]byte, error) {
+	p := getPayloadEncoder()
+	defer putPayloadEncoder(p)
+	data, err := p.marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	f := make([]byte, frame.HeaderLen, frame.HeaderLen+envelopeLen(typ, data))
+	f = appendEnvelope(f, typ, data)
 	frame.SetLength(f)
 	return f, nil
 }
 
-// appendEnvelope appends {"type":typ,"data":"<json of v>"} to dst.
-func appendEnvelope(dst []byte, typ string, v any) ([]byte, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
+const (
+	envelopeStart = `{"type":`
+	envelopeData  = `,"data":`
+)
+
+// appendEnvelope appends {"type":typ,"data":"<data>"} to dst.
+func appendEnvelope(dst []byte, typ string, data []byte) []byte {
+	dst = append(dst, envelopeStart...)
+	dst = appendQuoted(dst, typ)
+	dst = append(dst, envelopeData...)
+	dst = appendQuoted(dst, data)
+	return append(dst, '}')
+}
+
+// envelopeLen is the length of the envelope appendEnvelope writes.
+func envelopeLen(typ string, data []byte) int {
+	return len(envelopeStart) + quotedLen(typ) + len(envelopeData) + quotedLen(data) + 1
+}
+
+// payloadEncoder writes payload JSON without HTML escaping: `<`, `>` and `&` stay
+// themselves instead of taking six bytes each (seven once quoted in the envelope).
+// That is valid JSON, and it keeps frames small for the clients that read them
+// into fixed buffers.
+type payloadEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var payloadEncoders = sync.Pool{New: func() any {
+	p := &payloadEncoder{}
+	p.enc = json.NewEncoder(&p.buf)
+	p.enc.SetEscapeHTML(false)
+	return p
+}}
+
+func getPayloadEncoder() *payloadEncoder { return payloadEncoders.Get().(*payloadEncoder) }
+
+// maxPooledPayload keeps one huge payload from pinning its buffer in the pool.
+const maxPooledPayload = 64 << 10
+
+func putPayloadEncoder(p *payloadEncoder) {
+	if p.buf.Cap() <= maxPooledPayload {
+		payloadEncoders.Put(p)
+	}
+}
+
+// marshal returns the JSON of v, valid until the encoder's next use.
+func (p *payloadEncoder) marshal(v any) ([]byte, error) {
+	p.buf.Reset()
+	if err := p.enc.Encode(v); err != nil {
 		return nil, err
 	}
-	dst = append(dst, `{"type":`...)
-	dst = appendQuoted(dst, typ)
-	dst = append(dst, `,"data":`...)
-	dst = appendQuoted(dst, string(data))
-	return append(dst, '}'), nil
+	b := p.buf.Bytes()
+	return b[:len(b)-1], nil // Encode ends the value with a newline
 }
 
 // Decode parses an envelope body.
@@ -56,10 +115,10 @@ func Unpack(m Message, v any) error {
 
 const hexDigits = "0123456789abcdef"
 
-// appendQuoted appends s as a JSON string. s must be valid UTF-8 (json.Marshal's
-// output and the type names are); only quotes, backslashes and control bytes need
-// escaping then, which is all this does.
-func appendQuoted(dst []byte, s string) []byte {
+// appendQuoted appends s as a JSON string. s must be valid UTF-8 (the payload
+// encoder's output and the type names are); only quotes, backslashes and control
+// bytes need escaping then, which is all this does.
+func appendQuoted[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
@@ -84,6 +143,20 @@ func appendQuoted(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// quotedLen is the length of what appendQuoted writes for s.
+func quotedLen[T string | []byte](s T) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+			n++
+		case c < 0x20:
+			n += 5
+		}
+	}
+	return n
 }
 
 // ValidText reports whether s is valid UTF-8 without control characters, as

@@ -97,14 +97,20 @@ func (s *Server) broadcast(typ string, f []byte, exclude int) error {
 	return s.publish(model.BroadcastChannel, broadcastNotice(s.cfg.Node, exclude, typ, f))
 }
 
-// fanOut queues f for this node's sessions but exclude's.
+// fanOut queues f for this node's sessions but exclude's; classic sessions get
+// the version of f they can show, if any, made once here.
 func (s *Server) fanOut(typ string, f []byte, exclude int) {
 	if s.shuttingDown.Load() {
 		return // every local session is on its way out
 	}
+	classic := s.classicFrame(typ, f)
 	n := 0
 	s.hub.each(func(c *conn) {
-		if c.user != exclude && c.enqueueBroadcast(f) {
+		g := f
+		if c.classic() {
+			g = classic
+		}
+		if c.user != exclude && g != nil && c.enqueueBroadcast(g) {
 			n++
 		}
 	})

@@ -128,30 +128,35 @@ func (c *conn) offer(m model.Stored, previous string) {
 	}
 }
 
-// queueMessage queues m for the client. A classic client's message is forgotten
-// once written; a proto-2 client's once it acks.
+// queueMessage queues m for the client. A classic client gets it as an SmsMes
+// (classic.go) and it is forgotten once written; a proto-2 client gets a PrivateMes
+// and it is forgotten once acked.
 func (c *conn) queueMessage(m model.Stored) bool {
 	offline := c.inbox.offlineUpTo != "" && model.CompareIDs(m.ID, c.inbox.offlineUpTo) <= 0
-	f, err := message.EncodeFrame(message.PrivateMesType, message.PrivateMes{
-		MsgID:        m.ID,
-		FromUserID:   m.From,
-		FromUserName: m.FromName,
-		ToUserID:     c.user,
-		Content:      m.Content,
-		SentAt:       m.SentAt,
-		Offline:      offline,
-	})
+	var f []byte
+	var err error
+	typ, forget := message.PrivateMesType, ""
+	if c.classic() {
+		f, err = classicPrivate(m, offline)
+		typ, forget = message.SmsMesType, m.ID
+	} else {
+		f, err = message.EncodeFrame(message.PrivateMesType, message.PrivateMes{
+			MsgID:        m.ID,
+			FromUserID:   m.From,
+			FromUserName: m.FromName,
+			ToUserID:     c.user,
+			Content:      m.Content,
+			SentAt:       m.SentAt,
+			Offline:      offline,
+		})
+	}
 	if err != nil {
 		return true // not encodable: nothing to send, move past it
-	}
-	forget := ""
-	if c.proto != message.ProtoAck {
-		forget = m.ID
 	}
 	if !c.enqueue(f, forget) {
 		return false
 	}
-	c.srv.metrics.messagesOut.WithLabelValues(message.PrivateMesType).Inc()
+	c.srv.metrics.messagesOut.WithLabelValues(typ).Inc()
 	if !offline {
 		c.srv.metrics.deliveryLatency.Observe(float64(time.Now().UnixMilli()-m.SentAt) / 1000)
 	}

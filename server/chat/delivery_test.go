@@ -199,7 +199,7 @@ func TestPrivateRedelivery(t *testing.T) {
 				}
 				ids = append(ids, res.MsgID)
 			}
-			first := privates(t, bob.nextN(message.PrivateMesType, total))
+			first := nextPrivates(t, bob, total)
 			if g := msgIDs(first); !slices.Equal(g, ids) {
 				t.Fatalf("got msgIds %q, want %q", g, ids)
 			}
@@ -316,22 +316,21 @@ func TestPrivateConcurrent(t *testing.T) {
 		expect := senders * perSender / recipients
 		for count < expect {
 			// readDeadline only comes nearer: poll until it or until frames come.
-			var fs []received
+			var ms []message.PrivateMes
 			poll(time.Until(time.Unix(0, readDeadline.Load())), func() bool {
-				fs = c.takeAll(message.PrivateMesType)
-				return len(fs) > 0 || time.Now().UnixNano() > readDeadline.Load()
+				got, err := takePrivates(c)
+				if err != nil {
+					errs <- err
+				}
+				ms = got
+				return len(ms) > 0 || time.Now().UnixNano() > readDeadline.Load()
 			})
-			if len(fs) == 0 {
+			if len(ms) == 0 {
 				errs <- fmt.Errorf("recipient %d: got %d messages, want %d", recipientBase+ri, count, expect)
 				break
 			}
 			var ids []string
-			for _, f := range fs {
-				var m message.PrivateMes
-				if err := json.Unmarshal([]byte(f.Data), &m); err != nil {
-					errs <- err
-					continue
-				}
+			for _, m := range ms {
 				ids = append(ids, m.MsgID)
 				if seen[m.MsgID] {
 					errs <- fmt.Errorf("recipient %d: got %s (%q) twice", recipientBase+ri, m.MsgID, m.Content)

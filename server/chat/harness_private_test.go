@@ -1,9 +1,14 @@
 package chat_test
 
-// Harness helpers for private messages: the two kinds of recipient, and reading
-// an inbox up to a marker.
+// Harness helpers for private messages: the two kinds of recipient, reading an
+// inbox up to a marker, and private messages in either form (PrivateMes, or the
+// SmsMes a classic session gets).
 
 import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
 	"testing"
 
 	"chat/common/message"
@@ -58,7 +63,11 @@ func marker(t testing.TB, from, to *client, toID int) []message.PrivateMes {
 	}
 	var before []message.PrivateMes
 	checkFor(t, waitTimeout, "the marker message", func() bool {
-		before = append(before, privates(t, to.takeAll(message.PrivateMesType))...)
+		got, err := takePrivates(to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, got...)
 		return len(before) > 0 && before[len(before)-1].MsgID == res.MsgID
 	})
 	return before[:len(before)-1]
@@ -80,4 +89,70 @@ func fieldOf(ms []message.PrivateMes, field func(message.PrivateMes) string) []s
 		out[i] = field(m)
 	}
 	return out
+}
+
+// privateOf turns a frame a session got into the private message it carries: a
+// PrivateMes, or the SmsMes a classic session gets instead. ok is false for other
+// frames, group messages included.
+func privateOf(f received) (m message.PrivateMes, ok bool, err error) {
+	switch f.Type {
+	case message.PrivateMesType:
+		err = json.Unmarshal([]byte(f.Data), &m)
+		return m, err == nil, err
+	case message.SmsMesType:
+		var s message.SmsMes
+		if err := json.Unmarshal([]byte(f.Data), &s); err != nil {
+			return m, false, err
+		}
+		m = message.PrivateMes{MsgID: s.MsgID, FromUserID: s.UserID, FromUserName: s.UserName, SentAt: s.SentAt}
+		if m.Content, ok = strings.CutPrefix(s.Content, message.OfflinePrivatePrefix); ok {
+			m.Offline = true
+			return m, true, nil
+		}
+		m.Content, ok = strings.CutPrefix(s.Content, message.PrivatePrefix)
+		return m, ok, nil
+	}
+	return m, false, nil
+}
+
+// takePrivates removes and returns the private messages waiting on c, in arrival
+// order, in either form (see privateOf). It does not fail the test, so goroutines
+// may use it.
+func takePrivates(c *client) ([]message.PrivateMes, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var got []message.PrivateMes
+	var errs []error
+	kept := c.frames[:0]
+	for _, f := range c.frames {
+		m, ok, err := privateOf(f)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if ok {
+			got = append(got, m)
+		} else {
+			kept = append(kept, f)
+		}
+	}
+	c.frames = kept
+	return got, errors.Join(errs...)
+}
+
+// nextPrivates waits for n private messages on c and returns them in order.
+func nextPrivates(t testing.TB, c *client, n int) []message.PrivateMes {
+	t.Helper()
+	var got []message.PrivateMes
+	checkFor(t, waitTimeout, strconv.Itoa(n)+" private messages", func() bool {
+		ms, err := takePrivates(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ms...)
+		return len(got) >= n
+	})
+	if len(got) > n {
+		t.Fatalf("got %d private messages, want %d: %+v", len(got), n, got)
+	}
+	return got
 }

@@ -51,9 +51,9 @@ func (c *conn) unpack(m message.Message, v any) bool {
 	return true
 }
 
-// reply queues a response for this connection.
+// reply queues a response for this connection, in a form it can read (classic.go).
 func (c *conn) reply(typ string, v any) {
-	f, err := message.EncodeFrame(typ, v)
+	f, err := c.encodeReply(typ, v)
 	if err != nil {
 		c.srv.log.Error("encode", "type", typ, "err", err)
 		return
@@ -62,7 +62,7 @@ func (c *conn) reply(typ string, v any) {
 	c.enqueue(f, "")
 }
 
-// replyError answers with ErrorResMes.
+// replyError answers with ErrorResMes (a notice SmsMes for a classic session).
 func (c *conn) replyError(code int, text, refType string) {
 	c.reply(message.ErrorResMesType, message.ErrorResMes{Code: code, Error: text, RefType: refType})
 }

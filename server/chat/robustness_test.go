@@ -36,7 +36,7 @@ func checkChat(t *testing.T, a, b *client, tag string) {
 func TestRobustUnknownType(t *testing.T) {
 	r := redistest.Start(t)
 	n := startNode(t, r, "n1", nil)
-	in := user(t, n.Addr, 1, "alice", 0)
+	in := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	out := dial(t, n.Addr)
 	for _, typ := range []string{"FooMes", "loginmes", "LoginMes ", "PongMes2"} {
 		for name, c := range map[string]*client{"logged in": in, "not logged in": out} {
@@ -65,8 +65,8 @@ func TestRobustUnknownType(t *testing.T) {
 func TestRobustMalformedData(t *testing.T) {
 	r := redistest.Start(t)
 	n := startNode(t, r, "n1", nil)
-	in := user(t, n.Addr, 1, "alice", 0)
-	bob := user(t, n.Addr, 2, "bob", 0)
+	in := user(t, n.Addr, 1, "alice", message.ProtoAck)
+	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
 	out := dial(t, n.Addr)
 
 	tests := []struct {
@@ -126,8 +126,8 @@ func TestRobustMalformedData(t *testing.T) {
 func TestRobustBadFrames(t *testing.T) {
 	r := redistest.Start(t)
 	n := startNode(t, r, "n1", nil)
-	a := user(t, n.Addr, 1, "alice", 0)
-	b := user(t, n.Addr, 2, "bob", 0)
+	a := user(t, n.Addr, 1, "alice", message.ProtoAck)
+	b := user(t, n.Addr, 2, "bob", message.ProtoAck)
 	a.next(message.NotifyUserStatusMesType, nil)
 	checkChat(t, a, b, "before")
 
@@ -154,7 +154,7 @@ func TestRobustBadFrames(t *testing.T) {
 				var c *client
 				id := 100 + i
 				if loggedIn {
-					c = user(t, n.Addr, id, fmt.Sprint("u", id), 0)
+					c = user(t, n.Addr, id, fmt.Sprint("u", id), message.ProtoAck)
 					if got := nextAs[message.NotifyUserStatusMes](a, message.NotifyUserStatusMesType); got.UserID != id || got.Status != message.UserOnline {
 						t.Fatalf("a: got %+v, want %d online", got, id)
 					}

@@ -270,6 +270,9 @@ func (c *conn) replace() {
 // endSession runs once the read loop is over: the user goes offline (unless a newer
 // session took over), the others are told, and the connection closes.
 func (c *conn) endSession(reason closeReason) {
+	if reason == ServerShutdown {
+		c.noticeShutdown()
+	}
 	if c.user != 0 {
 		c.srv.hub.remove(c)
 		if reason == LoggedOut && c.token != "" {

@@ -302,11 +302,11 @@ func TestUserLegacyPlaintextPassword(t *testing.T) {
 func TestUserSecondLoginReplacesFirst(t *testing.T) {
 	r := redistest.Start(t)
 	n := startNode(t, r, "n1", nil)
-	first := user(t, n.Addr, 1, "alice", 0)
-	bob := user(t, n.Addr, 2, "bob", 0)
+	first := user(t, n.Addr, 1, "alice", message.ProtoAck)
+	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
 
 	second := dial(t, n.Addr)
-	res := second.login(1, "password", 0)
+	res := second.login(1, "password", message.ProtoAck)
 	if res.Code != message.CodeOK || !slices.Contains(res.UsersId, 1) || !slices.Contains(res.UsersId, 2) || res.OnlineCount != 2 {
 		t.Fatalf("second login: got %+v, want 200 with UsersId [1 2] and onlineCount 2", res)
 	}
@@ -359,10 +359,10 @@ func TestUserSecondLoginReplacesFirst(t *testing.T) {
 
 func TestUserSecondLoginReplacesFirstAcrossNodes(t *testing.T) {
 	n1, n2 := startTwoNodes(t)
-	first := user(t, n1.Addr, 1, "alice", 0)
-	bob := user(t, n1.Addr, 2, "bob", 0)
+	first := user(t, n1.Addr, 1, "alice", message.ProtoAck)
+	bob := user(t, n1.Addr, 2, "bob", message.ProtoAck)
 	second := dial(t, n2.Addr)
-	if res := second.login(1, "password", 0); res.Code != message.CodeOK || res.OnlineCount != 2 {
+	if res := second.login(1, "password", message.ProtoAck); res.Code != message.CodeOK || res.OnlineCount != 2 {
 		t.Fatalf("second login on n2: got %+v, want 200 and onlineCount 2", res)
 	}
 	first.waitClosed()
@@ -389,7 +389,7 @@ func TestUserConcurrentLoginsOneSurvives(t *testing.T) {
 		t.Fatalf("register: %+v", res)
 	}
 	const N = 10
-	body, _ := message.EncodeFrame(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password"})
+	body, _ := message.EncodeFrame(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password", Proto: message.ProtoAck})
 	login := body
 	clients := make([]*client, N)
 	for i := range clients {
@@ -750,7 +750,7 @@ func TestUserConcurrentLoginsStayOnline(t *testing.T) {
 	if res := bob.register(1, "password", "alice"); res.Code != message.CodeOK {
 		t.Fatalf("register: %+v", res)
 	}
-	body, _ := message.EncodeFrame(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password"})
+	body, _ := message.EncodeFrame(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password", Proto: message.ProtoAck})
 	login := body
 	var prev []*client
 	for round := range 15 {
