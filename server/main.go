@@ -63,6 +63,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&c.RateGroup, "rate-group", def.RateGroup, "group messages per second per user (0 = unlimited)")
 	fs.IntVar(&c.BurstGroup, "burst-group", def.BurstGroup, "group messages a user may send at once")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-address", 0, "connections per remote address (0 = unlimited)")
+	fs.IntVar(&c.MaxConns, "max-conns", chat.DefaultMaxConns(), "client connections this node holds; more are closed as soon as accepted (the default is the open-file limit less 192 files kept for Redis, listeners, metrics and logs)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", def.Heartbeat, "heartbeat period; other nodes take this node's users offline after 3 missed beats")
 	fs.Usage = func() {
 		fs.Output().Write([]byte("Usage: chat-server [flags]\n\nEvery flag may also be set as CHAT_<FLAG> in the environment (e.g. CHAT_ADDR).\n\n"))

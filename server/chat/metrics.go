@@ -18,6 +18,7 @@ type metrics struct {
 	messagesOut     *prometheus.CounterVec
 	framesWritten   prometheus.Counter
 	queueOverflows  prometheus.Counter
+	refused         prometheus.Counter
 	closes          *prometheus.CounterVec
 	redisErrors     prometheus.Counter
 	redisLatency    prometheus.Histogram
@@ -39,6 +40,8 @@ func newMetrics() *metrics {
 			Name: "chat_frames_written_total", Help: "Frames written to client sockets."}),
 		queueOverflows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_queue_overflows_total", Help: "Clients cut off because their outbound queue overflowed."}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_connections_refused_total", Help: "Connections closed at accept because the node held -max-conns."}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chat_connections_closed_total", Help: "Closed connections, by reason."}, []string{"reason"}),
 		redisErrors: prometheus.NewCounter(prometheus.CounterOpts{
@@ -51,7 +54,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 	}
 	m.registry.MustRegister(m.connections, m.logins, m.messagesIn, m.messagesOut, m.framesWritten,
-		m.queueOverflows, m.closes, m.redisErrors, m.redisLatency, m.deliveryLatency,
+		m.queueOverflows, m.refused, m.closes, m.redisErrors, m.redisLatency, m.deliveryLatency,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -33,6 +33,7 @@ type Config struct {
 	RateGroup     float64 // group messages per second per user; 0 = unlimited
 	BurstGroup    int
 	MaxConnsPerIP int           // connections per remote address; 0 = unlimited
+	MaxConns      int           // connections this node holds; more are closed at accept; 0 = DefaultMaxConns()
 	Heartbeat     time.Duration // heartbeat period; a node is dead after 3 missed beats
 	Logger        *slog.Logger
 }
@@ -103,6 +104,9 @@ func New(cfg Config, st Stores) *Server {
 	}
 	fill(&cfg.MaxFrame, def.MaxFrame)
 	fill(&cfg.MaxQueue, def.MaxQueue)
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns()
+	}
 	fillDur(&cfg.LoginTimeout, def.LoginTimeout)
 	fillDur(&cfg.FrameTimeout, def.FrameTimeout)
 	fillDur(&cfg.WriteTimeout, def.WriteTimeout)
@@ -175,11 +179,17 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-// track registers a new connection, enforcing the per-address limit.
+// track registers a new connection, enforcing the node's connection budget and
+// the per-address limit. A connection over the budget is closed before it costs
+// a goroutine, so that the files left serve Redis, metrics and the sessions held.
 func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shuttingDown.Load() {
+		return false
+	}
+	if len(s.conns) >= s.cfg.MaxConns {
+		s.metrics.refused.Inc()
 		return false
 	}
 	if s.cfg.MaxConnsPerIP > 0 && s.perIP[c.addr] >= s.cfg.MaxConnsPerIP {
