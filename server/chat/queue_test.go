@@ -1,0 +1,81 @@
+package chat
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// heldCost is what holding frame f costs the server, computed here on its own: the
+// frame's whole array and a slice header for its place in a queue.
+func heldCost(f []byte) int { return cap(f) + int(unsafe.Sizeof(f)) }
+
+// TestQueueCountsWhatItHolds pushes frames to a connection whose peer never reads
+// (a net.Pipe: the first write blocks for good) until the connection is cut off,
+// and checks that what it held then never passed MaxQueue: the batch the writer is
+// stuck on counts, and every frame counts its array and its slot.
+func TestQueueCountsWhatItHolds(t *testing.T) {
+	const maxQueue = 64 << 10
+	tests := []struct {
+		name  string
+		first []byte // written first; the writer blocks on it
+		next  func() []byte
+	}{
+		{"a batch in flight counts", make([]byte, 40<<10), func() []byte { return make([]byte, 1<<10) }},
+		{"small frames count their array and slot", make([]byte, 34, 64), func() []byte { return make([]byte, 34, 64) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(Config{Node: "t", MaxQueue: maxQueue, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Stores{})
+			nc, peer := net.Pipe()
+			defer peer.Close()
+			c := newConn(s, nc)
+			if !c.enqueue(tt.first, "") {
+				t.Fatal("the first frame was refused")
+			}
+			held := heldCost(tt.first)
+			// Wait until the writer has taken the first frame and is stuck writing it.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				c.mu.Lock()
+				taken := len(c.out) == 0
+				c.mu.Unlock()
+				if taken {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the writer never took the first frame")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			var f []byte
+			for i := 0; ; i++ {
+				if i == 1e6 {
+					t.Fatal("never cut off")
+				}
+				f = tt.next()
+				if !c.enqueue(f, "") {
+					break
+				}
+				held += heldCost(f)
+			}
+			if held > maxQueue {
+				t.Errorf("held %d bytes before the cut-off, want at most MaxQueue = %d", held, maxQueue)
+			}
+			if held+heldCost(f) <= maxQueue {
+				t.Errorf("cut off at %d bytes held, while the refused frame would have fit in %d", held, maxQueue)
+			}
+			if got := c.closeReason(); got != SlowConsumer {
+				t.Errorf("got close reason %v, want %v", got, SlowConsumer)
+			}
+			select {
+			case <-c.gone:
+			case <-time.After(10 * time.Second):
+				t.Error("the connection was not closed")
+			}
+		})
+	}
+}
