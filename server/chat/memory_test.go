@@ -25,21 +25,31 @@ import (
 // rawConn is a client connection without a reading goroutine: it reads only when
 // the test asks, so that it can stop reading, and it holds little memory of its
 // own, so that the test process's heap is mostly the server's. Frames it reads are
-// held to the protocol's limit: a larger one fails the test.
+// held to the protocol's limit: a larger one is an error. The methods that return
+// an error may run on any goroutine; the others fail the test.
 type rawConn struct {
 	t  testing.TB
 	nc net.Conn
 	br *bufio.Reader
 }
 
+// tryDialRaw connects to addr; the connection is closed at t's cleanup.
+func tryDialRaw(t testing.TB, addr string) (*rawConn, error) {
+	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawConn{t: t, nc: nc, br: bufio.NewReaderSize(nc, 64)}, nil
+}
+
 func dialRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
+	r, err := tryDialRaw(t, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nc.Close() })
-	return &rawConn{t: t, nc: nc, br: bufio.NewReaderSize(nc, 64)}
+	return r
 }
 
 func (r *rawConn) write(b []byte) {
@@ -47,6 +57,22 @@ func (r *rawConn) write(b []byte) {
 	if _, err := r.nc.Write(b); err != nil {
 		r.t.Fatalf("write: %v", err)
 	}
+}
+
+func (r *rawConn) send(typ string, v any) {
+	r.t.Helper()
+	if err := r.trySend(typ, v); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawConn) trySend(typ string, v any) error {
+	f, err := message.EncodeFrame(typ, v)
+	if err != nil {
+		return err
+	}
+	_, err = r.nc.Write(f)
+	return err
 }
 
 // read returns the next frame's envelope.
@@ -60,57 +86,73 @@ func (r *rawConn) read() (message.Message, error) {
 	return message.Decode(body)
 }
 
-// expect skips frames until one of type typ and decodes its data into v.
-func (r *rawConn) expect(typ string, v any) {
-	r.t.Helper()
+// await skips frames until one of type typ and decodes its data into v.
+func (r *rawConn) await(typ string, v any) error {
 	for {
 		m, err := r.read()
 		if err != nil {
-			r.t.Fatalf("waiting for a %s: %v", typ, err)
+			return fmt.Errorf("waiting for a %s: %w", typ, err)
 		}
 		if m.Type == typ {
-			if v != nil {
-				if err := message.Unpack(m, v); err != nil {
-					r.t.Fatalf("%s data %q: %v", typ, m.Data, err)
-				}
+			if v == nil {
+				return nil
 			}
-			return
+			return message.Unpack(m, v)
 		}
 	}
 }
 
-// expectClosed reads until the server closes the connection.
-func (r *rawConn) expectClosed() {
+func (r *rawConn) expect(typ string, v any) {
 	r.t.Helper()
-	for {
-		if _, err := r.read(); err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
-				r.t.Fatalf("got %v, want the connection closed by the server", err)
-			}
-			return
-		}
-	}
-}
-
-func (r *rawConn) send(typ string, v any) {
-	r.t.Helper()
-	f, err := message.EncodeFrame(typ, v)
-	if err != nil {
+	if err := r.await(typ, v); err != nil {
 		r.t.Fatal(err)
 	}
-	r.write(f)
 }
 
-// login registers id and logs in as it with proto 2.
+// awaitClosed reads until the server closes the connection.
+func (r *rawConn) awaitClosed() error {
+	for {
+		if _, err := r.read(); err != nil {
+			if errors.Is(err, io.EOF) || strings.Contains(err.Error(), "reset") {
+				return nil
+			}
+			return fmt.Errorf("got %v, want the connection closed by the server", err)
+		}
+	}
+}
+
+func (r *rawConn) expectClosed() {
+	r.t.Helper()
+	if err := r.awaitClosed(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// tryLogin registers id and logs in as it with proto 2.
+func (r *rawConn) tryLogin(id int) error {
+	if err := r.trySend(message.RegisterMesType, message.RegisterMes{User: message.User{UserID: id, UserPwd: "password", UserName: fmt.Sprint("u", id)}}); err != nil {
+		return err
+	}
+	if err := r.await(message.RegisterResMesType, nil); err != nil {
+		return err
+	}
+	if err := r.trySend(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: "password", Proto: message.ProtoAck}); err != nil {
+		return err
+	}
+	var res message.LoginResMes
+	if err := r.await(message.LoginResMesType, &res); err != nil {
+		return err
+	}
+	if res.Code != message.CodeOK {
+		return fmt.Errorf("login %d: %+v", id, res)
+	}
+	return nil
+}
+
 func (r *rawConn) login(id int) {
 	r.t.Helper()
-	r.send(message.RegisterMesType, message.RegisterMes{User: message.User{UserID: id, UserPwd: "password", UserName: fmt.Sprint("u", id)}})
-	r.expect(message.RegisterResMesType, nil)
-	r.send(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: "password", Proto: message.ProtoAck})
-	var res message.LoginResMes
-	r.expect(message.LoginResMesType, &res)
-	if res.Code != message.CodeOK {
-		r.t.Fatalf("login %d: %+v", id, res)
+	if err := r.tryLogin(id); err != nil {
+		r.t.Fatal(err)
 	}
 }
 
@@ -133,9 +175,13 @@ func liveHeap() uint64 {
 	return m.HeapAlloc
 }
 
-// parallel runs fn(i) for i in [0, n) on a few goroutines.
-func parallel(n int, fn func(i int)) {
+// parallel runs fn(i) for i in [0, n) on a few goroutines and fails t with the
+// first error.
+func parallel(t testing.TB, n int, fn func(i int) error) {
+	t.Helper()
 	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
 	next := make(chan int, n)
 	for i := range n {
 		next <- i
@@ -146,11 +192,16 @@ func parallel(n int, fn func(i int)) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				fn(i)
+				if err := fn(i); err != nil {
+					once.Do(func() { first = err })
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	if first != nil {
+		t.Fatal(first)
+	}
 }
 
 func TestFrameLimitBeforeLogin(t *testing.T) {
@@ -213,28 +264,32 @@ func TestStalledFramesCostWhatArrived(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			conns := make([]*rawConn, tt.conns)
-			parallel(tt.conns, func(j int) {
-				conns[j] = dialRaw(t, n.Addr)
-				if tt.login {
-					conns[j].login(10000*(i+1) + j)
+			parallel(t, tt.conns, func(j int) (err error) {
+				if conns[j], err = tryDialRaw(t, n.Addr); err != nil || !tt.login {
+					return err
 				}
+				return conns[j].tryLogin(10000*(i+1) + j)
 			})
 			before := liveHeap()
 			// A PingMes first: once its PongMes is back, the server has read past it
 			// into the stalled frame (both came in one write).
 			stall := append(paddedPing(t, 64), binary.BigEndian.AppendUint32(nil, tt.announce)...)
 			stall = append(stall, strings.Repeat("x", tt.sent)...)
-			parallel(tt.conns, func(j int) {
-				conns[j].write(stall)
-				conns[j].expect(message.PongMesType, nil)
-				if tt.closed {
-					var e message.ErrorResMes
-					conns[j].expect(message.ErrorResMesType, &e)
-					if e.Code != message.CodeTooLarge {
-						t.Errorf("got %+v, want code 413", e)
-					}
-					conns[j].expectClosed()
+			parallel(t, tt.conns, func(j int) error {
+				if _, err := conns[j].nc.Write(stall); err != nil {
+					return err
 				}
+				if err := conns[j].await(message.PongMesType, nil); err != nil || !tt.closed {
+					return err
+				}
+				var e message.ErrorResMes
+				if err := conns[j].await(message.ErrorResMesType, &e); err != nil {
+					return err
+				}
+				if e.Code != message.CodeTooLarge {
+					return fmt.Errorf("got %+v, want code 413", e)
+				}
+				return conns[j].awaitClosed()
 			})
 			grew := int64(liveHeap()) - int64(before)
 			per := grew / int64(tt.conns)
