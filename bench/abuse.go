@@ -345,30 +345,54 @@ func scenarioAbuse(ctx context.Context, e *env, o *opts, nonReaders int) ([]row,
 	return append(rows, r...), nil
 }
 
+// abuseNode is a server node with the connections of one part of the scenario.
+type abuseNode struct {
+	s         *server
+	ws        *abuseWorkers
+	pid       int
+	idle      int64 // settled RSS (KiB) before the connections
+	connected int64 // settled RSS (KiB) with them
+}
+
+// startAbuseNode starts a server node with args and n connections of task t to
+// it (workers). On error it stops what it started.
+func (e *env) startAbuseNode(ctx context.Context, redisAddr, node string, args []string, t abuseTask, n int) (*abuseNode, error) {
+	s, err := e.startServer(ctx, redisAddr, node, args...)
+	if err != nil {
+		return nil, err
+	}
+	an := &abuseNode{s: s, pid: s.p.cmd.Process.Pid, idle: settledRSS(ctx, s, 20*time.Second)}
+	t.Addr = s.addr
+	if an.ws, err = e.startAbusers(t, n); err == nil {
+		var c abuseEvent
+		if c, err = an.ws.ask("", "connected"); err == nil && c.Fail > 0 {
+			err = fmt.Errorf("%d of %d connections failed, e.g. %s", c.Fail, n, c.Err)
+		}
+	}
+	if err != nil {
+		an.stop(e)
+		return nil, err
+	}
+	an.connected = settledRSS(ctx, s, 20*time.Second)
+	return an, nil
+}
+
+func (an *abuseNode) stop(e *env) {
+	if an.ws != nil {
+		an.ws.stop(e)
+	}
+	an.s.p.stop(5 * time.Second)
+}
+
 // abuseStalls connects o.users clients to a new node, has each stall in a frame,
 // and measures the node's RSS before and after.
 func (e *env) abuseStalls(ctx context.Context, redisAddr string, o *opts, node string, t abuseTask, name string) ([]row, error) {
-	s, err := e.startServer(ctx, redisAddr, node, append(append([]string{}, abuseServerArgs...), o.serverArgs...)...)
+	an, err := e.startAbuseNode(ctx, redisAddr, node, append(append([]string{}, abuseServerArgs...), o.serverArgs...), t, o.users)
 	if err != nil {
 		return nil, err
 	}
-	defer s.p.stop(5 * time.Second)
-	pid := s.p.cmd.Process.Pid
-	idle := settledRSS(ctx, s, 20*time.Second)
-	t.Addr = s.addr
-	ws, err := e.startAbusers(t, o.users)
-	if err != nil {
-		return nil, err
-	}
-	defer ws.stop(e)
-	c, err := ws.ask("", "connected")
-	if err != nil {
-		return nil, err
-	}
-	if c.Fail > 0 {
-		return nil, fmt.Errorf("%d of %d connections failed, e.g. %s", c.Fail, o.users, c.Err)
-	}
-	before := settledRSS(ctx, s, 20*time.Second)
+	defer an.stop(e)
+	s, ws, pid, idle, before := an.s, an.ws, an.pid, an.idle, an.connected
 	if _, err := ws.ask("stall", "stalled"); err != nil {
 		return nil, err
 	}
@@ -407,26 +431,12 @@ func (e *env) abuseNonReaders(ctx context.Context, redisAddr string, o *opts, n 
 			maxQueue, _ = strconv.Atoi(args[i+1])
 		}
 	}
-	s, err := e.startServer(ctx, redisAddr, "abuse-nonread", args...)
+	an, err := e.startAbuseNode(ctx, redisAddr, "abuse-nonread", args, t, n)
 	if err != nil {
 		return nil, err
 	}
-	defer s.p.stop(5 * time.Second)
-	pid := s.p.cmd.Process.Pid
-	t.Addr = s.addr
-	ws, err := e.startAbusers(t, n)
-	if err != nil {
-		return nil, err
-	}
-	defer ws.stop(e)
-	c, err := ws.ask("", "connected")
-	if err != nil {
-		return nil, err
-	}
-	if c.Fail > 0 {
-		return nil, fmt.Errorf("%d of %d non-readers failed to log in, e.g. %s", c.Fail, n, c.Err)
-	}
-	before := settledRSS(ctx, s, 20*time.Second)
+	defer an.stop(e)
+	s, pid, before := an.s, an.pid, an.connected
 
 	sender, err := dialClient(ctx, s.addr, "")
 	if err != nil {
