@@ -372,7 +372,11 @@ func (c *conn) flush() {
 // are copied into chunks of a pooled buffer, a chunk per write.
 func (c *conn) write(frames [][]byte) error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-	if len(frames) == 1 || c.vectored {
+	if len(frames) == 1 {
+		_, err := c.nc.Write(frames[0])
+		return err
+	}
+	if c.vectored {
 		bufs := net.Buffers(frames) // WriteTo consumes bufs, not frames
 		_, err := bufs.WriteTo(c.nc)
 		return err
