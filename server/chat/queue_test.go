@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 	"unsafe"
@@ -78,4 +79,82 @@ func TestQueueCountsWhatItHolds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBroadcastFramesAreNotCopied gives a batch of frames shared by every queue,
+// as a broadcast does, to connections whose peers do not read, and checks that
+// the writers stuck on it hold no copy of their own.
+func TestBroadcastFramesAreNotCopied(t *testing.T) {
+	const (
+		conns  = 20
+		frames = 256
+		size   = 4 << 10
+	)
+	s := New(Config{Node: "t", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Stores{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	batch := make([][]byte, frames)
+	for i := range batch {
+		batch[i] = make([]byte, size)
+	}
+	var cs []*conn
+	for range conns {
+		peer, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer.Close()
+		peer.(*net.TCPConn).SetReadBuffer(4096) // it never reads
+		nc, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.(*net.TCPConn).SetWriteBuffer(4096)
+		c := newConn(s, nc)
+		defer c.close(ClientClosed)
+		// Queued before any writer runs, so that it takes the whole batch at once.
+		c.mu.Lock()
+		c.writing = true
+		c.mu.Unlock()
+		for _, f := range batch {
+			c.enqueue(f, "")
+		}
+		cs = append(cs, c)
+	}
+	before := heapInUse()
+	for _, c := range cs {
+		go c.flush()
+	}
+	// Wait until every writer has taken its batch (and is stuck writing it).
+	deadline := time.Now().Add(10 * time.Second)
+	for _, c := range cs {
+		for {
+			c.mu.Lock()
+			taken := len(c.out) == 0
+			c.mu.Unlock()
+			if taken {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a writer never took its batch")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	grew := int64(heapInUse()) - int64(before)
+	t.Logf("%d writers stuck on a shared batch of %d bytes: heap %+d bytes", conns, frames*size, grew)
+	if copies := int64(conns * frames * size / 4); grew > copies {
+		t.Errorf("heap grew by %d bytes, want less than %d: the writers copy the frames", grew, copies)
+	}
+}
+
+// heapInUse returns the bytes of live heap objects after a full collection.
+func heapInUse() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
