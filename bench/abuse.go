@@ -350,8 +350,26 @@ type abuseNode struct {
 	s         *server
 	ws        *abuseWorkers
 	pid       int
-	idle      int64 // settled RSS (KiB) before the connections
-	connected int64 // settled RSS (KiB) with them
+	idle      mem // before the connections
+	connected mem // with them
+}
+
+// mem is a server's memory after a forced collection, in KiB: its RSS and its
+// Go heap in use (which counts pages allocated but never touched, as a frame
+// buffer of which only the first bytes arrived, where RSS does not).
+type mem struct{ rss, heap int64 }
+
+func measure(ctx context.Context, s *server) mem {
+	rss := settledRSS(ctx, s, 20*time.Second)
+	return mem{rss: rss, heap: int64(scrape(s.metrics, "go_memstats_heap_inuse_bytes")) / 1024}
+}
+
+func (m mem) minus(o mem) mem { return mem{m.rss - o.rss, m.heap - o.heap} }
+
+// per says m as the growth n connections caused.
+func (m mem) per(n int) string {
+	return fmt.Sprintf("RSS %+.1f MiB (%.2f KiB each), Go heap %+.1f MiB (%.2f KiB each)",
+		float64(m.rss)/1024, float64(m.rss)/float64(n), float64(m.heap)/1024, float64(m.heap)/float64(n))
 }
 
 // startAbuseNode starts a server node with args and n connections of task t to
@@ -361,7 +379,7 @@ func (e *env) startAbuseNode(ctx context.Context, redisAddr, node string, args [
 	if err != nil {
 		return nil, err
 	}
-	an := &abuseNode{s: s, pid: s.p.cmd.Process.Pid, idle: settledRSS(ctx, s, 20*time.Second)}
+	an := &abuseNode{s: s, pid: s.p.cmd.Process.Pid, idle: measure(ctx, s)}
 	t.Addr = s.addr
 	if an.ws, err = e.startAbusers(t, n); err == nil {
 		var c abuseEvent
@@ -373,7 +391,7 @@ func (e *env) startAbuseNode(ctx context.Context, redisAddr, node string, args [
 		an.stop(e)
 		return nil, err
 	}
-	an.connected = settledRSS(ctx, s, 20*time.Second)
+	an.connected = measure(ctx, s)
 	return an, nil
 }
 
@@ -397,25 +415,24 @@ func (e *env) abuseStalls(ctx context.Context, redisAddr string, o *opts, node s
 		return nil, err
 	}
 	time.Sleep(2 * time.Second) // let the server read what was sent
-	after := settledRSS(ctx, s, 20*time.Second)
+	after := measure(ctx, s)
 	peak := peakRSSKiB(pid)
 	st, err := ws.ask("stats", "stats")
 	if err != nil {
 		return nil, err
 	}
-	grew := after - before
-	e.logf("abuse: %d connections, %s: RSS %d KiB without them, %d KiB connected, %d KiB stalled (peak %d KiB), %d refused with 413, %d closed",
-		o.users, name, idle, before, after, peak, st.Refused, st.Closed)
+	grew := after.minus(before)
+	e.logf("abuse: %d connections, %s: RSS/heap KiB %d/%d without them, %d/%d connected, %d/%d stalled (peak RSS %d), %d refused with 413, %d closed",
+		o.users, name, idle.rss, idle.heap, before.rss, before.heap, after.rss, after.heap, peak, st.Refused, st.Closed)
 	verdict := "ok (< 100 MB)"
-	if grew*1024 >= 100e6 {
+	if max(grew.rss, grew.heap)*1024 >= 100e6 {
 		verdict = "FAIL (≥ 100 MB)"
 	}
 	label := fmt.Sprintf("abuse: %d stalled frames", o.users)
 	return []row{
-		{label, name + ": server RSS growth (after the stall − before it)",
-			fmt.Sprintf("%s (%.2f KiB per connection; peak RSS %s)", mib(grew), float64(grew)/float64(o.users), mib(peak)), "target < 100 MB", verdict},
-		{label, name + ": server RSS growth with the connections themselves (stalled − none)",
-			fmt.Sprintf("%s (%.2f KiB per connection)", mib(after-idle), float64(after-idle)/float64(o.users)), "-", ""},
+		{label, name + ": server growth from the stall (stalled − connected)", grew.per(o.users), "target < 100 MB", verdict},
+		{label, name + ": server growth with the connections themselves (stalled − none)",
+			after.minus(idle).per(o.users) + fmt.Sprintf("; peak RSS %s", mib(peak)), "-", ""},
 		{label, name + ": refused with 413 / closed", fmt.Sprintf("%d / %d", st.Refused, st.Closed), "-", ""},
 	}, nil
 }
@@ -436,7 +453,7 @@ func (e *env) abuseNonReaders(ctx context.Context, redisAddr string, o *opts, n 
 		return nil, err
 	}
 	defer an.stop(e)
-	s, pid, before := an.s, an.pid, an.connected
+	s, pid, before := an.s, an.pid, an.connected.rss
 
 	sender, err := dialClient(ctx, s.addr, "")
 	if err != nil {
