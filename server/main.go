@@ -57,7 +57,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&c.LoginTimeout, "login-timeout", def.LoginTimeout, "a connection that has not logged in by then is closed")
 	fs.DurationVar(&c.FrameTimeout, "frame-timeout", def.FrameTimeout, "a frame that has started must be complete within this")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", def.WriteTimeout, "one write to a client may take this long")
-	fs.IntVar(&c.MaxQueue, "max-queue", def.MaxQueue, "bytes queued for one client before it is disconnected as too slow")
+	fs.IntVar(&c.MaxQueue, "max-queue", def.MaxQueue, "bytes held for one client (queued and being written) before it is disconnected as too slow")
 	fs.Float64Var(&c.RatePrivate, "rate-private", def.RatePrivate, "private messages per second per user (0 = unlimited)")
 	fs.IntVar(&c.BurstPrivate, "burst-private", def.BurstPrivate, "private messages a user may send at once")
 	fs.Float64Var(&c.RateGroup, "rate-group", def.RateGroup, "group messages per second per user (0 = unlimited)")

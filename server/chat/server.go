@@ -27,7 +27,7 @@ type Config struct {
 	LoginTimeout  time.Duration // a connection must log in within this
 	FrameTimeout  time.Duration // a started frame must be complete within this
 	WriteTimeout  time.Duration // one write to a client may take this long
-	MaxQueue      int           // bytes queued for one client before it is cut off as too slow
+	MaxQueue      int           // bytes held for one client (queued and being written) before it is cut off as too slow
 	RatePrivate   float64       // private messages per second per user; 0 = unlimited
 	BurstPrivate  int
 	RateGroup     float64 // group messages per second per user; 0 = unlimited
