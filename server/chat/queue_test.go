@@ -38,20 +38,7 @@ func TestQueueCountsWhatItHolds(t *testing.T) {
 				t.Fatal("the first frame was refused")
 			}
 			held := heldCost(tt.first)
-			// Wait until the writer has taken the first frame and is stuck writing it.
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				c.mu.Lock()
-				taken := len(c.out) == 0
-				c.mu.Unlock()
-				if taken {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the writer never took the first frame")
-				}
-				time.Sleep(time.Millisecond)
-			}
+			waitTaken(t, c) // the writer is stuck writing the first frame
 			var f []byte
 			for i := 0; ; i++ {
 				if i == 1e6 {
@@ -128,21 +115,8 @@ func TestBroadcastFramesAreNotCopied(t *testing.T) {
 	for _, c := range cs {
 		go c.flush()
 	}
-	// Wait until every writer has taken its batch (and is stuck writing it).
-	deadline := time.Now().Add(10 * time.Second)
 	for _, c := range cs {
-		for {
-			c.mu.Lock()
-			taken := len(c.out) == 0
-			c.mu.Unlock()
-			if taken {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("a writer never took its batch")
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitTaken(t, c) // and is stuck writing it
 	}
 	grew := int64(heapInUse()) - int64(before)
 	t.Logf("%d writers stuck on a shared batch of %d bytes: heap %+d bytes", conns, frames*size, grew)
@@ -157,4 +131,22 @@ func heapInUse() uint64 {
 	runtime.GC()
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// waitTaken polls until c's writer has taken every queued frame.
+func waitTaken(t *testing.T, c *conn) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		taken := len(c.out) == 0
+		c.mu.Unlock()
+		if taken {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never took the queued frames")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
