@@ -1,7 +1,7 @@
 // Command chat-load is the load generator of the chat server.
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
-//	chat-load p2p|fanout|idle|cluster [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load p2p|fanout|idle|cluster|abuse [flags]   one scenario; -addr uses existing server node(s)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
 // 9,000 connections each, because a process may hold 20,000 files), coordinated
@@ -30,6 +30,7 @@ commands:
   fanout    one user broadcasts to many online users
   idle      many logged-in idle connections: server RSS per connection, logins/s
   cluster   several nodes on one Redis, private messages across nodes
+  abuse     stalled frames and non-reading clients: what they cost the server's memory
 
 run "chat-load COMMAND -h" for the flags of a command.
 `)
@@ -45,7 +46,10 @@ func main() {
 	case "worker":
 		runWorker()
 		return
-	case "bench", "p2p", "fanout", "idle", "cluster":
+	case "abuse-worker":
+		runAbuseWorker()
+		return
+	case "bench", "p2p", "fanout", "idle", "cluster", "abuse":
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -63,6 +67,7 @@ type flagSet struct {
 	serverBin                     string
 	p2pPairs, fanUsers, idleUsers int
 	clusterUsers                  int
+	stalls, nonReaders            int
 	skip                          string
 }
 
@@ -92,6 +97,8 @@ func runCommand(cmd string, args []string) int {
 	f.IntVar(&f.idleUsers, "conns", 19000, "idle: logged-in connections")
 	f.IntVar(&f.clusterUsers, "users", 60000, "cluster: users (half send, half receive, each on another node)")
 	f.IntVar(&o.nodes, "nodes", 4, "cluster: server nodes to start")
+	f.IntVar(&f.stalls, "stalls", 10000, "abuse: connections that stall inside a frame")
+	f.IntVar(&f.nonReaders, "nonreaders", 3000, "abuse: logged-in clients that stop reading under group traffic")
 	f.BoolVar(&o.register, "register", false, "fanout/cluster: register users with RegisterMes instead of prefilling Redis (p2p and idle always register)")
 	f.StringVar(&f.skip, "skip", "", "bench: scenarios to skip, comma-separated")
 	if err := f.Parse(args); err != nil {
@@ -150,6 +157,9 @@ func runCommand(cmd string, args []string) int {
 				o.serverArgs = append(append([]string{}, o.serverArgs...), "-presence-limit", "1000")
 			}
 		}},
+		{"abuse", 600 * time.Second, func(ctx context.Context, e *env, o *opts) ([]row, error) {
+			return scenarioAbuse(ctx, e, o, f.nonReaders)
+		}, func(o *opts) { o.users = f.stalls }},
 	}
 	var rows []row
 	failed := false

@@ -19,12 +19,19 @@ var (
 	ErrEmptyFrame = errors.New("empty frame")
 )
 
-// Read reads one frame and returns its body. The length is checked against max
+// firstStep is the most Read allocates for a body before its bytes arrive.
+const firstStep = 512
+
+// Read reads one frame and returns its body. The length is checked against limit
 // before anything is allocated. The body is read into buf when it fits, so a caller
-// that owns buf may reuse it; otherwise a new slice is allocated.
+// that owns buf may reuse it. Otherwise the body grows as its bytes arrive: Read
+// reads into a buffer of at most firstStep bytes (or buf's capacity, if larger),
+// then doubles it each time it is full, up to the announced length. So a peer that
+// announces a large frame and stalls costs what it sent (at most twice that, plus
+// firstStep), not what it announced.
 // A stream that ends inside a frame gives io.ErrUnexpectedEOF; one that ends between
 // frames gives io.EOF.
-func Read(r io.Reader, max int, buf []byte) ([]byte, error) {
+func Read(r io.Reader, limit int, buf []byte) ([]byte, error) {
 	var hdr [HeaderLen]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -33,23 +40,32 @@ func Read(r io.Reader, max int, buf []byte) ([]byte, error) {
 	if n == 0 {
 		return nil, ErrEmptyFrame
 	}
-	// int64 holds every uint32 and every int, so a negative max rejects all frames
+	// int64 holds every uint32 and every int, so a negative limit rejects all frames
 	// instead of wrapping around to no limit at all.
-	if int64(n) > int64(max) {
+	if int64(n) > int64(limit) {
 		return nil, ErrFrameTooLarge
 	}
-	if int(n) <= cap(buf) {
-		buf = buf[:n]
-	} else {
-		buf = make([]byte, n)
+	size := int(n)
+	step := min(size, max(cap(buf), firstStep))
+	if step > cap(buf) {
+		buf = make([]byte, 0, step)
 	}
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	buf = buf[:0]
+	for {
+		got := len(buf)
+		buf = buf[:step]
+		if _, err := io.ReadFull(r, buf[got:]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
 		}
-		return nil, err
+		if step == size {
+			return buf, nil
+		}
+		step = min(size, 2*step)
+		buf = append(make([]byte, 0, step), buf...)
 	}
-	return buf, nil
 }
 
 // Append appends the frame of body (prefix and body) to dst.

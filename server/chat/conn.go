@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"chat/common/frame"
 	"chat/common/message"
@@ -34,17 +35,25 @@ var reasonNames = [...]string{"none", "client_closed", "protocol_violation", "lo
 func (r closeReason) String() string { return reasonNames[r] }
 
 // readBufferSize is small on purpose: an idle connection holds it for its whole
-// life, and frames larger than it are read straight into their own buffer.
+// life. A frame that is all in it is decoded in place; a larger one is read into
+// its own buffer, which grows as the frame's bytes arrive (frame.Read).
 const readBufferSize = 512
+
+// maxFrameBeforeLogin bounds a frame before a successful login. What may come then
+// (LoginMes, RegisterMes, PingMes) takes a few hundred bytes; a larger frame is a
+// protocol violation (413), so that an unauthenticated peer cannot make the server
+// hold more than this per connection.
+const maxFrameBeforeLogin = 4096
 
 // conn is one client connection. Its reading goroutine (serve) runs the handlers
 // one at a time and owns the session fields. Everyone hands frames to enqueue; the
 // connection's writer (flush) is the only one to write to nc.
 type conn struct {
-	srv  *Server
-	nc   net.Conn
-	addr string // remote IP, for per-address limits
-	br   *bufio.Reader
+	srv      *Server
+	nc       net.Conn
+	addr     string // remote IP, for per-address limits
+	br       *bufio.Reader
+	vectored bool // nc writes a batch with one writev (net.Buffers)
 
 	// Session, set once by the reading goroutine at login before the conn is
 	// published in the hub, and read-only after that.
@@ -60,7 +69,7 @@ type conn struct {
 	mu     sync.Mutex
 	out    [][]byte // frames waiting for the writer
 	acks   []string // ids of classic recipients' messages to forget once written
-	queued int      // bytes in out
+	queued int      // what out and the batch being written hold (frameCost each)
 	ready  bool     // logged in and answered: broadcasts may come
 	// replacedEarly: a newer login took over before this one was answered.
 	replacedEarly bool
@@ -80,13 +89,15 @@ func newConn(s *Server, nc net.Conn) *conn {
 	if err != nil {
 		host = nc.RemoteAddr().String()
 	}
+	_, vectored := nc.(*net.TCPConn)
 	return &conn{
-		srv:     s,
-		nc:      nc,
-		addr:    host,
-		br:      bufio.NewReaderSize(nc, readBufferSize),
-		drained: make(chan struct{}, 1),
-		gone:    make(chan struct{}),
+		srv:      s,
+		nc:       nc,
+		addr:     host,
+		br:       bufio.NewReaderSize(nc, readBufferSize),
+		vectored: vectored,
+		drained:  make(chan struct{}, 1),
+		gone:     make(chan struct{}),
 	}
 }
 
@@ -106,15 +117,15 @@ func (c *conn) readLoop() closeReason {
 		if _, err := c.br.Peek(1); err != nil {
 			return c.readFailed(err)
 		}
-		buf := getBuffer()
-		body, err := c.readFrame(*buf)
+		body, inPlace, err := c.readFrame()
 		if err != nil {
-			putBuffer(buf)
 			return c.readFailed(err)
 		}
 		c.bodyUTF8 = utf8.Valid(body)
-		m, err := message.Decode(body)
-		putBuffer(buf)
+		m, err := message.Decode(body) // copies what it keeps
+		if inPlace {
+			c.br.Discard(frame.HeaderLen + len(body))
+		}
 		if err != nil {
 			c.replyError(message.CodeBadEnvelope, "the body is not a message envelope", "")
 			return ProtocolViolation
@@ -128,34 +139,51 @@ func (c *conn) readLoop() closeReason {
 	}
 }
 
-// readFrame reads one frame whose first byte has arrived. Once logged in, a
-// connection may stay idle as long as it likes, but a frame it has started must
-// arrive within FrameTimeout; before login, the login deadline set in serve
-// bounds everything.
-func (c *conn) readFrame(buf []byte) ([]byte, error) {
-	if c.user == 0 || c.frameBuffered() {
-		return frame.Read(c.br, c.srv.cfg.MaxFrame, buf)
+// readFrame reads one frame whose first byte has arrived. A frame all in the read
+// buffer is returned in place (inPlace: the caller discards it from c.br once
+// done with it); any other is read into a buffer of its own that grows as its
+// bytes arrive and is garbage once handled, so that a connection holds no more
+// than the part of a frame it has received. Once logged in, a connection may stay
+// idle as long as it likes, but a frame it has started must arrive within
+// FrameTimeout; before login, the login deadline set in serve bounds everything.
+func (c *conn) readFrame() (body []byte, inPlace bool, err error) {
+	limit := c.srv.cfg.MaxFrame
+	if c.user == 0 {
+		limit = min(limit, maxFrameBeforeLogin)
+	}
+	if n, ok := c.frameBuffered(); ok {
+		if n == 0 || n > limit {
+			_, err := frame.Read(c.br, limit, nil) // the codec's own error
+			return nil, false, err
+		}
+		f, _ := c.br.Peek(frame.HeaderLen + n)
+		return f[frame.HeaderLen:], true, nil
+	}
+	if c.user == 0 {
+		body, err := frame.Read(c.br, limit, nil)
+		return body, false, err
 	}
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.FrameTimeout))
-	body, err := frame.Read(c.br, c.srv.cfg.MaxFrame, buf)
+	body, err = frame.Read(c.br, limit, nil)
 	c.nc.SetReadDeadline(time.Time{})
 	// Shutdown sets its flag before its deadline: if the deadline was cleared
 	// above, the flag is seen here.
 	if err == nil && c.srv.shuttingDown.Load() {
 		c.nc.SetReadDeadline(time.Now())
 	}
-	return body, err
+	return body, false, err
 }
 
 // frameBuffered reports whether a whole frame is already in the read buffer, so
-// that reading it cannot stall and needs no deadline.
-func (c *conn) frameBuffered() bool {
-	n := c.br.Buffered()
-	if n < frame.HeaderLen {
-		return false
+// that reading it cannot stall and needs no deadline, and the length of its body.
+func (c *conn) frameBuffered() (n int, ok bool) {
+	buffered := c.br.Buffered()
+	if buffered < frame.HeaderLen {
+		return 0, false
 	}
 	hdr, _ := c.br.Peek(frame.HeaderLen)
-	return uint64(n) >= frame.HeaderLen+uint64(binary.BigEndian.Uint32(hdr))
+	length := uint64(binary.BigEndian.Uint32(hdr))
+	return int(length), uint64(buffered) >= frame.HeaderLen+length
 }
 
 // readFailed answers what it can of a failed read and says why the connection ends.
@@ -196,22 +224,32 @@ func (c *conn) enqueueBroadcast(f []byte) bool {
 	return c.push(f, "", true)
 }
 
-// push queues f. A connection whose queue would pass MaxQueue is closed instead:
-// a slow reader must not make its senders wait or the server hold its backlog.
+// slotSize is what a frame's place in a queue costs besides the frame.
+const slotSize = int(unsafe.Sizeof([]byte(nil)))
+
+// frameCost is what holding f for a client costs: the frame's whole array (a
+// broadcast frame's is shared, so this counts it once per client, an upper bound)
+// and its slot in the queue.
+func frameCost(f []byte) int { return cap(f) + slotSize }
+
+// push queues f. A connection that would hold more than MaxQueue, counting the
+// batch its writer is writing, is closed instead: a slow reader must not make its
+// senders wait or the server hold its backlog.
 func (c *conn) push(f []byte, ack string, onlyReady bool) bool {
+	cost := frameCost(f)
 	c.mu.Lock()
 	if c.closing || onlyReady && !c.ready {
 		c.mu.Unlock()
 		return false
 	}
-	if c.queued+len(f) > c.srv.cfg.MaxQueue {
+	if c.queued+cost > c.srv.cfg.MaxQueue {
 		c.mu.Unlock()
 		c.srv.metrics.queueOverflows.Inc()
 		c.close(SlowConsumer)
 		return false
 	}
 	c.out = append(c.out, f)
-	c.queued += len(f)
+	c.queued += cost
 	if ack != "" {
 		c.acks = append(c.acks, ack)
 	}
@@ -282,29 +320,40 @@ func (c *conn) isClosing() bool {
 // runs; it writes until the queue is empty, then ends. So at most one goroutine
 // writes to nc at a time, and an idle connection has none (a goroutine's stack is
 // most of what an idle connection would cost). Each round takes everything queued
-// and writes it with one call: a burst of frames costs one system call.
+// and writes it with one call: a burst of frames costs one system call. The batch
+// being written stays counted in queued until it is written.
 func (c *conn) flush() {
 	var spare [][]byte
+	written := 0 // the cost of the batch just written
 	for {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
 			return
 		}
+		c.queued -= written
 		// Swap in the spare slice: the pushers append to it while the taken
 		// frames are written, and the two never share an array.
 		frames, acks := c.out, c.acks
-		c.out, c.acks, c.queued = spare, nil, 0
+		c.out, c.acks = spare, nil
+		drained := written > 0
+		written = c.queued // all of it is in frames now
 		if len(frames) == 0 {
 			c.writing = false
 			closing := c.closing
 			c.mu.Unlock()
+			if drained {
+				signal(c.drained)
+			}
 			if closing {
 				c.close(reasonNone) // keeps the reason closeAfterFlush gave
 			}
 			return
 		}
 		c.mu.Unlock()
+		if drained {
+			signal(c.drained)
+		}
 		if err := c.write(frames); err != nil {
 			c.close(WriteError)
 			return
@@ -315,25 +364,38 @@ func (c *conn) flush() {
 		}
 		clear(frames) // let the written frames be collected
 		spare = frames[:0]
-		signal(c.drained)
 	}
 }
 
+// write writes a batch of frames. On a socket it is one writev over the frames
+// themselves: a broadcast frame is shared by every queue, never copied per client.
+// Other connections (TLS) would make a write of each frame: for them the frames
+// are copied into chunks of a pooled buffer, a chunk per write.
 func (c *conn) write(frames [][]byte) error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	if len(frames) == 1 {
 		_, err := c.nc.Write(frames[0])
 		return err
 	}
+	if c.vectored {
+		bufs := net.Buffers(frames) // WriteTo consumes bufs, not frames
+		_, err := bufs.WriteTo(c.nc)
+		return err
+	}
 	buf := getBuffer()
 	defer putBuffer(buf)
 	b := (*buf)[:0]
-	for _, f := range frames {
+	for i, f := range frames {
 		b = append(b, f...)
+		if len(b) >= writeChunk || i == len(frames)-1 {
+			if _, err := c.nc.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
 	}
 	*buf = b
-	_, err := c.nc.Write(b)
-	return err
+	return nil
 }
 
 // waitQueueBelow waits until fewer than n bytes are queued; false if the
@@ -357,8 +419,12 @@ func (c *conn) waitQueueBelow(n int) bool {
 	}
 }
 
-// bufferPool holds read and write buffers, so that idle connections hold none.
+// bufferPool holds the write buffers of connections without writev, so that
+// idle connections hold none.
 var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// writeChunk is how much a connection without writev copies per write.
+const writeChunk = 32 << 10
 
 // maxPooledBuffer keeps one huge frame from pinning its buffer in the pool.
 const maxPooledBuffer = 64 << 10

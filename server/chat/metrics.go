@@ -18,6 +18,7 @@ type metrics struct {
 	messagesOut     *prometheus.CounterVec
 	framesWritten   prometheus.Counter
 	queueOverflows  prometheus.Counter
+	refused         prometheus.Counter
 	closes          *prometheus.CounterVec
 	redisErrors     prometheus.Counter
 	redisLatency    prometheus.Histogram
@@ -40,6 +41,8 @@ func newMetrics(passwords *passwordPool) *metrics {
 			Name: "chat_frames_written_total", Help: "Frames written to client sockets."}),
 		queueOverflows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_queue_overflows_total", Help: "Clients cut off because their outbound queue overflowed."}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_connections_refused_total", Help: "Connections closed at accept because the node held -max-conns."}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chat_connections_closed_total", Help: "Closed connections, by reason."}, []string{"reason"}),
 		redisErrors: prometheus.NewCounter(prometheus.CounterOpts{
@@ -54,7 +57,7 @@ func newMetrics(passwords *passwordPool) *metrics {
 			Name: "chat_password_busy_total", Help: "Logins and registrations turned away (505 retryAfter) because password work was saturated."}),
 	}
 	m.registry.MustRegister(m.connections, m.logins, m.messagesIn, m.messagesOut, m.framesWritten,
-		m.queueOverflows, m.closes, m.redisErrors, m.redisLatency, m.deliveryLatency, m.passwordsBusy,
+		m.queueOverflows, m.refused, m.closes, m.redisErrors, m.redisLatency, m.deliveryLatency, m.passwordsBusy,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "chat_password_checks_running", Help: "Password checks and hashes running now."},
 			func() float64 { return float64(passwords.running.Load()) }),

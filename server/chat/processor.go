@@ -58,13 +58,29 @@ func (c *conn) reply(typ string, v any) {
 		c.srv.log.Error("encode", "type", typ, "err", err)
 		return
 	}
+	c.replyFrame(typ, f)
+}
+
+// replyFrame queues the response frame f of type typ. Every response is bounded
+// by construction; should one still be over the frame limit, the client gets 505
+// instead of a frame it would have to treat as a protocol violation.
+func (c *conn) replyFrame(typ string, f []byte) {
+	if !c.srv.fits(f) {
+		c.srv.log.Error("response over the frame limit", "type", typ, "bytes", len(f))
+		if typ != message.ErrorResMesType { // only under an absurdly low -max-frame
+			c.replyError(message.CodeServerError, "server error: the response is too large", typ)
+		}
+		return
+	}
 	c.srv.metrics.messagesOut.WithLabelValues(typ).Inc()
 	c.enqueue(f, "")
 }
 
 // replyError answers with ErrorResMes (a notice SmsMes for a classic session).
+// What it repeats of the request is cut short.
 func (c *conn) replyError(code int, text, refType string) {
-	c.reply(message.ErrorResMesType, message.ErrorResMes{Code: code, Error: text, RefType: refType})
+	c.reply(message.ErrorResMesType, message.ErrorResMes{
+		Code: code, Error: truncate(text, maxErrorText), RefType: truncate(refType, maxEcho)})
 }
 
 func (c *conn) ping(message.Message) {

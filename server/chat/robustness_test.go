@@ -212,7 +212,7 @@ func TestRobustFraming(t *testing.T) {
 		checkFor(t, waitTimeout, "three PongMes", func() bool { return c.count(message.PongMesType) == 3 })
 	})
 	t.Run("body of exactly 65536 bytes", func(t *testing.T) {
-		c := dial(t, n.Addr)
+		c := user(t, n.Addr, 1, "u1", 0) // before login, frames are limited to a few KiB
 		head := `{"type":"PingMes","data":"{}","pad":"`
 		body := head + strings.Repeat("x", message.MaxFrame-len(head)-2) + `"}`
 		if len(body) != message.MaxFrame {

@@ -32,12 +32,13 @@ type Config struct {
 	LoginTimeout  time.Duration // a connection must log in within this
 	FrameTimeout  time.Duration // a started frame must be complete within this
 	WriteTimeout  time.Duration // one write to a client may take this long
-	MaxQueue      int           // bytes queued for one client before it is cut off as too slow
+	MaxQueue      int           // bytes held for one client (queued and being written) before it is cut off as too slow
 	RatePrivate   float64       // private messages per second per user; zero (or less): unlimited
 	BurstPrivate  int           // private messages a user may send at once
 	RateGroup     float64       // group messages per second per user; zero (or less): unlimited
 	BurstGroup    int           // group messages a user may send at once
 	MaxConnsPerIP int           // connections per remote address; zero: unlimited
+	MaxConns      int           // connections this node holds; more are closed at accept; zero: DefaultMaxConns()
 	Heartbeat     time.Duration // heartbeat period; a node is dead after 3 missed beats
 	// Password work (bcrypt) runs at most PasswordWorkers at a time; a request
 	// that waits PasswordWait for a slot gets 505 with retryAfter.
@@ -57,6 +58,7 @@ func DefaultConfig() Config {
 		FrameTimeout:  30 * time.Second,
 		WriteTimeout:  30 * time.Second,
 		MaxQueue:      4 << 20,
+		MaxConns:      DefaultMaxConns(),
 		RatePrivate:   20,
 		BurstPrivate:  40,
 		RateGroup:     5,
@@ -82,6 +84,7 @@ func (cfg Config) withDefaults() Config {
 	orDefault(&cfg.FrameTimeout, def.FrameTimeout)
 	orDefault(&cfg.WriteTimeout, def.WriteTimeout)
 	orDefault(&cfg.MaxQueue, def.MaxQueue)
+	orDefault(&cfg.MaxConns, def.MaxConns)
 	orDefault(&cfg.BurstPrivate, def.BurstPrivate)
 	orDefault(&cfg.BurstGroup, def.BurstGroup)
 	orDefault(&cfg.Heartbeat, def.Heartbeat)
@@ -224,11 +227,17 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-// track registers a new connection, enforcing the per-address limit.
+// track registers a new connection, enforcing the node's connection budget and
+// the per-address limit. A connection over the budget is closed before it costs
+// a goroutine, so that the files left serve Redis, metrics and the sessions held.
 func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shuttingDown.Load() {
+		return false
+	}
+	if len(s.conns) >= s.cfg.MaxConns {
+		s.metrics.refused.Inc()
 		return false
 	}
 	if s.cfg.MaxConnsPerIP > 0 && s.perIP[c.addr] >= s.cfg.MaxConnsPerIP {

@@ -56,7 +56,7 @@ func (c *conn) privateMessage(m message.Message) {
 		return
 	}
 	answer := func(res message.PrivateResMes) {
-		res.ClientMsgID = req.ClientMsgID
+		res.ClientMsgID = truncate(req.ClientMsgID, message.MaxClientMsgID)
 		c.reply(message.PrivateResMesType, res)
 	}
 	fail := func(code int, text string) { answer(message.PrivateResMes{Code: code, Error: text}) }

@@ -330,7 +330,15 @@ func (c *conn) onlineUsers(m message.Message) {
 		answer(message.OnlineUsersResMes{Code: message.CodeServerError, Error: "server error; try again"})
 		return
 	}
-	answer(message.OnlineUsersResMes{Code: message.CodeOK, Total: total, Users: users})
+	f, err := c.srv.encodeFitting(len(users), func(k int) ([]byte, error) {
+		return message.EncodeFrame(message.OnlineUsersResMesType,
+			message.OnlineUsersResMes{Code: message.CodeOK, Total: total, Users: users[:k]})
+	})
+	if err != nil {
+		answer(message.OnlineUsersResMes{Code: message.CodeServerError, Error: "server error; try again"})
+		return
+	}
+	c.replyFrame(message.OnlineUsersResMesType, f)
 }
 
 // notifyPresence tells every other online user, on every node, that user came or
