@@ -29,6 +29,7 @@ type options struct {
 	tlsCert, tlsKey                string
 	logLevel                       string
 	grace                          time.Duration
+	historyDays, historyMessages   int
 	loginFailures, loginFailAddr   int
 	chat                           chat.Config
 }
@@ -64,6 +65,11 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&c.BurstGroup, "burst-group", def.BurstGroup, "group messages a user may send at once")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-address", 0, "connections per remote address (0 = unlimited)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", def.Heartbeat, "heartbeat period; other nodes take this node's users offline after 3 missed beats")
+	fs.IntVar(&c.RoomMembers, "room-members", def.RoomMembers, "members per room, at most")
+	fs.IntVar(&c.UserRooms, "user-rooms", def.UserRooms, "rooms per user, at most")
+	fs.IntVar(&o.historyDays, "history-days", 30, "days a private or room message is kept in the history")
+	fs.IntVar(&o.historyMessages, "history-messages", model.DefaultRetention.MaxLen,
+		"messages kept per conversation (a private pair or a room; about: trimming is by stream node); also a room's backlog for members who were away")
 	fs.Usage = func() {
 		fs.Output().Write([]byte("Usage: chat-server [flags]\n\nEvery flag may also be set as CHAT_<FLAG> in the environment (e.g. CHAT_ADDR).\n\n"))
 		fs.PrintDefaults()
@@ -81,6 +87,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if strings.ContainsAny(o.node, " \t\n") {
 		return o, errors.New("-node must not contain spaces")
+	}
+	if o.historyDays < 1 || o.historyMessages < 1 || c.RoomMembers < 1 || c.UserRooms < 1 {
+		return o, errors.New("-history-days, -history-messages, -room-members and -user-rooms must be at least 1")
 	}
 	c.Node = o.node
 	return o, nil
@@ -139,11 +148,13 @@ func run(o options, log *slog.Logger) error {
 	pool := model.NewPool(redisCfg)
 	defer pool.Close()
 	o.chat.Logger = log
+	keep := model.Retention{MaxAge: time.Duration(o.historyDays) * 24 * time.Hour, MaxLen: o.historyMessages}
 	srv = chat.New(o.chat, chat.Stores{
 		Users:    model.NewRedisUserStore(pool, o.bcryptCost),
 		Logins:   model.NewRedisLoginLimiter(pool, time.Minute, o.loginFailures, o.loginFailAddr),
 		Presence: model.NewRedisPresence(pool),
-		Inbox:    model.NewRedisInbox(pool, 24*time.Hour),
+		Inbox:    model.NewRedisInbox(pool, 24*time.Hour, keep),
+		Rooms:    model.NewRedisRooms(pool, 24*time.Hour, keep),
 		Bus:      model.NewRedisBus(pool, redisCfg),
 	})
 

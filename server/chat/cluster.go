@@ -181,6 +181,10 @@ func (s *Server) onNotice(_ string, payload []byte) {
 		if c := s.hub.get(user); c != nil {
 			c.offer(m, previous)
 		}
+	case noticeRoomMessage:
+		s.onRoomMessage(body)
+	case noticeRoomEvent:
+		s.onRoomEvent(body)
 	case noticeBroadcast:
 		f, frame, ok := fields(body, 3)
 		if !ok || string(f[0]) == s.cfg.Node {
@@ -224,7 +228,7 @@ func (s *Server) notifyReaped(gone []model.Reaped, count int) {
 
 // subscribe listens to this node's channel and the broadcast channel. When the
 // subscription comes back after Redis was away, wakes may have been lost: every
-// local session then looks at its inbox again.
+// local session then looks at its inbox and its rooms again.
 func (s *Server) subscribe() {
 	first := true
 	s.st.Bus.Subscribe(s.ctx,
@@ -232,7 +236,7 @@ func (s *Server) subscribe() {
 		func() {
 			if !first {
 				s.log.Info("subscription restored")
-				s.hub.each(func(c *conn) { c.wakeInbox() })
+				s.hub.each(func(c *conn) { c.wakeAllRooms() })
 			}
 			first = false
 		},

@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -68,7 +67,8 @@ func (c *conn) deliverLoop() {
 		}
 		c.inbox.pending = false
 		c.inbox.mu.Unlock()
-		if c.deliver() {
+		inboxRead := c.deliver()
+		if c.deliverRooms() && inboxRead {
 			retry = firstRetry
 			continue
 		}
@@ -211,13 +211,5 @@ func (s *Server) ackLoop() {
 			}
 		}
 		s.removeAcked(batch)
-	}
-}
-
-func (s *Server) removeAcked(batch map[int][]string) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	if err := s.st.Inbox.Delete(ctx, batch); err != nil {
-		s.log.Warn("could not forget delivered messages; they may come again", "users", len(batch), "err", err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"chat/common/message"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -34,6 +36,8 @@ type Config struct {
 	BurstGroup    int
 	MaxConnsPerIP int           // connections per remote address; 0 = unlimited
 	Heartbeat     time.Duration // heartbeat period; a node is dead after 3 missed beats
+	RoomMembers   int           // members per room, at most
+	UserRooms     int           // rooms per user, at most
 	Logger        *slog.Logger
 }
 
@@ -52,6 +56,8 @@ func DefaultConfig() Config {
 		RateGroup:     5,
 		BurstGroup:    20,
 		Heartbeat:     2 * time.Second,
+		RoomMembers:   message.DefaultRoomSize,
+		UserRooms:     message.DefaultUserRoom,
 	}
 }
 
@@ -65,6 +71,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	hub     hub
+	rooms   roomIndex // this node's sessions by room
 
 	shuttingDown atomic.Bool
 	ctx          context.Context // ends when the server has shut down
@@ -103,6 +110,8 @@ func New(cfg Config, st Stores) *Server {
 	}
 	fill(&cfg.MaxFrame, def.MaxFrame)
 	fill(&cfg.MaxQueue, def.MaxQueue)
+	fill(&cfg.RoomMembers, def.RoomMembers)
+	fill(&cfg.UserRooms, def.UserRooms)
 	fillDur(&cfg.LoginTimeout, def.LoginTimeout)
 	fillDur(&cfg.FrameTimeout, def.FrameTimeout)
 	fillDur(&cfg.WriteTimeout, def.WriteTimeout)

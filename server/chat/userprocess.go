@@ -186,6 +186,7 @@ func (c *conn) replace() {
 func (c *conn) endSession(reason closeReason) {
 	if c.user != 0 {
 		c.srv.hub.remove(c)
+		c.dropRooms()
 		ctx, cancel := c.srv.requestContext()
 		count, released, err := c.srv.st.Presence.Release(ctx, c.user, c.session())
 		cancel()

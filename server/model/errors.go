@@ -13,4 +13,14 @@ var (
 	ErrUserNotFound = errors.New("user not found")
 	// ErrWrongPassword: the account exists but the password does not match.
 	ErrWrongPassword = errors.New("wrong password")
+	// ErrNoSuchRoom: no room has that id.
+	ErrNoSuchRoom = errors.New("no such room")
+	// ErrNotMember: the user is not a member of the room (or, for a kick, the actor is not its owner).
+	ErrNotMember = errors.New("not a member")
+	// ErrAlreadyMember: join found the user in the room already.
+	ErrAlreadyMember = errors.New("already a member")
+	// ErrRoomFull: the room has as many members as allowed.
+	ErrRoomFull = errors.New("room full")
+	// ErrTooManyRooms: the user is in as many rooms as allowed.
+	ErrTooManyRooms = errors.New("too many rooms")
 )
