@@ -351,7 +351,7 @@ func (s *Server) offerRoomLocal(room int, roomName, previous string, m model.Sto
 
 // onRoomMessage handles a room message notice from another node.
 func (s *Server) onRoomMessage(body []byte) {
-	f, rest, ok := fields(body, 8)
+	f, rest, ok := fields(body, 7)
 	if !ok || string(f[0]) == s.cfg.Node {
 		return
 	}
