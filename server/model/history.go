@@ -15,9 +15,11 @@ import (
 // message is kept once, in its room's stream, which is both the room's backlog and
 // its history. Both are bounded by a Retention.
 
-// Retention bounds what a conversation keeps: messages older than MaxAge go, and at
-// most about MaxLen stay (trimming removes whole stream nodes, so a stream may hold
-// up to ~100 more). A conversation silent for MaxAge is removed altogether.
+// Retention bounds what a conversation keeps: at most about MaxLen messages (the
+// cap applies on every write; it removes whole stream nodes, so a stream may hold
+// up to ~100 more), none older than MaxAge (history reads stop at that age and trim
+// what lies beyond it, so that the write path pays no trim by age), and a
+// conversation silent for MaxAge is removed altogether (its TTL).
 type Retention struct {
 	MaxAge time.Duration
 	MaxLen int
@@ -36,10 +38,14 @@ func (r Retention) orDefault() Retention {
 	return r
 }
 
-// args are the script arguments of r at now: the cap, the oldest id kept, the TTL.
-func (r Retention) args(now time.Time) []any {
-	oldest := now.Add(-r.MaxAge).UnixMilli()
-	return []any{r.MaxLen, strconv.FormatInt(max(oldest, 0), 10) + "-0", r.MaxAge.Milliseconds()}
+// args are the write scripts' arguments of r: the cap and the TTL.
+func (r Retention) args() []any {
+	return []any{r.MaxLen, r.MaxAge.Milliseconds()}
+}
+
+// oldest is the id of the oldest message r keeps at now.
+func (r Retention) oldest(now time.Time) string {
+	return strconv.FormatInt(max(now.Add(-r.MaxAge).UnixMilli(), 0), 10) + "-0"
 }
 
 //go:embed private_send.lua
@@ -64,11 +70,12 @@ func (b *RedisInbox) History(ctx context.Context, user, other int, before string
 	if !exists {
 		return nil, false, ErrUserNotFound
 	}
-	return readBefore(ctx, b.pool, historyKey(user, other), before, limit)
+	return readBefore(ctx, b.pool, historyKey(user, other), before, limit, b.keep.oldest(time.Now()))
 }
 
-// readBefore reads the newest limit entries of stream key older than before.
-func readBefore(ctx context.Context, pool *redis.Pool, key, before string, limit int) ([]Stored, bool, error) {
+// readBefore reads the newest limit entries of stream key older than before and
+// not older than oldest, and trims what is older than oldest.
+func readBefore(ctx context.Context, pool *redis.Pool, key, before string, limit int, oldest string) ([]Stored, bool, error) {
 	conn, err := pool.GetContext(ctx)
 	if err != nil {
 		return nil, false, err
@@ -78,7 +85,8 @@ func readBefore(ctx context.Context, pool *redis.Pool, key, before string, limit
 	if before != "" {
 		end = "(" + before
 	}
-	entries, err := redis.Values(conn.Do("XREVRANGE", key, end, "-", "COUNT", limit+1))
+	conn.Send("XTRIM", key, "MINID", "~", oldest)
+	entries, err := redis.Values(conn.Do("XREVRANGE", key, end, oldest, "COUNT", limit+1))
 	if err != nil {
 		return nil, false, err
 	}

@@ -46,7 +46,7 @@ type SendResult struct {
 // (no dedup). Concurrent sends share pipelines (batcher).
 func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string) (SendResult, error) {
 	args := append([]any{usersKey, sessionsKey, inboxKey(to), historyKey(from, to), dedupKey(from, clientMsgID),
-		to, from, fromName, content, dedupFlag(clientMsgID), b.dedupTTL.Milliseconds()}, b.keep.args(time.Now())...)
+		to, from, fromName, content, dedupFlag(clientMsgID), b.dedupTTL.Milliseconds()}, b.keep.args()...)
 	r, err := redis.Values(b.sends.do(ctx, args...))
 	if err != nil {
 		return SendResult{}, err

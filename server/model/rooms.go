@@ -257,7 +257,7 @@ type RoomSendResult struct {
 // Concurrent sends share pipelines (batcher).
 func (r *RedisRooms) Send(ctx context.Context, room, from int, fromName, content, clientMsgID string) (RoomSendResult, error) {
 	args := append([]any{roomKey(room), roomMembersKey(room), roomLogKey(room), roomDedupKey(from, room, clientMsgID), userRoomsKey(from),
-		room, from, fromName, content, dedupFlag(clientMsgID), r.dedupTTL.Milliseconds()}, r.keep.args(time.Now())...)
+		room, from, fromName, content, dedupFlag(clientMsgID), r.dedupTTL.Milliseconds()}, r.keep.args()...)
 	reply, err := redis.Values(r.sends.do(ctx, args...))
 	if err != nil {
 		return RoomSendResult{}, err
@@ -312,7 +312,7 @@ func (r *RedisRooms) History(ctx context.Context, room, user int, before string,
 	if reply[1] == nil {
 		return name, nil, false, ErrNotMember
 	}
-	msgs, more, err := readBefore(ctx, r.pool, roomLogKey(room), before, limit)
+	msgs, more, err := readBefore(ctx, r.pool, roomLogKey(room), before, limit, r.keep.oldest(time.Now()))
 	return name, msgs, more, err
 }
 
