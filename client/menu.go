@@ -30,6 +30,7 @@ type UI struct {
 	leaving  bool // LogoutMes sent: the end of the connection is expected
 	replaced bool // got ErrorResMes 409
 	names    map[int]string
+	rooms    map[int]string
 	history  []string    // this session's conversation, formatted
 	seen     dedup       // msgIds already shown
 	line     <-chan Line // read in progress; nil when none
@@ -51,6 +52,9 @@ const firstMenu = `
 func (u *UI) Run() {
 	if u.names == nil {
 		u.names = make(map[int]string)
+	}
+	if u.rooms == nil {
+		u.rooms = make(map[int]string)
 	}
 	defer u.finish()
 	for {
@@ -177,8 +181,8 @@ func (u *UI) register() error {
 // session runs the logged-in menu until logout, the end of the connection or of input.
 func (u *UI) session() error {
 	for {
-		u.say(fmt.Sprintf("[%s] 1 Online users  2 Group message  3 Private message  4 Messages  5 Log out",
-			who(u.selfName, u.self)))
+		u.say(fmt.Sprintf("[%s] 1 Online users  2 Group message  3 Private message  4 Messages  5 Log out\n%s",
+			who(u.selfName, u.self), roomsMenu))
 		choice, err := u.ask("Choice: ", false)
 		if err != nil {
 			return err
@@ -197,7 +201,10 @@ func (u *UI) session() error {
 			return nil
 		case "":
 		default:
-			u.say("Please choose 1 to 5.")
+			var known bool
+			if known, err = u.roomItem(strings.TrimSpace(choice)); !known {
+				u.say("Please choose 1 to 12.")
+			}
 		}
 		if err != nil {
 			return err
