@@ -24,15 +24,16 @@ import (
 // cursors are owned by the running delivery as the inbox cursor is.
 type sessionRooms struct {
 	loaded bool              // the memberships were read at login
+	ended  bool              // the session ended: it joins no more of the node's room index
 	rooms  map[int]*roomFeed // by room id
 	dirty  map[int]bool      // rooms to read on from their cursor
 }
 
 // roomFeed is one room of a session.
 type roomFeed struct {
-	name       string
-	cursor     string // id of the last message queued to the client (or skipped: the session's own)
-	catchingUp bool   // the first read since login: what it reads waited for the login
+	name        string
+	cursor      string // id of the last message queued to the client (or skipped: the session's own)
+	offlineUpTo string // messages up to this id waited for the login: offline
 }
 
 // roomIndex is this node's sessions by room, for fanning out room messages and notices.
@@ -87,29 +88,31 @@ func (c *conn) joinedRoom(room int, name, cursor string) {
 	if _, ok := c.rooms.rooms[room]; !ok {
 		c.rooms.rooms[room] = &roomFeed{name: name, cursor: cursor}
 	}
+	if !c.rooms.ended {
+		c.srv.rooms.add(room, c)
+	}
 	c.inbox.mu.Unlock()
-	c.srv.rooms.add(room, c)
 	c.wakeRoom(room)
 }
 
 // leftRoom forgets room for this session.
 func (c *conn) leftRoom(room int) {
 	c.inbox.mu.Lock()
+	defer c.inbox.mu.Unlock()
 	delete(c.rooms.rooms, room)
 	delete(c.rooms.dirty, room)
-	c.inbox.mu.Unlock()
 	c.srv.rooms.remove(room, c)
 }
 
-// dropRooms takes an ending session out of the node's room index.
+// dropRooms takes an ending session out of the node's room index for good. The
+// index is changed under the session's lock (the index's own lock comes second,
+// never the other way round), so a delivery still loading the session's rooms
+// cannot put it back.
 func (c *conn) dropRooms() {
 	c.inbox.mu.Lock()
-	rooms := make([]int, 0, len(c.rooms.rooms))
+	defer c.inbox.mu.Unlock()
+	c.rooms.ended = true
 	for room := range c.rooms.rooms {
-		rooms = append(rooms, room)
-	}
-	c.inbox.mu.Unlock()
-	for _, room := range rooms {
 		c.srv.rooms.remove(room, c)
 	}
 }
@@ -167,7 +170,12 @@ func (c *conn) deliverRooms() bool {
 	return true
 }
 
-// loadRooms reads the session's rooms once, at login.
+// loadRooms reads the session's rooms once, at login: it puts the session in the
+// node's index for each, then reads each room's newest id. A message kept before
+// the session was in the index (whose notice found no one here) is then seen as
+// newer than the cursor; one kept after is offered. Only the rooms with messages
+// after the cursor are read: a login costs three round trips whatever the number
+// of rooms, plus one read per room with something missed.
 func (c *conn) loadRooms() bool {
 	c.inbox.mu.Lock()
 	loaded := c.rooms.loaded
@@ -176,8 +184,8 @@ func (c *conn) loadRooms() bool {
 		return true
 	}
 	ctx, cancel := c.srv.requestContext()
+	defer cancel()
 	list, err := c.srv.st.Rooms.Memberships(ctx, c.user)
-	cancel()
 	if err != nil {
 		return false
 	}
@@ -185,22 +193,47 @@ func (c *conn) loadRooms() bool {
 	if c.rooms.rooms == nil {
 		c.rooms.rooms = make(map[int]*roomFeed)
 	}
+	var fresh []*roomFeed
+	var ids []int
+	for _, m := range list {
+		if _, joined := c.rooms.rooms[m.Room]; joined {
+			continue
+		}
+		f := &roomFeed{name: m.Name, cursor: m.Cursor}
+		c.rooms.rooms[m.Room] = f
+		fresh, ids = append(fresh, f), append(ids, m.Room)
+		if !c.rooms.ended {
+			c.srv.rooms.add(m.Room, c)
+		}
+	}
+	c.inbox.mu.Unlock()
+	var newest []string
+	if len(ids) > 0 {
+		if newest, err = c.srv.st.Rooms.Newest(ctx, ids); err != nil {
+			// Undone, for the next try to do it all again.
+			c.inbox.mu.Lock()
+			for i, room := range ids {
+				if c.rooms.rooms[room] == fresh[i] {
+					delete(c.rooms.rooms, room)
+					c.srv.rooms.remove(room, c)
+				}
+			}
+			c.inbox.mu.Unlock()
+			return false
+		}
+	}
+	c.inbox.mu.Lock()
 	if c.rooms.dirty == nil {
 		c.rooms.dirty = make(map[int]bool)
 	}
-	for _, m := range list {
-		if _, joined := c.rooms.rooms[m.Room]; !joined {
-			c.rooms.rooms[m.Room] = &roomFeed{name: m.Name, cursor: m.Cursor, catchingUp: true}
+	for i, f := range fresh {
+		if newest[i] != "" && model.CompareIDs(newest[i], f.cursor) > 0 {
+			f.offlineUpTo = newest[i]
+			c.rooms.dirty[ids[i]] = true
 		}
-		c.rooms.dirty[m.Room] = true
 	}
 	c.rooms.loaded = true
 	c.inbox.mu.Unlock()
-	// In the index before the reads: a message kept from now on is either read
-	// below or offered.
-	for _, m := range list {
-		c.srv.rooms.add(m.Room, c)
-	}
 	return true
 }
 
@@ -232,9 +265,6 @@ func (c *conn) deliverRoom(room int) bool {
 			c.inbox.mu.Unlock()
 		}
 		if len(msgs) < deliveryBatch {
-			c.inbox.mu.Lock()
-			feed.catchingUp = false
-			c.inbox.mu.Unlock()
 			return true
 		}
 		if !c.waitQueueBelow(c.srv.cfg.MaxQueue / 2) {
@@ -252,7 +282,7 @@ func (c *conn) offerRoom(room int, m model.Stored, previous string, f []byte) {
 		c.inbox.mu.Unlock()
 		return // not (or no longer) a member here
 	}
-	direct := c.inbox.ready && c.rooms.loaded && !c.inbox.running && !c.inbox.pending && !feed.catchingUp &&
+	direct := c.inbox.ready && c.rooms.loaded && !c.inbox.running && !c.inbox.pending &&
 		(previous == "" || previous == feed.cursor) && model.CompareIDs(m.ID, feed.cursor) > 0
 	if direct && c.queueRoomMessage(room, feed, m, f) {
 		feed.cursor = m.ID
@@ -270,7 +300,7 @@ func (c *conn) queueRoomMessage(room int, feed *roomFeed, m model.Stored, f []by
 		return true // the sender has its own message
 	}
 	msgID := model.RoomMsgID(room, m.ID)
-	offline := feed.catchingUp
+	offline := feed.offlineUpTo != "" && model.CompareIDs(m.ID, feed.offlineUpTo) <= 0
 	if f == nil || offline {
 		var err error
 		f, err = message.EncodeFrame(message.RoomMesType, roomMes(room, feed.name, m, offline))

@@ -139,7 +139,8 @@ func (r *RedisRooms) script(ctx context.Context, s *redis.Script, args []any, de
 	return err
 }
 
-// Memberships returns user's rooms, ordered by id, with their names and cursors.
+// Memberships returns user's rooms, ordered by id, with their names and cursors,
+// in two round trips whatever their number.
 func (r *RedisRooms) Memberships(ctx context.Context, user int) ([]Membership, error) {
 	conn, err := r.pool.GetContext(ctx)
 	if err != nil {
@@ -165,6 +166,32 @@ func (r *RedisRooms) Memberships(ctx context.Context, user int) ([]Membership, e
 	}
 	for i := range out {
 		out[i].Name, _ = redis.String(names[i], nil)
+	}
+	return out, nil
+}
+
+// Newest returns the id of the newest message of each room ("" for none), in one
+// round trip.
+func (r *RedisRooms) Newest(ctx context.Context, rooms []int) ([]string, error) {
+	conn, err := r.pool.GetContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	for _, room := range rooms {
+		conn.Send("XREVRANGE", roomLogKey(room), "+", "-", "COUNT", 1)
+	}
+	replies, err := redis.Values(conn.Do(""))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(rooms))
+	for i := range rooms {
+		if last, _ := redis.Values(replies[i], nil); len(last) == 1 {
+			if entry, _ := redis.Values(last[0], nil); len(entry) > 0 {
+				out[i], _ = redis.String(entry[0], nil)
+			}
+		}
 	}
 	return out, nil
 }
