@@ -220,33 +220,40 @@ const (
 
 // onlineUsers lists who is online, page by page.
 func (u *UI) onlineUsers() error {
+	return u.listUsers("Online users", "Cannot list online users.", message.OnlineUsersMesType, message.OnlineUsersResMesType,
+		func(offset int) any { return &message.OnlineUsersMes{Offset: offset, Limit: onlinePage} }, failure)
+}
+
+// listUsers fetches a list of users page by page (at most maxListed) with the
+// requests request makes, and shows it under title; a failure is explained by
+// explain after cannot.
+func (u *UI) listUsers(title, cannot, reqType, respType string, request func(offset int) any, explain func(int, string) string) error {
 	var users []message.OnlineUser
 	total := 0
 	for len(users) < maxListed {
-		if err := u.send(message.OnlineUsersMesType, &message.OnlineUsersMes{Offset: len(users), Limit: onlinePage}); err != nil {
+		if err := u.send(reqType, request(len(users))); err != nil {
 			return err
 		}
-		ev, err := u.await(message.OnlineUsersMesType, message.OnlineUsersResMesType, nil)
+		ev, err := u.await(reqType, respType, nil)
 		if err != nil {
 			return u.failed(err)
 		}
-		r, ok := ev.Body.(*message.OnlineUsersResMes)
-		if !ok || r.Code != message.CodeOK {
-			code, text := errorAnswer(ev)
-			if ok {
-				code, text = r.Code, r.Error
-			}
-			u.say("Cannot list online users. " + failure(code, text))
+		code, text, pageTotal, page, ok := userPage(ev.Body)
+		if !ok {
+			code, text = errorAnswer(ev)
+		}
+		if code != message.CodeOK {
+			u.say(cannot + " " + explain(code, text))
 			return nil
 		}
-		total = r.Total
-		users = append(users, r.Users...)
-		if len(r.Users) < onlinePage || len(users) >= total {
+		total = pageTotal
+		users = append(users, page...)
+		if len(page) < onlinePage || len(users) >= total {
 			break
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Online users: %d", total)
+	fmt.Fprintf(&b, "%s: %d", title, total)
 	for _, x := range users {
 		u.names[x.UserID] = x.UserName
 		b.WriteString("\n  " + who(x.UserName, x.UserID))
@@ -259,6 +266,17 @@ func (u *UI) onlineUsers() error {
 	}
 	u.say(b.String())
 	return nil
+}
+
+// userPage reads one page of a paged list of users.
+func userPage(body any) (code int, text string, total int, users []message.OnlineUser, ok bool) {
+	switch r := body.(type) {
+	case *message.OnlineUsersResMes:
+		return r.Code, r.Error, r.Total, r.Users, true
+	case *message.RoomMembersResMes:
+		return r.Code, r.Error, r.Total, r.Users, true
+	}
+	return 0, "", 0, nil, false
 }
 
 // group sends one line to everyone online.

@@ -146,45 +146,9 @@ func (u *UI) roomMembers() error {
 	if err != nil || id == 0 {
 		return err
 	}
-	var users []message.OnlineUser
-	total := 0
-	for len(users) < maxListed {
-		if err := u.send(message.RoomMembersMesType, &message.RoomMembersMes{RoomID: id, Offset: len(users), Limit: onlinePage}); err != nil {
-			return err
-		}
-		ev, err := u.await(message.RoomMembersMesType, message.RoomMembersResMesType, nil)
-		if err != nil {
-			return u.failed(err)
-		}
-		r, ok := ev.Body.(*message.RoomMembersResMes)
-		if !ok || r.Code != message.CodeOK {
-			code, text := errorAnswer(ev)
-			if ok {
-				code, text = r.Code, r.Error
-			}
-			u.say("Cannot list the members. " + roomFailure(code, text))
-			return nil
-		}
-		total = r.Total
-		users = append(users, r.Users...)
-		if len(r.Users) < onlinePage || len(users) >= total {
-			break
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Members of %s: %d", roomName(u.rooms[id], id), total)
-	for _, x := range users {
-		u.names[x.UserID] = x.UserName
-		b.WriteString("\n  " + who(x.UserName, x.UserID))
-		if x.UserID == u.self {
-			b.WriteString(" (you)")
-		}
-	}
-	if more := total - len(users); more > 0 {
-		fmt.Fprintf(&b, "\n  ... and %d more", more)
-	}
-	u.say(b.String())
-	return nil
+	return u.listUsers("Members of "+roomName(u.rooms[id], id), "Cannot list the members.",
+		message.RoomMembersMesType, message.RoomMembersResMesType,
+		func(offset int) any { return &message.RoomMembersMes{RoomID: id, Offset: offset, Limit: onlinePage} }, roomFailure)
 }
 
 func (u *UI) sayInRoom() error {

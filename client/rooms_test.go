@@ -115,3 +115,27 @@ func TestRoomMessageAndHistoryPages(t *testing.T) {
 	p.send(message.HistoryResMesType, &message.HistoryResMes{Code: 404, Error: "no such user"})
 	h.see("No such user 101 (404).")
 }
+
+func TestRoomMembersAndMyRooms(t *testing.T) {
+	h := start(t)
+	p := h.login()
+	h.lines("9")
+	p.expect(message.RoomListMesType, nil)
+	p.send(message.RoomListResMesType, &message.RoomListResMes{Code: 200, Rooms: []message.RoomInfo{{RoomID: 7, Name: "lobby", Members: 2}}})
+	h.see("Your rooms: 1\n  lobby [7], 2 member(s)")
+
+	h.lines("10", "7")
+	var req message.RoomMembersMes
+	p.expect(message.RoomMembersMesType, &req)
+	if want := (message.RoomMembersMes{RoomID: 7, Limit: onlinePage}); req != want {
+		t.Errorf("RoomMembersMes: got %+v, want %+v", req, want)
+	}
+	p.send(message.RoomMembersResMesType, &message.RoomMembersResMes{Code: 200, Total: 2,
+		Users: []message.OnlineUser{{UserID: 100, UserName: "alice"}, {UserID: 101, UserName: "bob"}}})
+	h.see("Members of lobby [7]: 2\n  alice (100) (you)\n  bob (101)")
+
+	h.lines("10", "8")
+	p.expect(message.RoomMembersMesType, nil)
+	p.send(message.RoomMembersResMesType, &message.RoomMembersResMes{Code: 403, Error: "not a member of this room"})
+	h.see("Cannot list the members. You are not a member of that room (403): not a member of this room.")
+}

@@ -145,16 +145,23 @@ func (c *conn) queueMessage(m model.Stored) bool {
 	if err != nil {
 		return true // not encodable: nothing to send, move past it
 	}
+	return c.queueStored(message.PrivateMesType, f, m.ID, m.SentAt, offline)
+}
+
+// queueStored queues frame f of a stored message (private or room) whose wire id
+// is id. A classic client's message is forgotten once written; a proto-2 client's
+// once it acks.
+func (c *conn) queueStored(typ string, f []byte, id string, sentAt int64, offline bool) bool {
 	forget := ""
 	if c.proto != message.ProtoAck {
-		forget = m.ID
+		forget = id
 	}
 	if !c.enqueue(f, forget) {
 		return false
 	}
-	c.srv.metrics.messagesOut.WithLabelValues(message.PrivateMesType).Inc()
+	c.srv.metrics.messagesOut.WithLabelValues(typ).Inc()
 	if !offline {
-		c.srv.metrics.deliveryLatency.Observe(float64(time.Now().UnixMilli()-m.SentAt) / 1000)
+		c.srv.metrics.deliveryLatency.Observe(float64(time.Now().UnixMilli()-sentAt) / 1000)
 	}
 	return true
 }

@@ -287,6 +287,24 @@ func TestRoomMessageAcrossNodes(t *testing.T) {
 			}
 		}
 	}
+	// The owner on n1 removes cy on n3: cy is told there, and gets no more.
+	if got := roomDo(a, message.RoomKickMesType, message.RoomKickMes{RoomID: room, UserID: 203}); got.Code != message.CodeOK {
+		t.Fatalf("kick across nodes: %+v", got)
+	}
+	for _, who := range []*client{b, c} {
+		var notice message.RoomNoticeMes
+		who.next(message.RoomNoticeMesType, &notice)
+		for notice.Event == message.RoomJoined {
+			who.next(message.RoomNoticeMesType, &notice)
+		}
+		if notice.UserID != 203 || notice.Event != message.RoomRemoved {
+			t.Errorf("notice of the kick: got %+v, want cy removed", notice)
+		}
+	}
+	third := sayInRoom(a, room, "without cy", "")
+	if got := nextRoomMes(b); got.MsgID != third.MsgID {
+		t.Errorf("ben after the kick: got %+v, want %s", got, third.MsgID)
+	}
 	// A round trip after the last message: whatever else was sent has arrived.
 	for _, who := range []*client{a, b, c} {
 		who.send(message.PingMesType, message.PingMes{})

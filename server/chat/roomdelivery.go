@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"sync"
-	"time"
 
 	"chat/common/message"
 	"chat/server/model"
@@ -293,8 +292,7 @@ func (c *conn) offerRoom(room int, m model.Stored, previous string, f []byte) {
 	}
 }
 
-// queueRoomMessage queues m of room for the client, unless the client sent it. A
-// classic client's message counts as acknowledged once written.
+// queueRoomMessage queues m of room for the client, unless the client sent it.
 func (c *conn) queueRoomMessage(room int, feed *roomFeed, m model.Stored, f []byte) bool {
 	if m.From == c.user {
 		return true // the sender has its own message
@@ -308,18 +306,7 @@ func (c *conn) queueRoomMessage(room int, feed *roomFeed, m model.Stored, f []by
 			return true
 		}
 	}
-	forget := ""
-	if c.proto != message.ProtoAck {
-		forget = msgID
-	}
-	if !c.enqueue(f, forget) {
-		return false
-	}
-	c.srv.metrics.messagesOut.WithLabelValues(message.RoomMesType).Inc()
-	if !offline {
-		c.srv.metrics.deliveryLatency.Observe(float64(time.Now().UnixMilli()-m.SentAt) / 1000)
-	}
-	return true
+	return c.queueStored(message.RoomMesType, f, msgID, m.SentAt, offline)
 }
 
 func roomMes(room int, name string, m model.Stored, offline bool) message.RoomMes {
