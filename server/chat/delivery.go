@@ -46,6 +46,7 @@ func (c *conn) wakeInbox() {
 func (c *conn) startDelivery() {
 	c.inbox.mu.Lock()
 	c.inbox.ready = true
+	c.rooms.answeredAt = time.Now().UnixMilli()
 	c.inbox.mu.Unlock()
 	c.wakeInbox()
 }

@@ -209,7 +209,7 @@ func TestRoomLifecycle(t *testing.T) {
 		for got.Event == message.RoomJoined { // dave's join, seen by bob
 			who.next(message.RoomNoticeMesType, &got)
 		}
-		if got.RoomID != room || got.UserID != bob || got.Event != message.RoomRemoved {
+		if got != (message.RoomNoticeMes{RoomID: room, UserID: bob, UserName: "bob", Event: message.RoomRemoved}) {
 			t.Errorf("notice of the kick: got %+v, want bob removed", got)
 		}
 	}

@@ -22,10 +22,13 @@ import (
 // sessionRooms is a session's rooms; guarded by the session's inbox.mu, and the
 // cursors are owned by the running delivery as the inbox cursor is.
 type sessionRooms struct {
-	loaded bool              // the memberships were read at login
-	ended  bool              // the session ended: it joins no more of the node's room index
-	rooms  map[int]*roomFeed // by room id
-	dirty  map[int]bool      // rooms to read on from their cursor
+	loaded bool // the memberships were read at login
+	ended  bool // the session ended: it joins no more of the node's room index
+	// answeredAt is when the login was answered (Unix ms): a message kept later
+	// did not wait for the login, whatever the rooms' first read finds.
+	answeredAt int64
+	rooms      map[int]*roomFeed // by room id
+	dirty      map[int]bool      // rooms to read on from their cursor
 }
 
 // roomFeed is one room of a session.
@@ -298,7 +301,7 @@ func (c *conn) queueRoomMessage(room int, feed *roomFeed, m model.Stored, f []by
 		return true // the sender has its own message
 	}
 	msgID := model.RoomMsgID(room, m.ID)
-	offline := feed.offlineUpTo != "" && model.CompareIDs(m.ID, feed.offlineUpTo) <= 0
+	offline := feed.offlineUpTo != "" && model.CompareIDs(m.ID, feed.offlineUpTo) <= 0 && m.SentAt <= c.rooms.answeredAt
 	if f == nil || offline {
 		var err error
 		f, err = message.EncodeFrame(message.RoomMesType, roomMes(room, feed.name, m, offline))

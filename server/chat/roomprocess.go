@@ -124,7 +124,7 @@ func (c *conn) removeMember(room, target int, event string) {
 	}
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
-	name, err := c.srv.st.Rooms.Remove(ctx, room, c.user, target)
+	name, targetName, err := c.srv.st.Rooms.Remove(ctx, room, c.user, target)
 	if err != nil {
 		c.logStoreError("member not removed", err)
 		code, text := roomFailure(err)
@@ -138,10 +138,6 @@ func (c *conn) removeMember(room, target int, event string) {
 		c.leftRoom(room)
 	}
 	c.answerRoom(message.RoomResMes{Code: message.CodeOK, RoomID: room, Name: name})
-	targetName := c.name
-	if target != c.user {
-		targetName = "" // the owner's node does not know it; the notice carries the id
-	}
 	c.srv.roomEvent(room, target, targetName, event)
 }
 

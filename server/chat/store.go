@@ -49,7 +49,7 @@ type InboxStore interface {
 type RoomStore interface {
 	Create(ctx context.Context, owner int, name string, userRooms int) (int, error)
 	Join(ctx context.Context, room, user, roomMembers, userRooms int) (model.Membership, error)
-	Remove(ctx context.Context, room, actor, target int) (string, error)
+	Remove(ctx context.Context, room, actor, target int) (string, string, error)
 	List(ctx context.Context, user int) ([]message.RoomInfo, error)
 	Members(ctx context.Context, room, user, offset, limit int) (int, []message.OnlineUser, error)
 	Memberships(ctx context.Context, user int) ([]model.Membership, error)

@@ -39,7 +39,7 @@ var (
 
 	roomCreateScript = redis.NewScript(3, roomCreateSource)
 	roomJoinScript   = redis.NewScript(4, roomJoinSource)
-	roomRemoveScript = redis.NewScript(4, roomRemoveSource)
+	roomRemoveScript = redis.NewScript(5, roomRemoveSource)
 	roomSendScript   = redis.NewScript(5, roomSendSource)
 	roomAckScript    = redis.NewScript(1, roomAckSource)
 )
@@ -106,22 +106,22 @@ func (r *RedisRooms) Join(ctx context.Context, room, user, roomMembers, userRoom
 }
 
 // Remove takes target out of room, by its own will (actor == target) or the
-// owner's, and returns the room's name. ErrNotMember if target is not a member or
-// actor is neither target nor the owner.
-func (r *RedisRooms) Remove(ctx context.Context, room, actor, target int) (string, error) {
+// owner's, and returns the room's name and the target's. ErrNotMember if target is
+// not a member or actor is neither target nor the owner.
+func (r *RedisRooms) Remove(ctx context.Context, room, actor, target int) (string, string, error) {
 	var code int
-	var name string
-	err := r.script(ctx, roomRemoveScript, []any{roomKey(room), roomMembersKey(room), userRoomsKey(target), roomLogKey(room),
-		room, actor, target}, &code, &name)
+	var name, targetName string
+	err := r.script(ctx, roomRemoveScript, []any{roomKey(room), roomMembersKey(room), userRoomsKey(target), roomLogKey(room), usersKey,
+		room, actor, target}, &code, &name, &targetName)
 	switch {
 	case err != nil:
-		return "", err
+		return "", "", err
 	case code == 404:
-		return "", ErrNoSuchRoom
+		return "", "", ErrNoSuchRoom
 	case code == 403:
-		return name, ErrNotMember
+		return name, "", ErrNotMember
 	}
-	return name, nil
+	return name, targetName, nil
 }
 
 // script runs s with args and scans its array reply into dest.
