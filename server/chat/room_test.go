@@ -491,3 +491,36 @@ func TestRoomMessageSurvivesCrash(t *testing.T) {
 		t.Errorf("history after the crash: got %+v, want the message %s", res, sent.MsgID)
 	}
 }
+
+// TestRoomUnacknowledgedComeAgain: what a member got but did not acknowledge comes
+// again at its next login, after what it missed, all in room order, more than one
+// read's worth.
+func TestRoomUnacknowledgedComeAgain(t *testing.T) {
+	n1, n2 := startTwoNodes(t)
+	const ann, ben = 601, 602
+	a := user(t, n1.Addr, ann, "ann", message.ProtoAck)
+	b := user(t, n2.Addr, ben, "ben", message.ProtoAck)
+	room := createRoom(a, "again")
+	joinRoom(b, room)
+	var sent []string
+	for i := range 3 {
+		sent = append(sent, sayInRoom(a, room, fmt.Sprint("seen ", i), "").MsgID)
+		if got := nextRoomMes(b); got.MsgID != sent[i] || got.Offline {
+			t.Fatalf("live message %d: got %+v, want %s online", i, got, sent[i])
+		}
+	}
+	b.send(message.LogoutMesType, message.LogoutMes{})
+	b.waitClosed()
+	for i := range 300 {
+		sent = append(sent, sayInRoom(a, room, fmt.Sprint("missed ", i), "").MsgID)
+	}
+	b = dial(t, n1.Addr)
+	if res := b.login(ben, "password", message.ProtoAck); res.Code != message.CodeOK {
+		t.Fatalf("login: %+v", res)
+	}
+	for i, want := range sent {
+		if got := nextRoomMes(b); got.MsgID != want || !got.Offline {
+			t.Fatalf("message %d at login: got %+v, want %s offline", i, got, want)
+		}
+	}
+}
