@@ -117,7 +117,13 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 // it still fail, Redis is away, and the node that holds the session reads every
 // inbox again when its subscription comes back.
 func (s *Server) publishToNode(node string, payload []byte) {
-	if s.publish(model.NodeChannel(node), payload) == nil {
+	s.publishRetried(model.NodeChannel(node), payload)
+}
+
+// publishRetried publishes payload on channel, and if Redis refuses it now, tries
+// again in the background for a while (until the server shuts down).
+func (s *Server) publishRetried(channel string, payload []byte) {
+	if s.publish(channel, payload) == nil {
 		return
 	}
 	go func() {
@@ -127,7 +133,7 @@ func (s *Server) publishToNode(node string, payload []byte) {
 				return
 			case <-time.After(delay):
 			}
-			if s.publish(model.NodeChannel(node), payload) == nil {
+			if s.publish(channel, payload) == nil {
 				return
 			}
 		}

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 
@@ -253,8 +254,12 @@ func (c *conn) deliverRoom(room int) bool {
 			return true // left meanwhile
 		}
 		ctx, cancel := c.srv.requestContext()
-		msgs, err := c.srv.st.Rooms.Read(ctx, room, cursor, deliveryBatch)
+		msgs, err := c.srv.st.Rooms.Read(ctx, room, c.user, cursor, deliveryBatch)
 		cancel()
+		if errors.Is(err, model.ErrNotMember) || errors.Is(err, model.ErrNoSuchRoom) {
+			c.leftRoom(room) // removed while the notice was lost
+			return true
+		}
 		if err != nil {
 			return false
 		}
@@ -347,10 +352,13 @@ func (s *Server) roomMessage(room int, roomName, previous string, m model.Stored
 	s.publishRoom(b)
 }
 
-// publishRoom publishes a room notice to every node; if Redis refuses it, the
-// members elsewhere get the message from their cursor at their next wake or login.
+// publishRoom publishes a room notice to every node, retried for a while if Redis
+// refuses it. Should it still be lost, a room message reaches the members
+// elsewhere from their cursor at their next wake or login (every session reads its
+// rooms again when a node's subscription comes back), and a removed member's
+// session leaves the room at its next read, which checks membership.
 func (s *Server) publishRoom(payload []byte) {
-	s.publish(model.BroadcastChannel, payload)
+	s.publishRetried(model.BroadcastChannel, payload)
 }
 
 // offerRoomLocal offers a room message to this node's sessions in the room; the

@@ -55,7 +55,7 @@ type RoomStore interface {
 	Memberships(ctx context.Context, user int) ([]model.Membership, error)
 	Newest(ctx context.Context, rooms []int) ([]string, error)
 	Send(ctx context.Context, room, from int, fromName, content, clientMsgID string) (model.RoomSendResult, error)
-	Read(ctx context.Context, room int, after string, count int) ([]model.Stored, error)
+	Read(ctx context.Context, room, user int, after string, count int) ([]model.Stored, error)
 	History(ctx context.Context, room, user int, before string, limit int) (string, []model.Stored, bool, error)
 	Advance(ctx context.Context, acks map[int]map[int]string) error
 }

@@ -304,14 +304,28 @@ func (r *RedisRooms) Send(ctx context.Context, room, from int, fromName, content
 	return res, nil
 }
 
-// Read returns up to count messages of room after the id after, oldest first.
-func (r *RedisRooms) Read(ctx context.Context, room int, after string, count int) ([]Stored, error) {
+// Read returns up to count messages of room after the id after, oldest first, if
+// user is a member (ErrNotMember otherwise; ErrNoSuchRoom if the room is gone).
+func (r *RedisRooms) Read(ctx context.Context, room, user int, after string, count int) ([]Stored, error) {
 	conn, err := r.pool.GetContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	entries, err := redis.Values(conn.Do("XRANGE", roomLogKey(room), "("+after, "+", "COUNT", count))
+	conn.Send("EXISTS", roomKey(room))
+	conn.Send("ZSCORE", roomMembersKey(room), user)
+	conn.Send("XRANGE", roomLogKey(room), "("+after, "+", "COUNT", count)
+	reply, err := redis.Values(conn.Do(""))
+	if err != nil {
+		return nil, err
+	}
+	if exists, _ := redis.Int(reply[0], nil); exists == 0 {
+		return nil, ErrNoSuchRoom
+	}
+	if reply[1] == nil {
+		return nil, ErrNotMember
+	}
+	entries, err := redis.Values(reply[2], nil)
 	if err != nil {
 		return nil, err
 	}
