@@ -89,7 +89,9 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-node must not contain spaces")
 	}
 	if o.historyDays < 1 || o.historyMessages < 1 || c.RoomMembers < 1 || c.UserRooms < 1 {
-		return o, errors.New("-history-days, -history-messages, -room-members and -user-rooms must be at least 1")
+		err := errors.New("-history-days, -history-messages, -room-members and -user-rooms must be at least 1")
+		fs.Output().Write([]byte(err.Error() + "\n"))
+		return o, err
 	}
 	c.Node = o.node
 	return o, nil

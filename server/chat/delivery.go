@@ -173,7 +173,8 @@ type ackBatch struct {
 	ids  []string
 }
 
-// forget queues delivered messages to be removed from user's inbox. It never
+// forget queues delivered messages to be forgotten: removed from user's inbox
+// (private messages) or moved past by its cursors (room messages). It never
 // waits: a writer or reader must not stall while Redis is slow or away. A removal
 // that finds the queue full is dropped, and its messages come again at the next
 // login, which at-least-once allows.
