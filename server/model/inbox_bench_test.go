@@ -15,16 +15,53 @@ import (
 
 // BenchmarkPrivateSend keeps private messages of 100 bytes between 100 pairs of
 // users, from parallel senders that share pipelines as a node's connections do:
-// the Redis cost of a private message.
+// the Redis cost of a private message (its inbox entry and its history entry).
 func BenchmarkPrivateSend(b *testing.B) {
+	benchSends(b, func(pool *redis.Pool, r *redistest.Server) func(ctx context.Context, i int) error {
+		inbox := model.NewRedisInbox(pool, time.Hour, model.Retention{})
+		return func(ctx context.Context, i int) error {
+			from := 1 + i%100
+			_, err := inbox.Send(ctx, from, "u", from+100, benchContent, "")
+			return err
+		}
+	})
+}
+
+// BenchmarkRoomSend is BenchmarkPrivateSend for room messages: 100 rooms of two
+// members, each message stored once in its room.
+func BenchmarkRoomSend(b *testing.B) {
+	benchSends(b, func(pool *redis.Pool, r *redistest.Server) func(ctx context.Context, i int) error {
+		rooms := model.NewRedisRooms(pool, time.Hour, model.Retention{})
+		ids := make([]int, 100)
+		for i := range ids {
+			var err error
+			if ids[i], err = rooms.Create(context.Background(), 1+i, "bench", 10); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := rooms.Join(context.Background(), ids[i], 101+i, 10, 10); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return func(ctx context.Context, i int) error {
+			_, err := rooms.Send(ctx, ids[i%100], 1+i%100, "u", benchContent, "")
+			return err
+		}
+	})
+}
+
+var benchContent = strings.Repeat("x", 100)
+
+// benchSends runs the sends that setup makes from 16 parallel senders on a new
+// Redis with users 1..200, and reports Redis's own time per send, which the
+// machine's other load disturbs less than the wall clock.
+func benchSends(b *testing.B, setup func(*redis.Pool, *redistest.Server) func(ctx context.Context, i int) error) {
 	r := redistest.Start(b)
 	pool := model.NewPool(model.PoolConfig{Addr: r.Addr})
 	defer pool.Close()
 	for id := 1; id <= 200; id++ {
 		r.Do(b, "HSET", "users", id, `{"userName":"u"}`)
 	}
-	inbox := model.NewRedisInbox(pool, time.Hour, model.Retention{})
-	content := string(make([]byte, 100))
+	send := setup(pool, r)
 	ctx := context.Background()
 	b.SetParallelism(16)
 	r.Do(b, "CONFIG", "RESETSTAT")
@@ -33,16 +70,13 @@ func BenchmarkPrivateSend(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			i++
-			from := 1 + i%100
-			if _, err := inbox.Send(ctx, from, "u", from+100, content, ""); err != nil {
+			if err := send(ctx, i); err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	})
 	b.StopTimer()
-	// Redis's own time per message, which the machine's other load disturbs less
-	// than the wall clock.
 	stats, _ := redis.String(r.Do(b, "INFO", "commandstats"), nil)
 	for _, line := range strings.Split(stats, "\r\n") {
 		if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:"); ok {
