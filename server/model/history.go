@@ -19,7 +19,7 @@ import (
 // cap applies on every write; it removes whole stream nodes, so a stream may hold
 // up to ~100 more), none older than MaxAge (history reads stop at that age and trim
 // what lies beyond it, so that the write path pays no trim by age), and a
-// conversation silent for MaxAge is removed altogether (its TTL).
+// conversation silent for MaxAge (plus a thirtieth) is removed altogether (its TTL).
 type Retention struct {
 	MaxAge time.Duration
 	MaxLen int
@@ -38,10 +38,16 @@ func (r Retention) orDefault() Retention {
 	return r
 }
 
-// args are the write scripts' arguments of r: the cap and the TTL.
+// args are the write scripts' arguments of r: the cap, the age and the slack of
+// the TTL (a stream's TTL is refreshed only once it has fallen below the age, so it
+// expires between MaxAge and MaxAge + slack after its last message).
 func (r Retention) args() []any {
-	return []any{r.MaxLen, r.MaxAge.Milliseconds()}
+	return []any{r.MaxLen, r.MaxAge.Milliseconds(), r.slack().Milliseconds()}
 }
+
+// slack is how much later than MaxAge a silent conversation may expire: a
+// thirtieth of it (a day for 30 days).
+func (r Retention) slack() time.Duration { return r.MaxAge / 30 }
 
 // oldest is the id of the oldest message r keeps at now.
 func (r Retention) oldest(now time.Time) string {

@@ -6,7 +6,7 @@
 -- KEYS: 1 users, 2 session, 3 the recipient's inbox, 4 the conversation's history,
 --       5 the dedup key (read only if ARGV[5] is '1')
 -- ARGV: 1 to, 2 from, 3 from's name, 4 content, 5 dedup '1'/'0', 6 dedup ttl (ms),
---       7 history cap (messages), 8 history ttl (ms)
+--       7 history cap (messages), 8 history age (ms), 9 slack of its TTL (ms)
 -- Returns {status, id, where, previous}: status 0 no such user, 1 kept, 2 duplicate.
 local to, from, name, content = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HEXISTS', KEYS[1], to) == 0 then return {0, '', '', ''} end
@@ -34,6 +34,11 @@ if type(added) == 'table' and added.err then
   redis.call('XADD', KEYS[3], id, 'f', from, 'n', name, 'c', content)
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], id, 'f', from, 'n', name, 'c', content)
 end
-redis.call('PEXPIRE', KEYS[4], ARGV[8])
+-- The conversation expires after its age of silence: its TTL is set to the age
+-- plus a slack whenever it has fallen below the age, which a read (PTTL, not
+-- written to the AOF) tells, so most messages do not rewrite it.
+if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[8]) then
+  redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[8]) + tonumber(ARGV[9]))
+end
 if ARGV[5] == '1' then redis.call('SET', KEYS[5], id, 'PX', ARGV[6]) end
 return {1, id, where, prev}
