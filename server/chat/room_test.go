@@ -524,3 +524,40 @@ func TestRoomUnacknowledgedComeAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomMessagesWaitForProto2: a member logged in with a classic client is not
+// sent room messages (it would not show them); they come at its next proto-2 login.
+func TestRoomMessagesWaitForProto2(t *testing.T) {
+	r := redistest.Start(t)
+	n := startNode(t, r, "n1", nil)
+	const ann, ben = 701, 702
+	a := user(t, n.Addr, ann, "ann", message.ProtoAck)
+	b := user(t, n.Addr, ben, "ben", message.ProtoAck)
+	room := createRoom(a, "proto")
+	joinRoom(b, room)
+	b.send(message.LogoutMesType, message.LogoutMes{})
+	b.waitClosed()
+
+	classic := dial(t, n.Addr)
+	if res := classic.login(ben, "password", message.ProtoClassic); res.Code != message.CodeOK {
+		t.Fatalf("classic login: %+v", res)
+	}
+	sent := sayInRoom(a, room, "for a proto-2 client", "")
+	// A private message after it, which the classic session is sent: by then the
+	// room message would have come too.
+	a.send(message.PrivateMesType, message.PrivateMes{ToUserID: ben, Content: "fence"})
+	var res message.PrivateResMes
+	a.next(message.PrivateResMesType, &res)
+	checkFor(t, waitTimeout, "the private message on the classic session", func() bool {
+		// As a PrivateMes, or as the SmsMes a classic client shows.
+		return classic.count(message.PrivateMesType)+classic.count(message.SmsMesType) > 0
+	})
+	if n := classic.count(message.RoomMesType) + classic.count(message.RoomNoticeMesType); n != 0 {
+		t.Errorf("classic session: got %d room frames, want none", n)
+	}
+
+	b = relogin(t, classic, n.Addr, ben)
+	if got := nextRoomMes(b); got.MsgID != sent.MsgID || !got.Offline {
+		t.Errorf("at the proto-2 login: got %+v, want %s offline", got, sent.MsgID)
+	}
+}

@@ -84,6 +84,9 @@ func (x *roomIndex) sessions(room int) []*conn {
 // joinedRoom makes room one of the session's rooms, its cursor at cursor, and
 // reads on from there: a message kept between the join and now is not missed.
 func (c *conn) joinedRoom(room int, name, cursor string) {
+	if !c.takesRooms() {
+		return
+	}
 	c.inbox.mu.Lock()
 	if c.rooms.rooms == nil {
 		c.rooms.rooms = make(map[int]*roomFeed)
@@ -120,6 +123,11 @@ func (c *conn) dropRooms() {
 	}
 }
 
+// takesRooms reports whether room messages and notices go to this session: only
+// to proto-2 sessions. A classic client would not show them, so for a member
+// logged in with one they wait in the room for its next proto-2 login.
+func (c *conn) takesRooms() bool { return c.proto == message.ProtoAck }
+
 // wakeRoom asks the session's delivery to read room on from its cursor.
 func (c *conn) wakeRoom(room int) {
 	c.inbox.mu.Lock()
@@ -149,6 +157,9 @@ func (c *conn) wakeAllRooms() {
 // missed while offline); then whatever rooms were woken. False if Redis could not
 // be read.
 func (c *conn) deliverRooms() bool {
+	if !c.takesRooms() {
+		return true
+	}
 	if !c.loadRooms() {
 		return false
 	}
