@@ -163,6 +163,18 @@ func newPayload(typ string) any {
 		return new(message.PongMes)
 	case message.ErrorResMesType:
 		return new(message.ErrorResMes)
+	case message.RoomResMesType:
+		return new(message.RoomResMes)
+	case message.RoomListResMesType:
+		return new(message.RoomListResMes)
+	case message.RoomMembersResMesType:
+		return new(message.RoomMembersResMes)
+	case message.RoomMesType:
+		return new(message.RoomMes)
+	case message.RoomNoticeMesType:
+		return new(message.RoomNoticeMes)
+	case message.HistoryResMesType:
+		return new(message.HistoryResMes)
 	}
 	return nil
 }

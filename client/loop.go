@@ -35,6 +35,20 @@ func (u *UI) handle(ev Event, ok bool) error {
 			u.names[b.FromUserID] = b.FromUserName
 			u.show(u.View.Private(b))
 		}
+	case *message.RoomMes:
+		if b.MsgID != "" {
+			u.conn.Send(message.AckMesType, &message.AckMes{MsgIDs: []string{b.MsgID}})
+		}
+		if u.seen.add(b.MsgID) {
+			u.names[b.FromUserID] = b.FromUserName
+			u.rooms[b.RoomID] = b.RoomName
+			u.show(u.View.Room(b))
+		}
+	case *message.RoomNoticeMes:
+		if b.UserName != "" {
+			u.names[b.UserID] = b.UserName
+		}
+		u.show(u.View.RoomNotice(b, u.rooms[b.RoomID]))
 	case *message.NotifyUserStatusMes:
 		u.names[b.UserID] = b.UserName
 		u.say(u.View.Presence(b))

@@ -33,6 +33,7 @@ type UI struct {
 	leaving  bool   // LogoutMes sent: the end of the connection is expected
 	replaced bool   // got ErrorResMes 409
 	names    map[int]string
+	rooms    map[int]string
 	history  []string    // this session's conversation, formatted
 	seen     dedup       // msgIds already shown
 	line     <-chan Line // read in progress; nil when none
@@ -64,6 +65,9 @@ const firstMenu = `
 func (u *UI) Run() {
 	if u.names == nil {
 		u.names = make(map[int]string)
+	}
+	if u.rooms == nil {
+		u.rooms = make(map[int]string)
 	}
 	defer u.finish()
 	for {
@@ -198,8 +202,8 @@ func (u *UI) register() error {
 // refused with a line saying so, the conversation (4) and logout (5) work.
 func (u *UI) session() error {
 	for u.self != 0 {
-		u.say(fmt.Sprintf("[%s] 1 Online users  2 Group message  3 Private message  4 Messages  5 Log out",
-			who(u.selfName, u.self)))
+		u.say(fmt.Sprintf("[%s] 1 Online users  2 Group message  3 Private message  4 Messages  5 Log out\n%s",
+			who(u.selfName, u.self), roomsMenu))
 		choice, err := u.ask("Choice: ", false)
 		if err == nil {
 			err = u.choose(strings.TrimSpace(choice))
@@ -220,7 +224,7 @@ func (u *UI) session() error {
 // choose runs one choice of the logged-in menu.
 func (u *UI) choose(choice string) error {
 	switch choice {
-	case "1", "2", "3":
+	case "1", "2", "3", "6", "7", "8", "9", "10", "11", "12":
 		if u.conn == nil {
 			u.say(notConnected)
 			return nil
@@ -239,7 +243,10 @@ func (u *UI) choose(choice string) error {
 		u.logout()
 	case "":
 	default:
-		u.say("Please choose 1 to 5.")
+		if known, err := u.roomItem(choice); known {
+			return err
+		}
+		u.say("Please choose 1 to 12.")
 	}
 	return nil
 }
@@ -252,33 +259,40 @@ const (
 
 // onlineUsers lists who is online, page by page.
 func (u *UI) onlineUsers() error {
+	return u.listUsers("Online users", "Cannot list online users.", message.OnlineUsersMesType, message.OnlineUsersResMesType,
+		func(offset int) any { return &message.OnlineUsersMes{Offset: offset, Limit: onlinePage} }, failure)
+}
+
+// listUsers fetches a list of users page by page (at most maxListed) with the
+// requests request makes, and shows it under title; a failure is explained by
+// explain after cannot.
+func (u *UI) listUsers(title, cannot, reqType, respType string, request func(offset int) any, explain func(int, string) string) error {
 	var users []message.OnlineUser
 	total := 0
 	for len(users) < maxListed {
-		if err := u.send(message.OnlineUsersMesType, &message.OnlineUsersMes{Offset: len(users), Limit: onlinePage}); err != nil {
+		if err := u.send(reqType, request(len(users))); err != nil {
 			return err
 		}
-		ev, err := u.await(message.OnlineUsersMesType, message.OnlineUsersResMesType, nil)
+		ev, err := u.await(reqType, respType, nil)
 		if err != nil {
 			return u.failed(err)
 		}
-		r, ok := ev.Body.(*message.OnlineUsersResMes)
-		if !ok || r.Code != message.CodeOK {
-			code, text := errorAnswer(ev)
-			if ok {
-				code, text = r.Code, r.Error
-			}
-			u.say("Cannot list online users. " + failure(code, text))
+		code, text, pageTotal, page, ok := userPage(ev.Body)
+		if !ok {
+			code, text = errorAnswer(ev)
+		}
+		if code != message.CodeOK {
+			u.say(cannot + " " + explain(code, text))
 			return nil
 		}
-		total = r.Total
-		users = append(users, r.Users...)
-		if len(r.Users) < onlinePage || len(users) >= total {
+		total = pageTotal
+		users = append(users, page...)
+		if len(page) < onlinePage || len(users) >= total {
 			break
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Online users: %d", total)
+	fmt.Fprintf(&b, "%s: %d", title, total)
 	for _, x := range users {
 		u.names[x.UserID] = x.UserName
 		b.WriteString("\n  " + who(x.UserName, x.UserID))
@@ -291,6 +305,17 @@ func (u *UI) onlineUsers() error {
 	}
 	u.say(b.String())
 	return nil
+}
+
+// userPage reads one page of a paged list of users.
+func userPage(body any) (code int, text string, total int, users []message.OnlineUser, ok bool) {
+	switch r := body.(type) {
+	case *message.OnlineUsersResMes:
+		return r.Code, r.Error, r.Total, r.Users, true
+	case *message.RoomMembersResMes:
+		return r.Code, r.Error, r.Total, r.Users, true
+	}
+	return 0, "", 0, nil, false
 }
 
 // group sends one line to everyone online.

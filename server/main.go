@@ -33,6 +33,7 @@ type options struct {
 	tlsCert, tlsKey                string
 	logLevel                       string
 	grace                          time.Duration
+	historyDays, historyMessages   int
 	loginFailures, loginFailAddr   int
 	chat                           chat.Config
 }
@@ -74,6 +75,11 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&c.TokenTTL, "token-ttl", def.TokenTTL, "lifetime of a session token (proto-2 logins get one; LogoutMes revokes it)")
 	fs.IntVar(&c.PasswordWorkers, "password-workers", def.PasswordWorkers, "password checks and hashes (bcrypt) run at most this many at a time; the default is the number of CPUs")
 	fs.DurationVar(&c.PasswordWait, "password-wait", def.PasswordWait, "a login or registration that waits this long for password work is answered 505 with retryAfter")
+	fs.IntVar(&c.RoomMembers, "room-members", def.RoomMembers, "members per room, at most")
+	fs.IntVar(&c.UserRooms, "user-rooms", def.UserRooms, "rooms per user, at most")
+	fs.IntVar(&o.historyDays, "history-days", 30, "days a private or room message is kept in the history")
+	fs.IntVar(&o.historyMessages, "history-messages", model.DefaultRetention.MaxLen,
+		"messages kept per conversation (a private pair or a room; about: trimming is by stream node); also a room's backlog for members who were away")
 	return fs
 }
 
@@ -135,6 +141,10 @@ func (o *options) check(fs *flag.FlagSet) error {
 		{c.BurstGroup < 0, "burst-group", "0 or more"},
 		{c.MaxConnsPerIP < 0, "max-conns-per-address", "0 or more"},
 		{c.Heartbeat < 0, "heartbeat", "0 or more"},
+		{c.RoomMembers < 1, "room-members", "1 or more"},
+		{c.UserRooms < 1, "user-rooms", "1 or more"},
+		{o.historyDays < 1, "history-days", "1 or more"},
+		{o.historyMessages < 1, "history-messages", "1 or more"},
 	} {
 		if f.bad {
 			return fmt.Errorf("invalid value %q for -%s / %s: want %s", fs.Lookup(f.flag).Value, f.flag, envName(f.flag), f.want)
@@ -204,11 +214,13 @@ func run(o options, log *slog.Logger) error {
 	pool := model.NewPool(redisCfg)
 	defer pool.Close()
 	o.chat.Logger = log
+	keep := model.Retention{MaxAge: time.Duration(o.historyDays) * 24 * time.Hour, MaxLen: o.historyMessages}
 	srv = chat.New(o.chat, chat.Stores{
 		Users:    model.NewRedisUserStore(pool, o.bcryptCost),
 		Logins:   model.NewRedisLoginLimiter(pool, time.Minute, o.loginFailures, o.loginFailAddr),
 		Presence: model.NewRedisPresence(pool),
-		Inbox:    model.NewRedisInbox(pool, 24*time.Hour),
+		Inbox:    model.NewRedisInbox(pool, 24*time.Hour, keep),
+		Rooms:    model.NewRedisRooms(pool, 24*time.Hour, keep),
 		Bus:      model.NewRedisBus(pool, redisCfg),
 	})
 

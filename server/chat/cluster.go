@@ -122,7 +122,13 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 // it still fail, Redis is away, and the node that holds the session reads every
 // inbox again when its subscription comes back.
 func (s *Server) publishToNode(node string, payload []byte) {
-	if s.publish(model.NodeChannel(node), payload) == nil {
+	s.publishRetried(model.NodeChannel(node), payload)
+}
+
+// publishRetried publishes payload on channel, and if Redis refuses it now, tries
+// again in the background for a while (until the server shuts down).
+func (s *Server) publishRetried(channel string, payload []byte) {
+	if s.publish(channel, payload) == nil {
 		return
 	}
 	s.goTracked(func() {
@@ -132,7 +138,7 @@ func (s *Server) publishToNode(node string, payload []byte) {
 				return
 			case <-time.After(delay):
 			}
-			if s.publish(model.NodeChannel(node), payload) == nil {
+			if s.publish(channel, payload) == nil {
 				return
 			}
 		}
@@ -186,6 +192,10 @@ func (s *Server) onNotice(_ string, payload []byte) {
 		if c := s.hub.get(user); c != nil {
 			c.offer(m, previous)
 		}
+	case noticeRoomMessage:
+		s.onRoomMessage(body)
+	case noticeRoomEvent:
+		s.onRoomEvent(body)
 	case noticeBroadcast:
 		f, frame, ok := fields(body, 3)
 		if !ok || string(f[0]) == s.cfg.Node {
@@ -227,7 +237,7 @@ func (s *Server) notifyReaped(gone []model.Reaped, count int) {
 
 // subscribe listens to this node's channel and the broadcast channel. When the
 // subscription comes back after Redis was away, wakes may have been lost: every
-// local session then looks at its inbox again.
+// local session then looks at its inbox and its rooms again.
 func (s *Server) subscribe() {
 	first := true
 	s.st.Bus.Subscribe(s.ctx,
@@ -235,7 +245,7 @@ func (s *Server) subscribe() {
 		func() {
 			if !first {
 				s.log.Info("subscription restored")
-				s.hub.each(func(c *conn) { c.wakeInbox() })
+				s.hub.each(func(c *conn) { c.wakeAllRooms() })
 			}
 			first = false
 		},

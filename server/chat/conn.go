@@ -82,6 +82,7 @@ type conn struct {
 	gone    chan struct{} // closed once nc is closed
 
 	inbox inboxState
+	rooms sessionRooms // guarded by inbox.mu
 }
 
 func newConn(s *Server, nc net.Conn) *conn {

@@ -46,6 +46,7 @@ func (c *conn) wakeInbox() {
 func (c *conn) startDelivery() {
 	c.inbox.mu.Lock()
 	c.inbox.ready = true
+	c.rooms.answeredAt = time.Now().UnixMilli()
 	c.inbox.mu.Unlock()
 	c.wakeInbox()
 }
@@ -67,7 +68,8 @@ func (c *conn) deliverLoop() {
 		}
 		c.inbox.pending = false
 		c.inbox.mu.Unlock()
-		if c.deliver() {
+		inboxRead := c.deliver()
+		if c.deliverRooms() && inboxRead {
 			retry = firstRetry
 			continue
 		}
@@ -135,10 +137,10 @@ func (c *conn) queueMessage(m model.Stored) bool {
 	offline := c.inbox.offlineUpTo != "" && model.CompareIDs(m.ID, c.inbox.offlineUpTo) <= 0
 	var f []byte
 	var err error
-	typ, forget := message.PrivateMesType, ""
+	typ := message.PrivateMesType
 	if c.classic() {
 		f, err = classicPrivate(m, offline)
-		typ, forget = message.SmsMesType, m.ID
+		typ = message.SmsMesType
 	} else {
 		f, err = message.EncodeFrame(message.PrivateMesType, message.PrivateMes{
 			MsgID:        m.ID,
@@ -153,12 +155,23 @@ func (c *conn) queueMessage(m model.Stored) bool {
 	if err != nil {
 		return true // not encodable: nothing to send, move past it
 	}
+	return c.queueStored(typ, f, m.ID, m.SentAt, offline)
+}
+
+// queueStored queues frame f (of type typ) of a stored message, private or room,
+// whose wire id is id. A classic client's message is forgotten once written; a
+// proto-2 client's once it acks.
+func (c *conn) queueStored(typ string, f []byte, id string, sentAt int64, offline bool) bool {
+	forget := ""
+	if c.classic() {
+		forget = id
+	}
 	if !c.enqueue(f, forget) {
 		return false
 	}
 	c.srv.metrics.messagesOut.WithLabelValues(typ).Inc()
 	if !offline {
-		c.srv.metrics.deliveryLatency.Observe(float64(time.Now().UnixMilli()-m.SentAt) / 1000)
+		c.srv.metrics.deliveryLatency.Observe(float64(time.Now().UnixMilli()-sentAt) / 1000)
 	}
 	return true
 }
@@ -169,7 +182,8 @@ type ackBatch struct {
 	ids  []string
 }
 
-// forget queues delivered messages to be removed from user's inbox. It never
+// forget queues delivered messages to be forgotten: removed from user's inbox
+// (private messages) or moved past by its cursors (room messages). It never
 // waits: a writer or reader must not stall while Redis is slow or away. A removal
 // that finds the queue full is dropped, and its messages come again at the next
 // login, which at-least-once allows.
@@ -216,13 +230,5 @@ func (s *Server) ackLoop() {
 			}
 		}
 		s.removeAcked(batch)
-	}
-}
-
-func (s *Server) removeAcked(batch map[int][]string) {
-	ctx, cancel := s.requestContext()
-	defer cancel()
-	if err := s.st.Inbox.Delete(ctx, batch); err != nil {
-		s.log.Warn("could not forget delivered messages; they may come again", "users", len(batch), "err", err)
 	}
 }

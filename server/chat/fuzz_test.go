@@ -27,6 +27,10 @@ func FuzzServerFrames(f *testing.F) {
 	f.Add(seed(message.RegisterMesType, message.RegisterMes{User: message.User{UserID: 5, UserPwd: "password", UserName: "x"}}))
 	f.Add(seed(message.PrivateMesType, message.PrivateMes{ToUserID: 1, Content: "hi"}))
 	f.Add(seed(message.AckMesType, message.AckMes{MsgIDs: []string{"1-0", "x"}}))
+	f.Add(append(append(append(seed(message.LoginMesType, message.LoginMes{UserID: 1, UserPwd: "password", Proto: 2}),
+		seed(message.RoomCreateMesType, message.RoomCreateMes{Name: "r"})...),
+		seed(message.RoomMesType, message.RoomMes{RoomID: 1, Content: "hi"})...),
+		seed(message.HistoryMesType, message.HistoryMes{RoomID: 1, Before: "1:1-0", Limit: 5})...))
 	f.Add(seed("NoSuchType", struct{}{}))
 	f.Add([]byte{0, 0, 0, 0})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})

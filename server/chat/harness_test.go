@@ -84,7 +84,8 @@ func startNode(t testing.TB, r *redistest.Server, name string, mod func(*chat.Co
 		Users:    model.NewRedisUserStore(pool, 4),
 		Logins:   model.NewRedisLoginLimiter(pool, time.Minute, 5, 0),
 		Presence: model.NewRedisPresence(pool),
-		Inbox:    model.NewRedisInbox(pool, time.Hour),
+		Inbox:    model.NewRedisInbox(pool, time.Hour, model.Retention{}),
+		Rooms:    model.NewRedisRooms(pool, time.Hour, model.Retention{}),
 		Bus:      model.NewRedisBus(pool, pcfg),
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")

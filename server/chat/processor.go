@@ -10,8 +10,9 @@ type handler struct {
 	public bool // allowed before login
 }
 
-// handlers maps each request type to its process: the user process (userprocess.go)
-// and the sms process (smsprocess.go). LogoutMes ends the read loop in dispatch.
+// handlers maps each request type to its process: the user process (userprocess.go),
+// the sms process (smsprocess.go) and the room process (roomprocess.go). LogoutMes
+// ends the read loop in dispatch.
 var handlers = map[string]handler{
 	message.LoginMesType:       {run: (*conn).login, public: true},
 	message.RegisterMesType:    {run: (*conn).register, public: true},
@@ -20,6 +21,14 @@ var handlers = map[string]handler{
 	message.SmsMesType:         {run: (*conn).groupMessage},
 	message.PrivateMesType:     {run: (*conn).privateMessage},
 	message.AckMesType:         {run: (*conn).ack},
+	message.RoomCreateMesType:  {run: (*conn).roomCreate},
+	message.RoomJoinMesType:    {run: (*conn).roomJoin},
+	message.RoomLeaveMesType:   {run: (*conn).roomLeave},
+	message.RoomKickMesType:    {run: (*conn).roomKick},
+	message.RoomListMesType:    {run: (*conn).roomList},
+	message.RoomMembersMesType: {run: (*conn).roomMembers},
+	message.RoomMesType:        {run: (*conn).roomMessage},
+	message.HistoryMesType:     {run: (*conn).history},
 }
 
 // dispatch runs the handler of m. It reports whether the user logged out.

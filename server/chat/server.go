@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"chat/common/message"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -40,6 +42,8 @@ type Config struct {
 	MaxConnsPerIP int           // connections per remote address; zero: unlimited
 	MaxConns      int           // connections this node holds; more are closed at accept; zero: DefaultMaxConns()
 	Heartbeat     time.Duration // heartbeat period; a node is dead after 3 missed beats
+	RoomMembers   int           // members per room, at most
+	UserRooms     int           // rooms per user, at most
 	// Password work (bcrypt) runs at most PasswordWorkers at a time; a request
 	// that waits PasswordWait for a slot gets 505 with retryAfter.
 	PasswordWorkers int
@@ -68,6 +72,8 @@ func DefaultConfig() Config {
 		PasswordWorkers: runtime.NumCPU(),
 		PasswordWait:    2 * time.Second,
 		TokenTTL:        7 * 24 * time.Hour,
+		RoomMembers:     message.DefaultRoomSize,
+		UserRooms:       message.DefaultUserRoom,
 	}
 }
 
@@ -91,6 +97,8 @@ func (cfg Config) withDefaults() Config {
 	orDefault(&cfg.PasswordWorkers, def.PasswordWorkers)
 	orDefault(&cfg.PasswordWait, def.PasswordWait)
 	orDefault(&cfg.TokenTTL, def.TokenTTL)
+	orDefault(&cfg.RoomMembers, def.RoomMembers)
+	orDefault(&cfg.UserRooms, def.UserRooms)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -115,6 +123,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	hub     hub
+	rooms   roomIndex // this node's sessions by room
 
 	passwords *passwordPool
 

@@ -109,7 +109,7 @@ func (c *conn) ack(m message.Message) {
 		return
 	}
 	for _, id := range req.MsgIDs {
-		if !model.ValidID(id) {
+		if !validAckID(id) {
 			c.replyError(message.CodeInvalid, "not a message id: "+truncate(id, 40), m.Type)
 			return
 		}

@@ -45,6 +45,22 @@ type InboxStore interface {
 	Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string) (model.SendResult, error)
 	Read(ctx context.Context, userID int, after string, count int) ([]model.Stored, error)
 	Delete(ctx context.Context, ids map[int][]string) error
+	History(ctx context.Context, user, other int, before string, limit int) ([]model.Stored, bool, error)
+}
+
+// RoomStore keeps rooms, their members and messages, and each member's cursor.
+type RoomStore interface {
+	Create(ctx context.Context, owner int, name string, userRooms int) (int, error)
+	Join(ctx context.Context, room, user, roomMembers, userRooms int) (model.Membership, error)
+	Remove(ctx context.Context, room, actor, target int) (string, string, error)
+	List(ctx context.Context, user int) ([]message.RoomInfo, error)
+	Members(ctx context.Context, room, user, offset, limit int) (int, []message.OnlineUser, error)
+	Memberships(ctx context.Context, user int) ([]model.Membership, error)
+	Newest(ctx context.Context, rooms []int) ([]string, error)
+	Send(ctx context.Context, room, from int, fromName, content, clientMsgID string) (model.RoomSendResult, error)
+	Read(ctx context.Context, room, user int, after string, count int) ([]model.Stored, error)
+	History(ctx context.Context, room, user int, before string, limit int) (string, []model.Stored, bool, error)
+	Advance(ctx context.Context, acks map[int]map[int]string) error
 }
 
 // Bus carries notices between nodes.
@@ -59,6 +75,7 @@ type Stores struct {
 	Logins   LoginLimiter
 	Presence PresenceStore
 	Inbox    InboxStore
+	Rooms    RoomStore
 	Bus      Bus
 }
 
@@ -67,5 +84,6 @@ var (
 	_ LoginLimiter  = (*model.RedisLoginLimiter)(nil)
 	_ PresenceStore = (*model.RedisPresence)(nil)
 	_ InboxStore    = (*model.RedisInbox)(nil)
+	_ RoomStore     = (*model.RedisRooms)(nil)
 	_ Bus           = (*model.RedisBus)(nil)
 )

@@ -278,6 +278,7 @@ func (c *conn) endSession(reason closeReason) {
 		if reason == LoggedOut && c.token != "" {
 			c.revokeToken()
 		}
+		c.dropRooms()
 		ctx, cancel := c.srv.requestContext()
 		count, released, err := c.srv.st.Presence.Release(ctx, c.user, c.session())
 		cancel()

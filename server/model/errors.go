@@ -15,4 +15,14 @@ var (
 	ErrWrongPassword = errors.New("wrong password")
 	// ErrBadToken: the session token is unknown, expired, revoked or another user's.
 	ErrBadToken = errors.New("invalid session token")
+	// ErrNoSuchRoom: no room has that id.
+	ErrNoSuchRoom = errors.New("no such room")
+	// ErrNotMember: the user is not a member of the room (or, for a kick, the actor is not its owner).
+	ErrNotMember = errors.New("not a member")
+	// ErrAlreadyMember: join found the user in the room already.
+	ErrAlreadyMember = errors.New("already a member")
+	// ErrRoomFull: the room has as many members as allowed.
+	ErrRoomFull = errors.New("room full")
+	// ErrTooManyRooms: the user is in as many rooms as allowed.
+	ErrTooManyRooms = errors.New("too many rooms")
 )

@@ -15,15 +15,18 @@ import (
 type RedisInbox struct {
 	pool     *redis.Pool
 	dedupTTL time.Duration
+	keep     Retention // of the conversations' history
 	sends    *batcher
 }
 
 // sendLeaders is how many pipelines of sends may be in Redis at once.
 const sendLeaders = 4
 
-// NewRedisInbox returns the inbox store on pool; a clientMsgId is remembered for dedupTTL.
-func NewRedisInbox(pool *redis.Pool, dedupTTL time.Duration) *RedisInbox {
-	return &RedisInbox{pool: pool, dedupTTL: dedupTTL, sends: newBatcher(pool, sendScript, sendLeaders)}
+// NewRedisInbox returns the inbox store on pool; a clientMsgId is remembered for
+// dedupTTL, and every message is kept in its conversation's history as keep says
+// (zero fields take DefaultRetention's).
+func NewRedisInbox(pool *redis.Pool, dedupTTL time.Duration, keep Retention) *RedisInbox {
+	return &RedisInbox{pool: pool, dedupTTL: dedupTTL, keep: keep.orDefault(), sends: newBatcher(pool, sendScript, sendLeaders)}
 }
 
 // Outcome of a send.
@@ -38,16 +41,12 @@ type SendResult struct {
 	Previous string
 }
 
-// Send keeps a private message for to. It returns ErrUserNotFound if to has no account.
-// clientMsgID may be empty (no dedup). Concurrent sends share pipelines (batcher).
+// Send keeps a private message for to, in its inbox and in the conversation's
+// history. It returns ErrUserNotFound if to has no account. clientMsgID may be empty
+// (no dedup). Concurrent sends share pipelines (batcher).
 func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string) (SendResult, error) {
-	// The key count comes first: the dedup key is there only with a clientMsgId.
-	args := []any{3, usersKey, sessionsKey, inboxKey(to)}
-	if clientMsgID != "" {
-		args = append(args, dedupKey(from, clientMsgID))
-		args[0] = 4
-	}
-	args = append(args, to, from, fromName, content, b.dedupTTL.Milliseconds())
+	args := append([]any{usersKey, sessionsKey, inboxKey(to), historyKey(from, to), dedupKey(from, clientMsgID),
+		to, from, fromName, content, dedupFlag(clientMsgID), b.dedupTTL.Milliseconds()}, b.keep.args()...)
 	r, err := redis.Values(b.sends.do(ctx, args...))
 	if err != nil {
 		return SendResult{}, err
@@ -66,7 +65,7 @@ func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int
 	return res, nil
 }
 
-// Stored is a private message read from an inbox.
+// Stored is a message read from a stream: an inbox, a conversation's history or a room.
 type Stored struct {
 	ID       string
 	From     int
@@ -91,27 +90,15 @@ func (b *RedisInbox) Read(ctx context.Context, userID int, after string, count i
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Stored, 0, len(entries))
-	for _, e := range entries {
-		var id string
-		var fields []string
-		if _, err := redis.Scan(e.([]any), &id, &fields); err != nil {
-			return nil, err
-		}
-		m := Stored{ID: id, SentAt: IDTime(id)}
-		for i := 0; i+1 < len(fields); i += 2 {
-			switch fields[i] {
-			case "f":
-				m.From, _ = strconv.Atoi(fields[i+1])
-			case "n":
-				m.FromName = fields[i+1]
-			case "c":
-				m.Content = fields[i+1]
-			}
-		}
-		out = append(out, m)
+	return parseEntries(entries)
+}
+
+// dedupFlag tells a script whether to apply the clientMsgId dedup.
+func dedupFlag(clientMsgID string) string {
+	if clientMsgID == "" {
+		return "0"
 	}
-	return out, nil
+	return "1"
 }
 
 // Delete forgets delivered messages, for many users in one pipeline.

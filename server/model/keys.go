@@ -42,3 +42,35 @@ func tokenKey(userID int, hash string) string { return "token:" + itoa(userID) +
 
 // NodeChannel carries what is addressed to the connections of one node.
 func NodeChannel(node string) string { return "chat:node:" + node }
+
+// Rooms and history.
+
+// roomSeqKey is the last room id given (INCR).
+const roomSeqKey = "room:seq"
+
+// roomKey is a room's hash: "n" its name, "o" its owner's id.
+func roomKey(room int) string { return "room:" + itoa(room) }
+
+// roomMembersKey is the sorted set of a room's member ids, scored by id for ordered paging.
+func roomMembersKey(room int) string { return "room:" + itoa(room) + ":members" }
+
+// roomLogKey is the stream of a room's messages: its backlog and its history.
+func roomLogKey(room int) string { return "room:" + itoa(room) + ":log" }
+
+// userRoomsKey is the hash of a user's rooms: room id -> id of the last room
+// message the user acknowledged (its cursor in the room's stream).
+func userRoomsKey(user int) string { return "rooms:" + itoa(user) }
+
+// roomDedupKey remembers the message id given to a sender's clientMsgId in a room.
+func roomDedupKey(from, room int, clientMsgID string) string {
+	return "dedup:room:" + itoa(room) + ":" + itoa(from) + ":" + clientMsgID
+}
+
+// historyKey is the stream of a private conversation, both directions, named by
+// the two user ids in increasing order.
+func historyKey(a, b int) string {
+	if a > b {
+		a, b = b, a
+	}
+	return "hist:" + itoa(a) + ":" + itoa(b)
+}

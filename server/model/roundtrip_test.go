@@ -47,7 +47,7 @@ func TestRoundTripEndsWithContext(t *testing.T) {
 func TestSendBatchEndsWhenCallersGiveUp(t *testing.T) {
 	pool := NewPool(PoolConfig{Addr: redistest.Silent(t, "")})
 	defer pool.Close()
-	inbox := NewRedisInbox(pool, time.Minute)
+	inbox := NewRedisInbox(pool, time.Minute, Retention{})
 	ctx, cancel := context.WithTimeout(context.Background(), contextWait)
 	defer cancel()
 	errs := make(chan error, 3)

@@ -35,6 +35,8 @@ func TestScriptsLoad(t *testing.T) {
 	scripts := map[string]*redis.Script{
 		"claim": claimScript, "release": releaseScript, "page": pageScript, "reap": reapScript,
 		"restore": restoreScript, "send": sendScript, "compare_and_set": compareAndSetScript,
+		"room_create": roomCreateScript, "room_join": roomJoinScript, "room_remove": roomRemoveScript,
+		"room_send": roomSendScript, "room_ack": roomAckScript,
 	}
 	files, _ := fs.Glob(luaFiles, "lua/*.lua")
 	for _, f := range files {

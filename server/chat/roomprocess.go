@@ -1,0 +1,316 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"time"
+	"unicode/utf8"
+
+	"chat/common/message"
+	"chat/server/model"
+)
+
+// The room process: rooms (create, join, leave, kick, list, members), room
+// messages and the history of conversations. Delivery is in roomdelivery.go.
+
+// roomFailure answers a store error with the code and sentence of the contract.
+func roomFailure(err error) (int, string) {
+	switch {
+	case errors.Is(err, model.ErrNoSuchRoom):
+		return message.CodeNoSuchRoom, "no such room"
+	case errors.Is(err, model.ErrNotMember):
+		return message.CodeNotMember, "not a member of this room"
+	case errors.Is(err, model.ErrAlreadyMember):
+		return message.CodeAlreadyMember, "already a member of this room"
+	case errors.Is(err, model.ErrRoomFull):
+		return message.CodeRoomLimit, "the room has as many members as allowed"
+	case errors.Is(err, model.ErrTooManyRooms):
+		return message.CodeRoomLimit, "you are in as many rooms as allowed"
+	case errors.Is(err, model.ErrUserNotFound):
+		return message.CodeNoSuchUser, "no such user"
+	}
+	return message.CodeServerError, "server error; try again"
+}
+
+func checkRoomID(id int) (int, string) {
+	if id < 1 || id > message.MaxUserID {
+		return message.CodeInvalid, "roomId must be between 1 and 2147483647"
+	}
+	return 0, ""
+}
+
+func checkRoomName(name string, validUTF8 bool) (int, string) {
+	if n := utf8.RuneCountInString(name); n < 1 || n > message.MaxRoomNameLen || !validUTF8 || !message.ValidText(name) {
+		return message.CodeInvalid, "name must be 1 to 64 characters without control characters"
+	}
+	return 0, ""
+}
+
+func (c *conn) answerRoom(res message.RoomResMes) {
+	c.reply(message.RoomResMesType, res)
+}
+
+func (c *conn) roomCreate(m message.Message) {
+	var req message.RoomCreateMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	if code, text := checkRoomName(req.Name, c.bodyUTF8); code != 0 {
+		c.answerRoom(message.RoomResMes{Code: code, Error: text})
+		return
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	room, err := c.srv.st.Rooms.Create(ctx, c.user, req.Name, c.srv.cfg.UserRooms)
+	if err != nil {
+		c.logStoreError("room not created", err)
+		code, text := roomFailure(err)
+		c.answerRoom(message.RoomResMes{Code: code, Error: text})
+		return
+	}
+	c.joinedRoom(room, req.Name, "0-0")
+	c.answerRoom(message.RoomResMes{Code: message.CodeOK, RoomID: room, Name: req.Name})
+}
+
+func (c *conn) roomJoin(m message.Message) {
+	var req message.RoomJoinMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	if code, text := checkRoomID(req.RoomID); code != 0 {
+		c.answerRoom(message.RoomResMes{Code: code, Error: text, RoomID: req.RoomID})
+		return
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	joined, err := c.srv.st.Rooms.Join(ctx, req.RoomID, c.user, c.srv.cfg.RoomMembers, c.srv.cfg.UserRooms)
+	if err != nil {
+		c.logStoreError("room not joined", err)
+		code, text := roomFailure(err)
+		c.answerRoom(message.RoomResMes{Code: code, Error: text, RoomID: req.RoomID, Name: joined.Name})
+		return
+	}
+	c.joinedRoom(req.RoomID, joined.Name, joined.Cursor)
+	c.answerRoom(message.RoomResMes{Code: message.CodeOK, RoomID: req.RoomID, Name: joined.Name})
+	c.srv.roomEvent(req.RoomID, c.user, c.name, message.RoomJoined)
+}
+
+func (c *conn) roomLeave(m message.Message) {
+	var req message.RoomLeaveMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	c.removeMember(req.RoomID, c.user, message.RoomLeft)
+}
+
+func (c *conn) roomKick(m message.Message) {
+	var req message.RoomKickMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	if code, _ := checkUserID(req.UserID); code != 0 || req.UserID == c.user {
+		c.answerRoom(message.RoomResMes{Code: message.CodeInvalid, RoomID: req.RoomID,
+			Error: "userId must be another member's id (to leave, send RoomLeaveMes)"})
+		return
+	}
+	c.removeMember(req.RoomID, req.UserID, message.RoomRemoved)
+}
+
+// removeMember takes target out of room: itself (leave) or by the owner (kick).
+func (c *conn) removeMember(room, target int, event string) {
+	if code, text := checkRoomID(room); code != 0 {
+		c.answerRoom(message.RoomResMes{Code: code, Error: text, RoomID: room})
+		return
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	name, targetName, err := c.srv.st.Rooms.Remove(ctx, room, c.user, target)
+	if err != nil {
+		c.logStoreError("member not removed", err)
+		code, text := roomFailure(err)
+		if errors.Is(err, model.ErrNotMember) && target != c.user {
+			text = "only the owner may remove members, and only members"
+		}
+		c.answerRoom(message.RoomResMes{Code: code, Error: text, RoomID: room, Name: name})
+		return
+	}
+	if target == c.user {
+		c.leftRoom(room)
+	}
+	c.answerRoom(message.RoomResMes{Code: message.CodeOK, RoomID: room, Name: name})
+	c.srv.roomEvent(room, target, targetName, event)
+}
+
+func (c *conn) roomList(m message.Message) {
+	var req message.RoomListMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	rooms, err := c.srv.st.Rooms.List(ctx, c.user)
+	if err != nil {
+		c.logStoreError("room list not read", err)
+		c.reply(message.RoomListResMesType, message.RoomListResMes{Code: message.CodeServerError, Error: "server error; try again", Rooms: []message.RoomInfo{}})
+		return
+	}
+	c.reply(message.RoomListResMesType, message.RoomListResMes{Code: message.CodeOK, Rooms: rooms})
+}
+
+func (c *conn) roomMembers(m message.Message) {
+	var req message.RoomMembersMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	answer := func(res message.RoomMembersResMes) {
+		if res.Users == nil {
+			res.Users = []message.OnlineUser{}
+		}
+		c.reply(message.RoomMembersResMesType, res)
+	}
+	if code, text := checkRoomID(req.RoomID); code != 0 {
+		answer(message.RoomMembersResMes{Code: code, Error: text})
+		return
+	}
+	if req.Limit < 1 || req.Limit > message.MaxMembersPage || req.Offset < 0 {
+		answer(message.RoomMembersResMes{Code: message.CodeInvalid, Error: "limit must be 1 to 500 and offset at least 0"})
+		return
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	total, users, err := c.srv.st.Rooms.Members(ctx, req.RoomID, c.user, req.Offset, req.Limit)
+	if err != nil {
+		c.logStoreError("room members not read", err)
+		code, text := roomFailure(err)
+		answer(message.RoomMembersResMes{Code: code, Error: text})
+		return
+	}
+	answer(message.RoomMembersResMes{Code: message.CodeOK, Total: total, Users: users})
+}
+
+func (c *conn) roomMessage(m message.Message) {
+	var req message.RoomMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	fail := func(code int, text string) {
+		c.answerRoom(message.RoomResMes{Code: code, Error: text, RoomID: req.RoomID, ClientMsgID: req.ClientMsgID})
+	}
+	if len(req.ClientMsgID) > message.MaxClientMsgID {
+		fail(message.CodeTooLarge, "clientMsgId is over 64 bytes")
+		return
+	}
+	if code, text := checkRoomID(req.RoomID); code != 0 {
+		fail(code, text)
+		return
+	}
+	if code, text := checkContent(req.Content, c.bodyUTF8); code != 0 {
+		fail(code, text)
+		return
+	}
+	if !c.privateRate.allow(time.Now()) {
+		fail(message.CodeRateLimited, "too many messages; slow down")
+		return
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	res, err := c.srv.st.Rooms.Send(ctx, req.RoomID, c.user, c.name, req.Content, req.ClientMsgID)
+	if err != nil {
+		c.logStoreError("room message not stored", err)
+		code, text := roomFailure(err)
+		fail(code, text)
+		return
+	}
+	if !res.Duplicate {
+		c.srv.roomMessage(req.RoomID, res.RoomName, res.Previous, model.Stored{
+			ID: res.MsgID, From: c.user, FromName: c.name, Content: req.Content, SentAt: model.IDTime(res.MsgID),
+		})
+	}
+	c.answerRoom(message.RoomResMes{Code: message.CodeOK, RoomID: req.RoomID, Name: res.RoomName,
+		MsgID: model.RoomMsgID(req.RoomID, res.MsgID), ClientMsgID: req.ClientMsgID})
+}
+
+func (c *conn) history(m message.Message) {
+	var req message.HistoryMes
+	if !c.unpack(m, &req) {
+		return
+	}
+	answer := func(res message.HistoryResMes) {
+		if res.Messages == nil {
+			res.Messages = []message.HistoryItem{}
+		}
+		c.reply(message.HistoryResMesType, res)
+	}
+	invalid := func(text string) { answer(message.HistoryResMes{Code: message.CodeInvalid, Error: text}) }
+	if (req.UserID == 0) == (req.RoomID == 0) {
+		invalid("give exactly one of userId and roomId")
+		return
+	}
+	if req.Limit < 1 || req.Limit > message.MaxHistoryPage {
+		invalid("limit must be 1 to 100")
+		return
+	}
+	before := req.Before
+	if req.RoomID != 0 && before != "" {
+		room, id, ok := model.ParseRoomMsgID(before)
+		if !ok || room != req.RoomID {
+			invalid("before is not a message id of this room")
+			return
+		}
+		before = id
+	} else if before != "" && !model.ValidID(before) {
+		invalid("before is not a message id")
+		return
+	}
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	var items []message.HistoryItem
+	var more bool
+	var err error
+	if req.RoomID != 0 {
+		items, more, err = c.roomHistory(ctx, req.RoomID, before, req.Limit)
+	} else {
+		items, more, err = c.privateHistory(ctx, req.UserID, before, req.Limit)
+	}
+	if err != nil {
+		c.logStoreError("history not read", err)
+		code, text := roomFailure(err)
+		answer(message.HistoryResMes{Code: code, Error: text})
+		return
+	}
+	answer(message.HistoryResMes{Code: message.CodeOK, Messages: items, More: more})
+}
+
+func (c *conn) privateHistory(ctx context.Context, other int, before string, limit int) ([]message.HistoryItem, bool, error) {
+	if code, _ := checkUserID(other); code != 0 {
+		return nil, false, model.ErrUserNotFound
+	}
+	msgs, more, err := c.srv.st.Inbox.History(ctx, c.user, other, before, limit)
+	items := make([]message.HistoryItem, len(msgs))
+	for i, m := range msgs {
+		to := other
+		if m.From == other {
+			to = c.user
+		}
+		items[i] = message.HistoryItem{MsgID: m.ID, FromUserID: m.From, FromUserName: m.FromName, ToUserID: to,
+			Content: m.Content, SentAt: m.SentAt}
+	}
+	return items, more, err
+}
+
+func (c *conn) roomHistory(ctx context.Context, room int, before string, limit int) ([]message.HistoryItem, bool, error) {
+	name, msgs, more, err := c.srv.st.Rooms.History(ctx, room, c.user, before, limit)
+	items := make([]message.HistoryItem, len(msgs))
+	for i, m := range msgs {
+		items[i] = message.HistoryItem{MsgID: model.RoomMsgID(room, m.ID), FromUserID: m.From, FromUserName: m.FromName,
+			RoomID: room, RoomName: name, Content: m.Content, SentAt: m.SentAt}
+	}
+	return items, more, err
+}
+
+// logStoreError logs a failure that is not an expected outcome of the request.
+func (c *conn) logStoreError(what string, err error) {
+	if code, _ := roomFailure(err); code == message.CodeServerError {
+		c.srv.log.Warn(what, "user", c.user, "err", err)
+	}
+}
