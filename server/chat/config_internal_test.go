@@ -14,7 +14,7 @@ func TestConfigDefaults(t *testing.T) {
 	set := Config{
 		Node: "n9", MaxFrame: 100, PresenceLimit: 3, LoginTimeout: time.Second, FrameTimeout: 2 * time.Second,
 		WriteTimeout: 3 * time.Second, MaxQueue: 1000, RatePrivate: 1.5, BurstPrivate: 2, RateGroup: 2.5,
-		BurstGroup: 4, MaxConnsPerIP: 5, MaxConns: 7, Heartbeat: 4 * time.Second, PasswordWorkers: 3,
+		BurstGroup: 4, MaxConnsPerIP: 5, MaxConns: 7, Heartbeat: 4 * time.Second, RoomMembers: 8, UserRooms: 9, PasswordWorkers: 3,
 		PasswordWait: 5 * time.Second, TokenTTL: time.Hour, Logger: logger,
 	}
 	zeroWant := def
@@ -22,7 +22,7 @@ func TestConfigDefaults(t *testing.T) {
 	zeroWant.Logger = slog.Default()
 	negative := Config{
 		MaxFrame: -1, PresenceLimit: -1, LoginTimeout: -time.Second, FrameTimeout: -time.Second,
-		WriteTimeout: -time.Second, MaxQueue: -1, MaxConns: -1, BurstPrivate: -1, BurstGroup: -1, Heartbeat: -time.Second,
+		WriteTimeout: -time.Second, MaxQueue: -1, MaxConns: -1, RoomMembers: -1, UserRooms: -1, BurstPrivate: -1, BurstGroup: -1, Heartbeat: -time.Second,
 		PasswordWorkers: -1, PasswordWait: -time.Second, TokenTTL: -time.Second,
 	}
 	negativeWant := zeroWant
