@@ -64,6 +64,9 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&c.BurstGroup, "burst-group", def.BurstGroup, "group messages a user may send at once")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-address", 0, "connections per remote address (0 = unlimited)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", def.Heartbeat, "heartbeat period; other nodes take this node's users offline after 3 missed beats")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", def.TokenTTL, "lifetime of a session token (proto-2 logins get one; LogoutMes revokes it)")
+	fs.IntVar(&c.PasswordWorkers, "password-workers", def.PasswordWorkers, "password checks and hashes (bcrypt) run at most this many at a time; the default is the number of CPUs")
+	fs.DurationVar(&c.PasswordWait, "password-wait", def.PasswordWait, "a login or registration that waits this long for password work is answered 505 with retryAfter")
 	fs.Usage = func() {
 		fs.Output().Write([]byte("Usage: chat-server [flags]\n\nEvery flag may also be set as CHAT_<FLAG> in the environment (e.g. CHAT_ADDR).\n\n"))
 		fs.PrintDefaults()

@@ -67,7 +67,8 @@ const (
 	MaxUserNameLen  = 32 // characters
 	MaxContentLen   = 4096
 	MaxClientMsgID  = 64
-	MaxLoginUserIDs = 1000
+	MaxLoginUserIDs = 100
+	MaxTokenLen     = 256 // longer tokens are invalid input (ours are 26 characters)
 	MaxOnlinePage   = 500
 )
 
@@ -86,12 +87,15 @@ type User struct {
 	Sex        string `json:"sex"`
 }
 
-// LoginMes asks to log in. Proto is absent or 1 for classic clients, 2 for clients that ack.
+// LoginMes asks to log in. Proto is absent or 1 for classic clients, 2 for clients
+// that ack. A proto-2 client gives exactly one of UserPwd and Token (a session
+// token from an earlier LoginResMes).
 type LoginMes struct {
 	UserID   int    `json:"userId"`
 	UserPwd  string `json:"userPwd"`
 	UserName string `json:"userName"`
 	Proto    int    `json:"proto,omitempty"`
+	Token    string `json:"token,omitempty"`
 }
 
 // LoginResMes answers LoginMes. UsersId has no tag, as in the course code.
@@ -101,6 +105,11 @@ type LoginResMes struct {
 	Error       string `json:"error"`
 	UserName    string `json:"userName"`
 	OnlineCount int    `json:"onlineCount"`
+	// Token is the session token of a proto-2 login answered 200.
+	Token string `json:"token,omitempty"`
+	// RetryAfter (milliseconds) comes with 505 when the server is too busy to
+	// check a password now.
+	RetryAfter int `json:"retryAfter,omitempty"`
 }
 
 // RegisterMes asks to create an account.
@@ -108,10 +117,11 @@ type RegisterMes struct {
 	User User `json:"user"`
 }
 
-// RegisterResMes answers RegisterMes.
+// RegisterResMes answers RegisterMes. RetryAfter is as in LoginResMes.
 type RegisterResMes struct {
-	Code  int    `json:"code"`
-	Error string `json:"error"`
+	Code       int    `json:"code"`
+	Error      string `json:"error"`
+	RetryAfter int    `json:"retryAfter,omitempty"`
 }
 
 // NotifyUserStatusMes tells that a user came online or went offline.

@@ -52,6 +52,7 @@ type conn struct {
 	name  string
 	proto int
 	sid   string
+	token string // the session token of a proto-2 login; never logged
 
 	privateRate, groupRate bucket // used by the reading goroutine only
 	bodyUTF8               bool   // the frame being handled is valid UTF-8

@@ -22,9 +22,10 @@ type metrics struct {
 	redisErrors     prometheus.Counter
 	redisLatency    prometheus.Histogram
 	deliveryLatency prometheus.Histogram
+	passwordsBusy   prometheus.Counter
 }
 
-func newMetrics() *metrics {
+func newMetrics(passwords *passwordPool) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -49,9 +50,17 @@ func newMetrics() *metrics {
 		deliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "chat_private_delivery_seconds", Help: "From a private message's acceptance to its queueing to the online recipient.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		passwordsBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_password_busy_total", Help: "Logins and registrations turned away (505 retryAfter) because password work was saturated."}),
 	}
 	m.registry.MustRegister(m.connections, m.logins, m.messagesIn, m.messagesOut, m.framesWritten,
-		m.queueOverflows, m.closes, m.redisErrors, m.redisLatency, m.deliveryLatency,
+		m.queueOverflows, m.closes, m.redisErrors, m.redisLatency, m.deliveryLatency, m.passwordsBusy,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chat_password_checks_running", Help: "Password checks and hashes running now."},
+			func() float64 { return float64(passwords.running.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chat_password_checks_waiting", Help: "Password checks and hashes waiting for a slot."},
+			func() float64 { return float64(passwords.waiting.Load()) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,12 @@ type Config struct {
 	BurstGroup    int
 	MaxConnsPerIP int           // connections per remote address; 0 = unlimited
 	Heartbeat     time.Duration // heartbeat period; a node is dead after 3 missed beats
-	Logger        *slog.Logger
+	// Password work (bcrypt) runs at most PasswordWorkers at a time; a request
+	// that waits PasswordWait for a slot gets 505 with retryAfter.
+	PasswordWorkers int
+	PasswordWait    time.Duration
+	TokenTTL        time.Duration // lifetime of a session token
+	Logger          *slog.Logger
 }
 
 // DefaultConfig returns the defaults of PROTOCOL.md and the server's flags.
@@ -52,6 +58,10 @@ func DefaultConfig() Config {
 		RateGroup:     5,
 		BurstGroup:    20,
 		Heartbeat:     2 * time.Second,
+
+		PasswordWorkers: runtime.NumCPU(),
+		PasswordWait:    2 * time.Second,
+		TokenTTL:        7 * 24 * time.Hour,
 	}
 }
 
@@ -65,6 +75,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	hub     hub
+
+	passwords *passwordPool
 
 	shuttingDown atomic.Bool
 	ctx          context.Context // ends when the server has shut down
@@ -107,16 +119,21 @@ func New(cfg Config, st Stores) *Server {
 	fillDur(&cfg.FrameTimeout, def.FrameTimeout)
 	fillDur(&cfg.WriteTimeout, def.WriteTimeout)
 	fillDur(&cfg.Heartbeat, def.Heartbeat)
+	fill(&cfg.PasswordWorkers, def.PasswordWorkers)
+	fillDur(&cfg.PasswordWait, def.PasswordWait)
+	fillDur(&cfg.TokenTTL, def.TokenTTL)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	passwords := newPasswordPool(cfg.PasswordWorkers, cfg.PasswordWait)
 	return &Server{
 		cfg:       cfg,
 		st:        st,
 		log:       cfg.Logger.With("node", cfg.Node),
-		metrics:   newMetrics(),
+		metrics:   newMetrics(passwords),
 		hub:       hub{conns: make(map[int]*conn)},
+		passwords: passwords,
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),

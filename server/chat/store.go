@@ -11,10 +11,13 @@ import (
 // The server's view of its storage. The model package implements each on Redis;
 // tests of dispatch may use fakes.
 
-// UserStore keeps accounts.
+// UserStore keeps accounts and their session tokens.
 type UserStore interface {
 	Register(ctx context.Context, u message.User) error
 	Authenticate(ctx context.Context, id int, password string) (message.User, error)
+	IssueToken(ctx context.Context, userID int, ttl time.Duration) (string, error)
+	AuthenticateToken(ctx context.Context, userID int, token string) (message.User, error)
+	RevokeToken(ctx context.Context, token string) error
 }
 
 // LoginLimiter counts failed logins.

@@ -31,7 +31,12 @@ func (c *conn) register(m message.Message) {
 	}
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
-	err := c.srv.st.Users.Register(ctx, u)
+	var err error
+	if ok, retry := c.srv.passwords.run(ctx, func() { err = c.srv.st.Users.Register(ctx, u) }); !ok {
+		c.srv.metrics.passwordsBusy.Inc()
+		c.reply(message.RegisterResMesType, busyRegister(retry))
+		return
+	}
 	switch {
 	case errors.Is(err, model.ErrUserExists):
 		answer(message.CodeUserExists, "this user id is already taken")
@@ -60,8 +65,8 @@ func (c *conn) login(m message.Message) {
 		answer(code, text)
 		return
 	}
-	if len(req.UserPwd) > message.MaxPasswordLen {
-		answer(message.CodeInvalid, "userPwd must be 6 to 72 bytes")
+	if code, text := checkCredentials(req); code != 0 {
+		answer(code, text)
 		return
 	}
 	ctx, cancel := c.srv.requestContext()
@@ -75,15 +80,29 @@ func (c *conn) login(m message.Message) {
 		answer(message.CodeRateLimited, "too many failed logins; try again in a minute")
 		return
 	}
-	u, err := c.srv.st.Users.Authenticate(ctx, req.UserID, req.UserPwd)
+	var u message.User
+	token := req.Token
+	if token != "" {
+		u, err = c.srv.st.Users.AuthenticateToken(ctx, req.UserID, token)
+	} else if ok, retry := c.srv.passwords.run(ctx, func() {
+		u, err = c.srv.st.Users.Authenticate(ctx, req.UserID, req.UserPwd)
+	}); !ok {
+		c.srv.metrics.passwordsBusy.Inc()
+		c.srv.metrics.logins.WithLabelValues("busy").Inc()
+		c.reply(message.LoginResMesType, busyLogin(retry))
+		return
+	}
 	switch {
-	case errors.Is(err, model.ErrUserNotFound), errors.Is(err, model.ErrWrongPassword):
+	case errors.Is(err, model.ErrUserNotFound), errors.Is(err, model.ErrWrongPassword), errors.Is(err, model.ErrBadToken):
 		if ferr := c.srv.st.Logins.Failed(ctx, req.UserID, c.addr); ferr != nil {
 			c.srv.log.Warn("could not count a failed login", "err", ferr)
 		}
-		if errors.Is(err, model.ErrUserNotFound) {
+		switch {
+		case errors.Is(err, model.ErrUserNotFound):
 			answer(message.CodeUserNotFound, "no such user; register first")
-		} else {
+		case errors.Is(err, model.ErrBadToken):
+			answer(message.CodeWrongPassword, "invalid or expired session token; log in with the password")
+		default:
 			answer(message.CodeWrongPassword, "wrong password")
 		}
 		return
@@ -92,8 +111,46 @@ func (c *conn) login(m message.Message) {
 		answer(message.CodeServerError, "server error; try again")
 		return
 	}
-	c.startSession(u, req.Proto)
+	if token == "" && req.Proto == message.ProtoAck {
+		// A token login keeps its token: a reconnect costs no write.
+		if token, err = c.srv.st.Users.IssueToken(ctx, u.UserID, c.srv.cfg.TokenTTL); err != nil {
+			c.srv.log.Warn("could not issue a session token", "user", req.UserID, "err", err)
+			answer(message.CodeServerError, "server error; try again")
+			return
+		}
+	}
+	c.startSession(u, req.Proto, token)
 }
+
+// checkCredentials checks that a login carries exactly what it may: a classic
+// login a password, a proto-2 login a password or a session token.
+func checkCredentials(req message.LoginMes) (int, string) {
+	switch {
+	case len(req.UserPwd) > message.MaxPasswordLen:
+		return message.CodeInvalid, "userPwd must be 6 to 72 bytes"
+	case req.Token == "":
+		return 0, ""
+	case req.Proto != message.ProtoAck:
+		return message.CodeInvalid, "a token login needs proto 2"
+	case req.UserPwd != "":
+		return message.CodeInvalid, "give exactly one of userPwd and token"
+	case len(req.Token) > message.MaxTokenLen:
+		return message.CodeInvalid, "token too long"
+	}
+	return 0, ""
+}
+
+// busyLogin and busyRegister turn a request away while password work is
+// saturated, telling the client when to try again.
+func busyLogin(retry time.Duration) message.LoginResMes {
+	return message.LoginResMes{Code: message.CodeServerError, Error: busyText, RetryAfter: int(retry.Milliseconds())}
+}
+
+func busyRegister(retry time.Duration) message.RegisterResMes {
+	return message.RegisterResMes{Code: message.CodeServerError, Error: busyText, RetryAfter: int(retry.Milliseconds())}
+}
+
+const busyText = "server busy; retry after retryAfter milliseconds"
 
 func loginResult(code int) string {
 	switch code {
@@ -113,13 +170,14 @@ func loginResult(code int) string {
 
 // startSession makes this connection u's only session, in this node and in the
 // cluster, answers the login, tells the others and starts the offline messages.
-func (c *conn) startSession(u message.User, proto int) {
+// token is the session token of a proto-2 login ("" for a classic one).
+func (c *conn) startSession(u message.User, proto int, token string) {
 	// Logins of one user on this node go one at a time, so that the order of
 	// their claims in Redis is the order in the hub.
 	lock := c.srv.loginLock(u.UserID)
 	lock.Lock()
 	defer lock.Unlock()
-	c.user, c.name, c.proto, c.sid = u.UserID, u.UserName, proto, c.srv.newID()
+	c.user, c.name, c.proto, c.sid, c.token = u.UserID, u.UserName, proto, c.srv.newID(), token
 	c.privateRate = newBucket(c.srv.cfg.RatePrivate, c.srv.cfg.BurstPrivate)
 	c.groupRate = newBucket(c.srv.cfg.RateGroup, c.srv.cfg.BurstGroup)
 	// In the hub before the claim, so that a wake sent as soon as the claim is
@@ -131,7 +189,7 @@ func (c *conn) startSession(u message.User, proto int) {
 	if err != nil {
 		c.srv.log.Warn("login failed", "user", c.user, "err", err)
 		c.srv.hub.restore(c, prev)
-		c.user = 0
+		c.user, c.token = 0, ""
 		c.srv.metrics.logins.WithLabelValues("server_error").Inc()
 		c.reply(message.LoginResMesType, message.LoginResMes{Code: message.CodeServerError, Error: "server error; try again"})
 		return
@@ -152,6 +210,7 @@ func (c *conn) startSession(u message.User, proto int) {
 		UsersId:     claim.FirstIDs,
 		UserName:    c.name,
 		OnlineCount: claim.OnlineCount,
+		Token:       token,
 	})
 	if replaced := c.setReady(); replaced {
 		// A newer login elsewhere took over while this one was being answered.
@@ -186,6 +245,9 @@ func (c *conn) replace() {
 func (c *conn) endSession(reason closeReason) {
 	if c.user != 0 {
 		c.srv.hub.remove(c)
+		if reason == LoggedOut && c.token != "" {
+			c.revokeToken()
+		}
 		ctx, cancel := c.srv.requestContext()
 		count, released, err := c.srv.st.Presence.Release(ctx, c.user, c.session())
 		cancel()
@@ -201,6 +263,17 @@ func (c *conn) endSession(reason closeReason) {
 		c.close(reason)
 	default:
 		c.closeAfterFlush(reason)
+	}
+}
+
+// revokeToken ends the session token of a user who logged out: it is never
+// accepted again, on any node.
+func (c *conn) revokeToken() {
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	if err := c.srv.st.Users.RevokeToken(ctx, c.token); err != nil {
+		// The token stays valid until it expires; the user is told nothing.
+		c.srv.log.Warn("could not revoke a session token", "user", c.user, "err", err)
 	}
 }
 

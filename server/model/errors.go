@@ -13,4 +13,6 @@ var (
 	ErrUserNotFound = errors.New("user not found")
 	// ErrWrongPassword: the account exists but the password does not match.
 	ErrWrongPassword = errors.New("wrong password")
+	// ErrBadToken: the session token is unknown, expired, revoked or another user's.
+	ErrBadToken = errors.New("invalid session token")
 )

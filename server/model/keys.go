@@ -34,5 +34,9 @@ func dedupKey(from int, clientMsgID string) string {
 // loginFailKey counts failed logins of one user id or one remote address.
 func loginFailKey(kind, who string) string { return "loginfail:" + kind + ":" + who }
 
+// tokenKey holds the user id a session token belongs to, under the token's hash:
+// the token itself is never stored.
+func tokenKey(hash string) string { return "token:" + hash }
+
 // NodeChannel carries what is addressed to the connections of one node.
 func NodeChannel(node string) string { return "chat:node:" + node }
