@@ -1,7 +1,7 @@
 // Command chat-load is the load generator of the chat server.
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
-//	chat-load p2p|fanout|idle|cluster [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load p2p|fanout|idle|cluster|storm|logins [flags]   one scenario; -addr uses existing server node(s)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
 // 9,000 connections each, because a process may hold 20,000 files), coordinated
@@ -24,12 +24,14 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: chat-load COMMAND [flags]
 
 commands:
-  bench     run p2p (+ Redis pub/sub baseline), fanout, idle and cluster end to end
-            with a private redis-server and server nodes, then print the table
+  bench     run p2p (+ Redis pub/sub baseline), fanout, idle, cluster, storm and logins
+            end to end with a private redis-server and server nodes, then print the table
   p2p       durable private messages between pairs, with the Redis pub/sub baseline
   fanout    one user broadcasts to many online users
   idle      many logged-in idle connections: server RSS per connection, logins/s
   cluster   several nodes on one Redis, private messages across nodes
+  storm     a node full of users is killed; they log in again elsewhere with their tokens
+  logins    token and password logins/s with a full node
 
 run "chat-load COMMAND -h" for the flags of a command.
 `)
@@ -45,7 +47,7 @@ func main() {
 	case "worker":
 		runWorker()
 		return
-	case "bench", "p2p", "fanout", "idle", "cluster":
+	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins":
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -91,9 +93,11 @@ func runCommand(cmd string, args []string) int {
 	f.IntVar(&o.messages, "messages", 20, "fanout: broadcasts")
 	f.IntVar(&f.idleUsers, "conns", 19000, "idle: logged-in connections")
 	f.IntVar(&f.clusterUsers, "users", 60000, "cluster: users (half send, half receive, each on another node)")
-	f.IntVar(&o.nodes, "nodes", 4, "cluster: server nodes to start")
+	f.IntVar(&o.nodes, "nodes", 4, "cluster/storm: server nodes to start")
 	f.BoolVar(&o.register, "register", false, "fanout/cluster: register users with RegisterMes instead of prefilling Redis (p2p and idle always register)")
 	f.StringVar(&f.skip, "skip", "", "bench: scenarios to skip, comma-separated")
+	stormFlags(f.FlagSet, &o.storm)
+	loginFlags(f.FlagSet, &o.logins)
 	if err := f.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -146,8 +150,17 @@ func runCommand(cmd string, args []string) int {
 			if !flagGiven(f.FlagSet, "client-msg-id") {
 				o.msgIDs = true
 			}
-			if !strings.Contains(f.serverArgs, "-presence-limit") {
-				o.serverArgs = append(append([]string{}, o.serverArgs...), "-presence-limit", "1000")
+			limitPresence(o)
+		}},
+		{"storm", 480 * time.Second, scenarioStorm, func(o *opts) {
+			if len(o.srcIPs) == 0 {
+				o.srcIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
+			}
+			limitPresence(o) // as in cluster: 40,000 logins
+		}},
+		{"logins", 360 * time.Second, scenarioLogins, func(o *opts) {
+			if len(o.srcIPs) == 0 { // tens of thousands of short connections
+				o.srcIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
 			}
 		}},
 	}
@@ -205,6 +218,17 @@ func runCommand(cmd string, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// limitPresence starts the nodes with -presence-limit 1000 unless -server-args
+// sets it.
+func limitPresence(o *opts) {
+	for _, a := range o.serverArgs {
+		if strings.Contains(a, "-presence-limit") {
+			return
+		}
+	}
+	o.serverArgs = append(append([]string{}, o.serverArgs...), "-presence-limit", "1000")
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {
