@@ -209,14 +209,9 @@ func scenarioLogins(ctx context.Context, e *env, o *opts) ([]row, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	ws.broadcast("stats")
-	st, err := ws.collect(ctx, "stats", nil)
+	after, err := connectedNow(ctx, ws)
 	if err != nil {
 		return nil, err
-	}
-	after := 0
-	for _, s := range st {
-		after += s.Connected
 	}
 
 	name := fmt.Sprintf("logins, %d online", lo.online)

@@ -843,14 +843,9 @@ func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 		return nil, err
 	}
 	logPairs(e, "cluster", res)
-	ws.broadcast("stats")
-	st, err := ws.collect(ctx, "stats", nil)
+	after, err := connectedNow(ctx, ws)
 	if err != nil {
 		return nil, err
-	}
-	after := 0
-	for _, s := range st {
-		after += s.Connected
 	}
 	name := fmt.Sprintf("cluster %d×%d", len(servers), o.users/max(1, len(servers)))
 	cv := "ok"
@@ -873,6 +868,17 @@ func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 			float64(res.serverCPU.Microseconds())/float64(res.delivered), float64(res.redisCPU.Microseconds())/float64(res.delivered)), "-", ""})
 	}
 	return rows, nil
+}
+
+// connectedNow asks the workers how many of their clients are connected.
+func connectedNow(ctx context.Context, ws *workers) (int, error) {
+	ws.broadcast("stats")
+	st, err := ws.collect(ctx, "stats", nil)
+	n := 0
+	for _, s := range st {
+		n += s.Connected
+	}
+	return n, err
 }
 
 func printTable(w io.Writer, rows []row) {

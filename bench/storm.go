@@ -51,8 +51,9 @@ type StormReport struct {
 	SendErrs   int64 `json:"sendErrs"`   // senders stopped by a failed write
 
 	// Message latencies: of receivers on surviving nodes before the kill and
-	// during the storm, and of receivers that were on the killed node.
-	Before, During, ToVictims *Hist
+	// during the storm, of receivers that were on the killed node during the
+	// storm, and of all receivers after it (until "calm").
+	Before, During, ToVictims, After *Hist
 }
 
 // stormWorker is a worker's side of the storm.
@@ -71,6 +72,7 @@ type stormWorker struct {
 	before    *Hist
 	during    *Hist
 	toVictims *Hist
+	after     *Hist
 	stop      context.CancelFunc // ends the senders
 
 	attempts, dialFails, busy, refused, otherDrops, sendErrs atomic.Int64
@@ -80,7 +82,7 @@ func newStormWorker(t Task) *stormWorker {
 	if t.Storm == nil {
 		return nil
 	}
-	s := &stormWorker{t: *t.Storm, n: len(t.Addrs), down: NewHist(), before: NewHist(), during: NewHist(), toVictims: NewHist()}
+	s := &stormWorker{t: *t.Storm, n: len(t.Addrs), down: NewHist(), before: NewHist(), during: NewHist(), toVictims: NewHist(), after: NewHist()}
 	for j := 0; j < t.N; j++ {
 		if s.nodeOf(j) == s.t.Victim {
 			s.victims++
@@ -237,9 +239,9 @@ func (s *stormWorker) returned(victim bool, lost time.Time) {
 }
 
 // stormCmd handles the parent's storm commands: "storm" (the node was just
-// killed: the latencies so far are the calm before), "stormstats" (progress)
-// and "calm" (everyone is back: the latencies so far are the storm's; the
-// senders stop and runStorm reports).
+// killed: the latencies so far are the calm before), "stormstats" (progress),
+// "back" (everyone is back: the latencies so far are the storm's) and "calm"
+// (the senders stop and runStorm reports).
 func (w *worker) stormCmd(cmd string) {
 	s := w.storm
 	switch cmd {
@@ -251,11 +253,17 @@ func (w *worker) stormCmd(cmd string) {
 		s.mu.Unlock()
 	case "stormstats":
 		w.emit(Event{Ev: "stormstats", Connected: int(w.connected.Load()), Storm: s.report()})
-	case "calm":
+	case "back":
 		surv, vict := s.takeLatencies(w)
 		s.mu.Lock()
 		s.during.Merge(surv)
 		s.toVictims.Merge(vict)
+		s.mu.Unlock()
+	case "calm":
+		surv, vict := s.takeLatencies(w)
+		s.mu.Lock()
+		s.after.Merge(surv)
+		s.after.Merge(vict)
 		stop := s.stop
 		s.mu.Unlock()
 		if stop != nil {
@@ -289,7 +297,7 @@ func (s *stormWorker) report() *StormReport {
 		PerSec: append([]int(nil), s.perSec...), Down: copyHist(s.down),
 		Attempts: s.attempts.Load(), DialFails: s.dialFails.Load(), Busy: s.busy.Load(), Refused: s.refused.Load(),
 		OtherDrops: s.otherDrops.Load(), SendErrs: s.sendErrs.Load(),
-		Before: copyHist(s.before), During: copyHist(s.during), ToVictims: copyHist(s.toVictims)}
+		Before: copyHist(s.before), During: copyHist(s.during), ToVictims: copyHist(s.toVictims), After: copyHist(s.after)}
 }
 
 // copyHist is a packed copy of h, safe to encode while h goes on recording.
@@ -316,14 +324,7 @@ func (w *worker) runStorm(ctx context.Context) {
 	var sent atomic.Int64
 	var sendErr atomic.Value
 	for _, p := range w.pairs {
-		p.mu.Lock()
-		p.hist = NewHist()
-		p.winFrom, p.winTo = winFrom, math.MaxInt64
-		p.mu.Unlock()
-		p.slots = make(chan struct{}, max(1, w.t.InFlight))
-		for range cap(p.slots) {
-			p.slots <- struct{}{}
-		}
+		p.arm(winFrom, math.MaxInt64, max(1, w.t.InFlight))
 		if p.s == nil || p.r == nil {
 			continue
 		}
@@ -363,6 +364,7 @@ type stormOpts struct {
 	perNode int
 	rate    float64
 	before  time.Duration
+	after   time.Duration
 	longest time.Duration
 }
 
@@ -370,12 +372,13 @@ func stormFlags(f *flag.FlagSet, s *stormOpts) {
 	f.IntVar(&s.perNode, "storm-users", 10000, "storm: logged-in users per node (-nodes nodes, at least 2)")
 	f.Float64Var(&s.rate, "storm-rate", 1000, "storm: private messages per second over all pairs (each pair sends at an even pace)")
 	f.DurationVar(&s.before, "storm-before", 10*time.Second, "storm: messages flow this long (after -warmup) before the node is killed")
+	f.DurationVar(&s.after, "storm-after", 10*time.Second, "storm: messages go on flowing this long once everyone is back (past the killed node's heartbeat expiry)")
 	f.DurationVar(&s.longest, "storm-max", 120*time.Second, "storm: longest wait for the users of the killed node to be back")
 }
 
 // mergeStorm adds the reports of the workers.
 func mergeStorm(evs []Event) StormReport {
-	m := StormReport{Down: NewHist(), Before: NewHist(), During: NewHist(), ToVictims: NewHist()}
+	m := StormReport{Down: NewHist(), Before: NewHist(), During: NewHist(), ToVictims: NewHist(), After: NewHist()}
 	for _, ev := range evs {
 		r := ev.Storm
 		if r == nil {
@@ -403,6 +406,7 @@ func mergeStorm(evs []Event) StormReport {
 		m.Before.Merge(r.Before)
 		m.During.Merge(r.During)
 		m.ToVictims.Merge(r.ToVictims)
+		m.After.Merge(r.After)
 	}
 	return m
 }
@@ -494,12 +498,16 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 		}
 	}
 	stormCPU, stormRedis, stormWall := cpu.used(), redisCPU.used(), time.Since(killAt)
+	ws.broadcast("back")
+	if !sleepCtx(ctx, so.after) {
+		return nil, ctx.Err()
+	}
 	ws.broadcast("calm")
 	rs, err := ws.collect(ctx, "result", nil)
 	if err != nil {
 		return nil, err
 	}
-	res := mergeResults(rs, stormWall)
+	res := mergeResults(rs, time.Since(killAt))
 	st = mergeStorm(rs)
 	logPairs(e, "storm", res)
 
@@ -524,10 +532,11 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 	if st.OtherDrops > 0 || st.SendErrs > 0 {
 		dv = "FAIL"
 	}
-	e.logf("storm: all back %v after the kill; per second: %v; downtime p50 %s p99 %s; survivors' latency before p50 %s p99 %s, during p50 %s p99 %s; to the killed node's users p50 %s p99 %s max %s",
+	e.logf("storm: all back %v after the kill; per second: %v; downtime p50 %s p99 %s; survivors' latency before p50 %s p99 %s, during p50 %s p99 %s; to the killed node's users p50 %s p99 %s max %s; all after the storm p50 %s p99 %s",
 		allBack.Round(time.Millisecond), st.PerSec, ms(st.Down.Quantile(.5)), ms(st.Down.Quantile(.99)),
 		ms(st.Before.Quantile(.5)), ms(st.Before.Quantile(.99)), ms(st.During.Quantile(.5)), ms(st.During.Quantile(.99)),
-		ms(st.ToVictims.Quantile(.5)), ms(st.ToVictims.Quantile(.99)), ms(time.Duration(st.ToVictims.Max)*time.Microsecond))
+		ms(st.ToVictims.Quantile(.5)), ms(st.ToVictims.Quantile(.99)), ms(time.Duration(st.ToVictims.Max)*time.Microsecond),
+		ms(st.After.Quantile(.5)), ms(st.After.Quantile(.99)))
 	return []row{
 		{name, "users of the killed node online again (all / last after the kill)", fmt.Sprintf("%d of %d / %.1f s", st.Back, st.Victims, allBack.Seconds()), "target < 20 s", backVerdict},
 		{name, "token logins/s in the storm (first to last / peak second)", fmt.Sprintf("%.0f / %d", float64(st.Back)/max(span.Seconds(), 1e-3), peak), "-", ""},
@@ -537,6 +546,7 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 		{name, "surviving nodes' messages p50 / p99: during the storm", ms(st.During.Quantile(.5)) + " / " + ms(st.During.Quantile(.99)), "-", ""},
 		{name, "messages to the killed node's users p50 / p99 / max", ms(st.ToVictims.Quantile(.5)) + " / " + ms(st.ToVictims.Quantile(.99)) + " / " +
 			ms(time.Duration(st.ToVictims.Max)*time.Microsecond), "arrive (offline messages)", ""},
+		{name, "all messages p50 / p99: after the storm", ms(st.After.Quantile(.5)) + " / " + ms(st.After.Quantile(.99)), fmt.Sprintf("for %v", so.after), ""},
 		{name, "lost / duplicated / unanswered / rejected", fmt.Sprintf("%d / %d / %d / %d of %d sent", res.lost, res.dup, res.unanswered, res.rejected, res.sent), "0 acknowledged lost", lv},
 		{name, "other connections lost / senders stopped", fmt.Sprintf("%d / %d", st.OtherDrops, st.SendErrs), "0", dv},
 		{name, "CPU in the storm: surviving nodes / Redis", fmt.Sprintf("%.0f %% / %.0f %% of a core", 100*stormCPU.Seconds()/stormWall.Seconds(), 100*stormRedis.Seconds()/stormWall.Seconds()), "-", ""},

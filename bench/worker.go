@@ -163,7 +163,7 @@ func runWorker() {
 			} else {
 				go w.runPairs(ctx)
 			}
-		case "storm", "calm", "stormstats":
+		case "storm", "stormstats", "back", "calm":
 			w.stormCmd(c.Cmd)
 		case "stats":
 			e := Event{Ev: "stats", Connected: int(w.connected.Load()), Dropped: int(w.dropped.Load()), Notices: w.notices.Load()}
@@ -433,6 +433,19 @@ func (p *pair) sendLoop(ctx context.Context, winTo time.Time, sent *atomic.Int64
 	}
 }
 
+// arm gives the pair a new latency histogram of receipts in [winFrom, winTo)
+// (unix ns) and inflight free send slots.
+func (p *pair) arm(winFrom, winTo int64, inflight int) {
+	p.mu.Lock()
+	p.hist = NewHist()
+	p.winFrom, p.winTo = winFrom, winTo
+	p.mu.Unlock()
+	p.slots = make(chan struct{}, inflight)
+	for i := 0; i < inflight; i++ {
+		p.slots <- struct{}{}
+	}
+}
+
 // tally sums what the pairs counted into a result event.
 func tally(ps []*pair) Event {
 	e := Event{Ev: "result", Hist: NewHist()}
@@ -512,14 +525,7 @@ func (w *worker) runPairs(ctx context.Context) {
 	var sent atomic.Int64
 	var sendErr atomic.Value
 	for _, p := range w.pairs {
-		p.mu.Lock()
-		p.hist = NewHist()
-		p.winFrom, p.winTo = winFrom.UnixNano(), winTo.UnixNano()
-		p.mu.Unlock()
-		p.slots = make(chan struct{}, inflight)
-		for i := 0; i < inflight; i++ {
-			p.slots <- struct{}{}
-		}
+		p.arm(winFrom.UnixNano(), winTo.UnixNano(), inflight)
 		if p.s == nil || p.r == nil {
 			continue
 		}
