@@ -87,7 +87,7 @@ func runCommand(cmd string, args []string) int {
 	f.DurationVar(&o.drain, "drain", 60*time.Second, "p2p/cluster: longest wait for messages in flight after the window (it ends as soon as all arrived)")
 	f.BoolVar(&o.msgIDs, "client-msg-id", false, "p2p/cluster: send a clientMsgId with each private message (server-side dedup)")
 	f.BoolVar(&o.noBaseline, "no-baseline", false, "p2p: skip the Redis pub/sub baseline")
-	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p: write a CPU profile of the server (from its /debug/pprof) taken during the window")
+	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p, logins, storm: write a CPU profile of a server (from its /debug/pprof) taken during the window, the token logins, the storm")
 	f.IntVar(&f.p2pPairs, "pairs", 100, "p2p: sender/receiver pairs")
 	f.IntVar(&f.fanUsers, "receivers", 10000, "fanout: online receivers")
 	f.IntVar(&o.messages, "messages", 20, "fanout: broadcasts")
@@ -162,6 +162,7 @@ func runCommand(cmd string, args []string) int {
 			if len(o.srcIPs) == 0 { // tens of thousands of short connections
 				o.srcIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
 			}
+			limitPresence(o) // the measured logins happen above either limit
 		}},
 	}
 	var rows []row

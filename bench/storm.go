@@ -472,6 +472,17 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 	killAt := time.Now()
 	servers[victim].p.Kill()
 	ws.broadcast("storm")
+	var profile sync.WaitGroup
+	defer profile.Wait()
+	if o.cpuprofile != "" {
+		profile.Go(func() {
+			if err := fetchProfile(servers[(victim+1)%len(servers)].metrics, 10, o.cpuprofile); err != nil {
+				e.logf("cpu profile: %v", err)
+			} else {
+				e.logf("cpu profile of a surviving node's first 10 s of the storm written to %s", o.cpuprofile)
+			}
+		})
+	}
 	var st StormReport
 	online, lastLog := 0, time.Now()
 	for {
@@ -524,8 +535,11 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 		peak = max(peak, n)
 	}
 	span := time.Duration(st.LastBack - st.FirstBack)
+	// A message the killed node wrote to its recipient but whose AckMes it
+	// never passed on comes again at the next login (at-least-once, same msgId,
+	// docs/PROTOCOL.md): a repeat is allowed, a loss is not.
 	lv := "ok"
-	if res.lost > 0 || res.unanswered > 0 || res.dup > 0 {
+	if res.lost > 0 || res.unanswered > 0 {
 		lv = "FAIL"
 	}
 	dv := "ok"
@@ -547,7 +561,7 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 		{name, "messages to the killed node's users p50 / p99 / max", ms(st.ToVictims.Quantile(.5)) + " / " + ms(st.ToVictims.Quantile(.99)) + " / " +
 			ms(time.Duration(st.ToVictims.Max)*time.Microsecond), "arrive (offline messages)", ""},
 		{name, "all messages p50 / p99: after the storm", ms(st.After.Quantile(.5)) + " / " + ms(st.After.Quantile(.99)), fmt.Sprintf("for %v", so.after), ""},
-		{name, "lost / duplicated / unanswered / rejected", fmt.Sprintf("%d / %d / %d / %d of %d sent", res.lost, res.dup, res.unanswered, res.rejected, res.sent), "0 acknowledged lost", lv},
+		{name, "lost / unanswered / rejected / repeated", fmt.Sprintf("%d / %d / %d / %d of %d sent", res.lost, res.unanswered, res.rejected, res.dup, res.sent), "0 acknowledged lost (repeats: at-least-once)", lv},
 		{name, "other connections lost / senders stopped", fmt.Sprintf("%d / %d", st.OtherDrops, st.SendErrs), "0", dv},
 		{name, "CPU in the storm: surviving nodes / Redis", fmt.Sprintf("%.0f %% / %.0f %% of a core", 100*stormCPU.Seconds()/stormWall.Seconds(), 100*stormRedis.Seconds()/stormWall.Seconds()), "-", ""},
 	}, nil
