@@ -10,6 +10,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,13 +50,15 @@ type loginRun struct {
 	wall       time.Duration
 	serverCPU  time.Duration
 	redisCPU   time.Duration
+	toolCPU    time.Duration // this process: dials, logins, closes
+	machine    float64       // % of all CPUs busy, whoever used them
 }
 
 func (r loginRun) rate() float64 { return float64(r.ok) / r.wall.Seconds() }
 
 func (r loginRun) cpuPerLogin() string {
-	return fmt.Sprintf("%.0f / %.0f µs", float64(r.serverCPU.Microseconds())/float64(max(1, r.ok)),
-		float64(r.redisCPU.Microseconds())/float64(max(1, r.ok)))
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(1, r.ok)) }
+	return fmt.Sprintf("%.0f / %.0f / %.0f µs", per(r.serverCPU), per(r.redisCPU), per(r.toolCPU))
 }
 
 // runLogins logs ids in, conc at a time, each on a new connection that it
@@ -70,6 +75,8 @@ func runLogins(ctx context.Context, addr string, srcIPs []string, ids []int, cre
 	busy0 := busyAnswers.Load()
 	cpu := newCPUMeter(pids[0])
 	rcpu := newCPUMeter(pids[1:]...)
+	tcpu := newCPUMeter(os.Getpid())
+	mach := newMachineMeter()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range conc {
@@ -112,7 +119,7 @@ func runLogins(ctx context.Context, addr string, srcIPs []string, ids []int, cre
 	}
 	wg.Wait()
 	r.wall = time.Since(start)
-	r.serverCPU, r.redisCPU = cpu.used(), rcpu.used()
+	r.serverCPU, r.redisCPU, r.toolCPU, r.machine = cpu.used(), rcpu.used(), tcpu.used(), mach.percent()
 	r.busy = busyAnswers.Load() - busy0
 	return r
 }
@@ -185,8 +192,8 @@ func scenarioLogins(ctx context.Context, e *env, o *opts) ([]row, error) {
 	}
 	tokens := make([]string, len(fast))
 	logRun := func(what string, r loginRun) {
-		e.logf("logins: %s: %d logins in %v = %.0f/s (%d failed, %d busy answers, %d given up), p50 %s p99 %s, CPU per login server / Redis %s %s",
-			what, r.ok, r.wall.Round(time.Millisecond), r.rate(), r.failed, r.busy, r.gaveUp, ms(r.hist.Quantile(.5)), ms(r.hist.Quantile(.99)), r.cpuPerLogin(), r.firstErr)
+		e.logf("logins: %s: %d logins in %v = %.0f/s (%d failed, %d busy answers, %d given up), p50 %s p99 %s, CPU per login server / Redis / load tool %s, machine %.0f %% busy %s",
+			what, r.ok, r.wall.Round(time.Millisecond), r.rate(), r.failed, r.busy, r.gaveUp, ms(r.hist.Quantile(.5)), ms(r.hist.Quantile(.99)), r.cpuPerLogin(), r.machine, r.firstErr)
 	}
 	e.logf("logins: %d online; password logins at cost 4 (%d users, each at least once; their tokens are kept)", conn, lo.users)
 	pw := runLogins(ctx, srv.addr, o.srcIPs, fast, password(fast), tokens, lo.conc, lo.duration, true, pids...)
@@ -233,8 +240,41 @@ func scenarioLogins(ctx context.Context, e *env, o *opts) ([]row, error) {
 			three(func(r loginRun) string { return fmt.Sprintf("%.0f", r.rate()) }), fmt.Sprintf("%d in flight, %v each", lo.conc, lo.duration), ""},
 		{name, "login p50 / p99 (dial → LoginResMes; same order)",
 			three(func(r loginRun) string { return ms(r.hist.Quantile(.5)) + ", " + ms(r.hist.Quantile(.99)) }), "-", ""},
-		{name, "CPU per login, server / Redis (same order)", three(loginRun.cpuPerLogin), "-", ""},
+		{name, "CPU per login, server / Redis / load tool (same order)", three(loginRun.cpuPerLogin), "-", ""},
+		{name, "machine CPU busy, all processes (same order)", three(func(r loginRun) string { return fmt.Sprintf("%.0f %%", r.machine) }), "2 cores, shared", ""},
 		{name, "505 busy answers / logins given up after 20 s of them (same order)", three(func(r loginRun) string { return fmt.Sprintf("%d, %d", r.busy, r.gaveUp) }), "busy answers honoured", ""},
 		{name, "failed logins / online after", fmt.Sprintf("%d / %d", pw.failed+tok.failed+sl.failed, after), fmt.Sprintf("0 / %d", lo.online), fv},
 	}, nil
+}
+
+// machineMeter measures how busy all CPUs of the machine were (from /proc/stat),
+// other people's processes included.
+type machineMeter struct{ busy, total int64 }
+
+func newMachineMeter() machineMeter { return readMachine() }
+
+func readMachine() machineMeter {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineMeter{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var m machineMeter
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		m.total += v
+		if i != 3 && i != 4 { // idle, iowait
+			m.busy += v
+		}
+	}
+	return m
+}
+
+// percent is the share of CPU time that was busy since m, in percent of all CPUs.
+func (m machineMeter) percent() float64 {
+	now := readMachine()
+	if now.total == m.total {
+		return 0
+	}
+	return 100 * float64(now.busy-m.busy) / float64(now.total-m.total)
 }

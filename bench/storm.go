@@ -467,8 +467,14 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 		}
 	}
 	e.logf("storm: SIGKILL node %s", servers[victim].addr)
+	var tool []int
+	for _, w := range ws.ws {
+		tool = append(tool, w.p.cmd.Process.Pid)
+	}
 	cpu := newCPUMeter(survivors...)
 	redisCPU := newCPUMeter(redisPID)
+	toolCPU := newCPUMeter(tool...)
+	mach := newMachineMeter()
 	killAt := time.Now()
 	servers[victim].p.Kill()
 	ws.broadcast("storm")
@@ -508,7 +514,8 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 			break
 		}
 	}
-	stormCPU, stormRedis, stormWall := cpu.used(), redisCPU.used(), time.Since(killAt)
+	stormCPU, stormRedis, stormTool, stormWall := cpu.used(), redisCPU.used(), toolCPU.used(), time.Since(killAt)
+	busy := mach.percent()
 	ws.broadcast("back")
 	if !sleepCtx(ctx, so.after) {
 		return nil, ctx.Err()
@@ -563,6 +570,8 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 		{name, "all messages p50 / p99: after the storm", ms(st.After.Quantile(.5)) + " / " + ms(st.After.Quantile(.99)), fmt.Sprintf("for %v", so.after), ""},
 		{name, "lost / unanswered / rejected / repeated", fmt.Sprintf("%d / %d / %d / %d of %d sent", res.lost, res.unanswered, res.rejected, res.dup, res.sent), "0 acknowledged lost (repeats: at-least-once)", lv},
 		{name, "other connections lost / senders stopped", fmt.Sprintf("%d / %d", st.OtherDrops, st.SendErrs), "0", dv},
-		{name, "CPU in the storm: surviving nodes / Redis", fmt.Sprintf("%.0f %% / %.0f %% of a core", 100*stormCPU.Seconds()/stormWall.Seconds(), 100*stormRedis.Seconds()/stormWall.Seconds()), "-", ""},
+		{name, "CPU in the storm: surviving nodes / Redis / load tool", fmt.Sprintf("%.0f %% / %.0f %% / %.0f %% of a core",
+			100*stormCPU.Seconds()/stormWall.Seconds(), 100*stormRedis.Seconds()/stormWall.Seconds(), 100*stormTool.Seconds()/stormWall.Seconds()), "-", ""},
+		{name, "machine CPU busy in the storm, all processes", fmt.Sprintf("%.0f %%", busy), "2 cores, shared", ""},
 	}, nil
 }
