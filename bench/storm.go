@@ -70,24 +70,25 @@ type stormWorker struct {
 	n       int // nodes
 	victims int
 
-	mu        sync.Mutex
-	stormAt   time.Time // when the "storm" command came
-	back      int
-	firstBack int64
-	lastBack  int64
-	perSec    []int
-	down      *Hist
-	before    *Hist
-	during    *Hist
-	toVictims *Hist
-	after     *Hist
-	stop      context.CancelFunc // ends the senders
+	mu         sync.Mutex
+	stormAt    time.Time // when the "storm" command came
+	back       int
+	firstBack  int64
+	lastBack   int64
+	perSec     []int
+	down       *Hist
+	before     *Hist
+	during     *Hist
+	toVictims  *Hist
+	after      *Hist
+	stop       context.CancelFunc // ends the senders
+	missedLive int64
+	relogged   int
 
 	attempts, dialFails, busy, refused, otherDrops, sendErrs, loginErrs atomic.Int64
-	loginErr                                                            atomic.Value
-	forced                                                              []atomic.Bool // connection closed by relogin
-	missedLive                                                          int64
-	relogged                                                            int
+
+	loginErr atomic.Value
+	forced   []atomic.Bool // receivers whose connection relogin closed
 }
 
 func newStormWorker(t Task) *stormWorker {
@@ -216,7 +217,9 @@ func (s *stormWorker) reconnect(ctx context.Context, w *worker, j, pos int) (*cl
 		if r.Token != "" {
 			w.tokens[j] = r.Token
 		}
-		s.returned(victim, lost)
+		if !forced { // a relogin after the drain is no part of the storm
+			s.returned(victim, lost)
+		}
 		p := w.pairs[j/2]
 		p.mu.Lock()
 		if j%2 == 0 {
@@ -263,9 +266,11 @@ func (w *worker) stormCmd(cmd string) {
 	s := w.storm
 	switch cmd {
 	case "storm":
-		surv, _ := s.takeLatencies(w)
 		s.mu.Lock()
 		s.stormAt = time.Now()
+		s.mu.Unlock()
+		surv, _ := s.takeLatencies(w)
+		s.mu.Lock()
 		s.before.Merge(surv)
 		s.mu.Unlock()
 	case "stormstats":
