@@ -320,7 +320,7 @@ func scenarioAbuse(ctx context.Context, e *env, o *opts, nonReaders int) ([]row,
 		redisAddr = r.Addr
 	}
 	base := runBase()
-	if err := prefill(ctx, redisAddr, base, o.users+nonReaders+1); err != nil {
+	if err := prefill(ctx, redisAddr, base, o.users+nonReaders+1, benchPassword); err != nil {
 		return nil, fmt.Errorf("prefill: %w", err)
 	}
 	deadline, _ := ctx.Deadline()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -153,18 +154,53 @@ func (c *client) register(id int) error {
 	return nil
 }
 
+// login logs id in with the password (proto 2), patiently.
 func (c *client) login(id int) (message.LoginResMes, error) {
+	return c.loginPatiently(message.LoginMes{UserID: id, UserPwd: benchPassword, Proto: message.ProtoAck})
+}
+
+// loginPatiently sends m until it is answered other than "busy" (505 with
+// retryAfter), waiting as told between tries, while loginWait lasts.
+func (c *client) loginPatiently(m message.LoginMes) (message.LoginResMes, error) {
+	end := time.Now().Add(loginWait)
+	for {
+		r, err := c.loginWith(m)
+		if err == nil || r.RetryAfter <= 0 {
+			return r, err
+		}
+		busyAnswers.Add(1)
+		wait := retryWait(r.RetryAfter)
+		if time.Now().Add(wait).After(end) {
+			return r, err
+		}
+		time.Sleep(wait)
+	}
+}
+
+// loginWith sends one LoginMes and waits for its answer; an answer other than
+// 200 is an error (r says which).
+func (c *client) loginWith(m message.LoginMes) (message.LoginResMes, error) {
 	var r message.LoginResMes
-	if err := c.send(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: benchPassword, Proto: message.ProtoAck}); err != nil {
+	if err := c.send(message.LoginMesType, m); err != nil {
 		return r, err
 	}
 	if err := c.waitFor(message.LoginResMesType, &r, time.Now().Add(loginWait)); err != nil {
 		return r, err
 	}
 	if r.Code != message.CodeOK {
-		return r, fmt.Errorf("login %d: code %d %s", id, r.Code, r.Error)
+		return r, fmt.Errorf("login %d: code %d %s", m.UserID, r.Code, r.Error)
 	}
 	return r, nil
+}
+
+// busyAnswers counts logins answered 505 with retryAfter (server busy).
+var busyAnswers atomic.Int64
+
+// retryWait is how long a client waits after a busy answer: the server's
+// retryAfter plus jitter of up to as much again, as the terminal client does.
+func retryWait(retryAfterMs int) time.Duration {
+	wait := time.Duration(retryAfterMs) * time.Millisecond
+	return wait + rand.N(wait)
 }
 
 // registerRange registers ids[from..to) with conc connections, each registering

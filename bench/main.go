@@ -1,7 +1,7 @@
 // Command chat-load is the load generator of the chat server.
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
-//	chat-load p2p|fanout|idle|cluster|abuse [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load p2p|fanout|idle|cluster|storm|logins|abuse [flags]   one scenario; -addr uses existing server node(s)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
 // 9,000 connections each, because a process may hold 20,000 files), coordinated
@@ -24,12 +24,14 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: chat-load COMMAND [flags]
 
 commands:
-  bench     run p2p (+ Redis pub/sub baseline), fanout, idle and cluster end to end
-            with a private redis-server and server nodes, then print the table
+  bench     run p2p (+ Redis pub/sub baseline), fanout, idle, cluster, storm and logins
+            end to end with a private redis-server and server nodes, then print the table
   p2p       durable private messages between pairs, with the Redis pub/sub baseline
   fanout    one user broadcasts to many online users
   idle      many logged-in idle connections: server RSS per connection, logins/s
   cluster   several nodes on one Redis, private messages across nodes
+  storm     a node full of users is killed; they log in again elsewhere with their tokens
+  logins    token and password logins/s with a full node
   abuse     stalled frames and non-reading clients: what they cost the server's memory
 
 run "chat-load COMMAND -h" for the flags of a command.
@@ -49,7 +51,7 @@ func main() {
 	case "abuse-worker":
 		runAbuseWorker()
 		return
-	case "bench", "p2p", "fanout", "idle", "cluster", "abuse":
+	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "abuse":
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -90,17 +92,19 @@ func runCommand(cmd string, args []string) int {
 	f.DurationVar(&o.drain, "drain", 60*time.Second, "p2p/cluster: longest wait for messages in flight after the window (it ends as soon as all arrived)")
 	f.BoolVar(&o.msgIDs, "client-msg-id", false, "p2p/cluster: send a clientMsgId with each private message (server-side dedup)")
 	f.BoolVar(&o.noBaseline, "no-baseline", false, "p2p: skip the Redis pub/sub baseline")
-	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p: write a CPU profile of the server (from its /debug/pprof) taken during the window")
+	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p, logins, storm: write a CPU profile of a server (from its /debug/pprof) taken during the window, the token logins, the storm")
 	f.IntVar(&f.p2pPairs, "pairs", 100, "p2p: sender/receiver pairs")
 	f.IntVar(&f.fanUsers, "receivers", 10000, "fanout: online receivers")
 	f.IntVar(&o.messages, "messages", 20, "fanout: broadcasts")
 	f.IntVar(&f.idleUsers, "conns", 19000, "idle: logged-in connections")
 	f.IntVar(&f.clusterUsers, "users", 60000, "cluster: users (half send, half receive, each on another node)")
-	f.IntVar(&o.nodes, "nodes", 4, "cluster: server nodes to start")
+	f.IntVar(&o.nodes, "nodes", 4, "cluster/storm: server nodes to start")
 	f.IntVar(&f.stalls, "stalls", 10000, "abuse: connections that stall inside a frame")
 	f.IntVar(&f.nonReaders, "nonreaders", 3000, "abuse: logged-in clients that stop reading under group traffic")
 	f.BoolVar(&o.register, "register", false, "fanout/cluster: register users with RegisterMes instead of prefilling Redis (p2p and idle always register)")
 	f.StringVar(&f.skip, "skip", "", "bench: scenarios to skip, comma-separated")
+	stormFlags(f.FlagSet, &o.storm)
+	loginFlags(f.FlagSet, &o.logins)
 	if err := f.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -153,9 +157,19 @@ func runCommand(cmd string, args []string) int {
 			if !flagGiven(f.FlagSet, "client-msg-id") {
 				o.msgIDs = true
 			}
-			if !strings.Contains(f.serverArgs, "-presence-limit") {
-				o.serverArgs = append(append([]string{}, o.serverArgs...), "-presence-limit", "1000")
+			limitPresence(o)
+		}},
+		{"storm", 480 * time.Second, scenarioStorm, func(o *opts) {
+			if len(o.srcIPs) == 0 {
+				o.srcIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
 			}
+			limitPresence(o) // as in cluster: 40,000 logins
+		}},
+		{"logins", 360 * time.Second, scenarioLogins, func(o *opts) {
+			if len(o.srcIPs) == 0 { // tens of thousands of short connections
+				o.srcIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
+			}
+			limitPresence(o) // the measured logins happen above either limit
 		}},
 		{"abuse", 600 * time.Second, func(ctx context.Context, e *env, o *opts) ([]row, error) {
 			return scenarioAbuse(ctx, e, o, f.nonReaders)
@@ -215,6 +229,17 @@ func runCommand(cmd string, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// limitPresence starts the nodes with -presence-limit 1000 unless -server-args
+// sets it.
+func limitPresence(o *opts) {
+	for _, a := range o.serverArgs {
+		if strings.Contains(a, "-presence-limit") {
+			return
+		}
+	}
+	o.serverArgs = append(append([]string{}, o.serverArgs...), "-presence-limit", "1000")
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {

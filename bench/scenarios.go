@@ -44,6 +44,8 @@ type opts struct {
 	messages   int
 	noBaseline bool
 	register   bool // register users over the protocol even where prefill is the default
+	storm      stormOpts
+	logins     loginOpts
 }
 
 func runBase() int { return 10_000_000 + rand.IntN(2_000_000_000-20_000_000)/1000*1000 }
@@ -108,11 +110,12 @@ func splitUsers(total, minWorkers, perWorker int) []int {
 	return out
 }
 
-// prefill adds users first..first+n-1 straight to the Redis hash "users" with a
-// plaintext password, the course's way of adding users (docs/PROTOCOL.md, Storage
-// compatibility): the first login checks the plaintext and stores a bcrypt hash, so
-// a login costs one bcrypt as usual, and the slow registration phase is skipped.
-func prefill(ctx context.Context, redisAddr string, first, n int) error {
+// prefill adds users first..first+n-1 straight to the Redis hash "users" with
+// stored password pwd. With benchPassword in plaintext, the course's way of adding
+// users (docs/PROTOCOL.md, Storage compatibility), the first login checks the
+// plaintext and stores a bcrypt hash, so a login costs one bcrypt as usual, and the
+// slow registration phase is skipped.
+func prefill(ctx context.Context, redisAddr string, first, n int, pwd string) error {
 	c, err := redis.Dial("tcp", redisAddr, redis.DialConnectTimeout(5*time.Second),
 		redis.DialReadTimeout(30*time.Second), redis.DialWriteTimeout(30*time.Second))
 	if err != nil {
@@ -123,7 +126,7 @@ func prefill(ctx context.Context, redisAddr string, first, n int) error {
 		k := min(1000, n-i)
 		args := redis.Args{"users"}
 		for id := first + i; id < first+i+k; id++ {
-			args = append(args, id, fmt.Sprintf(`{"userId":%d,"userPwd":%q,"userName":"u%d","userStatus":0,"sex":""}`, id, benchPassword, id))
+			args = append(args, id, fmt.Sprintf(`{"userId":%d,"userPwd":%q,"userName":"u%d","userStatus":0,"sex":""}`, id, pwd, id))
 		}
 		if _, err := c.Do("HSET", args...); err != nil {
 			return err
@@ -840,14 +843,9 @@ func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 		return nil, err
 	}
 	logPairs(e, "cluster", res)
-	ws.broadcast("stats")
-	st, err := ws.collect(ctx, "stats", nil)
+	after, err := connectedNow(ctx, ws)
 	if err != nil {
 		return nil, err
-	}
-	after := 0
-	for _, s := range st {
-		after += s.Connected
 	}
 	name := fmt.Sprintf("cluster %d×%d", len(servers), o.users/max(1, len(servers)))
 	cv := "ok"
@@ -872,6 +870,17 @@ func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 	return rows, nil
 }
 
+// connectedNow asks the workers how many of their clients are connected.
+func connectedNow(ctx context.Context, ws *workers) (int, error) {
+	ws.broadcast("stats")
+	st, err := ws.collect(ctx, "stats", nil)
+	n := 0
+	for _, s := range st {
+		n += s.Connected
+	}
+	return n, err
+}
+
 func printTable(w io.Writer, rows []row) {
 	fmt.Fprintln(w, "| scenario | metric | chat server | baseline / target | verdict |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
@@ -888,7 +897,7 @@ func prefillUsers(ctx context.Context, e *env, o *opts, redisAddr string, base i
 		return nil
 	}
 	t0 := time.Now()
-	if err := prefill(ctx, redisAddr, base, o.users); err != nil {
+	if err := prefill(ctx, redisAddr, base, o.users, benchPassword); err != nil {
 		return fmt.Errorf("prefill: %w", err)
 	}
 	e.logf("prefilled %d users (plaintext, hashed at first login) in %v", o.users, time.Since(t0).Round(time.Millisecond))

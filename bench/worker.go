@@ -34,6 +34,8 @@ type Task struct {
 	MeasureMs int64    `json:"measureMs"`
 	DrainMs   int64    `json:"drainMs"`
 	Deadline  int64    `json:"deadline"` // unix ms: the worker exits at this time whatever happens
+
+	Storm *StormTask `json:"storm,omitempty"` // pairs that survive a node's death (storm.go)
 }
 
 // Cmd is a parent → worker line after the task.
@@ -66,6 +68,8 @@ type Event struct {
 	Notices    int64  `json:"notices,omitempty"`
 	Nofile     uint64 `json:"nofile,omitempty"`
 	Retries    int64  `json:"retries,omitempty"` // register/login attempts repeated (lost answers)
+
+	Storm *StormReport `json:"storm,omitempty"`
 }
 
 type worker struct {
@@ -81,7 +85,9 @@ type worker struct {
 	notices   atomic.Int64
 	dropErr   atomic.Value
 
-	pairs []*pair
+	pairs  []*pair
+	tokens []string     // session token of each user's last login
+	storm  *stormWorker // nil unless the task is a storm's
 
 	// listen mode: group message receipts per seq
 	fanMu   sync.Mutex
@@ -109,6 +115,7 @@ func runWorker() {
 		fmt.Fprintln(os.Stderr, "worker: bad task:", err)
 		os.Exit(2)
 	}
+	w.storm = newStormWorker(w.t)
 	// Bounded in time whatever the parent does.
 	time.AfterFunc(time.Until(time.UnixMilli(w.t.Deadline)), func() {
 		fmt.Fprintln(os.Stderr, "worker: deadline reached, exiting")
@@ -151,7 +158,13 @@ func runWorker() {
 		case "login": // in the background, so that stats can report progress
 			go w.loginAll(ctx)
 		case "run":
-			go w.runPairs(ctx)
+			if w.storm != nil {
+				go w.runStorm(ctx)
+			} else {
+				go w.runPairs(ctx)
+			}
+		case "storm", "stormstats", "back", "calm":
+			w.stormCmd(c.Cmd)
 		case "stats":
 			e := Event{Ev: "stats", Connected: int(w.connected.Load()), Dropped: int(w.dropped.Load()), Notices: w.notices.Load()}
 			if v, ok := w.dropErr.Load().(string); ok {
@@ -184,6 +197,9 @@ func (w *worker) shutdown() {
 
 // nodeOf places user j of this worker on a node.
 func (w *worker) nodeOf(j int) int {
+	if w.storm != nil {
+		return w.storm.nodeOf(j)
+	}
 	n := len(w.t.Addrs)
 	if w.t.Kind == "pairs" {
 		p := j / 2
@@ -205,6 +221,7 @@ func (w *worker) srcOf(j int) string {
 func (w *worker) loginAll(ctx context.Context) {
 	start := time.Now()
 	w.clients = make([]*client, w.t.N)
+	w.tokens = make([]string, w.t.N)
 	if w.t.Kind == "pairs" {
 		w.pairs = make([]*pair, w.t.N/2)
 		for p := range w.pairs {
@@ -232,6 +249,7 @@ func (w *worker) loginAll(ctx context.Context) {
 				}
 				t0 := time.Now()
 				var c *client
+				var r message.LoginResMes
 				var err error
 				for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
 					if attempt > 0 {
@@ -240,7 +258,7 @@ func (w *worker) loginAll(ctx context.Context) {
 					if c, err = dialClient(ctx, w.t.Addrs[w.nodeOf(j)], w.srcOf(j)); err != nil {
 						continue
 					}
-					if _, err = c.login(w.t.First + j); err == nil {
+					if r, err = c.login(w.t.First + j); err == nil {
 						break
 					}
 					c.Close()
@@ -255,6 +273,7 @@ func (w *worker) loginAll(ctx context.Context) {
 					ok++
 					hist.Record(time.Since(t0))
 					w.clients[j] = c
+					w.tokens[j] = r.Token
 					if w.pairs != nil {
 						if j%2 == 0 {
 							w.pairs[j/2].s = c
@@ -266,7 +285,7 @@ func (w *worker) loginAll(ctx context.Context) {
 				mu.Unlock()
 				if err == nil {
 					w.connected.Add(1)
-					go w.readLoop(j, c)
+					go w.serve(ctx, j, c)
 				}
 			}
 		}()
@@ -414,6 +433,19 @@ func (p *pair) sendLoop(ctx context.Context, winTo time.Time, sent *atomic.Int64
 	}
 }
 
+// arm gives the pair a new latency histogram of receipts in [winFrom, winTo)
+// (unix ns) and inflight free send slots.
+func (p *pair) arm(winFrom, winTo int64, inflight int) {
+	p.mu.Lock()
+	p.hist = NewHist()
+	p.winFrom, p.winTo = winFrom, winTo
+	p.mu.Unlock()
+	p.slots = make(chan struct{}, inflight)
+	for i := 0; i < inflight; i++ {
+		p.slots <- struct{}{}
+	}
+}
+
 // tally sums what the pairs counted into a result event.
 func tally(ps []*pair) Event {
 	e := Event{Ev: "result", Hist: NewHist()}
@@ -493,14 +525,7 @@ func (w *worker) runPairs(ctx context.Context) {
 	var sent atomic.Int64
 	var sendErr atomic.Value
 	for _, p := range w.pairs {
-		p.mu.Lock()
-		p.hist = NewHist()
-		p.winFrom, p.winTo = winFrom.UnixNano(), winTo.UnixNano()
-		p.mu.Unlock()
-		p.slots = make(chan struct{}, inflight)
-		for i := 0; i < inflight; i++ {
-			p.slots <- struct{}{}
-		}
+		p.arm(winFrom.UnixNano(), winTo.UnixNano(), inflight)
 		if p.s == nil || p.r == nil {
 			continue
 		}
@@ -521,10 +546,20 @@ func (w *worker) runPairs(ctx context.Context) {
 		}(p)
 	}
 	wg.Wait()
-	// Drain: wait until every accepted message has arrived, or the drain time is up.
+	e := w.drainPairs(ctx, sent.Load())
+	e.Ms = time.Since(t0).Milliseconds()
+	if v, ok := sendErr.Load().(string); ok {
+		e.Err = v
+	}
+	w.emit(w.withDropErr(e))
+}
+
+// drainPairs waits until every accepted message has arrived, or the drain time
+// is up, and tallies the pairs.
+func (w *worker) drainPairs(ctx context.Context, sent int64) Event {
 	drainEnd := time.Now().Add(time.Duration(w.t.DrainMs) * time.Millisecond)
 	for time.Now().Before(drainEnd) && ctx.Err() == nil {
-		if w.pending(sent.Load()) == 0 {
+		if w.pending(sent) == 0 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -538,18 +573,20 @@ func (w *worker) runPairs(ctx context.Context) {
 		p.mu.Unlock()
 	}
 	e := tally(w.pairs)
-	e.Sent, e.Ms = sent.Load(), time.Since(t0).Milliseconds()
+	e.Sent = sent
 	e.Hist.Pack()
-	if v, ok := sendErr.Load().(string); ok {
-		e.Err = v
-	}
 	e.Dropped = int(w.dropped.Load())
+	return e
+}
+
+// withDropErr gives e the error of a dropped connection unless it has one.
+func (w *worker) withDropErr(e Event) Event {
 	if e.Err == "" {
 		if v, ok := w.dropErr.Load().(string); ok {
 			e.Err = v
 		}
 	}
-	w.emit(e)
+	return e
 }
 
 // missing lists up to n sent seqs that never arrived (p.mu held).
