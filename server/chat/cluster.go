@@ -117,22 +117,29 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 	s.metrics.messagesOut.WithLabelValues(typ).Add(float64(n))
 }
 
-// publishToNode sends a notice another node must get (a private message, a 409):
-// if Redis refuses it now, it is tried again in the background for a while. Should
-// it still fail, Redis is away, and the node that holds the session reads every
-// inbox again when its subscription comes back.
+// publishToNode sends a notice another node must get (a private message, a 409).
+// If Redis refuses it now (away, or every pooled connection busy), it is tried
+// again in the background until it goes through or the server shuts down: a
+// message whose notice were dropped would wait in the inbox, its recipient online,
+// until some later message or login read the inbox again.
 func (s *Server) publishToNode(node string, payload []byte) {
 	s.publishRetried(model.NodeChannel(node), payload)
 }
 
+// Delays between the tries of a notice that could not be published.
+const (
+	firstPublishRetry = 100 * time.Millisecond
+	maxPublishRetry   = 2 * time.Second
+)
+
 // publishRetried publishes payload on channel, and if Redis refuses it now, tries
-// again in the background for a while (until the server shuts down).
+// again in the background, until it succeeds or the server shuts down.
 func (s *Server) publishRetried(channel string, payload []byte) {
 	if s.publish(channel, payload) == nil {
 		return
 	}
 	s.goTracked(func() {
-		for delay := 100 * time.Millisecond; delay <= 10*time.Second; delay *= 2 {
+		for delay := firstPublishRetry; ; delay = min(2*delay, maxPublishRetry) {
 			select {
 			case <-s.ctx.Done():
 				return
@@ -156,8 +163,9 @@ func (s *Server) publish(channel string, payload []byte) error {
 }
 
 // deliverNew gets a message just kept in to's inbox on its way: to the session
-// here, or through the bus to the node that holds it. If the notice is lost, the
-// message waits in the inbox for the next delivery or login.
+// here, or through the bus to the node that holds it (tried until it goes through;
+// should that node die meanwhile, the message waits in the inbox for the login
+// that follows).
 func (s *Server) deliverNew(to int, sent model.SendResult, m model.Stored) {
 	if sent.Recipient.Node != s.cfg.Node {
 		s.publishToNode(sent.Recipient.Node, messageNotice(to, sent.Previous, m))
