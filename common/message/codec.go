@@ -3,7 +3,6 @@ package message
 import (
 	"encoding/json"
 	"errors"
-	"unicode/utf8"
 
 	"chat/common/frame"
 )
@@ -84,18 +83,4 @@ func appendQuoted(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
-}
-
-// ValidText reports whether s is valid UTF-8 without control characters, as
-// PROTOCOL.md requires of user names.
-func ValidText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return false
-		}
-	}
-	return true
 }
