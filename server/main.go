@@ -8,6 +8,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"chat/server/chat"
 	"chat/server/model"
@@ -33,16 +37,18 @@ type options struct {
 	chat                           chat.Config
 }
 
-func parseFlags(args []string) (options, error) {
+// newFlagSet declares every flag into o. The set prints nothing itself: main
+// prints an error as one line and the usage only when asked (-h).
+func newFlagSet(o *options) *flag.FlagSet {
 	def := chat.DefaultConfig()
-	var o options
 	fs := flag.NewFlagSet("chat-server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8889", "address to listen on")
 	fs.StringVar(&o.redisAddr, "redis", "127.0.0.1:6379", "Redis address (host:port)")
 	fs.StringVar(&o.redisPassword, "redis-password", "", "Redis password (AUTH)")
 	fs.IntVar(&o.redisDB, "redis-db", 0, "Redis database number")
 	fs.IntVar(&o.bcryptCost, "bcrypt-cost", 10, "bcrypt cost of stored password hashes (4..31; load tests use 4)")
-	fs.StringVar(&o.node, "node", "", "node id, unique among the nodes sharing one Redis (default: host-port)")
+	fs.StringVar(&o.node, "node", "", "node id, unique among the nodes sharing one Redis, without spaces (default: host-port)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "address for /metrics, /healthz and /debug/pprof over HTTP (off when empty)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -53,7 +59,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.loginFailAddr, "login-failures-per-address", 100, "failed logins per remote address per minute before 429 (0 = no limit)")
 	c := &o.chat
 	fs.IntVar(&c.MaxFrame, "max-frame", def.MaxFrame, "largest frame body in bytes")
-	fs.IntVar(&c.PresenceLimit, "presence-limit", def.PresenceLimit, "presence notices are sent while at most this many users are online")
+	fs.IntVar(&c.PresenceLimit, "presence-limit", def.PresenceLimit, "presence notices are sent while at most this many users are online (0 = the default, negative = never)")
 	fs.DurationVar(&c.LoginTimeout, "login-timeout", def.LoginTimeout, "a connection that has not logged in by then is closed")
 	fs.DurationVar(&c.FrameTimeout, "frame-timeout", def.FrameTimeout, "a frame that has started must be complete within this")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", def.WriteTimeout, "one write to a client may take this long")
@@ -67,49 +73,99 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&c.TokenTTL, "token-ttl", def.TokenTTL, "lifetime of a session token (proto-2 logins get one; LogoutMes revokes it)")
 	fs.IntVar(&c.PasswordWorkers, "password-workers", def.PasswordWorkers, "password checks and hashes (bcrypt) run at most this many at a time; the default is the number of CPUs")
 	fs.DurationVar(&c.PasswordWait, "password-wait", def.PasswordWait, "a login or registration that waits this long for password work is answered 505 with retryAfter")
-	fs.Usage = func() {
-		fs.Output().Write([]byte("Usage: chat-server [flags]\n\nEvery flag may also be set as CHAT_<FLAG> in the environment (e.g. CHAT_ADDR).\n\n"))
-		fs.PrintDefaults()
-	}
+	return fs
+}
+
+// printUsage writes the help of -h.
+func printUsage(w io.Writer, fs *flag.FlagSet) {
+	io.WriteString(w, "Usage: chat-server [flags]\n\nEvery flag may also be set as CHAT_<FLAG> in the environment (e.g. CHAT_ADDR).\n\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// parseConfig reads the flags from args, then the environment (lookupEnv) for
+// the flags not given, and checks the result. Its errors are one line, naming
+// the flag or variable at fault; with -h it returns flag.ErrHelp.
+func parseConfig(fs *flag.FlagSet, o *options, args []string, lookupEnv func(string) (string, bool)) error {
 	if err := fs.Parse(args); err != nil {
-		return o, err
+		return err
 	}
-	if err := applyEnv(fs); err != nil {
-		return o, err
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: every setting is a flag", fs.Arg(0))
+	}
+	if err := applyEnv(fs, lookupEnv); err != nil {
+		return err
 	}
 	if o.node == "" {
 		host, _ := os.Hostname()
 		_, port, _ := net.SplitHostPort(o.addr)
 		o.node = host + "-" + port
 	}
-	if strings.ContainsAny(o.node, " \t\n") {
-		return o, errors.New("-node must not contain spaces")
+	o.chat.Node = o.node
+	return o.check(fs)
+}
+
+// check rejects settings that are out of range.
+func (o *options) check(fs *flag.FlagSet) error {
+	var lv slog.Level
+	c := o.chat
+	for _, f := range []struct {
+		bad  bool
+		flag string
+		want string
+	}{
+		{strings.ContainsAny(o.node, " \t\r\n"), "node", "an id without spaces"},
+		{lv.UnmarshalText([]byte(o.logLevel)) != nil, "log-level", "debug, info, warn or error"},
+		{o.logFormat != "text" && o.logFormat != "json", "log-format", "text or json"},
+		{(o.tlsCert == "") != (o.tlsKey == ""), "tls-cert", "set together with -tls-key"},
+		{o.bcryptCost < bcrypt.MinCost || o.bcryptCost > bcrypt.MaxCost, "bcrypt-cost", "4 to 31"},
+		{o.redisDB < 0, "redis-db", "0 or more"},
+		{o.grace < 0, "grace", "0 or more"},
+		{o.loginFailures < 0, "login-failures", "0 or more"},
+		{o.loginFailAddr < 0, "login-failures-per-address", "0 or more"},
+		{c.MaxFrame < 0, "max-frame", "0 or more"},
+		{c.LoginTimeout < 0, "login-timeout", "0 or more"},
+		{c.FrameTimeout < 0, "frame-timeout", "0 or more"},
+		{c.WriteTimeout < 0, "write-timeout", "0 or more"},
+		{c.MaxQueue < 0, "max-queue", "0 or more"},
+		{c.RatePrivate < 0, "rate-private", "0 or more"},
+		{c.BurstPrivate < 0, "burst-private", "0 or more"},
+		{c.RateGroup < 0, "rate-group", "0 or more"},
+		{c.BurstGroup < 0, "burst-group", "0 or more"},
+		{c.MaxConnsPerIP < 0, "max-conns-per-address", "0 or more"},
+		{c.Heartbeat < 0, "heartbeat", "0 or more"},
+	} {
+		if f.bad {
+			return fmt.Errorf("invalid value %q for -%s / %s: want %s", fs.Lookup(f.flag).Value, f.flag, envName(f.flag), f.want)
+		}
 	}
-	c.Node = o.node
-	return o, nil
+	return nil
 }
 
 // applyEnv sets every flag not given on the command line from CHAT_<NAME>.
-func applyEnv(fs *flag.FlagSet) error {
+func applyEnv(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "CHAT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(name); ok && !given[f.Name] && err == nil {
+		name := envName(f.Name)
+		if v, ok := lookupEnv(name); ok && !given[f.Name] && err == nil {
 			if e := f.Value.Set(v); e != nil {
-				err = errors.New(name + ": " + e.Error())
+				err = fmt.Errorf("invalid value %q for %s (-%s): %v", v, name, f.Name, e)
 			}
 		}
 	})
 	return err
 }
 
+// envName is the environment variable of a flag: -presence-limit is CHAT_PRESENCE_LIMIT.
+func envName(flag string) string {
+	return "CHAT_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
 func newLogger(format, level string) *slog.Logger {
 	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		lv = slog.LevelInfo
-	}
+	lv.UnmarshalText([]byte(level)) // checked by parseConfig
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
@@ -118,11 +174,16 @@ func newLogger(format, level string) *slog.Logger {
 }
 
 func main() {
-	o, err := parseFlags(os.Args[1:])
+	var o options
+	fs := newFlagSet(&o)
+	err := parseConfig(fs, &o, os.Args[1:], os.LookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
+		printUsage(os.Stderr, fs)
 		return
 	}
 	if err != nil {
+		// The logger is not set up yet (its settings may be what is wrong).
+		os.Stderr.WriteString("chat-server: " + err.Error() + " (chat-server -h lists the flags)\n")
 		os.Exit(2)
 	}
 	log := newLogger(o.logFormat, o.logLevel)

@@ -1,4 +1,4 @@
-// Package message defines every message of the wire protocol (shared/PROTOCOL.md):
+// Package message defines every message of the wire protocol (docs/PROTOCOL.md):
 // the envelope, the payload of each type, the status codes and the limits.
 //
 // A frame body is the envelope {"type": "...", "data": "..."} whose data is a JSON
@@ -57,7 +57,7 @@ const (
 	ProtoAck     = 2 // acknowledges every PrivateMes with AckMes
 )
 
-// Limits of PROTOCOL.md (defaults; the frame limit is a server setting).
+// Limits of docs/PROTOCOL.md (defaults; the frame limit is a server setting).
 const (
 	MaxFrame        = 65536
 	MinUserID       = 1

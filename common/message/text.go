@@ -5,7 +5,7 @@ import (
 	"unicode/utf8"
 )
 
-// Text checks of PROTOCOL.md's Limits: what a terminal would act on (control
+// Text checks of docs/PROTOCOL.md's Limits: what a terminal would act on (control
 // characters move the cursor, recolour or retitle it) never travels as a message,
 // and a name shows every character it holds.
 
@@ -28,7 +28,7 @@ func ValidText(s string) bool {
 }
 
 // ValidContent reports whether s is valid UTF-8 whose only control characters
-// are tab and newline, as PROTOCOL.md requires of message content.
+// are tab and newline, as docs/PROTOCOL.md requires of message content.
 func ValidContent(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
@@ -42,7 +42,7 @@ func ValidContent(s string) bool {
 }
 
 // ValidName reports whether s is valid UTF-8 in which every character shows,
-// as PROTOCOL.md requires of user names: no control characters, no format
+// as docs/PROTOCOL.md requires of user names: no control characters, no format
 // characters (bidi controls that reorder what follows, zero-width spaces and
 // joiners, the byte order mark, soft hyphens: Unicode category Cf), no line or
 // paragraph separators, no spaces but the plain one, no private-use, surrogate

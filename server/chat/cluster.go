@@ -2,7 +2,6 @@ package chat
 
 import (
 	"bytes"
-	"context"
 	"strconv"
 	"time"
 
@@ -120,7 +119,7 @@ func (s *Server) publishToNode(node string, payload []byte) {
 	if s.publish(model.NodeChannel(node), payload) == nil {
 		return
 	}
-	go func() {
+	s.goTracked(func() {
 		for delay := 100 * time.Millisecond; delay <= 10*time.Second; delay *= 2 {
 			select {
 			case <-s.ctx.Done():
@@ -131,11 +130,11 @@ func (s *Server) publishToNode(node string, payload []byte) {
 				return
 			}
 		}
-	}()
+	})
 }
 
 func (s *Server) publish(channel string, payload []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	ctx, cancel := s.requestContext()
 	defer cancel()
 	err := s.st.Bus.Publish(ctx, channel, payload)
 	if err != nil {
@@ -191,16 +190,14 @@ func (s *Server) onNotice(_ string, payload []byte) {
 	}
 }
 
-// start joins the cluster: it takes offline the sessions an earlier run under this
-// node id left behind, then starts the acker, the heartbeat and the subscription.
+// start joins the cluster: it starts the acker, the heartbeat loop and the
+// subscription. The heartbeat loop's first round takes offline the sessions an
+// earlier run under this node id left behind (reapOwn), and retries that every
+// beat until Redis answers.
 func (s *Server) start() {
-	s.background.Add(3)
-	go s.ackLoop()
-	go s.heartbeatLoop()
-	go func() {
-		defer s.background.Done()
-		s.subscribe()
-	}()
+	s.goTracked(s.ackLoop)
+	s.goTracked(s.heartbeatLoop)
+	s.goTracked(s.subscribe)
 }
 
 // reapOwn clears what an earlier run under this node id left; sessions of this

@@ -219,7 +219,7 @@ func (c *conn) push(f []byte, ack string, onlyReady bool) bool {
 	c.writing = true
 	c.mu.Unlock()
 	if start {
-		go c.flush()
+		c.srv.goTracked(c.flush)
 	}
 	return true
 }

@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -38,7 +37,7 @@ func (c *conn) wakeInbox() {
 	c.inbox.running = c.inbox.running || start
 	c.inbox.mu.Unlock()
 	if start {
-		go c.deliverLoop()
+		c.srv.goTracked(c.deliverLoop)
 	}
 }
 
@@ -184,13 +183,14 @@ const maxAckBatches = 512
 // previous batch was in Redis goes in the next one pipeline. A lost removal only
 // means a message comes again at the next login, which at-least-once allows.
 func (s *Server) ackLoop() {
-	defer s.background.Done()
 	for {
 		var first ackBatch
 		select {
 		case first = <-s.acks:
 		case <-s.ctx.Done():
-			// Writers are done by now (Shutdown waited for them): drain what is left.
+			// The connections are done by now (Shutdown waited for them, or closed
+			// them when its context ended): drain what is left, as long as the
+			// store's context lasts.
 			for {
 				select {
 				case b := <-s.acks:
@@ -215,7 +215,7 @@ func (s *Server) ackLoop() {
 }
 
 func (s *Server) removeAcked(batch map[int][]string) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	ctx, cancel := s.requestContext()
 	defer cancel()
 	if err := s.st.Inbox.Delete(ctx, batch); err != nil {
 		s.log.Warn("could not forget delivered messages; they may come again", "users", len(batch), "err", err)

@@ -9,7 +9,6 @@ import (
 // heartbeatLoop keeps this node's heartbeat alive and reaps nodes whose heartbeat
 // expired: their users go offline and messages to them are kept in inboxes.
 func (s *Server) heartbeatLoop() {
-	defer s.background.Done()
 	ttl := 3 * s.cfg.Heartbeat
 	reaped := false // the earlier run's sessions are cleared
 	beaten := false // a beat has succeeded since the start

@@ -5,6 +5,7 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -20,30 +21,33 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("chat: server closed")
 
-// Config holds the server's settings; zero fields take the defaults of DefaultConfig.
+// Config holds the server's settings. New replaces a zero (or negative) field by
+// its value in DefaultConfig, except where the field says what zero means.
 type Config struct {
-	Node          string        // this node's id, unique in the cluster
-	MaxFrame      int           // largest frame body accepted
-	PresenceLimit int           // presence is broadcast only while at most this many are online
+	Node     string // this node's id, unique in the cluster, without spaces
+	MaxFrame int    // largest frame body accepted, in bytes
+	// PresenceLimit: presence notices are sent while at most this many users are
+	// online; negative: never.
+	PresenceLimit int
 	LoginTimeout  time.Duration // a connection must log in within this
 	FrameTimeout  time.Duration // a started frame must be complete within this
 	WriteTimeout  time.Duration // one write to a client may take this long
 	MaxQueue      int           // bytes queued for one client before it is cut off as too slow
-	RatePrivate   float64       // private messages per second per user; 0 = unlimited
-	BurstPrivate  int
-	RateGroup     float64 // group messages per second per user; 0 = unlimited
-	BurstGroup    int
-	MaxConnsPerIP int           // connections per remote address; 0 = unlimited
+	RatePrivate   float64       // private messages per second per user; zero (or less): unlimited
+	BurstPrivate  int           // private messages a user may send at once
+	RateGroup     float64       // group messages per second per user; zero (or less): unlimited
+	BurstGroup    int           // group messages a user may send at once
+	MaxConnsPerIP int           // connections per remote address; zero: unlimited
 	Heartbeat     time.Duration // heartbeat period; a node is dead after 3 missed beats
 	// Password work (bcrypt) runs at most PasswordWorkers at a time; a request
 	// that waits PasswordWait for a slot gets 505 with retryAfter.
 	PasswordWorkers int
 	PasswordWait    time.Duration
 	TokenTTL        time.Duration // lifetime of a session token
-	Logger          *slog.Logger
+	Logger          *slog.Logger  // nil: slog.Default()
 }
 
-// DefaultConfig returns the defaults of PROTOCOL.md and the server's flags.
+// DefaultConfig returns the defaults of docs/PROTOCOL.md and the server's flags.
 func DefaultConfig() Config {
 	return Config{
 		Node:          "node1",
@@ -65,6 +69,39 @@ func DefaultConfig() Config {
 	}
 }
 
+// withDefaults returns cfg with every field that has a default and is zero (or
+// negative) set to it.
+func (cfg Config) withDefaults() Config {
+	def := DefaultConfig()
+	orDefault(&cfg.Node, def.Node)
+	orDefault(&cfg.MaxFrame, def.MaxFrame)
+	if cfg.PresenceLimit == 0 { // negative has a meaning
+		cfg.PresenceLimit = def.PresenceLimit
+	}
+	orDefault(&cfg.LoginTimeout, def.LoginTimeout)
+	orDefault(&cfg.FrameTimeout, def.FrameTimeout)
+	orDefault(&cfg.WriteTimeout, def.WriteTimeout)
+	orDefault(&cfg.MaxQueue, def.MaxQueue)
+	orDefault(&cfg.BurstPrivate, def.BurstPrivate)
+	orDefault(&cfg.BurstGroup, def.BurstGroup)
+	orDefault(&cfg.Heartbeat, def.Heartbeat)
+	orDefault(&cfg.PasswordWorkers, def.PasswordWorkers)
+	orDefault(&cfg.PasswordWait, def.PasswordWait)
+	orDefault(&cfg.TokenTTL, def.TokenTTL)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	// RatePrivate, RateGroup and MaxConnsPerIP: zero means unlimited.
+	return cfg
+}
+
+func orDefault[T cmp.Ordered](v *T, def T) {
+	var zero T
+	if *v <= zero {
+		*v = def
+	}
+}
+
 // storeTimeout bounds one request's work against the stores.
 const storeTimeout = 5 * time.Second
 
@@ -79,16 +116,25 @@ type Server struct {
 	passwords *passwordPool
 
 	shuttingDown atomic.Bool
-	ctx          context.Context // ends when the server has shut down
+	ctx          context.Context // ends when the connections are done: the background loops stop
 	cancel       context.CancelFunc
-	startOnce    sync.Once
-	background   sync.WaitGroup // cluster loops and the acker
+	// storeCtx bounds all store work; it ends when Shutdown's context does, so
+	// that nothing waits for a Redis that does not answer past the grace period.
+	storeCtx    context.Context
+	storeCancel context.CancelFunc
+	startOnce   sync.Once
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	perIP     map[string]int
-	connsWG   sync.WaitGroup
+	connsWG   sync.WaitGroup // connection goroutines, for Shutdown's graceful wait
+	// goroutines counts every goroutine the server starts: connections, their
+	// writers and deliveries, publish retries, the background loops. Only Serve
+	// (under mu, or in start through startOnce: both ordered before Shutdown's
+	// Wait) and goroutines already counted add to it, so that no Add meets a zero
+	// count during the Wait.
+	goroutines sync.WaitGroup
 
 	loginLocks [64]sync.Mutex // striped by user id
 
@@ -97,50 +143,35 @@ type Server struct {
 	idCount atomic.Uint64
 }
 
-// New returns a server on the given stores. Zero config fields take defaults.
+// goTracked runs f on a new goroutine counted in s.goroutines. It must be called
+// from a goroutine counted there already (see Server.goroutines).
+func (s *Server) goTracked(f func()) {
+	s.goroutines.Go(f)
+}
+
+// New returns a server on the given stores. Zero config fields take defaults
+// (see Config).
 func New(cfg Config, st Stores) *Server {
-	def := DefaultConfig()
-	fill := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	fillDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	if cfg.Node == "" {
-		cfg.Node = def.Node
-	}
-	fill(&cfg.MaxFrame, def.MaxFrame)
-	fill(&cfg.MaxQueue, def.MaxQueue)
-	fillDur(&cfg.LoginTimeout, def.LoginTimeout)
-	fillDur(&cfg.FrameTimeout, def.FrameTimeout)
-	fillDur(&cfg.WriteTimeout, def.WriteTimeout)
-	fillDur(&cfg.Heartbeat, def.Heartbeat)
-	fill(&cfg.PasswordWorkers, def.PasswordWorkers)
-	fillDur(&cfg.PasswordWait, def.PasswordWait)
-	fillDur(&cfg.TokenTTL, def.TokenTTL)
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	cfg = cfg.withDefaults()
 	passwords := newPasswordPool(cfg.PasswordWorkers, cfg.PasswordWait)
+	ctx, cancel := context.WithCancel(context.Background())
+	storeCtx, storeCancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:       cfg,
-		st:        st,
-		log:       cfg.Logger.With("node", cfg.Node),
-		metrics:   newMetrics(passwords),
-		hub:       hub{conns: make(map[int]*conn)},
-		passwords: passwords,
-		ctx:       ctx,
-		cancel:    cancel,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
-		perIP:     make(map[string]int),
-		acks:      make(chan ackBatch, 4096),
-		idBase:    strconv.FormatInt(time.Now().UnixNano(), 36) + ".",
+		cfg:         cfg,
+		st:          st,
+		log:         cfg.Logger.With("node", cfg.Node),
+		metrics:     newMetrics(passwords),
+		passwords:   passwords,
+		hub:         hub{conns: make(map[int]*conn)},
+		ctx:         ctx,
+		cancel:      cancel,
+		storeCtx:    storeCtx,
+		storeCancel: storeCancel,
+		listeners:   make(map[net.Listener]struct{}),
+		conns:       make(map[*conn]struct{}),
+		perIP:       make(map[string]int),
+		acks:        make(chan ackBatch, 4096),
+		idBase:      strconv.FormatInt(time.Now().UnixNano(), 36) + ".",
 	}
 }
 
@@ -186,6 +217,7 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		go func() {
+			defer s.goroutines.Done()
 			defer s.untrack(c)
 			c.serve()
 		}()
@@ -206,6 +238,7 @@ func (s *Server) track(c *conn) bool {
 	s.perIP[c.addr]++
 	s.conns[c] = struct{}{}
 	s.connsWG.Add(1)
+	s.goroutines.Add(1)
 	s.metrics.connections.Inc()
 	return true
 }
@@ -224,8 +257,11 @@ func (s *Server) untrack(c *conn) {
 
 // Shutdown stops accepting, lets every connection finish the request it is
 // handling, ends each session (users shown offline to the others), flushes what
-// is queued and closes. If ctx ends first, the remaining connections are closed
-// at once and ctx's error is returned.
+// is queued and closes. If ctx ends first, store requests under way are cut
+// short, the remaining connections are closed at once and ctx's error is
+// returned. Either way Shutdown returns once every goroutine the server started
+// has ended, by ctx's deadline: what is left to do then takes no longer than
+// closing sockets and abandoning Redis round trips.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shuttingDown.Store(true)
@@ -237,6 +273,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, s.storeCancel)
+	defer stop()
 	// The flag is set before the deadline: see conn.readFrame.
 	for _, c := range conns {
 		c.nc.SetReadDeadline(time.Now())
@@ -258,12 +296,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.startOnce.Do(func() {}) // a server that never served has nothing to stop
 	s.cancel()
-	s.background.Wait()
-	leaveCtx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	s.goroutines.Wait()
+	leaveCtx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	if lerr := s.st.Presence.Leave(leaveCtx, s.cfg.Node); lerr != nil {
 		s.log.Warn("could not leave the cluster", "err", lerr)
 	}
+	s.storeCancel()
 	return err
 }
 
@@ -274,7 +313,7 @@ func (s *Server) loginLock(user int) *sync.Mutex {
 
 // requestContext bounds one request's store work.
 func (s *Server) requestContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(s.ctx, storeTimeout)
+	return context.WithTimeout(s.storeCtx, storeTimeout)
 }
 
 // newID returns an id unique to this node and this run.

@@ -155,10 +155,8 @@ func (c *conn) authenticate(req message.LoginMes) (u message.User, ok bool, err 
 // login a password, a proto-2 login a password or a session token.
 func checkCredentials(req message.LoginMes) (int, string) {
 	switch {
-	case len(req.UserPwd) > message.MaxPasswordLen:
-		return message.CodeInvalid, "userPwd must be 6 to 72 bytes"
 	case req.Token == "":
-		return 0, ""
+		return checkPassword(req.UserPwd)
 	case req.Proto != message.ProtoAck:
 		return message.CodeInvalid, "a token login needs proto 2"
 	case req.UserPwd != "":

@@ -198,7 +198,7 @@ func TestUserLoginCodes(t *testing.T) {
 	}{
 		{"no such user", 9, pwd, message.CodeUserNotFound},
 		{"wrong password", 7, pwd + "x", message.CodeWrongPassword},
-		{"empty password", 7, "", message.CodeWrongPassword},
+		{"empty password", 7, "", message.CodeInvalid},
 		{"ok", 7, pwd, message.CodeOK},
 	}
 	var seen []received

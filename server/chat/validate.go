@@ -6,7 +6,7 @@ import (
 	"chat/common/message"
 )
 
-// Field checks of PROTOCOL.md's Limits. Each returns the status code and a sentence
+// Field checks of docs/PROTOCOL.md's Limits. Each returns the status code and a sentence
 // for the client, or 0 when the field is fine.
 
 func checkUserID(id int) (int, string) {

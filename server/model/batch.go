@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gomodule/redigo/redis"
 )
@@ -26,6 +27,7 @@ type batcher struct {
 
 // batchCall is one caller's call, and its reply once done is closed.
 type batchCall struct {
+	ctx   context.Context // the caller's
 	args  []any
 	reply any
 	err   error
@@ -41,7 +43,7 @@ func newBatcher(pool *redis.Pool, script *redis.Script, leaders int) *batcher {
 
 // do runs the script with args and returns its reply.
 func (b *batcher) do(ctx context.Context, args ...any) (any, error) {
-	call := &batchCall{args: args, done: make(chan struct{})}
+	call := &batchCall{ctx: ctx, args: args, done: make(chan struct{})}
 	b.mu.Lock()
 	b.queued = append(b.queued, call)
 	lead := b.leading < b.leaders
@@ -84,14 +86,30 @@ func (b *batcher) lead() {
 	}
 }
 
+// roundTrip runs one pipeline. It is cut short once every caller in it has
+// given up waiting (their contexts ended): nobody is left to use the replies.
 func (b *batcher) roundTrip(batch []*batchCall) {
-	conn := b.pool.Get()
-	defer conn.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waiting := int64(len(batch))
+	for _, c := range batch {
+		stop := context.AfterFunc(c.ctx, func() {
+			if atomic.AddInt64(&waiting, -1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
 	calls := make([][]any, len(batch))
 	for i, c := range batch {
 		calls[i] = c.args
 	}
-	replies, err := pipelineScript(conn, b.script, calls)
+	var replies []any
+	conn, err := get(ctx, b.pool)
+	if err == nil {
+		replies, err = pipelineScript(conn, b.script, calls)
+		conn.Close()
+	}
 	for i, c := range batch {
 		if err != nil {
 			c.err = err

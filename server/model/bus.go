@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -14,15 +15,17 @@ type RedisBus struct {
 	cfg  PoolConfig
 }
 
-// NewRedisBus publishes through pool and subscribes on connections of its own.
+// NewRedisBus publishes through pool and subscribes on connections of its own,
+// dialed with cfg. A subscription's connection times nothing for cfg.Observe:
+// it only sends and receives (ReceiveWithTimeout), and only Do is timed (netConn).
+// Its waits for messages would be no round-trip latency anyway.
 func NewRedisBus(pool *redis.Pool, cfg PoolConfig) *RedisBus {
-	cfg.Observe = nil // a subscription waits by design: its reads are no latency to observe
 	return &RedisBus{pool: pool, cfg: cfg}
 }
 
 // Publish sends payload on channel.
 func (b *RedisBus) Publish(ctx context.Context, channel string, payload []byte) error {
-	conn, err := b.pool.GetContext(ctx)
+	conn, err := get(ctx, b.pool)
 	if err != nil {
 		return err
 	}
@@ -38,7 +41,8 @@ const healthInterval = 2 * time.Second
 // Subscribe listens on channels until ctx ends, calling handle for every message
 // (on one goroutine, in order) and subscribed each time a subscription is in place,
 // first or after Redis came back: messages published in between were lost, and
-// the caller must catch up. It reconnects by itself with a back-off.
+// the caller must catch up. It reconnects by itself with a back-off. It returns
+// once ctx has ended and every goroutine it started has too.
 func (b *RedisBus) Subscribe(ctx context.Context, channels []string, subscribed func(), handle func(channel string, payload []byte), onError func(error)) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
@@ -57,12 +61,13 @@ func (b *RedisBus) Subscribe(ctx context.Context, channels []string, subscribed 
 }
 
 func (b *RedisBus) listen(ctx context.Context, channels []string, subscribed func(), handle func(string, []byte)) error {
-	c, err := Dial(b.cfg)
+	c, err := dial(ctx, b.cfg)
 	if err != nil {
 		return err
 	}
 	psc := redis.PubSubConn{Conn: c}
 	defer psc.Close()
+	// Closing the connection ends a receive that waits: ctx's end stops the loop.
 	stop := context.AfterFunc(ctx, func() { psc.Close() })
 	defer stop()
 	args := make([]any, len(channels))
@@ -72,6 +77,11 @@ func (b *RedisBus) listen(ctx context.Context, channels []string, subscribed fun
 	if err := psc.Subscribe(args...); err != nil {
 		return err
 	}
+	// The pinger ends with the loop, whichever way the loop ends.
+	pingCtx, endPings := context.WithCancel(ctx)
+	var pinger sync.WaitGroup
+	defer pinger.Wait()
+	defer endPings()
 	pending := len(channels)
 	for {
 		switch v := psc.ReceiveWithTimeout(healthInterval + ioTimeout).(type) {
@@ -81,7 +91,7 @@ func (b *RedisBus) listen(ctx context.Context, channels []string, subscribed fun
 			if v.Kind == "subscribe" {
 				if pending--; pending == 0 {
 					subscribed()
-					go b.ping(ctx, &psc)
+					pinger.Go(func() { b.ping(pingCtx, &psc) })
 				}
 			}
 		case redis.Pong:

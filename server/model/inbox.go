@@ -9,7 +9,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 )
 
-// RedisInbox keeps each user's private messages in a Redis stream, "inbox:<id>",
+// RedisInbox keeps each user's private messages in a Redis stream (inboxKey),
 // until they are delivered: the stream entry id is the message id, so ids grow in
 // send order and carry Redis's clock.
 type RedisInbox struct {
@@ -38,31 +38,17 @@ type SendResult struct {
 	Previous string
 }
 
-// sendScript checks the recipient, applies the clientMsgId dedup, appends the message
-// and reads where the recipient is: one round trip, atomic.
-var sendScript = redis.NewScript(0, `
-local to, from, name, content, dkey, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if redis.call('HEXISTS', 'users', to) == 0 then return {0, '', '', ''} end
-local where = redis.call('HGET', 'session', to) or ''
-if dkey ~= '' then
-  local first = redis.call('GET', dkey)
-  if first then return {2, first, where, ''} end
-end
-local last = redis.call('XREVRANGE', 'inbox:' .. to, '+', '-', 'COUNT', 1)
-local prev = ''
-if #last > 0 then prev = last[1][1] end
-local id = redis.call('XADD', 'inbox:' .. to, '*', 'f', from, 'n', name, 'c', content)
-if dkey ~= '' then redis.call('SET', dkey, id, 'PX', ttl) end
-return {1, id, where, prev}`)
-
 // Send keeps a private message for to. It returns ErrUserNotFound if to has no account.
 // clientMsgID may be empty (no dedup). Concurrent sends share pipelines (batcher).
 func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string) (SendResult, error) {
-	dkey := ""
+	// The key count comes first: the dedup key is there only with a clientMsgId.
+	args := []any{3, usersKey, sessionsKey, inboxKey(to)}
 	if clientMsgID != "" {
-		dkey = dedupKey(from, clientMsgID)
+		args = append(args, dedupKey(from, clientMsgID))
+		args[0] = 4
 	}
-	r, err := redis.Values(b.sends.do(ctx, to, from, fromName, content, dkey, b.dedupTTL.Milliseconds()))
+	args = append(args, to, from, fromName, content, b.dedupTTL.Milliseconds())
+	r, err := redis.Values(b.sends.do(ctx, args...))
 	if err != nil {
 		return SendResult{}, err
 	}
@@ -92,7 +78,7 @@ type Stored struct {
 // Read returns up to count messages of userID's inbox after the id after ("" reads
 // from the oldest), oldest first.
 func (b *RedisInbox) Read(ctx context.Context, userID int, after string, count int) ([]Stored, error) {
-	conn, err := b.pool.GetContext(ctx)
+	conn, err := get(ctx, b.pool)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +116,7 @@ func (b *RedisInbox) Read(ctx context.Context, userID int, after string, count i
 
 // Delete forgets delivered messages, for many users in one pipeline.
 func (b *RedisInbox) Delete(ctx context.Context, ids map[int][]string) error {
-	conn, err := b.pool.GetContext(ctx)
+	conn, err := get(ctx, b.pool)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,8 @@ package model
 import "strconv"
 
 // Redis keys and channels. Every node of a cluster shares them, so they are the
-// contract between nodes (docs/SCALING.md describes each).
+// contract between nodes (docs/SCALING.md describes each). They are built here
+// only; the Lua scripts get them in KEYS[].
 const (
 	usersKey    = "users"   // hash: user id -> user JSON (the classic course's layout)
 	onlineKey   = "online"  // sorted set: online user ids, scored by id for ordered paging

@@ -28,7 +28,7 @@ func (l *RedisLoginLimiter) Blocked(ctx context.Context, userID int, addr string
 	if l.perUser == 0 && l.perAddr == 0 {
 		return false, nil
 	}
-	conn, err := l.pool.GetContext(ctx)
+	conn, err := get(ctx, l.pool)
 	if err != nil {
 		return false, err
 	}
@@ -45,7 +45,7 @@ func over(count, limit int) bool { return limit > 0 && count >= limit }
 // Failed records a failed login. The window starts at the first failure, so a
 // blocked id is free again at most one window later.
 func (l *RedisLoginLimiter) Failed(ctx context.Context, userID int, addr string) error {
-	conn, err := l.pool.GetContext(ctx)
+	conn, err := get(ctx, l.pool)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,11 @@
 package model
 
 import (
+	"context"
+	"errors"
+	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -26,32 +30,114 @@ const (
 	ioTimeout   = 5 * time.Second
 )
 
-// Dial opens one connection to Redis with cfg's address, password and database.
-func Dial(cfg PoolConfig) (redis.Conn, error) {
-	c, err := redis.Dial("tcp", cfg.Addr,
-		redis.DialConnectTimeout(dialTimeout),
+// errAborted is the error of a connection whose round trip was cut short because
+// its context ended.
+var errAborted = errors.New("redis connection closed: the request's context ended")
+
+// dial opens one connection to Redis with cfg's address, password and database.
+// The dial, the AUTH and the SELECT end when ctx does.
+func dial(ctx context.Context, cfg PoolConfig) (*netConn, error) {
+	var nc net.Conn
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 5 * time.Minute}
+	c, err := redis.DialContext(ctx, "tcp", cfg.Addr,
+		redis.DialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var err error
+			nc, err = d.DialContext(ctx, network, addr)
+			return nc, err
+		}),
 		redis.DialReadTimeout(ioTimeout),
 		redis.DialWriteTimeout(ioTimeout),
 		redis.DialPassword(cfg.Password),
 		redis.DialDatabase(cfg.DB),
 	)
-	if err != nil || cfg.Observe == nil {
-		return c, err
+	if err != nil {
+		return nil, err
 	}
-	return observedConn{Conn: c, observe: cfg.Observe}, nil
+	return &netConn{Conn: c, nc: nc, observe: cfg.Observe}, nil
 }
 
-// observedConn times every round trip (a command, or a pipeline's Do("")).
-type observedConn struct {
-	redis.Conn
-	observe func(time.Duration, error)
+// netConn is one Redis connection as the pool hands it out. Its round trips end
+// when their context does (redis.DoContext, redis.ReceiveContext), without a
+// goroutine per call: the network connection is closed under a blocked read, and
+// the connection is then dropped from the pool. It times every Do, a command or a
+// pipeline's Do(""), for PoolConfig.Observe. The timeouts of redis.ConnWithTimeout
+// (a subscription's receive) go to redigo's connection as they are, unobserved.
+type netConn struct {
+	redis.Conn // redigo's connection on nc
+	nc         net.Conn
+	observe    func(time.Duration, error)
+	aborted    atomic.Bool
 }
 
-func (c observedConn) Do(cmd string, args ...any) (any, error) {
+var (
+	_ redis.ConnWithContext = (*netConn)(nil)
+	_ redis.ConnWithTimeout = (*netConn)(nil)
+)
+
+func (c *netConn) Do(cmd string, args ...any) (any, error) {
+	return c.DoContext(context.Background(), cmd, args...)
+}
+
+func (c *netConn) DoContext(ctx context.Context, cmd string, args ...any) (any, error) {
 	start := time.Now()
+	done := c.abortOn(ctx)
 	r, err := c.Conn.Do(cmd, args...)
-	c.observe(time.Since(start), err)
+	err = done(err)
+	if c.observe != nil {
+		c.observe(time.Since(start), err)
+	}
 	return r, err
+}
+
+func (c *netConn) Receive() (any, error) {
+	return c.ReceiveContext(context.Background())
+}
+
+func (c *netConn) ReceiveContext(ctx context.Context) (any, error) {
+	done := c.abortOn(ctx)
+	r, err := c.Conn.Receive()
+	return r, done(err)
+}
+
+func (c *netConn) DoWithTimeout(timeout time.Duration, cmd string, args ...any) (any, error) {
+	return redis.DoWithTimeout(c.Conn, timeout, cmd, args...)
+}
+
+func (c *netConn) ReceiveWithTimeout(timeout time.Duration) (any, error) {
+	return redis.ReceiveWithTimeout(c.Conn, timeout)
+}
+
+// Err reports a connection cut by abortOn as broken, so that the pool drops it.
+func (c *netConn) Err() error {
+	if c.aborted.Load() {
+		return errAborted
+	}
+	return c.Conn.Err()
+}
+
+// abortOn closes the network connection if ctx ends before the round trip that
+// follows does; the returned func ends the watch and gives the round trip's error
+// (ctx's, if the connection was cut).
+func (c *netConn) abortOn(ctx context.Context) func(error) error {
+	if ctx.Done() == nil {
+		return func(err error) error { return err }
+	}
+	stop := context.AfterFunc(ctx, func() {
+		c.aborted.Store(true)
+		c.nc.Close()
+	})
+	return func(err error) error {
+		if stop() {
+			return err
+		}
+		// Cut, or about to be: a reply that came first is still good, but the
+		// connection is not.
+		c.aborted.Store(true)
+		if err != nil {
+			return ctx.Err()
+		}
+		return nil
+	}
 }
 
 // NewPool returns the one pool a server node uses for all of its requests.
@@ -60,7 +146,7 @@ func NewPool(cfg PoolConfig) *redis.Pool {
 		cfg.MaxActive = 128
 	}
 	return &redis.Pool{
-		Dial:        func() (redis.Conn, error) { return Dial(cfg) },
+		DialContext: func(ctx context.Context) (redis.Conn, error) { return dial(ctx, cfg) },
 		MaxIdle:     cfg.MaxActive,
 		MaxActive:   cfg.MaxActive,
 		IdleTimeout: 5 * time.Minute,
@@ -75,6 +161,30 @@ func NewPool(cfg PoolConfig) *redis.Pool {
 			return err
 		},
 	}
+}
+
+// get borrows a connection from pool for one request: waiting for it, and every
+// round trip on it, end when ctx does.
+func get(ctx context.Context, pool *redis.Pool) (redis.Conn, error) {
+	c, err := pool.GetContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return boundConn{Conn: c, ctx: ctx}, nil
+}
+
+// boundConn runs the Do and Receive of a pooled connection under one context.
+type boundConn struct {
+	redis.Conn
+	ctx context.Context
+}
+
+func (c boundConn) Do(cmd string, args ...any) (any, error) {
+	return redis.DoContext(c.Conn, c.ctx, cmd, args...)
+}
+
+func (c boundConn) Receive() (any, error) {
+	return redis.ReceiveContext(c.Conn, c.ctx)
 }
 
 // pipelineScript runs script once for each of calls (by its hash), then each extra

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -46,120 +47,93 @@ type Claim struct {
 	LastInboxID string // the newest message waiting at login ("" if none): up to it, messages count as offline
 }
 
-// claimScript makes a session the user's only one, atomically with reading what the
-// login answers with, so that two logins of one user cannot both win.
-var claimScript = redis.NewScript(0, `
-local uid, node, value = ARGV[1], ARGV[2], ARGV[3]
-local old = redis.call('HGET', 'session', uid)
-redis.call('HSET', 'session', uid, value)
-redis.call('ZADD', 'online', uid, uid)
-redis.call('SADD', 'node:' .. node .. ':users', uid)
-if old then
-  local oldNode = string.match(old, '^(%S+)')
-  if oldNode ~= node then redis.call('SREM', 'node:' .. oldNode .. ':users', uid) end
-end
-local last = redis.call('XREVRANGE', 'inbox:' .. uid, '+', '-', 'COUNT', 1)
-local lastId = ''
-if #last > 0 then lastId = last[1][1] end
-return {old or '', redis.call('ZCARD', 'online'), lastId}`)
-
 // Claim records s as userID's session, replacing any other, and returns what the
 // login response needs, with at most firstIDs online ids. The ids are read in the
 // same round trip but outside the script: a Lua table of a thousand ids costs
 // Redis several times what a plain ZRANGE does, on every login.
+//
+// The script must also take the user out of the users set of the node of the
+// session it replaces, a key it can only name once it has read that session. It
+// is given the set of the node Claim expects (this one at first: a user who logs
+// in again mostly does so on the same node) and changes nothing if the session is on
+// another; Claim then runs it again with that node's set. Each run is atomic and
+// changes the data only when the set it holds is the right one, so the outcome is
+// that of one atomic claim; a further run is needed only if the user's session
+// moves to yet another node in between.
 func (p *RedisPresence) Claim(ctx context.Context, userID int, s Session, firstIDs int) (Claim, error) {
-	conn, err := p.pool.GetContext(ctx)
+	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return Claim{}, err
 	}
 	defer conn.Close()
-	r, err := pipelineScript(conn, claimScript, [][]any{{userID, s.Node, s.String()}},
+	expected := s.Node
+	for attempt := 0; ; attempt++ {
+		c, moved, err := p.claim(conn, userID, s, expected, firstIDs)
+		if err != nil || moved == "" {
+			return c, err
+		}
+		if attempt == maxClaimAttempts {
+			return Claim{}, errors.New("claim: the user's session keeps moving between nodes")
+		}
+		expected = moved
+	}
+}
+
+// maxClaimAttempts bounds the reruns of the claim script: each needs a session of
+// the user to appear on yet another node between two round trips.
+const maxClaimAttempts = 5
+
+// claim runs the claim script once, expecting the replaced session, if any, on
+// node expected. If it is elsewhere, nothing changed and moved is its node.
+func (p *RedisPresence) claim(conn redis.Conn, userID int, s Session, expected string, firstIDs int) (c Claim, moved string, err error) {
+	keys := []any{sessionsKey, onlineKey, nodeUsersKey(s.Node), nodeUsersKey(expected), inboxKey(userID)}
+	r, err := pipelineScript(conn, claimScript, [][]any{append(keys, userID, s.Node, s.String(), expected)},
 		[]any{"ZRANGE", onlineKey, 0, firstIDs - 1})
 	if err != nil {
-		return Claim{}, err
+		return Claim{}, "", err
 	}
 	claimed, err := redis.Values(r[0], nil)
 	if err != nil {
-		return Claim{}, err
+		return Claim{}, "", err
 	}
-	var c Claim
 	var old string
 	if _, err := redis.Scan(claimed, &old, &c.OnlineCount, &c.LastInboxID); err != nil {
-		return Claim{}, err
-	}
-	if c.FirstIDs, err = redis.Ints(r[1], nil); err != nil {
-		return Claim{}, err
+		return Claim{}, "", err
 	}
 	c.Previous, c.Replaced = parseSession(old)
-	return c, nil
+	if c.OnlineCount < 0 {
+		return Claim{}, c.Previous.Node, nil
+	}
+	if c.FirstIDs, err = redis.Ints(r[1], nil); err != nil {
+		return Claim{}, "", err
+	}
+	return c, "", nil
 }
-
-// releaseScript ends a session only if it is still the user's current one, so
-// that a replaced session going away does not take its successor offline.
-var releaseScript = redis.NewScript(0, `
-local uid, node, sid = ARGV[1], ARGV[2], ARGV[3]
-local cur = redis.call('HGET', 'session', uid)
-if not cur or string.match(cur, '^(%S+ %S+)') ~= node .. ' ' .. sid then return -1 end
-redis.call('HDEL', 'session', uid)
-redis.call('ZREM', 'online', uid)
-redis.call('SREM', 'node:' .. node .. ':users', uid)
-return redis.call('ZCARD', 'online')`)
 
 // Release ends the session s of userID. It returns the online count after it and
 // whether the session was still current (a replaced one is not).
 func (p *RedisPresence) Release(ctx context.Context, userID int, s Session) (count int, released bool, err error) {
-	conn, err := p.pool.GetContext(ctx)
+	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return 0, false, err
 	}
 	defer conn.Close()
-	n, err := redis.Int(releaseScript.Do(conn, userID, s.Node, s.ID))
+	n, err := redis.Int(releaseScript.Do(conn, sessionsKey, onlineKey, nodeUsersKey(s.Node), userID, s.Node, s.ID))
 	if err != nil || n < 0 {
 		return 0, false, err
 	}
 	return n, true, nil
 }
 
-// Where returns the live session of userID, if any.
-func (p *RedisPresence) Where(ctx context.Context, userID int) (Session, bool, error) {
-	conn, err := p.pool.GetContext(ctx)
-	if err != nil {
-		return Session{}, false, err
-	}
-	defer conn.Close()
-	v, err := redis.String(conn.Do("HGET", sessionsKey, userID))
-	if err == redis.ErrNil {
-		return Session{}, false, nil
-	}
-	if err != nil {
-		return Session{}, false, err
-	}
-	s, ok := parseSession(v)
-	return s, ok, nil
-}
-
-// pageScript reads one page of the online list with the names, in one round trip.
-var pageScript = redis.NewScript(0, `
-local ids = redis.call('ZRANGE', 'online', ARGV[1], ARGV[2])
-local out = {tostring(redis.call('ZCARD', 'online'))}
-if #ids > 0 then
-  local vals = redis.call('HMGET', 'session', unpack(ids))
-  for i, id in ipairs(ids) do
-    out[#out + 1] = id
-    out[#out + 1] = vals[i] or ''
-  end
-end
-return out`)
-
 // Page returns the total online count and the users at [offset, offset+limit) in
 // id order.
 func (p *RedisPresence) Page(ctx context.Context, offset, limit int) (int, []message.OnlineUser, error) {
-	conn, err := p.pool.GetContext(ctx)
+	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer conn.Close()
-	r, err := redis.Strings(pageScript.Do(conn, offset, offset+limit-1))
+	r, err := redis.Strings(pageScript.Do(conn, onlineKey, sessionsKey, offset, offset+limit-1))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -176,7 +150,7 @@ func (p *RedisPresence) Page(ctx context.Context, offset, limit int) (int, []mes
 // Beat renews node's heartbeat for ttl and announces it. It reports whether the
 // heartbeat had lapsed, in which case other nodes may have reaped the node's users.
 func (p *RedisPresence) Beat(ctx context.Context, node string, ttl time.Duration) (lapsed bool, err error) {
-	conn, err := p.pool.GetContext(ctx)
+	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return false, err
 	}
@@ -192,39 +166,13 @@ func (p *RedisPresence) Beat(ctx context.Context, node string, ttl time.Duration
 
 // Nodes lists the nodes that have announced themselves and not been reaped.
 func (p *RedisPresence) Nodes(ctx context.Context) ([]string, error) {
-	conn, err := p.pool.GetContext(ctx)
+	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
 	return redis.Strings(conn.Do("SMEMBERS", nodesKey))
 }
-
-// reapScript takes offline every user whose session is on a node that stopped
-// beating and forgets the node; or, given a run prefix, the sessions of the node
-// (restarted under its old id) that an earlier run left. Atomic, so of several
-// nodes reaping at once exactly one gets the users.
-var reapScript = redis.NewScript(0, `
-local node, run = ARGV[1], ARGV[2]
-if run == '' and redis.call('EXISTS', 'node:' .. node .. ':alive') == 1 then return {'-1'} end
-local gone = {'0'}
-local key = 'node:' .. node .. ':users'
-for _, uid in ipairs(redis.call('SMEMBERS', key)) do
-  local cur = redis.call('HGET', 'session', uid)
-  local curNode, sid = string.match(cur or '', '^(%S+) (%S+)')
-  if curNode == node and (run == '' or string.sub(sid, 1, #run) ~= run) then
-    redis.call('HDEL', 'session', uid)
-    redis.call('ZREM', 'online', uid)
-    redis.call('SREM', key, uid)
-    gone[#gone + 1] = uid
-    gone[#gone + 1] = cur
-  elseif curNode ~= node then
-    redis.call('SREM', key, uid)
-  end
-end
-if run == '' then redis.call('SREM', 'nodes', node) end
-gone[1] = tostring(redis.call('ZCARD', 'online'))
-return gone`)
 
 // Reaped is a user taken offline by Reap or Reset.
 type Reaped struct {
@@ -246,12 +194,12 @@ func (p *RedisPresence) Reset(ctx context.Context, node, run string) ([]Reaped, 
 }
 
 func (p *RedisPresence) reap(ctx context.Context, node, run string) ([]Reaped, int, error) {
-	conn, err := p.pool.GetContext(ctx)
+	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer conn.Close()
-	r, err := redis.Strings(reapScript.Do(conn, node, run))
+	r, err := redis.Strings(reapScript.Do(conn, nodeAliveKey(node), nodeUsersKey(node), sessionsKey, onlineKey, nodesKey, node, run))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -268,19 +216,6 @@ func (p *RedisPresence) reap(ctx context.Context, node, run string) ([]Reaped, i
 	return gone, count, nil
 }
 
-// restoreScript puts back a session the node still holds after its heartbeat lapsed
-// (others may have reaped it): 2 if it put it back, 1 if it was still there, 0 if
-// a newer session of the user exists elsewhere and the local one must go.
-var restoreScript = redis.NewScript(0, `
-local uid, node, value = ARGV[1], ARGV[2], ARGV[3]
-local cur = redis.call('HGET', 'session', uid)
-if cur and cur ~= value then return 0 end
-redis.call('HSET', 'session', uid, value)
-redis.call('ZADD', 'online', uid, uid)
-redis.call('SADD', 'node:' .. node .. ':users', uid)
-if cur then return 1 end
-return 2`)
-
 // Restored says what Restore found.
 type Restored struct {
 	Replaced    []int // users with a newer session elsewhere: the local one must go
@@ -290,7 +225,7 @@ type Restored struct {
 
 // Restore re-announces the sessions of node, pipelined.
 func (p *RedisPresence) Restore(ctx context.Context, node string, sessions map[int]Session) (Restored, error) {
-	conn, err := p.pool.GetContext(ctx)
+	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return Restored{}, err
 	}
@@ -302,7 +237,7 @@ func (p *RedisPresence) Restore(ctx context.Context, node string, sessions map[i
 	ids := make([]int, 0, len(sessions))
 	for id, s := range sessions {
 		ids = append(ids, id)
-		if err := restoreScript.SendHash(conn, id, node, s.String()); err != nil {
+		if err := restoreScript.SendHash(conn, sessionsKey, onlineKey, nodeUsersKey(node), id, s.String()); err != nil {
 			return Restored{}, err
 		}
 	}
@@ -329,7 +264,7 @@ func (p *RedisPresence) Restore(ctx context.Context, node string, sessions map[i
 
 // Leave forgets node on a clean shutdown, after its users were released.
 func (p *RedisPresence) Leave(ctx context.Context, node string) error {
-	conn, err := p.pool.GetContext(ctx)
+	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return err
 	}
@@ -342,7 +277,7 @@ func (p *RedisPresence) Leave(ctx context.Context, node string) error {
 
 // Ping checks that Redis answers.
 func (p *RedisPresence) Ping(ctx context.Context) error {
-	conn, err := p.pool.GetContext(ctx)
+	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,45 @@
+package chat
+
+import (
+	"io"
+	"log/slog"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	def := DefaultConfig()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	set := Config{
+		Node: "n9", MaxFrame: 100, PresenceLimit: 3, LoginTimeout: time.Second, FrameTimeout: 2 * time.Second,
+		WriteTimeout: 3 * time.Second, MaxQueue: 1000, RatePrivate: 1.5, BurstPrivate: 2, RateGroup: 2.5,
+		BurstGroup: 4, MaxConnsPerIP: 5, Heartbeat: 4 * time.Second, Logger: logger,
+	}
+	zeroWant := def
+	zeroWant.RatePrivate, zeroWant.RateGroup, zeroWant.MaxConnsPerIP = 0, 0, 0 // zero: unlimited
+	zeroWant.Logger = slog.Default()
+	negative := Config{
+		MaxFrame: -1, PresenceLimit: -1, LoginTimeout: -time.Second, FrameTimeout: -time.Second,
+		WriteTimeout: -time.Second, MaxQueue: -1, BurstPrivate: -1, BurstGroup: -1, Heartbeat: -time.Second,
+	}
+	negativeWant := zeroWant
+	negativeWant.PresenceLimit = -1 // never
+	tests := []struct {
+		name string
+		in   Config
+		want Config
+	}{
+		{"zero", Config{}, zeroWant},
+		{"all set", set, set},
+		{"negative", negative, negativeWant},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := New(tt.in, Stores{}).cfg
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,34 @@
+package model
+
+import (
+	"embed"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// The Lua scripts, one file each in lua/. A script names no key itself: every key
+// it touches comes in KEYS[], built by the functions of keys.go, as Redis Cluster
+// requires.
+//
+//go:embed lua/*.lua
+var luaFiles embed.FS
+
+// newScript returns the script of lua/<name>.lua taking keyCount keys (-1: the
+// caller passes the count first, for a script with optional keys).
+func newScript(keyCount int, name string) *redis.Script {
+	src, err := luaFiles.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic("model: no script " + name + ": " + err.Error())
+	}
+	return redis.NewScript(keyCount, string(src))
+}
+
+var (
+	claimScript         = newScript(5, "claim")
+	releaseScript       = newScript(3, "release")
+	pageScript          = newScript(2, "page")
+	reapScript          = newScript(5, "reap")
+	restoreScript       = newScript(3, "restore")
+	sendScript          = newScript(-1, "send")
+	compareAndSetScript = newScript(1, "compare_and_set")
+)

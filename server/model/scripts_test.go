@@ -1,0 +1,102 @@
+package model
+
+import (
+	"context"
+	"io/fs"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gomodule/redigo/redis"
+
+	"chat/internal/redistest"
+)
+
+// keyLiteral matches a quoted string in Lua that starts like one of the keys of
+// keys.go: scripts must get every key in KEYS[].
+var keyLiteral = regexp.MustCompile(`['"](users|session|online|nodes|inbox:|node:|dedup:|loginfail:)`)
+
+func TestScriptsNameNoKeys(t *testing.T) {
+	files, err := fs.Glob(luaFiles, "lua/*.lua")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("got %v, %v; want the embedded scripts", files, err)
+	}
+	for _, f := range files {
+		src, _ := luaFiles.ReadFile(f)
+		if m := keyLiteral.FindString(string(src)); m != "" {
+			t.Errorf("%s names a key in its text (%s...), want it in KEYS[]", f, m)
+		}
+	}
+}
+
+func TestScriptsLoad(t *testing.T) {
+	r := redistest.Start(t)
+	scripts := map[string]*redis.Script{
+		"claim": claimScript, "release": releaseScript, "page": pageScript, "reap": reapScript,
+		"restore": restoreScript, "send": sendScript, "compare_and_set": compareAndSetScript,
+	}
+	files, _ := fs.Glob(luaFiles, "lua/*.lua")
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, "lua/"), ".lua")
+		s, ok := scripts[name]
+		if !ok {
+			t.Errorf("%s is embedded but no script uses it", f)
+			continue
+		}
+		if got := r.Do(t, "SCRIPT", "LOAD", mustRead(t, f)); string(got.([]byte)) != s.Hash() {
+			t.Errorf("%s: Redis hashed it %s, want %s", f, got, s.Hash())
+		}
+	}
+}
+
+func mustRead(t *testing.T, name string) string {
+	b, err := luaFiles.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A login replacing a session on another node takes the user out of that node's
+// set, although the script learns that node only when it reads the session.
+func TestClaimReplacesSessionOnAnotherNode(t *testing.T) {
+	r := redistest.Start(t)
+	pool := NewPool(PoolConfig{Addr: r.Addr})
+	defer pool.Close()
+	p := NewRedisPresence(pool)
+	ctx := context.Background()
+	members := func(node string) []string {
+		v, _ := redis.Strings(r.Do(t, "SMEMBERS", nodeUsersKey(node)), nil)
+		slices.Sort(v)
+		return v
+	}
+	tests := []struct {
+		node, id     string
+		wantReplaced bool
+		wantPrevNode string
+	}{
+		{"a", "s1", false, ""},
+		{"b", "s2", true, "a"},
+		{"b", "s3", true, "b"},
+		{"c", "s4", true, "b"},
+	}
+	for _, tt := range tests {
+		c, err := p.Claim(ctx, 7, Session{Node: tt.node, ID: tt.id, Name: "seven"}, 10)
+		if err != nil {
+			t.Fatalf("claim on %s: %v", tt.node, err)
+		}
+		if c.Replaced != tt.wantReplaced || c.Previous.Node != tt.wantPrevNode || c.OnlineCount != 1 || !slices.Equal(c.FirstIDs, []int{7}) {
+			t.Errorf("claim on %s: got %+v, want replaced %v from node %q, 1 online, ids [7]", tt.node, c, tt.wantReplaced, tt.wantPrevNode)
+		}
+		for _, n := range []string{"a", "b", "c"} {
+			var want []string
+			if n == tt.node {
+				want = []string{"7"}
+			}
+			if got := members(n); !slices.Equal(got, want) {
+				t.Errorf("after the claim on %s: node %s's users are %v, want %v", tt.node, n, got, want)
+			}
+		}
+	}
+}
