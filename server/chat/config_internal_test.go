@@ -18,6 +18,8 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	zeroWant := def
 	zeroWant.RatePrivate, zeroWant.RateGroup, zeroWant.MaxConnsPerIP = 0, 0, 0 // zero: unlimited
+	zeroWant.LoginFailures, zeroWant.LoginFailuresPerUser, zeroWant.LoginFailuresPerAddr = 0, 0, 0
+	zeroWant.LoginsPerUser, zeroWant.RegistrationsPerAddr, zeroWant.InboxMax = 0, 0, 0
 	zeroWant.Logger = slog.Default()
 	negative := Config{
 		MaxFrame: -1, PresenceLimit: -1, LoginTimeout: -time.Second, FrameTimeout: -time.Second,

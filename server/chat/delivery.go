@@ -217,7 +217,8 @@ func (s *Server) ackLoop() {
 func (s *Server) removeAcked(batch map[int][]string) {
 	ctx, cancel := s.requestContext()
 	defer cancel()
-	if err := s.st.Inbox.Delete(ctx, batch); err != nil {
-		s.log.Warn("could not forget delivered messages; they may come again", "users", len(batch), "err", err)
+	if failed, err := s.st.Inbox.Delete(ctx, batch); err != nil {
+		s.metrics.ackRemovalsFailed.Add(float64(failed))
+		s.log.Warn("could not forget delivered messages; they may come again", "users", failed, "of", len(batch), "err", err)
 	}
 }

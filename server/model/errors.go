@@ -15,4 +15,8 @@ var (
 	ErrWrongPassword = errors.New("wrong password")
 	// ErrBadToken: the session token is unknown, expired, revoked or another user's.
 	ErrBadToken = errors.New("invalid session token")
+	// ErrRateLimited: the sender is over its rate of private messages.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrInboxFull: the recipient's inbox holds as many messages as it may.
+	ErrInboxFull = errors.New("inbox full")
 )

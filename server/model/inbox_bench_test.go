@@ -26,6 +26,8 @@ func BenchmarkInboxSend(b *testing.B) {
 	}
 	conn.Close()
 	inbox := NewRedisInbox(pool, time.Minute)
+	// Limits that are checked on every send but never reached.
+	lim := SendLimits{Rate: Limit{Rate: 100000, Burst: 1 << 30}, InboxMax: 1 << 30}
 	var n atomic.Int64
 	b.SetParallelism(16)
 	b.ResetTimer()
@@ -34,7 +36,7 @@ func BenchmarkInboxSend(b *testing.B) {
 		for pb.Next() {
 			i := int(n.Add(1))
 			from, to := i%users+1, (i/users)%users+1
-			if _, err := inbox.Send(ctx, from, "u", to, "a message of some length", strconv.Itoa(i)); err != nil {
+			if _, err := inbox.Send(ctx, from, "u", to, "a message of some length", strconv.Itoa(i), lim); err != nil {
 				b.Error(err)
 				return
 			}

@@ -31,4 +31,8 @@ var (
 	restoreScript       = newScript(3, "restore")
 	sendScript          = newScript(-1, "send")
 	compareAndSetScript = newScript(1, "compare_and_set")
+	rateScript          = newScript(1, "rate")
+	loginReserveScript  = newScript(3, "login_reserve")
+	loginReleaseScript  = newScript(3, "login_release")
+	ackScript           = newScript(1, "ack")
 )
