@@ -15,7 +15,7 @@ import (
 
 // keyLiteral matches a quoted string in Lua that starts like one of the keys of
 // keys.go: scripts must get every key in KEYS[].
-var keyLiteral = regexp.MustCompile(`['"](users|session|online|nodes|inbox:|node:|dedup:|loginfail:)`)
+var keyLiteral = regexp.MustCompile(`['"](users|session|online|nodes|inbox:|node:|dedup:|loginfail:|rate:)`)
 
 func TestScriptsNameNoKeys(t *testing.T) {
 	files, err := fs.Glob(luaFiles, "lua/*.lua")
@@ -35,6 +35,7 @@ func TestScriptsLoad(t *testing.T) {
 	scripts := map[string]*redis.Script{
 		"claim": claimScript, "release": releaseScript, "page": pageScript, "reap": reapScript,
 		"restore": restoreScript, "send": sendScript, "compare_and_set": compareAndSetScript,
+		"rate": rateScript, "login_reserve": loginReserveScript, "login_release": loginReleaseScript, "ack": ackScript,
 	}
 	files, _ := fs.Glob(luaFiles, "lua/*.lua")
 	for _, f := range files {
