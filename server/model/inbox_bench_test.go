@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"regexp"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -42,4 +43,42 @@ func BenchmarkInboxSend(b *testing.B) {
 			}
 		}
 	})
+	reportScriptCost(b, r)
+}
+
+// evalshaStats is the line of INFO commandstats for the calls of scripts.
+var evalshaStats = regexp.MustCompile(`cmdstat_evalsha:calls=\d+,usec=\d+,usec_per_call=([0-9.]+)`)
+
+// reportScriptCost reports Redis's own time per script call, which the load of
+// the machine running the benchmark changes less than the wall clock.
+func reportScriptCost(b *testing.B, r *redistest.Server) {
+	b.StopTimer()
+	info, _ := r.Do(b, "INFO", "commandstats").([]byte)
+	if m := evalshaStats.FindSubmatch(info); m != nil {
+		us, _ := strconv.ParseFloat(string(m[1]), 64)
+		b.ReportMetric(us, "redis-µs/call")
+	}
+}
+
+// BenchmarkRateLimiterAllow measures the check a group message makes: one
+// script call in pipelines shared by concurrent callers.
+func BenchmarkRateLimiterAllow(b *testing.B) {
+	r := redistest.Start(b)
+	pool := NewPool(PoolConfig{Addr: r.Addr})
+	b.Cleanup(func() { pool.Close() })
+	rl := NewRedisRateLimiter(pool)
+	lim := Limit{Rate: 100000, Burst: 1 << 30}
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			if _, err := rl.Allow(ctx, RateGroup, strconv.Itoa(int(n.Add(1))%100), lim); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	reportScriptCost(b, r)
 }
