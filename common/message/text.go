@@ -15,26 +15,21 @@ func isControl(r rune) bool {
 }
 
 // ValidText reports whether s is valid UTF-8 without control characters.
-func ValidText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if isControl(r) {
-			return false
-		}
-	}
-	return true
-}
+func ValidText(s string) bool { return validRunes(s, isControl) }
 
 // ValidContent reports whether s is valid UTF-8 whose only control characters
 // are tab and newline, as docs/PROTOCOL.md requires of message content.
 func ValidContent(s string) bool {
+	return validRunes(s, func(r rune) bool { return isControl(r) && r != '\t' && r != '\n' })
+}
+
+// validRunes reports whether s is valid UTF-8 without a rune that bad accepts.
+func validRunes(s string, bad func(rune) bool) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
-		if isControl(r) && r != '\t' && r != '\n' {
+		if bad(r) {
 			return false
 		}
 	}
@@ -48,21 +43,15 @@ func ValidContent(s string) bool {
 // paragraph separators, no spaces but the plain one, no private-use, surrogate
 // or unassigned code points, and none of the fillers that render as nothing.
 // A name that passes cannot pose as another by hiding what it holds.
-func ValidName(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		switch {
-		case isControl(r),
-			unicode.In(r, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp),
-			unicode.Is(unicode.Zs, r) && r != ' ',
-			invisible[r],
-			!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Zs):
-			return false
-		}
-	}
-	return true
+func ValidName(s string) bool { return validRunes(s, hidden) }
+
+// hidden reports whether r does not show as itself in a name.
+func hidden(r rune) bool {
+	return isControl(r) ||
+		unicode.In(r, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp) ||
+		unicode.Is(unicode.Zs, r) && r != ' ' ||
+		invisible[r] ||
+		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Zs)
 }
 
 // invisible lists letters and marks that render as blank or nothing.
