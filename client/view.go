@@ -116,7 +116,7 @@ func failure(code int, serverErr string) string {
 	case message.CodeInvalid:
 		return "Invalid input (422)" + detail + "."
 	case message.CodeRateLimited:
-		return "Too many requests (429): wait a moment and try again."
+		return "Too many requests (429)" + detail + "; wait a moment and try again."
 	case message.CodeServerError:
 		return "Server error (505)" + detail + "; try again later."
 	}
