@@ -14,7 +14,10 @@ func TestConfigDefaults(t *testing.T) {
 	set := Config{
 		Node: "n9", MaxFrame: 100, PresenceLimit: 3, LoginTimeout: time.Second, FrameTimeout: 2 * time.Second,
 		WriteTimeout: 3 * time.Second, MaxQueue: 1000, RatePrivate: 1.5, BurstPrivate: 2, RateGroup: 2.5,
-		BurstGroup: 4, MaxConnsPerIP: 5, Heartbeat: 4 * time.Second, Logger: logger,
+		BurstGroup: 4, MaxConnsPerIP: 5, Heartbeat: 4 * time.Second, PasswordWorkers: 3,
+		PasswordWait: 5 * time.Second, TokenTTL: time.Hour, Logger: logger,
+		LoginFailures: 6, LoginFailuresPerUser: 7, LoginFailuresPerAddr: 8, LoginsPerUser: 9,
+		RegistrationsPerAddr: 10, InboxMax: 11,
 	}
 	zeroWant := def
 	zeroWant.RatePrivate, zeroWant.RateGroup, zeroWant.MaxConnsPerIP = 0, 0, 0 // zero: unlimited
@@ -24,6 +27,7 @@ func TestConfigDefaults(t *testing.T) {
 	negative := Config{
 		MaxFrame: -1, PresenceLimit: -1, LoginTimeout: -time.Second, FrameTimeout: -time.Second,
 		WriteTimeout: -time.Second, MaxQueue: -1, BurstPrivate: -1, BurstGroup: -1, Heartbeat: -time.Second,
+		PasswordWorkers: -1, PasswordWait: -time.Second, TokenTTL: -time.Second,
 	}
 	negativeWant := zeroWant
 	negativeWant.PresenceLimit = -1 // never
