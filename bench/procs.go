@@ -157,7 +157,7 @@ func (e *env) startServer(redisAddr, node string, extra ...string) (*server, err
 	s.p, err = chattest.Launch(chattest.Spec{
 		Bin: e.serverBin,
 		Args: append([]string{"-addr", addr, "-redis", redisAddr, "-node", node, "-bcrypt-cost", "4",
-			"-rate-private", "0", "-rate-group", "0", "-log-level", "warn", "-metrics-addr", metrics, "-grace", "3s"}, extra...),
+			"-rate-private", "0", "-rate-group", "0", "-registrations-per-address", "0", "-logins-per-user", "0", "-log-level", "warn", "-metrics-addr", metrics, "-grace", "3s"}, extra...),
 		Addr:    addr,
 		LogPath: filepath.Join(e.tmp, node+".log"),
 	})

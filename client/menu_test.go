@@ -442,8 +442,10 @@ func TestIncoming(t *testing.T) {
 func TestControlCharactersAreNeutralised(t *testing.T) {
 	h := start(t)
 	p := h.login()
-	p.send(message.SmsMesType, &message.SmsMes{Content: "a\x1b[2Jb\rc", UserID: 101, UserName: "bo\nb"})
-	h.see("[group] bo\uFFFDb (101): a\uFFFD[2Jb\uFFFDc")
+	p.send(message.SmsMesType, &message.SmsMes{Content: "a\x1b[2Jb\rc\u009b1m", UserID: 101, UserName: "bo\nb"})
+	h.see(`[group] bo\nb (101): a\x1b[2Jb\rc\u009b1m`)
+	p.send(message.PrivateMesType, &message.PrivateMes{MsgID: "1-1", Content: "tab\there\u200bzw", FromUserID: 102, FromUserName: "\u202enimda"})
+	h.see(`[private] \u202enimda (102): tab\there\u200bzw`)
 }
 
 func TestOnlineUsers(t *testing.T) {

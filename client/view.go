@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
+	"unicode/utf8"
 
 	"chat/common/message"
 )
@@ -25,16 +25,30 @@ func who(name string, id int) string {
 	return clean(name) + " (" + strconv.Itoa(id) + ")"
 }
 
-// clean makes text from the network safe to print: control characters (which could
-// move the cursor or recolour the terminal) are replaced by U+FFFD.
+// clean makes text from the network safe to print: every character that does
+// not show by itself (control characters, which could move the cursor, recolour
+// or retitle the terminal; bidi controls, which reorder what follows; zero-width
+// and other format characters; spaces other than the plain one) is written as a
+// visible escape, \x1b, \n or \u202e, so that what arrives is what is seen.
 func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return '\uFFFD'
+	i := strings.IndexFunc(s, func(r rune) bool { return !printable(r) })
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.WriteString(s[:i])
+	for _, r := range s[i:] {
+		if printable(r) {
+			b.WriteRune(r)
+			continue
 		}
-		return r
-	}, s)
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
+
+func printable(r rune) bool { return r == utf8.RuneError || strconv.IsPrint(r) }
 
 // stamp formats a time in milliseconds since the epoch (0: now) as [15:04:05],
 // with the date when it is not today.
@@ -102,7 +116,7 @@ func failure(code int, serverErr string) string {
 	case message.CodeInvalid:
 		return "Invalid input (422)" + detail + "."
 	case message.CodeRateLimited:
-		return "Too many requests (429): wait a moment and try again."
+		return "Too many requests (429)" + detail + "; wait a moment and try again."
 	case message.CodeServerError:
 		return "Server error (505)" + detail + "; try again later."
 	}

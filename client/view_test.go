@@ -52,6 +52,8 @@ func TestResults(t *testing.T) {
 		{"private 401", PrivateResult(&message.PrivateResMes{Code: 401, Error: "log in first"}, "", 7),
 			"Not sent. Not logged in (401): log in first."},
 		{"group 413", GroupResult(413, "content too long", "x"), "Not sent. Too large (413): content too long."},
+		{"private inbox full", PrivateResult(&message.PrivateResMes{Code: 429, Error: "inbox full: the recipient has too many undelivered messages"}, "bob", 7),
+			"Not sent. Too many requests (429): inbox full: the recipient has too many undelivered messages; wait a moment and try again."},
 		{"unknown code", GroupResult(418, "teapot", "x"), "Not sent. Failed (code 418): teapot."},
 	}
 	for _, tt := range tests {

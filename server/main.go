@@ -34,7 +34,7 @@ type options struct {
 	logLevel                       string
 	grace                          time.Duration
 	historyDays, historyMessages   int
-	loginFailures, loginFailAddr   int
+	dedupTTL                       time.Duration
 	chat                           chat.Config
 }
 
@@ -56,9 +56,14 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, clients must use TLS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.DurationVar(&o.grace, "grace", 10*time.Second, "on SIGINT/SIGTERM, how long to let sessions end cleanly")
-	fs.IntVar(&o.loginFailures, "login-failures", 5, "failed logins per user id per minute before 429 (0 = no limit)")
-	fs.IntVar(&o.loginFailAddr, "login-failures-per-address", 100, "failed logins per remote address per minute before 429 (0 = no limit)")
+	fs.DurationVar(&o.dedupTTL, "dedup-ttl", 10*time.Minute, "how long a private message's clientMsgId is remembered, so that a resend within it is not delivered twice")
 	c := &o.chat
+	fs.IntVar(&c.LoginFailures, "login-failures", def.LoginFailures, "failed logins of one user id from one address a minute before 429 (0 = no limit)")
+	fs.IntVar(&c.LoginFailuresPerUser, "login-failures-per-user", def.LoginFailuresPerUser, "failed logins of one user id from all addresses a minute before 429; keep it above -login-failures (0 = no limit)")
+	fs.IntVar(&c.LoginFailuresPerAddr, "login-failures-per-address", def.LoginFailuresPerAddr, "failed logins from one address (all user ids) a minute before 429 (0 = no limit)")
+	fs.IntVar(&c.LoginsPerUser, "logins-per-user", def.LoginsPerUser, "successful logins of one user a minute, in bursts of as many, before 429 (0 = no limit)")
+	fs.IntVar(&c.RegistrationsPerAddr, "registrations-per-address", def.RegistrationsPerAddr, "registrations from one address a minute, in bursts of as many, before 429 (0 = no limit)")
+	fs.IntVar(&c.InboxMax, "inbox-max", def.InboxMax, "private messages one inbox may hold; a message beyond gets 429 \"inbox full\" (0 = no cap)")
 	fs.IntVar(&c.MaxFrame, "max-frame", def.MaxFrame, "largest frame body in bytes")
 	fs.IntVar(&c.PresenceLimit, "presence-limit", def.PresenceLimit, "presence notices are sent while at most this many users are online (0 = the default, negative = never)")
 	fs.DurationVar(&c.LoginTimeout, "login-timeout", def.LoginTimeout, "a connection that has not logged in by then is closed")
@@ -128,8 +133,13 @@ func (o *options) check(fs *flag.FlagSet) error {
 		{o.bcryptCost < bcrypt.MinCost || o.bcryptCost > bcrypt.MaxCost, "bcrypt-cost", "4 to 31"},
 		{o.redisDB < 0, "redis-db", "0 or more"},
 		{o.grace < 0, "grace", "0 or more"},
-		{o.loginFailures < 0, "login-failures", "0 or more"},
-		{o.loginFailAddr < 0, "login-failures-per-address", "0 or more"},
+		{o.dedupTTL <= 0, "dedup-ttl", "more than 0"},
+		{c.LoginFailures < 0, "login-failures", "0 or more"},
+		{c.LoginFailuresPerUser < 0, "login-failures-per-user", "0 or more"},
+		{c.LoginFailuresPerAddr < 0, "login-failures-per-address", "0 or more"},
+		{c.LoginsPerUser < 0, "logins-per-user", "0 or more"},
+		{c.RegistrationsPerAddr < 0, "registrations-per-address", "0 or more"},
+		{c.InboxMax < 0, "inbox-max", "0 or more"},
 		{c.MaxFrame < 0, "max-frame", "0 or more"},
 		{c.LoginTimeout < 0, "login-timeout", "0 or more"},
 		{c.FrameTimeout < 0, "frame-timeout", "0 or more"},
@@ -217,10 +227,11 @@ func run(o options, log *slog.Logger) error {
 	keep := model.Retention{MaxAge: time.Duration(o.historyDays) * 24 * time.Hour, MaxLen: o.historyMessages}
 	srv = chat.New(o.chat, chat.Stores{
 		Users:    model.NewRedisUserStore(pool, o.bcryptCost),
-		Logins:   model.NewRedisLoginLimiter(pool, time.Minute, o.loginFailures, o.loginFailAddr),
+		Logins:   model.NewRedisLoginLimiter(pool, time.Minute),
+		Rates:    model.NewRedisRateLimiter(pool),
 		Presence: model.NewRedisPresence(pool),
-		Inbox:    model.NewRedisInbox(pool, 24*time.Hour, keep),
-		Rooms:    model.NewRedisRooms(pool, 24*time.Hour, keep),
+		Inbox:    model.NewRedisInbox(pool, o.dedupTTL, keep),
+		Rooms:    model.NewRedisRooms(pool, o.dedupTTL, keep),
 		Bus:      model.NewRedisBus(pool, redisCfg),
 	})
 

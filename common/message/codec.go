@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
-	"unicode/utf8"
 
 	"chat/common/frame"
 )
@@ -157,18 +156,4 @@ func quotedLen[T string | []byte](s T) int {
 		}
 	}
 	return n
-}
-
-// ValidText reports whether s is valid UTF-8 without control characters, as
-// docs/PROTOCOL.md requires of user names.
-func ValidText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return false
-		}
-	}
-	return true
 }

@@ -16,9 +16,13 @@ func TestConfigDefaults(t *testing.T) {
 		WriteTimeout: 3 * time.Second, MaxQueue: 1000, RatePrivate: 1.5, BurstPrivate: 2, RateGroup: 2.5,
 		BurstGroup: 4, MaxConnsPerIP: 5, MaxConns: 7, Heartbeat: 4 * time.Second, RoomMembers: 8, UserRooms: 9, PasswordWorkers: 3,
 		PasswordWait: 5 * time.Second, TokenTTL: time.Hour, Logger: logger,
+		LoginFailures: 6, LoginFailuresPerUser: 7, LoginFailuresPerAddr: 8, LoginsPerUser: 9,
+		RegistrationsPerAddr: 10, InboxMax: 11,
 	}
 	zeroWant := def
 	zeroWant.RatePrivate, zeroWant.RateGroup, zeroWant.MaxConnsPerIP = 0, 0, 0 // zero: unlimited
+	zeroWant.LoginFailures, zeroWant.LoginFailuresPerUser, zeroWant.LoginFailuresPerAddr = 0, 0, 0
+	zeroWant.LoginsPerUser, zeroWant.RegistrationsPerAddr, zeroWant.InboxMax = 0, 0, 0
 	zeroWant.Logger = slog.Default()
 	negative := Config{
 		MaxFrame: -1, PresenceLimit: -1, LoginTimeout: -time.Second, FrameTimeout: -time.Second,

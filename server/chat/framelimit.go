@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"unicode/utf8"
+
 	"chat/common/frame"
 	"chat/common/message"
 )
@@ -50,4 +52,15 @@ func (s *Server) encodeFitting(n int, encode func(k int) ([]byte, error)) ([]byt
 		return encode(0)
 	}
 	return best, nil
+}
+
+// truncate cuts s to at most n bytes, at a UTF-8 boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -60,6 +60,8 @@ func testConfig(name string) chat.Config {
 	cfg := chat.DefaultConfig()
 	cfg.Node = name
 	cfg.RatePrivate, cfg.RateGroup = 0, 0
+	// Tests register and log in many users from one address, over and over.
+	cfg.RegistrationsPerAddr, cfg.LoginsPerUser, cfg.LoginFailuresPerAddr = 0, 0, 0
 	cfg.Heartbeat = 500 * time.Millisecond
 	// Tests log many users in at once, with the race detector slowing bcrypt: only
 	// the tests of the password pool's limit should see it turn logins away.
@@ -82,7 +84,8 @@ func startNode(t testing.TB, r *redistest.Server, name string, mod func(*chat.Co
 	pool := model.NewPool(pcfg)
 	srv := chat.New(cfg, chat.Stores{
 		Users:    model.NewRedisUserStore(pool, 4),
-		Logins:   model.NewRedisLoginLimiter(pool, time.Minute, 5, 0),
+		Logins:   model.NewRedisLoginLimiter(pool, time.Minute),
+		Rates:    model.NewRedisRateLimiter(pool),
 		Presence: model.NewRedisPresence(pool),
 		Inbox:    model.NewRedisInbox(pool, time.Hour, model.Retention{}),
 		Rooms:    model.NewRedisRooms(pool, time.Hour, model.Retention{}),
@@ -134,7 +137,8 @@ func startProcess(t testing.TB, r *redistest.Server, args ...string) *chattest.P
 // startProcessAt is startProcess on addr, for a node that comes back where it was.
 func startProcessAt(t testing.TB, r *redistest.Server, addr string, args ...string) *chattest.Process {
 	t.Helper()
-	all := append([]string{"-rate-private", "0", "-rate-group", "0", "-heartbeat", "500ms"}, args...)
+	all := append([]string{"-rate-private", "0", "-rate-group", "0", "-heartbeat", "500ms",
+		"-registrations-per-address", "0", "-logins-per-user", "0", "-login-failures-per-address", "0"}, args...)
 	return chattest.StartServerAt(t, addr, r.Addr, all...)
 }
 

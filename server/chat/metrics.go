@@ -11,19 +11,21 @@ import (
 // metrics are the server's Prometheus metrics, in a registry of its own so that
 // several servers can live in one process (tests, or nodes side by side).
 type metrics struct {
-	registry        *prometheus.Registry
-	connections     prometheus.Gauge
-	logins          *prometheus.CounterVec
-	messagesIn      *prometheus.CounterVec
-	messagesOut     *prometheus.CounterVec
-	framesWritten   prometheus.Counter
-	queueOverflows  prometheus.Counter
-	refused         prometheus.Counter
-	closes          *prometheus.CounterVec
-	redisErrors     prometheus.Counter
-	redisLatency    prometheus.Histogram
-	deliveryLatency prometheus.Histogram
-	passwordsBusy   prometheus.Counter
+	registry          *prometheus.Registry
+	connections       prometheus.Gauge
+	logins            *prometheus.CounterVec
+	messagesIn        *prometheus.CounterVec
+	messagesOut       *prometheus.CounterVec
+	framesWritten     prometheus.Counter
+	queueOverflows    prometheus.Counter
+	refused           prometheus.Counter
+	closes            *prometheus.CounterVec
+	redisErrors       prometheus.Counter
+	redisLatency      prometheus.Histogram
+	deliveryLatency   prometheus.Histogram
+	passwordsBusy     prometheus.Counter
+	acksIgnored       prometheus.Counter
+	ackRemovalsFailed prometheus.Counter
 }
 
 func newMetrics(passwords *passwordPool) *metrics {
@@ -55,9 +57,14 @@ func newMetrics(passwords *passwordPool) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		passwordsBusy: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_password_busy_total", Help: "Logins and registrations turned away (505 retryAfter) because password work was saturated."}),
+		acksIgnored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_acks_ignored_total", Help: "Acknowledged ids ignored because they are not message ids."}),
+		ackRemovalsFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_ack_removals_failed_total", Help: "Inboxes whose delivered messages could not be removed (they may come again)."}),
 	}
 	m.registry.MustRegister(m.connections, m.logins, m.messagesIn, m.messagesOut, m.framesWritten,
 		m.queueOverflows, m.refused, m.closes, m.redisErrors, m.redisLatency, m.deliveryLatency, m.passwordsBusy,
+		m.acksIgnored, m.ackRemovalsFailed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "chat_password_checks_running", Help: "Password checks and hashes running now."},
 			func() float64 { return float64(passwords.running.Load()) }),

@@ -490,8 +490,9 @@ func (s *Server) removeAcked(batch map[int][]string) {
 	ctx, cancel := s.requestContext()
 	defer cancel()
 	if len(inbox) > 0 {
-		if err := s.st.Inbox.Delete(ctx, inbox); err != nil {
-			s.log.Warn("could not forget delivered messages; they may come again", "users", len(inbox), "err", err)
+		if failed, err := s.st.Inbox.Delete(ctx, inbox); err != nil {
+			s.metrics.ackRemovalsFailed.Add(float64(failed))
+			s.log.Warn("could not forget delivered messages; they may come again", "users", failed, "of", len(inbox), "err", err)
 		}
 	}
 	if len(rooms) > 0 {

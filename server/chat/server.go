@@ -41,9 +41,24 @@ type Config struct {
 	BurstGroup    int           // group messages a user may send at once
 	MaxConnsPerIP int           // connections per remote address; zero: unlimited
 	MaxConns      int           // connections this node holds; more are closed at accept; zero: DefaultMaxConns()
-	Heartbeat     time.Duration // heartbeat period; a node is dead after 3 missed beats
-	RoomMembers   int           // members per room, at most
-	UserRooms     int           // rooms per user, at most
+	// Failed logins allowed a minute, each count kept in Redis (zero: no limit):
+	// of one user id from one address; of one user id from all addresses (set
+	// higher, so that guesses from one address cannot lock the owner out of the
+	// others); of all user ids from one address.
+	LoginFailures        int
+	LoginFailuresPerUser int
+	LoginFailuresPerAddr int
+	// LoginsPerUser: successful logins of one user a minute, in bursts of as
+	// many (a user who logs in and drops in a loop would make every online user
+	// a presence notice per login); zero: no limit.
+	LoginsPerUser int
+	// RegistrationsPerAddr: registrations from one address a minute, in bursts
+	// of as many; zero: no limit.
+	RegistrationsPerAddr int
+	InboxMax             int           // private messages an inbox may hold (429 "inbox full" beyond); zero: no cap
+	Heartbeat            time.Duration // heartbeat period; a node is dead after 3 missed beats
+	RoomMembers          int           // members per room, at most
+	UserRooms            int           // rooms per user, at most
 	// Password work (bcrypt) runs at most PasswordWorkers at a time; a request
 	// that waits PasswordWait for a slot gets 505 with retryAfter.
 	PasswordWorkers int
@@ -68,6 +83,13 @@ func DefaultConfig() Config {
 		RateGroup:     5,
 		BurstGroup:    20,
 		Heartbeat:     2 * time.Second,
+
+		LoginFailures:        5,
+		LoginFailuresPerUser: 50,
+		LoginFailuresPerAddr: 100,
+		LoginsPerUser:        20,
+		RegistrationsPerAddr: 10,
+		InboxMax:             10000,
 
 		PasswordWorkers: runtime.NumCPU(),
 		PasswordWait:    2 * time.Second,
@@ -102,7 +124,8 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	// RatePrivate, RateGroup and MaxConnsPerIP: zero means unlimited.
+	// RatePrivate, RateGroup, MaxConnsPerIP and the limits kept in Redis (login
+	// failures, logins, registrations, inbox cap): zero means unlimited.
 	return cfg
 }
 

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"chat/common/message"
@@ -26,7 +27,9 @@ func (c *conn) groupMessage(m message.Message) {
 		answer(code, text, "")
 		return
 	}
-	if !c.groupRate.allow(time.Now()) {
+	// The connection's bucket turns a flood away without a round trip; the
+	// user's limit in Redis holds across its logins and the nodes.
+	if !c.groupRate.allow(time.Now()) || !c.groupAllowed() {
 		answer(message.CodeRateLimited, "too many group messages; slow down", "")
 		return
 	}
@@ -78,7 +81,12 @@ func (c *conn) privateMessage(m message.Message) {
 	}
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
-	res, err := c.srv.st.Inbox.Send(ctx, c.user, c.name, req.ToUserID, req.Content, req.ClientMsgID)
+	// The send script applies the user's rate in Redis and the inbox's cap.
+	res, err := c.srv.st.Inbox.Send(ctx, c.user, c.name, req.ToUserID, req.Content, req.ClientMsgID, c.srv.sendLimits())
+	if code, text, refused := privateRefusal(err); refused {
+		fail(code, text)
+		return
+	}
 	switch {
 	case errors.Is(err, model.ErrUserNotFound):
 		fail(message.CodeNoSuchUser, "no such user")
@@ -108,20 +116,20 @@ func (c *conn) ack(m message.Message) {
 		c.replyError(message.CodeTooLarge, "at most 1000 msgIds per AckMes", m.Type)
 		return
 	}
+	// Ids that cannot be message ids are ignored one by one, and the others
+	// taken: an id that is not in the user's inbox (another's, or one
+	// already forgotten) changes nothing.
+	ids := make([]string, 0, len(req.MsgIDs))
 	for _, id := range req.MsgIDs {
-		if !validAckID(id) {
-			c.replyError(message.CodeInvalid, "not a message id: "+truncate(id, 40), m.Type)
-			return
+		if validAckID(id) {
+			ids = append(ids, id)
 		}
 	}
-	if len(req.MsgIDs) > 0 {
-		c.srv.forget(c.user, req.MsgIDs)
+	if bad := len(req.MsgIDs) - len(ids); bad > 0 {
+		c.srv.metrics.acksIgnored.Add(float64(bad))
+		c.replyError(message.CodeInvalid, strconv.Itoa(bad)+" msgIds are not message ids: ignored", m.Type)
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if len(ids) > 0 {
+		c.srv.forget(c.user, ids)
 	}
-	return s[:n]
 }

@@ -14,16 +14,23 @@ import (
 // UserStore keeps accounts and their session tokens.
 type UserStore interface {
 	Register(ctx context.Context, u message.User) error
+	Exists(ctx context.Context, id int) (bool, error)
 	Authenticate(ctx context.Context, id int, password string) (message.User, error)
 	IssueToken(ctx context.Context, userID int, ttl time.Duration) (string, error)
 	AuthenticateToken(ctx context.Context, userID int, token string) (message.User, error)
 	RevokeToken(ctx context.Context, userID int, token string) error
 }
 
-// LoginLimiter counts failed logins.
+// LoginLimiter counts failed logins: a login reserves a failure before its
+// credentials are checked and releases it if they are right.
 type LoginLimiter interface {
-	Blocked(ctx context.Context, userID int, addr string) (bool, error)
-	Failed(ctx context.Context, userID int, addr string) error
+	Reserve(ctx context.Context, userID int, addr string, lim model.LoginLimits) (bool, error)
+	Release(ctx context.Context, userID int, addr string, lim model.LoginLimits) error
+}
+
+// RateLimiter keeps rate limits shared by every node.
+type RateLimiter interface {
+	Allow(ctx context.Context, kind, who string, lim model.Limit) (bool, error)
 }
 
 // PresenceStore keeps who is online on which node.
@@ -42,9 +49,9 @@ type PresenceStore interface {
 
 // InboxStore keeps private messages until they are delivered.
 type InboxStore interface {
-	Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string) (model.SendResult, error)
+	Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string, lim model.SendLimits) (model.SendResult, error)
 	Read(ctx context.Context, userID int, after string, count int) ([]model.Stored, error)
-	Delete(ctx context.Context, ids map[int][]string) error
+	Delete(ctx context.Context, ids map[int][]string) (failed int, err error)
 	History(ctx context.Context, user, other int, before string, limit int) ([]model.Stored, bool, error)
 }
 
@@ -73,6 +80,7 @@ type Bus interface {
 type Stores struct {
 	Users    UserStore
 	Logins   LoginLimiter
+	Rates    RateLimiter
 	Presence PresenceStore
 	Inbox    InboxStore
 	Rooms    RoomStore
@@ -82,6 +90,7 @@ type Stores struct {
 var (
 	_ UserStore     = (*model.RedisUserStore)(nil)
 	_ LoginLimiter  = (*model.RedisLoginLimiter)(nil)
+	_ RateLimiter   = (*model.RedisRateLimiter)(nil)
 	_ PresenceStore = (*model.RedisPresence)(nil)
 	_ InboxStore    = (*model.RedisInbox)(nil)
 	_ RoomStore     = (*model.RedisRooms)(nil)

@@ -29,6 +29,11 @@ func (c *conn) register(m message.Message) {
 			return
 		}
 	}
+	// Before any password work: a taken id or a busy address costs no bcrypt.
+	if code, text := c.registrationAllowed(u.UserID); code != 0 {
+		answer(code, text)
+		return
+	}
 	var err error
 	if ok, retry := c.srv.passwords.run(c.srv.ctx, func() {
 		ctx, cancel := c.srv.requestContext() // the store's time starts once a slot is free
@@ -71,37 +76,43 @@ func (c *conn) login(m message.Message) {
 		answer(code, text)
 		return
 	}
-	if code, text := c.loginBlocked(req.UserID); code != 0 {
+	// The failure is counted before the credentials are checked, and given
+	// back if they are right: parallel guesses cannot outrun the count.
+	if code, text := c.reserveLoginFailure(req.UserID); code != 0 {
 		answer(code, text)
 		return
 	}
 	u, ok, err := c.authenticate(req)
+	failed := errors.Is(err, model.ErrUserNotFound) || errors.Is(err, model.ErrWrongPassword) || errors.Is(err, model.ErrBadToken)
+	if !failed {
+		c.releaseLoginFailure(req.UserID) // right, turned away busy, or a server error: no failure
+	}
 	if !ok {
 		return // turned away: answered
 	}
-	// The store's time for the rest starts now: the password may have waited.
-	ctx, cancel := c.srv.requestContext()
-	defer cancel()
-	token := req.Token
 	switch {
-	case errors.Is(err, model.ErrUserNotFound), errors.Is(err, model.ErrWrongPassword), errors.Is(err, model.ErrBadToken):
-		if ferr := c.srv.st.Logins.Failed(ctx, req.UserID, c.addr); ferr != nil {
-			c.srv.log.Warn("could not count a failed login", "err", ferr)
-		}
-		switch {
-		case errors.Is(err, model.ErrUserNotFound):
-			answer(message.CodeUserNotFound, "no such user; register first")
-		case errors.Is(err, model.ErrBadToken):
-			answer(message.CodeWrongPassword, "invalid or expired session token; log in with the password")
-		default:
-			answer(message.CodeWrongPassword, "wrong password")
-		}
+	case errors.Is(err, model.ErrUserNotFound):
+		answer(message.CodeUserNotFound, "no such user; register first")
+		return
+	case errors.Is(err, model.ErrBadToken):
+		answer(message.CodeWrongPassword, "invalid or expired session token; log in with the password")
+		return
+	case errors.Is(err, model.ErrWrongPassword):
+		answer(message.CodeWrongPassword, "wrong password")
 		return
 	case err != nil:
 		c.srv.log.Warn("login failed", "user", req.UserID, "err", err)
 		answer(message.CodeServerError, "server error; try again")
 		return
 	}
+	if code, text := c.loginAllowed(u.UserID); code != 0 {
+		answer(code, text)
+		return
+	}
+	// The store's time for the rest starts now: the password may have waited.
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	token := req.Token
 	if token == "" && req.Proto == message.ProtoAck {
 		// A token login keeps its token: a reconnect costs no write.
 		if token, err = c.srv.st.Users.IssueToken(ctx, u.UserID, c.srv.cfg.TokenTTL); err != nil {
@@ -111,21 +122,6 @@ func (c *conn) login(m message.Message) {
 		}
 	}
 	c.startSession(u, req.Proto, token)
-}
-
-// loginBlocked answers 429 (or 505) while the user id or the address has used
-// up its failed logins.
-func (c *conn) loginBlocked(userID int) (int, string) {
-	ctx, cancel := c.srv.requestContext()
-	defer cancel()
-	blocked, err := c.srv.st.Logins.Blocked(ctx, userID, c.addr)
-	switch {
-	case err != nil:
-		return message.CodeServerError, "server error; try again"
-	case blocked:
-		return message.CodeRateLimited, "too many failed logins; try again in a minute"
-	}
-	return 0, ""
 }
 
 // authenticate checks the token or the password of req. A password waits for a

@@ -28,8 +28,11 @@ func checkPassword(pwd string) (int, string) {
 // cannot tell.
 
 func checkUserName(name string, validUTF8 bool) (int, string) {
-	if n := utf8.RuneCountInString(name); n < 1 || n > message.MaxUserNameLen || !validUTF8 || !message.ValidText(name) {
-		return message.CodeInvalid, "userName must be 1 to 32 characters without control characters"
+	if n := utf8.RuneCountInString(name); n < 1 || n > message.MaxUserNameLen || !validUTF8 {
+		return message.CodeInvalid, "userName must be 1 to 32 characters of UTF-8"
+	}
+	if !message.ValidName(name) {
+		return message.CodeInvalid, "userName must show every character it holds: no control, format (bidi, zero-width) or other invisible characters"
 	}
 	return 0, ""
 }
@@ -42,6 +45,8 @@ func checkContent(content string, validUTF8 bool) (int, string) {
 		return message.CodeInvalid, "content is empty"
 	case !validUTF8 || !utf8.ValidString(content):
 		return message.CodeInvalid, "content is not valid UTF-8"
+	case !message.ValidContent(content):
+		return message.CodeInvalid, "content must not hold control characters other than tab and newline"
 	}
 	return 0, ""
 }

@@ -25,4 +25,8 @@ var (
 	ErrRoomFull = errors.New("room full")
 	// ErrTooManyRooms: the user is in as many rooms as allowed.
 	ErrTooManyRooms = errors.New("too many rooms")
+	// ErrRateLimited: the sender is over its rate of private messages.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrInboxFull: the recipient's inbox holds as many messages as it may.
+	ErrInboxFull = errors.New("inbox full")
 )

@@ -132,7 +132,7 @@ func RoomMsgID(room int, id string) string { return strconv.Itoa(room) + ":" + i
 // ParseRoomMsgID splits a wire id made by RoomMsgID.
 func ParseRoomMsgID(s string) (room int, id string, ok bool) {
 	r, id, found := strings.Cut(s, ":")
-	if !found || !digits(r) || !ValidID(id) {
+	if !found || !uint64Decimal(r) || !ValidID(id) {
 		return 0, "", false
 	}
 	room, err := strconv.Atoi(r)

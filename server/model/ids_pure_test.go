@@ -21,6 +21,9 @@ func TestValidIDForms(t *testing.T) {
 		{"+1-2", false},
 		{"123456789012345678901-0", false}, // 21 digits
 		{"1-123456789012345678901", false},
+		{"99999999999999999999-0", false}, // 20 digits, over 2^64-1: Redis would refuse it
+		{"18446744073709551616-0", false},
+		{"18446744073709551615-18446744073709551615", true},
 		{"c-1", false},
 	}
 	for _, tt := range tests {

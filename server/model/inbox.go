@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -41,12 +42,23 @@ type SendResult struct {
 	Previous string
 }
 
-// Send keeps a private message for to, in its inbox and in the conversation's
-// history. It returns ErrUserNotFound if to has no account. clientMsgID may be empty
-// (no dedup). Concurrent sends share pipelines (batcher).
-func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string) (SendResult, error) {
-	args := append([]any{usersKey, sessionsKey, inboxKey(to), historyKey(from, to), dedupKey(from, clientMsgID),
-		to, from, fromName, content, dedupFlag(clientMsgID), b.dedupTTL.Milliseconds()}, b.keep.args()...)
+// SendLimits bound what one private message may take: the sender's rate
+// (RatePrivate, across logins and nodes) and the recipient's inbox.
+type SendLimits struct {
+	Rate     Limit
+	InboxMax int // messages an inbox may hold; zero: no cap
+}
+
+// Send keeps a private message for to. It returns ErrUserNotFound if to has no
+// account, ErrRateLimited if from is over lim's rate and ErrInboxFull if to's
+// inbox holds lim.InboxMax messages; then nothing is kept. clientMsgID may be
+// empty (no dedup); a repeated one is answered before the limits. Concurrent
+// sends share pipelines (batcher).
+func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string, lim SendLimits) (SendResult, error) {
+	args := append([]any{usersKey, sessionsKey, inboxKey(to), historyKey(from, to), rateKey(RatePrivate, itoa(from)),
+		dedupKey(from, clientMsgID), to, from, fromName, content, dedupFlag(clientMsgID), b.dedupTTL.Milliseconds()},
+		b.keep.args()...)
+	args = append(args, strconv.FormatFloat(lim.Rate.interval(), 'f', 3, 64), max(lim.Rate.Burst, 1), max(lim.InboxMax, 0))
 	r, err := redis.Values(b.sends.do(ctx, args...))
 	if err != nil {
 		return SendResult{}, err
@@ -57,8 +69,13 @@ func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int
 	if _, err := redis.Scan(r, &status, &res.MsgID, &where, &res.Previous); err != nil {
 		return SendResult{}, err
 	}
-	if status == 0 {
+	switch status {
+	case 0:
 		return SendResult{}, ErrUserNotFound
+	case 3:
+		return SendResult{}, ErrRateLimited
+	case 4:
+		return SendResult{}, ErrInboxFull
 	}
 	res.Duplicate = status == 2
 	res.Recipient, res.Online = parseSession(where)
@@ -101,43 +118,51 @@ func dedupFlag(clientMsgID string) string {
 	return "1"
 }
 
-// Delete forgets delivered messages, for many users in one pipeline.
-func (b *RedisInbox) Delete(ctx context.Context, ids map[int][]string) error {
+// emptyInboxTTL is how long an inbox left empty by Delete lives on (ack.lua).
+const emptyInboxTTL = 2 * time.Second
+
+// Delete forgets delivered messages, for many users in one pipeline; an inbox
+// left empty is deleted shortly after. Ids that are not in a user's inbox are
+// ignored. It returns how many users' inboxes could not be changed, and why;
+// the others' are done.
+func (b *RedisInbox) Delete(ctx context.Context, ids map[int][]string) (failed int, err error) {
 	conn, err := get(ctx, b.pool)
 	if err != nil {
-		return err
+		return len(ids), err
 	}
 	defer conn.Close()
+	calls := make([][]any, 0, len(ids))
 	for user, list := range ids {
-		args := make([]any, 0, len(list)+1)
-		args = append(args, inboxKey(user))
+		args := make([]any, 0, len(list)+2)
+		args = append(args, inboxKey(user), emptyInboxTTL.Milliseconds())
 		for _, id := range list {
 			args = append(args, id)
 		}
-		if err := conn.Send("XDEL", args...); err != nil {
-			return err
+		calls = append(calls, args)
+	}
+	replies, err := pipelineScript(conn, ackScript, calls)
+	if err != nil {
+		return len(ids), err
+	}
+	var errs []error
+	for _, r := range replies {
+		if e, ok := r.(redis.Error); ok {
+			errs = append(errs, e)
 		}
 	}
-	_, err = conn.Do("")
-	return err
+	return len(errs), errors.Join(errs...)
 }
 
-// ValidID reports whether s has the form of a message id ("<ms>-<seq>").
+// ValidID reports whether s is a message id as Redis makes them, "<ms>-<seq>"
+// with both parts unsigned 64-bit decimals, so that Redis accepts it.
 func ValidID(s string) bool {
 	ms, seq, ok := strings.Cut(s, "-")
-	return ok && digits(ms) && digits(seq)
+	return ok && uint64Decimal(ms) && uint64Decimal(seq)
 }
 
-func digits(s string) bool {
-	if s == "" || len(s) > 20 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+func uint64Decimal(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 64)
+	return err == nil
 }
 
 // IDTime returns the Unix milliseconds of a message id.

@@ -1,6 +1,10 @@
 package model
 
-import "strconv"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+)
 
 // Redis keys and channels. Every node of a cluster shares them, so they are the
 // contract between nodes (docs/SCALING.md describes each). They are built here
@@ -27,13 +31,26 @@ func nodeUsersKey(node string) string { return "node:" + node + ":users" }
 // nodeAliveKey is a node's heartbeat; it expires when the node stops beating.
 func nodeAliveKey(node string) string { return "node:" + node + ":alive" }
 
-// dedupKey remembers the message id given to a sender's clientMsgId.
+// dedupKey remembers the message id given to a sender's clientMsgId. The
+// clientMsgId is the client's bytes: the key holds 128 bits of its SHA-256, so
+// that no client chooses what a key name holds.
 func dedupKey(from int, clientMsgID string) string {
-	return "dedup:" + itoa(from) + ":" + clientMsgID
+	sum := sha256.Sum256([]byte(clientMsgID))
+	return "dedup:" + itoa(from) + ":" + hex.EncodeToString(sum[:16])
 }
 
-// loginFailKey counts failed logins of one user id or one remote address.
-func loginFailKey(kind, who string) string { return "loginfail:" + kind + ":" + who }
+// Failed-login counters: per user id and remote address, per user id over all
+// addresses, and per address over all user ids. The address is the connection's
+// remote IP, as the kernel gives it.
+func loginFailPairKey(userID int, addr string) string {
+	return "loginfail:pair:" + itoa(userID) + ":" + addr
+}
+func loginFailUserKey(userID int) string  { return "loginfail:id:" + itoa(userID) }
+func loginFailAddrKey(addr string) string { return "loginfail:addr:" + addr }
+
+// rateKey holds one rate limit's state (the theoretical arrival time of GCRA)
+// for one user id or address; kind is one of the Rate* kinds.
+func rateKey(kind, who string) string { return "rate:" + kind + ":" + who }
 
 // tokenKey marks a session token of a user as valid, under the token's hash (the
 // token itself is never stored). The user id in the key binds the token to its
@@ -63,7 +80,8 @@ func userRoomsKey(user int) string { return "rooms:" + itoa(user) }
 
 // roomDedupKey remembers the message id given to a sender's clientMsgId in a room.
 func roomDedupKey(from, room int, clientMsgID string) string {
-	return "dedup:room:" + itoa(room) + ":" + itoa(from) + ":" + clientMsgID
+	sum := sha256.Sum256([]byte(clientMsgID))
+	return "dedup:room:" + itoa(room) + ":" + itoa(from) + ":" + hex.EncodeToString(sum[:16])
 }
 
 // historyKey is the stream of a private conversation, both directions, named by

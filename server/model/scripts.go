@@ -29,11 +29,15 @@ var (
 	pageScript          = newScript(2, "page")
 	reapScript          = newScript(5, "reap")
 	restoreScript       = newScript(3, "restore")
-	sendScript          = newScript(5, "send") // the inbox and the history at once
+	sendScript          = newScript(6, "send") // the inbox and the history at once
 	compareAndSetScript = newScript(1, "compare_and_set")
 	roomCreateScript    = newScript(3, "room_create")
 	roomJoinScript      = newScript(4, "room_join")
 	roomRemoveScript    = newScript(5, "room_remove")
 	roomSendScript      = newScript(5, "room_send")
 	roomAckScript       = newScript(1, "room_ack")
+	rateScript          = newScript(1, "rate")
+	loginReserveScript  = newScript(3, "login_reserve")
+	loginReleaseScript  = newScript(3, "login_release")
+	ackScript           = newScript(1, "ack")
 )

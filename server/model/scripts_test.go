@@ -15,7 +15,7 @@ import (
 
 // keyLiteral matches a quoted string in Lua that starts like one of the keys of
 // keys.go: scripts must get every key in KEYS[].
-var keyLiteral = regexp.MustCompile(`['"](users|session|online|nodes|inbox:|node:|dedup:|loginfail:)`)
+var keyLiteral = regexp.MustCompile(`['"](users|session|online|nodes|inbox:|node:|dedup:|loginfail:|rate:)`)
 
 func TestScriptsNameNoKeys(t *testing.T) {
 	files, err := fs.Glob(luaFiles, "lua/*.lua")
@@ -37,6 +37,7 @@ func TestScriptsLoad(t *testing.T) {
 		"restore": restoreScript, "send": sendScript, "compare_and_set": compareAndSetScript,
 		"room_create": roomCreateScript, "room_join": roomJoinScript, "room_remove": roomRemoveScript,
 		"room_send": roomSendScript, "room_ack": roomAckScript,
+		"rate": rateScript, "login_reserve": loginReserveScript, "login_release": loginReleaseScript, "ack": ackScript,
 	}
 	files, _ := fs.Glob(luaFiles, "lua/*.lua")
 	for _, f := range files {

@@ -53,6 +53,17 @@ func (s *RedisUserStore) Register(ctx context.Context, u message.User) error {
 	return nil
 }
 
+// Exists reports whether an account has the id: a registration of a taken id is
+// answered before any password work.
+func (s *RedisUserStore) Exists(ctx context.Context, id int) (bool, error) {
+	conn, err := get(ctx, s.pool)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	return redis.Bool(conn.Do("HEXISTS", usersKey, id))
+}
+
 // Authenticate returns the user whose id and password match. A password stored in
 // plaintext (a test user added by hand, the course's way) is accepted and replaced
 // by its hash, unless the record changed meanwhile.
