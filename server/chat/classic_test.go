@@ -138,8 +138,8 @@ func TestClassicFramesFit(t *testing.T) {
 		{`4096 \`, strings.Repeat(`\`, message.MaxContentLen), true},
 		{"4096 bytes of é", strings.Repeat("é", message.MaxContentLen/2), false},
 		{"4096 bytes of emoji", strings.Repeat("😀", message.MaxContentLen/4), false},
-		{"4096 control bytes", strings.Repeat("\x01", message.MaxContentLen), true},
-		{"mixed", strings.Repeat("<\"\\\x01é😀", message.MaxContentLen/10), true},
+		{"4096 tabs", strings.Repeat("\t", message.MaxContentLen), true},
+		{"mixed", strings.Repeat("<\"\\\"\\é😀\n", message.MaxContentLen/12), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
