@@ -133,19 +133,27 @@ func TestRatesHoldAcrossLoginsAndNodes(t *testing.T) {
 	nodes := []*node{startNode(t, r, "n1", limited), startNode(t, r, "n2", limited)}
 	registerUser(t, nodes[0].Addr, 1, "alice")
 	registerUser(t, nodes[0].Addr, 2, "bob")
+	// Room messages share their sender's budget with its private messages:
+	// carol, who sends no private message, has a room of her own.
+	registerUser(t, nodes[0].Addr, 3, "carol")
+	carol := login(t, nodes[0].Addr, 3, message.ProtoAck)
+	room := createRoom(carol, "limited")
+	carol.conn.Close()
 	for _, tt := range []struct {
 		name, typ, resType string
+		from               int
 		req                any
 	}{
-		{"private", message.PrivateMesType, message.PrivateResMesType, message.PrivateMes{ToUserID: 2, Content: "hi"}},
-		{"group", message.SmsMesType, message.SmsResMesType, message.SmsMes{Content: "hi all"}},
+		{"private", message.PrivateMesType, message.PrivateResMesType, 1, message.PrivateMes{ToUserID: 2, Content: "hi"}},
+		{"group", message.SmsMesType, message.SmsResMesType, 1, message.SmsMes{Content: "hi all"}},
+		{"room", message.RoomMesType, message.RoomResMesType, 3, message.RoomMes{RoomID: room, Content: "hi room"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Five logins, on both nodes, 40 messages each.
 			start := time.Now()
 			accepted := 0
 			for i := range 5 {
-				c := login(t, nodes[i%2].Addr, 1, message.ProtoAck)
+				c := login(t, nodes[i%2].Addr, tt.from, message.ProtoAck)
 				accepted += sendAll(t, c, 40, tt.typ, tt.req, tt.resType)
 				c.conn.Close()
 			}

@@ -28,6 +28,8 @@ func roomFailure(err error) (int, string) {
 		return message.CodeRoomLimit, "you are in as many rooms as allowed"
 	case errors.Is(err, model.ErrUserNotFound):
 		return message.CodeNoSuchUser, "no such user"
+	case errors.Is(err, model.ErrRateLimited):
+		return message.CodeRateLimited, "too many messages; slow down"
 	}
 	return message.CodeServerError, "server error; try again"
 }
@@ -214,7 +216,7 @@ func (c *conn) roomMessage(m message.Message) {
 	}
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
-	res, err := c.srv.st.Rooms.Send(ctx, req.RoomID, c.user, c.name, req.Content, req.ClientMsgID)
+	res, err := c.srv.st.Rooms.Send(ctx, req.RoomID, c.user, c.name, req.Content, req.ClientMsgID, c.srv.sendLimits().Rate)
 	if err != nil {
 		c.logStoreError("room message not stored", err)
 		code, text := roomFailure(err)

@@ -64,7 +64,7 @@ type RoomStore interface {
 	Members(ctx context.Context, room, user, offset, limit int) (int, []message.OnlineUser, error)
 	Memberships(ctx context.Context, user int) ([]model.Membership, error)
 	Newest(ctx context.Context, rooms []int) ([]string, error)
-	Send(ctx context.Context, room, from int, fromName, content, clientMsgID string) (model.RoomSendResult, error)
+	Send(ctx context.Context, room, from int, fromName, content, clientMsgID string, rate model.Limit) (model.RoomSendResult, error)
 	Read(ctx context.Context, room, user int, after string, count int) ([]model.Stored, error)
 	History(ctx context.Context, room, user int, before string, limit int) (string, []model.Stored, bool, error)
 	Advance(ctx context.Context, acks map[int]map[int]string) error

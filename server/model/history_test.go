@@ -80,7 +80,7 @@ func TestRetentionBoundsHistory(t *testing.T) {
 		if _, err := inbox.Send(ctx, 1, "u1", 2, strconv.Itoa(i), "", model.SendLimits{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := rooms.Send(ctx, room, 1, "u1", strconv.Itoa(i), ""); err != nil {
+		if _, err := rooms.Send(ctx, room, 1, "u1", strconv.Itoa(i), "", model.Limit{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -120,7 +120,7 @@ func TestHistoryMemoryPerMessage(t *testing.T) {
 		if _, err := inbox.Send(ctx, 1, "user one", 2, content, "", model.SendLimits{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := rooms.Send(ctx, room, 1, "user one", content, ""); err != nil {
+		if _, err := rooms.Send(ctx, room, 1, "user one", content, "", model.Limit{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -45,7 +45,7 @@ func BenchmarkRoomSend(b *testing.B) {
 			}
 		}
 		return func(ctx context.Context, i int) error {
-			_, err := rooms.Send(ctx, ids[i%100], 1+i%100, "u", benchContent, "")
+			_, err := rooms.Send(ctx, ids[i%100], 1+i%100, "u", benchContent, "", model.Limit{})
 			return err
 		}
 	})

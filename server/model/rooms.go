@@ -260,11 +260,14 @@ type RoomSendResult struct {
 	Previous string
 }
 
-// Send keeps a message of from in room, once. ErrNoSuchRoom, ErrNotMember.
+// Send keeps a message of from in room, once. ErrNoSuchRoom, ErrNotMember, or
+// ErrRateLimited if from is over rate (shared with its private messages).
 // Concurrent sends share pipelines (batcher).
-func (r *RedisRooms) Send(ctx context.Context, room, from int, fromName, content, clientMsgID string) (RoomSendResult, error) {
+func (r *RedisRooms) Send(ctx context.Context, room, from int, fromName, content, clientMsgID string, rate Limit) (RoomSendResult, error) {
 	args := append([]any{roomKey(room), roomMembersKey(room), roomLogKey(room), roomDedupKey(from, room, clientMsgID), userRoomsKey(from),
-		room, from, fromName, content, dedupFlag(clientMsgID), r.dedupTTL.Milliseconds()}, r.keep.args()...)
+		rateKey(RatePrivate, itoa(from)), room, from, fromName, content, dedupFlag(clientMsgID), r.dedupTTL.Milliseconds()},
+		r.keep.args()...)
+	args = append(args, strconv.FormatFloat(rate.interval(), 'f', 3, 64), max(rate.Burst, 1))
 	reply, err := redis.Values(r.sends.do(ctx, args...))
 	if err != nil {
 		return RoomSendResult{}, err
@@ -279,6 +282,8 @@ func (r *RedisRooms) Send(ctx context.Context, room, from int, fromName, content
 		return res, ErrNoSuchRoom
 	case 403:
 		return res, ErrNotMember
+	case 429:
+		return res, ErrRateLimited
 	}
 	res.Duplicate = status == 2
 	return res, nil

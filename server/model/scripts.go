@@ -34,7 +34,7 @@ var (
 	roomCreateScript    = newScript(3, "room_create")
 	roomJoinScript      = newScript(4, "room_join")
 	roomRemoveScript    = newScript(5, "room_remove")
-	roomSendScript      = newScript(5, "room_send")
+	roomSendScript      = newScript(6, "room_send")
 	roomAckScript       = newScript(1, "room_ack")
 	rateScript          = newScript(1, "rate")
 	loginReserveScript  = newScript(3, "login_reserve")
