@@ -27,9 +27,7 @@ func TestE2EInteractive(t *testing.T) {
 		{bob, []string{"Online users: 2", "alice (100)", "bob (101) (you)"}},
 	} {
 		tt.c.answer("Choice: ", "1")
-		for _, want := range tt.want {
-			tt.c.waitFor(want)
-		}
+		tt.c.waitForAll(tt.want...)
 	}
 
 	// A group message shows on bob's screen while he sits at a prompt.

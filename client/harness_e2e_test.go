@@ -103,6 +103,14 @@ func (c *ptyClient) waitFor(s string) {
 	})
 }
 
+// waitForAll waits for each of ss in turn, each after the one before.
+func (c *ptyClient) waitForAll(ss ...string) {
+	c.t.Helper()
+	for _, s := range ss {
+		c.waitFor(s)
+	}
+}
+
 // typeText types s without Enter.
 func (c *ptyClient) typeText(s string) {
 	c.t.Helper()

@@ -31,13 +31,14 @@ func TestE2ERooms(t *testing.T) {
 	bob.waitFor("[lobby, missed] alice (100): you missed this")
 
 	bob.answer("Choice: ", "9")
-	bob.waitFor("Your rooms: 1")
-	bob.waitFor("lobby [1], 2 member(s)")
+	bob.waitForAll("Your rooms: 1", "lobby [1], 2 member(s)")
 	bob.history("r", "1")
-	bob.waitFor("[lobby] alice (100): hi room")
-	bob.waitFor("[lobby] bob (101): hello alice")
-	bob.waitFor("[lobby] alice (100): you missed this")
-	bob.waitFor("(the beginning of the conversation)")
+	bob.waitForAll(
+		"[lobby] alice (100): hi room",
+		"[lobby] bob (101): hello alice",
+		"[lobby] alice (100): you missed this",
+		"(the beginning of the conversation)",
+	)
 
 	alice.sendPrivate("101", "private word")
 	alice.waitFor("Delivered to bob (101).")
