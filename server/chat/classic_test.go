@@ -143,9 +143,7 @@ func TestClassicFramesFit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sender.send(message.SmsMesType, message.SmsMes{Content: tt.content})
-			var res message.SmsResMes
-			sender.next(message.SmsResMesType, &res)
+			res := sender.group(tt.content)
 			if res.Code != message.CodeOK {
 				t.Fatalf("got %+v, want code 200", res)
 			}

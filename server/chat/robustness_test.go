@@ -23,9 +23,7 @@ func checkChat(t *testing.T, a, b *client, tag string) {
 	if sms.Content != "group "+tag || sms.UserID != 1 {
 		t.Errorf("b got %+v, want group %s from 1", sms, tag)
 	}
-	b.send(message.PrivateMesType, message.PrivateMes{ToUserID: 1, Content: "private " + tag})
-	var res message.PrivateResMes
-	b.next(message.PrivateResMesType, &res)
+	res := b.private(1, "private "+tag, "")
 	var pm message.PrivateMes
 	a.next(message.PrivateMesType, &pm)
 	if res.Code != message.CodeOK || pm.Content != "private "+tag || pm.FromUserID != 2 {
@@ -41,11 +39,7 @@ func TestRobustUnknownType(t *testing.T) {
 	for _, typ := range []string{"FooMes", "loginmes", "LoginMes ", "PongMes2"} {
 		for name, c := range map[string]*client{"logged in": in, "not logged in": out} {
 			t.Run(name+" "+typ, func(t *testing.T) {
-				c.sendRaw(envelopeFrame(typ, "{}"))
-				e := nextAs[message.ErrorResMes](c, message.ErrorResMesType)
-				if e.RefType != typ || e.Code == message.CodeOK || e.Code == 0 || e.Error == "" {
-					t.Errorf("got %+v, want an error code, an error and refType %q", e, typ)
-				}
+				refused(t, c, typ, "{}")
 				c.ping()
 				if !c.isOpen() {
 					t.Errorf("connection closed after an unknown type")
@@ -96,11 +90,7 @@ func TestRobustMalformedData(t *testing.T) {
 			if tt.loggedIn {
 				c = in
 			}
-			c.sendRaw(envelopeFrame(tt.typ, tt.data))
-			e := nextAs[message.ErrorResMes](c, message.ErrorResMesType)
-			if e.RefType != tt.typ || e.Code == message.CodeOK || e.Code == 0 || e.Error == "" {
-				t.Errorf("got %+v, want an error code, an error and refType %s", e, tt.typ)
-			}
+			refused(t, c, tt.typ, tt.data)
 			if k := c.count(message.LoginResMesType) + c.count(message.RegisterResMesType) + c.count(message.OnlineUsersResMesType) + c.count(message.PrivateResMesType); k != 0 {
 				t.Errorf("got %d answers of the request's own type besides the ErrorResMes", k)
 			}

@@ -278,8 +278,7 @@ func TestUserLegacyPlaintextPassword(t *testing.T) {
 	if u.UserID != 100 || u.UserName != "scott" {
 		t.Errorf("got users[100] = %s, want userId 100 and userName scott kept", raw)
 	}
-	c1.send(message.LogoutMesType, message.LogoutMes{})
-	c1.waitClosed()
+	c1.logout()
 
 	tests := []struct {
 		name string
@@ -527,8 +526,7 @@ func TestUserOnlineListPages(t *testing.T) {
 	})
 	// A user who logs out leaves the list.
 	gone := clients[0]
-	gone.send(message.LogoutMesType, message.LogoutMes{})
-	gone.waitClosed()
+	gone.logout()
 	res := asker.onlineUsers(0, 500)
 	if res.Total != 11 || len(res.Users) != 11 || slices.ContainsFunc(res.Users, func(u message.OnlineUser) bool { return u.UserID == ids[0] }) {
 		t.Errorf("after %d logged out: got %+v, want 11 users without it", ids[0], res)
@@ -557,8 +555,7 @@ func TestUserPresenceNotifications(t *testing.T) {
 	}
 
 	// LogoutMes: c is told nothing more, a and b see it offline.
-	c.send(message.LogoutMesType, message.LogoutMes{})
-	c.waitClosed()
+	c.logout()
 	for _, who := range []*client{a, b} {
 		if got := nextAs[message.NotifyUserStatusMes](who, message.NotifyUserStatusMesType); got.UserID != 3 || got.Status != message.UserOffline {
 			t.Errorf("on c's logout: got %+v, want 3 offline", got)
@@ -780,9 +777,7 @@ func TestUserConcurrentLoginsStayOnline(t *testing.T) {
 			t.Fatalf("round %d: every session closed", round)
 		}
 		live.ping()
-		bob.send(message.PrivateMesType, message.PrivateMes{ToUserID: 1, Content: fmt.Sprint("round ", round)})
-		var res message.PrivateResMes
-		bob.next(message.PrivateResMesType, &res)
+		res := ask[message.PrivateResMes](bob, message.PrivateMesType, message.PrivateMes{ToUserID: 1, Content: fmt.Sprint("round ", round)}, message.PrivateResMesType)
 		if res.Stored {
 			t.Fatalf("round %d: got %+v, want the message delivered to the live session, not stored", round, res)
 		}
