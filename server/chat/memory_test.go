@@ -104,23 +104,26 @@ func (r *rawConn) expectClosed() {
 
 // tryLogin registers id and logs in as it with proto 2.
 func (r *rawConn) tryLogin(id int) error {
-	if err := r.write(message.RegisterMesType, message.RegisterMes{User: message.User{UserID: id, UserPwd: password, UserName: fmt.Sprint("u", id)}}); err != nil {
-		return err
-	}
-	if err := r.await(message.RegisterResMesType, nil); err != nil {
-		return err
-	}
-	if err := r.write(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: password, Proto: message.ProtoAck}); err != nil {
+	reg := message.RegisterMes{User: message.User{UserID: id, UserPwd: password, UserName: fmt.Sprint("u", id)}}
+	if err := r.request(message.RegisterMesType, reg, message.RegisterResMesType, nil); err != nil {
 		return err
 	}
 	var res message.LoginResMes
-	if err := r.await(message.LoginResMesType, &res); err != nil {
+	if err := r.request(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: password, Proto: message.ProtoAck}, message.LoginResMesType, &res); err != nil {
 		return err
 	}
 	if res.Code != message.CodeOK {
 		return fmt.Errorf("login %d: %+v", id, res)
 	}
 	return nil
+}
+
+// request sends typ with payload and awaits the next resType, decoded into res.
+func (r *rawConn) request(typ string, payload any, resType string, res any) error {
+	if err := r.write(typ, payload); err != nil {
+		return err
+	}
+	return r.await(resType, res)
 }
 
 func (r *rawConn) login(id int) {
@@ -179,8 +182,7 @@ func parallel(t testing.TB, n int, fn func(i int) error) {
 }
 
 func TestFrameLimitBeforeLogin(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	tests := []struct {
 		name  string
 		login bool
@@ -338,8 +340,7 @@ func metric(t testing.TB, srv *chat.Server, name string) float64 {
 // TestNothingOverTheFrameLimitGoesOut asks for answers that would repeat or list
 // long, heavily escaped text, and reads them with the protocol's frame limit.
 func TestNothingOverTheFrameLimitGoesOut(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	c := dialRaw(t, n.Addr)
 	c.login(1)
 

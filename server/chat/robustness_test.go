@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 )
 
 // checkChat checks that a and b (ids 1 and 2) still exchange group and private messages.
@@ -32,8 +31,7 @@ func checkChat(t *testing.T, a, b *client, tag string) {
 }
 
 func TestRobustUnknownType(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	in := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	out := dial(t, n.Addr)
 	for _, typ := range []string{"FooMes", "loginmes", "LoginMes ", "PongMes2"} {
@@ -51,14 +49,11 @@ func TestRobustUnknownType(t *testing.T) {
 	if res := out.register(2, "password", "bob"); res.Code != message.CodeOK {
 		t.Fatalf("register after unknown types: %+v", res)
 	}
-	if res := out.login(2, "password", 0); res.Code != message.CodeOK {
-		t.Fatalf("login after unknown types: %+v", res)
-	}
+	out.mustLogin(2, 0)
 }
 
 func TestRobustMalformedData(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	in := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
 	out := dial(t, n.Addr)
@@ -114,8 +109,7 @@ func TestRobustMalformedData(t *testing.T) {
 }
 
 func TestRobustBadFrames(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	a := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	b := user(t, n.Addr, 2, "bob", message.ProtoAck)
 	a.next(message.NotifyUserStatusMesType, nil)
@@ -185,8 +179,7 @@ func TestRobustBadFrames(t *testing.T) {
 }
 
 func TestRobustFraming(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	ping := envelopeFrame(message.PingMesType, "{}")
 
 	t.Run("one byte per write", func(t *testing.T) {

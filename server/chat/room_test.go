@@ -382,16 +382,13 @@ func TestRoomUnacknowledgedComeAgain(t *testing.T) {
 // TestRoomMessagesWaitForProto2: a member logged in with a classic client is not
 // sent room messages (it would not show them); they come at its next proto-2 login.
 func TestRoomMessagesWaitForProto2(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	const ann, ben = 701, 702
 	a, b, room := roomOfTwo(t, n.Addr, n.Addr, ann, ben, "proto")
 	b.logout()
 
 	classic := dial(t, n.Addr)
-	if res := classic.login(ben, "password", message.ProtoClassic); res.Code != message.CodeOK {
-		t.Fatalf("classic login: %+v", res)
-	}
+	classic.mustLogin(ben, message.ProtoClassic)
 	sent := sayInRoom(a, room, "for a proto-2 client", "")
 	// A private message after it, which the classic session is sent: by then the
 	// room message would have come too.

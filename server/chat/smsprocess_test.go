@@ -14,8 +14,7 @@ import (
 )
 
 func TestGroupMessage(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoClassic)
 	carol := user(t, n.Addr, 3, "carol", 0)
@@ -66,8 +65,7 @@ func TestGroupMessage(t *testing.T) {
 }
 
 func TestGroupMessageInvalid(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	classic := user(t, n.Addr, 3, "classic", message.ProtoClassic)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
@@ -116,8 +114,7 @@ func TestGroupMessageInvalid(t *testing.T) {
 }
 
 func TestPrivateMessageErrors(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
 	tests := []struct {

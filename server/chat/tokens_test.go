@@ -29,8 +29,7 @@ func tokenKeys(t *testing.T, r *redistest.Server) []string {
 }
 
 func TestTokenLogin(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	classic := dial(t, n.Addr)
 	classic.register(1, "password", "ann")
 	if res := classic.login(1, "password", message.ProtoClassic); res.Code != message.CodeOK || res.Token != "" {

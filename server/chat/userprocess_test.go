@@ -76,8 +76,7 @@ func isBcrypt(hash, pwd string) bool {
 }
 
 func TestUserRegisterCodes(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	c := dial(t, n.Addr)
 	if res := c.register(1, "password", "first"); res.Code != message.CodeOK || res.Error != "" {
 		t.Fatalf("first register: got %+v, want code 200 and empty error", res)
@@ -148,8 +147,7 @@ func TestUserRegisterCodes(t *testing.T) {
 }
 
 func TestUserRegisterConcurrentDuplicate(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	const N = 20
 	clients := make([]*client, N)
 	frames := make([][]byte, N)
@@ -181,8 +179,7 @@ func TestUserRegisterConcurrentDuplicate(t *testing.T) {
 }
 
 func TestUserLoginCodes(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	const pwd = "S3cret-Pa55word"
 	reg := dial(t, n.Addr)
 	if res := reg.register(7, pwd, "seven"); res.Code != message.CodeOK {
@@ -254,8 +251,7 @@ func TestUserLoginCodes(t *testing.T) {
 }
 
 func TestUserLegacyPlaintextPassword(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	r.Do(t, "HSET", "users", "100", `{"userId":100,"userPwd":"123456","userName":"scott"}`)
 	r.Do(t, "HSET", "users", "101", `{"userId":101,"userPwd":"abcdef","userName":"tiger"}`)
 
@@ -299,8 +295,7 @@ func TestUserLegacyPlaintextPassword(t *testing.T) {
 }
 
 func TestUserSecondLoginReplacesFirst(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	first := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
 
@@ -450,8 +445,7 @@ func TestUserConcurrentLoginsOneSurvives(t *testing.T) {
 }
 
 func TestUserOnlineListPages(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	perm := rng.Perm(1000)
 	var ids []int
@@ -534,8 +528,7 @@ func TestUserOnlineListPages(t *testing.T) {
 }
 
 func TestUserPresenceNotifications(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	a := user(t, n.Addr, 1, "alice", 0)
 	b := user(t, n.Addr, 2, "bob", 0)
 	if got := nextAs[message.NotifyUserStatusMes](a, message.NotifyUserStatusMesType); got != (message.NotifyUserStatusMes{UserID: 2, Status: message.UserOnline, UserName: "bob"}) {
@@ -603,8 +596,7 @@ func TestUserPresenceLimit(t *testing.T) {
 }
 
 func TestUserLoginRequired(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	bob := user(t, n.Addr, 2, "bob", 0)
 	c := dial(t, n.Addr)
 	c.ping() // PingMes works before login
@@ -633,9 +625,7 @@ func TestUserLoginRequired(t *testing.T) {
 	if res := c.register(3, "password", "carol"); res.Code != message.CodeOK {
 		t.Fatalf("register: got %+v", res)
 	}
-	if res := c.login(3, "password", 0); res.Code != message.CodeOK {
-		t.Fatalf("login after the 401s: got %+v", res)
-	}
+	c.mustLogin(3, 0)
 	bob.next(message.NotifyUserStatusMesType, nil)
 	bob.ping()
 	if k := bob.count(message.SmsMesType) + bob.count(message.PrivateMesType); k != 0 {
@@ -682,8 +672,7 @@ func TestUserLoginTimeout(t *testing.T) {
 }
 
 func TestUserLoginRateLimit(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	c := dial(t, n.Addr)
 	for _, id := range []int{1, 2} {
 		if res := c.register(id, "password", fmt.Sprint("u", id)); res.Code != message.CodeOK {
@@ -741,8 +730,7 @@ func TestUserLoginRateLimit(t *testing.T) {
 // TestUserConcurrentLoginsStayOnline repeats two simultaneous logins of one user on
 // one node: whichever wins, the user must stay online with one live session.
 func TestUserConcurrentLoginsStayOnline(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	bob := user(t, n.Addr, 2, "bob", 0)
 	if res := bob.register(1, "password", "alice"); res.Code != message.CodeOK {
 		t.Fatalf("register: %+v", res)
