@@ -229,6 +229,14 @@ func (h *harness) seeAll(wants ...string) {
 	}
 }
 
+// seeOnce checks the output holds s exactly once.
+func (h *harness) seeOnce(s string) {
+	h.t.Helper()
+	if got := strings.Count(h.out.String(), s); got != 1 {
+		h.t.Errorf("got %q %d times, want once:\n%s", s, got, h.out)
+	}
+}
+
 // login logs in as 100 (alice) and returns the server side of the session.
 func (h *harness) login() *peer {
 	h.t.Helper()

@@ -198,9 +198,7 @@ func TestIncoming(t *testing.T) {
 	// Every private message is acknowledged, the repeat too.
 	p.expectAcks("p0", "p1", "p1")
 	// The repeated msgId is shown once, and so is the prompt it interrupted.
-	if got := strings.Count(h.out.String(), "psst"); got != 1 {
-		t.Errorf("got psst %d times, want once:\n%s", got, h.out)
-	}
+	h.seeOnce("psst")
 
 	h.lines("4")
 	h.see("Messages of this session:\n" +

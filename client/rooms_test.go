@@ -2,7 +2,6 @@ package main
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,9 +22,7 @@ func TestIncomingRoomMessages(t *testing.T) {
 		"[12:00:00] * carol (102) joined lobby [3]",
 	)
 	p.expectAcks("3:1-0", "3:2-0", "3:2-0")
-	if got := strings.Count(h.out.String(), ": live"); got != 1 {
-		t.Errorf("got the live message %d times, want once:\n%s", got, h.out)
-	}
+	h.seeOnce(": live")
 }
 
 func TestRoomRequests(t *testing.T) {
