@@ -16,21 +16,13 @@ package main
 // most abuseConnsPerWorker each.
 
 import (
-	"bufio"
+	"cmp"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"chat/common/message"
@@ -60,134 +52,13 @@ type abuseEvent struct {
 	Err     string `json:"err,omitempty"`
 }
 
-// runAbuseWorker is the "abuse-worker" command: it opens the task's connections
-// (logging in if asked), reports "connected", and then follows its stdin: "stall"
-// sends every connection's stalled frame, "stats" reports refusals and closes; the
-// end of stdin ends it.
-func runAbuseWorker() {
-	in := bufio.NewReader(os.Stdin)
-	out := json.NewEncoder(os.Stdout)
-	var outMu sync.Mutex
-	emit := func(e abuseEvent) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		out.Encode(e)
-	}
-	line, err := in.ReadBytes('\n')
-	var t abuseTask
-	if err == nil {
-		err = json.Unmarshal(line, &t)
-	}
-	if err != nil {
-		emit(abuseEvent{Ev: "fatal", Err: "no task: " + err.Error()})
-		os.Exit(2)
-	}
-	time.AfterFunc(time.Until(time.UnixMilli(t.Deadline)), func() { os.Exit(3) })
-	ctx, cancel := context.WithDeadline(context.Background(), time.UnixMilli(t.Deadline))
-	defer cancel()
-
-	conns := make([]*client, t.N)
-	var fails atomic.Int64
-	var firstErr atomic.Value
-	forEach(t.N, 64, func(j int) {
-		c, err := dialAbuser(ctx, t.Addr, t.Mode == "nonread")
-		if err == nil && (t.Login || t.Mode == "nonread") {
-			if _, err = c.login(t.First + j); err != nil {
-				c.Close()
-			}
-		}
-		if err != nil {
-			fails.Add(1)
-			firstErr.CompareAndSwap(nil, err.Error())
-			return
-		}
-		conns[j] = c
-	})
-	e := abuseEvent{Ev: "connected", OK: t.N - int(fails.Load()), Fail: int(fails.Load())}
-	if v, ok := firstErr.Load().(string); ok {
-		e.Err = v
-	}
-	emit(e)
-
-	var refused, closed atomic.Int64
-	for {
-		line, err := in.ReadBytes('\n')
-		if err != nil {
-			return // the parent is done: exiting closes every connection
-		}
-		switch strings.TrimSpace(string(line)) {
-		case "stall":
-			stall := binary.BigEndian.AppendUint32(nil, t.Announce)
-			stall = append(stall, strings.Repeat("x", t.Sent)...)
-			sent := 0
-			for _, c := range conns {
-				if c == nil || c.writeRaw(stall) != nil {
-					continue
-				}
-				sent++
-				// Watch for the server's answer (413 and a close, or nothing).
-				go func(c *client) {
-					for {
-						typ, body, err := c.readFrame()
-						if err != nil {
-							closed.Add(1)
-							return
-						}
-						if typ == message.ErrorResMesType {
-							var er message.ErrorResMes
-							if unpack(body, &er) == nil && er.Code == message.CodeTooLarge {
-								refused.Add(1)
-							}
-						}
-					}
-				}(c)
-			}
-			emit(abuseEvent{Ev: "stalled", OK: sent, Fail: t.N - sent})
-		case "stats":
-			emit(abuseEvent{Ev: "stats", Refused: int(refused.Load()), Closed: int(closed.Load())})
-		}
-	}
-}
-
-// dialAbuser connects; a non-reader gets a small receive buffer (set before the
-// connection, so that its window stays small), so that the backlog it causes is
-// held by the server, not by the kernel's buffers.
-func dialAbuser(ctx context.Context, addr string, smallWindow bool) (*client, error) {
-	d := dialer("")
-	if smallWindow {
-		d.Control = func(network, address string, rc syscall.RawConn) error {
-			var serr error
-			rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-			})
-			return serr
-		}
-	}
-	nc, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &client{nc: nc, br: bufio.NewReaderSize(nc, 512)}, nil
-}
-
-// forEach runs fn(i) for i in [0, n) on conc goroutines.
-func forEach(n, conc int, fn func(i int)) {
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
+// add sums o's counts into e, which keeps the first error.
+func (e *abuseEvent) add(o abuseEvent) {
+	e.OK += o.OK
+	e.Fail += o.Fail
+	e.Refused += o.Refused
+	e.Closed += o.Closed
+	e.Err = cmp.Or(e.Err, o.Err)
 }
 
 // abuseWorkers are the helper processes of one part of the scenario.
@@ -199,30 +70,15 @@ type abuseWorkers struct {
 
 // startAbusers spreads n connections over workers of at most abuseConnsPerWorker.
 func (e *env) startAbusers(t abuseTask, n int) (*abuseWorkers, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	ws := &abuseWorkers{}
 	for first := 0; first < n; first += abuseConnsPerWorker {
 		task := t
 		task.N = min(abuseConnsPerWorker, n-first)
 		task.First = t.First + first
-		cmd := exec.Command(exe, "abuse-worker")
-		cmd.Stderr = os.Stderr
-		in, err := cmd.StdinPipe()
+		p, in, out, err := e.startWorkerProc("abuse-worker", task)
 		if err != nil {
 			return nil, err
 		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		p, err := e.startWorker(cmd)
-		if err != nil {
-			return nil, err
-		}
-		json.NewEncoder(in).Encode(task)
 		ws.procs, ws.ins, ws.outs = append(ws.procs, p), append(ws.ins, in), append(ws.outs, json.NewDecoder(out))
 	}
 	return ws, nil
@@ -245,13 +101,7 @@ func (ws *abuseWorkers) ask(cmd, ev string) (abuseEvent, error) {
 		if e.Ev != ev {
 			return sum, fmt.Errorf("abuse worker %d: got %q (%s), want %q", i, e.Ev, e.Err, ev)
 		}
-		sum.OK += e.OK
-		sum.Fail += e.Fail
-		sum.Refused += e.Refused
-		sum.Closed += e.Closed
-		if sum.Err == "" {
-			sum.Err = e.Err
-		}
+		sum.add(e)
 	}
 	return sum, nil
 }
@@ -265,39 +115,6 @@ func (ws *abuseWorkers) stop(e *env) {
 		stops[i] = p.stop
 	}
 	stopConcurrently(stops, 10*time.Second)
-}
-
-// peakRSSKiB reads VmHWM, the most RSS pid ever had.
-func peakRSSKiB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
-			v, _ := strconv.ParseInt(f[1], 10, 64)
-			return v
-		}
-	}
-	return -1
-}
-
-// scrape reads an unlabelled metric of a server's /metrics.
-func scrape(metrics, name string) float64 {
-	c := http.Client{Timeout: 10 * time.Second}
-	r, err := c.Get("http://" + metrics + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, name+" "); ok {
-			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return v
-		}
-	}
-	return -1
 }
 
 func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }

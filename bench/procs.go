@@ -168,19 +168,22 @@ func (e *env) startServer(redisAddr, node string, extra ...string) (*server, err
 	return s, nil
 }
 
-// procStatus reads VmRSS (KiB) of pid.
-func rssKiB(pid int) int64 {
+// rssKiB reads VmRSS, the RSS of pid now.
+func rssKiB(pid int) int64 { return procStatusKiB(pid, "VmRSS") }
+
+// peakRSSKiB reads VmHWM, the most RSS pid ever had.
+func peakRSSKiB(pid int) int64 { return procStatusKiB(pid, "VmHWM") }
+
+// procStatusKiB reads the field (in KiB) of pid's /proc status, -1 where unknown.
+func procStatusKiB(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return -1
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			f := strings.Fields(l)
-			if len(f) >= 2 {
-				v, _ := strconv.ParseInt(f[1], 10, 64)
-				return v
-			}
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == field+":" {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			return v
 		}
 	}
 	return -1
@@ -213,6 +216,24 @@ func forceGC(metrics string) {
 		io.Copy(io.Discard, r.Body)
 		r.Body.Close()
 	}
+}
+
+// scrape reads an unlabelled metric of a server's /metrics.
+func scrape(metrics, name string) float64 {
+	c := http.Client{Timeout: 10 * time.Second}
+	r, err := c.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, name+" "); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v
+		}
+	}
+	return -1
 }
 
 // settledRSS forces a GC, then waits until RSS changes by less than 0.5 % over 2 s.
@@ -257,30 +278,43 @@ type workers struct {
 	events chan Event
 }
 
-// startWorkers runs one worker process of this binary per task.
-func (e *env) startWorkers(tasks []Task) (*workers, error) {
+// startWorkerProc runs this binary as the worker command mode (such as "worker")
+// with task as the first line of its stdin, and returns the process, its stdin
+// and its stdout.
+func (e *env) startWorkerProc(mode string, task any) (*proc, io.WriteCloser, io.ReadCloser, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
+	cmd := exec.Command(exe, mode)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := e.startWorker(cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := json.NewEncoder(in).Encode(task); err != nil {
+		return nil, nil, nil, err // p is stopped with the others at cleanup
+	}
+	return p, in, out, nil
+}
+
+// startWorkers runs one worker process of this binary per task.
+func (e *env) startWorkers(tasks []Task) (*workers, error) {
 	ws := &workers{events: make(chan Event, 1024)}
 	for i, t := range tasks {
-		cmd := exec.Command(exe, "worker")
-		cmd.Stderr = os.Stderr
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			return nil, err
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		p, err := e.startWorker(cmd)
+		p, in, out, err := e.startWorkerProc("worker", t)
 		if err != nil {
 			return nil, err
 		}
 		w := &wproc{i: i, p: p, in: in, enc: json.NewEncoder(in)}
-		w.enc.Encode(t)
 		ws.ws = append(ws.ws, w)
 		go func(i int) {
 			sc := bufio.NewScanner(out)

@@ -116,12 +116,7 @@ func runWorker() {
 		os.Exit(2)
 	}
 	w.storm = newStormWorker(w.t)
-	// Bounded in time whatever the parent does.
-	time.AfterFunc(time.Until(time.UnixMilli(w.t.Deadline)), func() {
-		fmt.Fprintln(os.Stderr, "worker: deadline reached, exiting")
-		os.Exit(3)
-	})
-	ctx, cancel := context.WithDeadline(context.Background(), time.UnixMilli(w.t.Deadline))
+	ctx, cancel := taskContext("worker", w.t.Deadline)
 	defer cancel()
 
 	var rl syscall.Rlimit
@@ -183,6 +178,17 @@ func runWorker() {
 			return
 		}
 	}
+}
+
+// taskContext bounds a worker process in time whatever its parent does: the
+// process exits with status 3 at deadline (unix ms), and the context ends then.
+func taskContext(name string, deadline int64) (context.Context, context.CancelFunc) {
+	at := time.UnixMilli(deadline)
+	time.AfterFunc(time.Until(at), func() {
+		fmt.Fprintln(os.Stderr, name+": deadline reached, exiting")
+		os.Exit(3)
+	})
+	return context.WithDeadline(context.Background(), at)
 }
 
 func (w *worker) shutdown() {

@@ -12,24 +12,17 @@ import (
 // other node by itself, without anyone typing, and shows the private message
 // sent to it meanwhile.
 func TestE2EReconnect(t *testing.T) {
-	clientBin := clientBinary(t)
+	clientBinary(t) // skips before redis and the nodes start
 	r := redistest.Start(t)
 	n1 := chattest.StartServer(t, r.Addr, "-heartbeat", "500ms")
 	n2 := chattest.StartServer(t, r.Addr, "-heartbeat", "500ms")
-	alice := startPTY(t, clientBin, n1.Addr+","+n2.Addr, "alice")
-	bob := startPTY(t, clientBin, n2.Addr, "bob")
-
-	alice.register("100", "alice-pw", "alice")
-	bob.register("101", "bob-pw-1", "bob")
-	alice.login("100", "alice-pw")
+	alice, bob := startAliceAndBob(t, n1.Addr+","+n2.Addr, n2.Addr)
 	alice.waitFor("Choice: ")
 	bob.login("101", "bob-pw-1")
 
 	n1.Kill()
 	alice.waitFor("Connection lost, reconnecting…")
-	bob.answer("Choice: ", "3")
-	bob.answer("To user id: ", "100")
-	bob.answer("Message: ", "are you back?")
+	bob.sendPrivate("100", "are you back?")
 	alice.waitFor("Reconnected to " + n2.Addr + " as alice (100).")
 	alice.waitFor("bob (101): are you back?")
 	if out := alice.out.String(); strings.Contains(out, "refused the session token") || strings.Contains(out, "log in again") {
@@ -37,15 +30,8 @@ func TestE2EReconnect(t *testing.T) {
 	}
 
 	// The session goes on on n2: alice answers, bob gets it.
-	alice.answer("Choice: ", "3")
-	alice.answer("To user id: ", "101")
-	alice.answer("Message: ", "yes, on the other node")
+	alice.sendPrivate("101", "yes, on the other node")
 	alice.waitFor("Delivered to bob (101).")
 	bob.waitFor("[private] alice (100): yes, on the other node")
-	for _, c := range []*ptyClient{alice, bob} {
-		c.answer("Choice: ", "5")
-		c.waitFor("Logged out.")
-		c.answer("Choice: ", "3")
-		c.exit()
-	}
+	quit(alice, bob)
 }

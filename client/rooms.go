@@ -308,18 +308,16 @@ func (v View) SentRoom(room, content string) string {
 	return fmt.Sprintf("%s [%s] you: %s", v.stamp(0), room, clean(content))
 }
 
+// roomNoticeWords words the events of a RoomNoticeMes.
+var roomNoticeWords = map[string]string{
+	message.RoomJoined:  "joined",
+	message.RoomLeft:    "left",
+	message.RoomRemoved: "was removed from",
+}
+
 // RoomNotice formats a RoomNoticeMes about the room named room.
 func (v View) RoomNotice(m *message.RoomNoticeMes, room string) string {
-	what := "changed"
-	switch m.Event {
-	case message.RoomJoined:
-		what = "joined"
-	case message.RoomLeft:
-		what = "left"
-	case message.RoomRemoved:
-		what = "was removed from"
-	}
-	return fmt.Sprintf("%s * %s %s %s", v.stamp(0), who(m.UserName, m.UserID), what, roomName(room, m.RoomID))
+	return v.notice(m.UserName, m.UserID, wordFor(roomNoticeWords, m.Event, "changed")+" "+roomName(room, m.RoomID))
 }
 
 // HistoryItem formats one message of a history page; toName is the recipient's

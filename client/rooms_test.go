@@ -2,7 +2,6 @@ package main
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,23 +16,13 @@ func TestIncomingRoomMessages(t *testing.T) {
 	p.send(message.RoomMesType, &message.RoomMes{RoomID: 3, RoomName: "lobby", MsgID: "3:2-0", FromUserID: 101, FromUserName: "bob", Content: "live", SentAt: at})
 	p.send(message.RoomMesType, &message.RoomMes{RoomID: 3, RoomName: "lobby", MsgID: "3:2-0", FromUserID: 101, FromUserName: "bob", Content: "live", SentAt: at, Offline: true})
 	p.send(message.RoomNoticeMesType, &message.RoomNoticeMes{RoomID: 3, UserID: 102, UserName: "carol", Event: message.RoomJoined})
-	for _, want := range []string{
+	h.seeAll(
 		"[11:59:00] [lobby, missed] bob (101): missed it",
 		"[11:59:00] [lobby] bob (101): live",
 		"[12:00:00] * carol (102) joined lobby [3]",
-	} {
-		h.see(want)
-	}
-	for _, want := range []string{"3:1-0", "3:2-0", "3:2-0"} {
-		var ack message.AckMes
-		p.expect(message.AckMesType, &ack)
-		if len(ack.MsgIDs) != 1 || ack.MsgIDs[0] != want {
-			t.Errorf("AckMes: got %v, want [%s]", ack.MsgIDs, want)
-		}
-	}
-	if got := strings.Count(h.out.String(), ": live"); got != 1 {
-		t.Errorf("got the live message %d times, want once:\n%s", got, h.out)
-	}
+	)
+	p.expectAcks("3:1-0", "3:2-0", "3:2-0")
+	h.seeOnce(": live")
 }
 
 func TestRoomRequests(t *testing.T) {

@@ -88,18 +88,29 @@ func (v View) SentPrivate(to string, content string) string {
 	return fmt.Sprintf("%s [private] you -> %s: %s", v.stamp(0), to, clean(content))
 }
 
+// presenceWords words the statuses of a NotifyUserStatusMes.
+var presenceWords = map[int]string{
+	message.UserOnline:  "is online",
+	message.UserOffline: "went offline",
+	message.UserBusy:    "is busy",
+}
+
 // Presence formats a NotifyUserStatusMes.
 func (v View) Presence(m *message.NotifyUserStatusMes) string {
-	state := "changed status"
-	switch m.Status {
-	case message.UserOnline:
-		state = "is online"
-	case message.UserOffline:
-		state = "went offline"
-	case message.UserBusy:
-		state = "is busy"
+	return v.notice(m.UserName, m.UserID, wordFor(presenceWords, m.Status, "changed status"))
+}
+
+// notice formats a notice that user name (id) did what.
+func (v View) notice(name string, id int, what string) string {
+	return fmt.Sprintf("%s * %s %s", v.stamp(0), who(name, id), what)
+}
+
+// wordFor is words[k], or otherwise for a k it has no word for.
+func wordFor[K comparable](words map[K]string, k K, otherwise string) string {
+	if w, ok := words[k]; ok {
+		return w
 	}
-	return fmt.Sprintf("%s * %s %s", v.stamp(0), who(m.UserName, m.UserID), state)
+	return otherwise
 }
 
 // failure explains a non-200 code that means the same for every request.
@@ -135,10 +146,7 @@ func LoginResult(r *message.LoginResMes, id int) string {
 	case message.CodeRateLimited:
 		return "Too many login attempts (429): wait a moment and try again."
 	}
-	if r.Code == message.CodeServerError && r.RetryAfter > 0 {
-		return busy(r.RetryAfter)
-	}
-	return "Login failed. " + failure(r.Code, r.Error)
+	return refused("Login failed.", r.Code, r.RetryAfter, r.Error)
 }
 
 // onlineCount is the true online total, or the listed ids for a classic server.
@@ -159,10 +167,16 @@ func RegisterResult(r *message.RegisterResMes, id int) string {
 	case message.CodeRateLimited:
 		return "Too many attempts (429): wait a moment and try again."
 	}
-	if r.Code == message.CodeServerError && r.RetryAfter > 0 {
-		return busy(r.RetryAfter)
+	return refused("Registration failed.", r.Code, r.RetryAfter, r.Error)
+}
+
+// refused explains a code a request has no words of its own for: when to try a
+// busy server again, or what failed and why.
+func refused(what string, code, retryAfter int, serverErr string) string {
+	if code == message.CodeServerError && retryAfter > 0 {
+		return busy(retryAfter)
 	}
-	return "Registration failed. " + failure(r.Code, r.Error)
+	return what + " " + failure(code, serverErr)
 }
 
 // busy explains a 505 that says when to try again (milliseconds).

@@ -143,9 +143,7 @@ func TestClassicFramesFit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sender.send(message.SmsMesType, message.SmsMes{Content: tt.content})
-			var res message.SmsResMes
-			sender.next(message.SmsResMesType, &res)
+			res := sender.group(tt.content)
 			if res.Code != message.CodeOK {
 				t.Fatalf("got %+v, want code 200", res)
 			}
@@ -181,8 +179,7 @@ func TestClassicFramesFit(t *testing.T) {
 
 func TestClassicLoginWithManyOnline(t *testing.T) {
 	const online = 1000
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	// Users with ten-digit ids, online as the login's list sees them: written
 	// straight into the online set (docs/SCALING.md), as a thousand logins take
 	// most of a minute under the race detector.
@@ -206,8 +203,7 @@ func TestClassicLoginWithManyOnline(t *testing.T) {
 }
 
 func TestClassicPrivateMessages(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	meter := meterFrames(t, n.Addr)
 	bob := user(t, meter.Addr, 2, "bob", 0)
@@ -249,9 +245,7 @@ func TestClassicPrivateMessages(t *testing.T) {
 	}
 	for round := range 2 {
 		bob = dial(t, n.Addr)
-		if res := bob.login(2, "password", message.ProtoClassic); res.Code != message.CodeOK {
-			t.Fatalf("login: %+v", res)
-		}
+		bob.mustLogin(2, message.ProtoClassic)
 		marker := alice.private(2, "marker "+strconv.Itoa(round), "")
 		var ms []message.PrivateMes
 		checkFor(t, waitTimeout, "the marker", func() bool {

@@ -139,8 +139,7 @@ func TestClusterThreeNodes(t *testing.T) {
 
 	t.Run("LogoutPresenceCrossesNodes", func(t *testing.T) {
 		bind(t, all...)
-		ub.send(message.LogoutMesType, message.LogoutMes{})
-		ub.waitClosed()
+		ub.logout()
 		for _, tc := range []struct {
 			node string
 			c    *client

@@ -244,8 +244,7 @@ func TestPrivateConcurrent(t *testing.T) {
 	const senderBase, recipientBase = 1, 1001
 	offlineFrom := recipientBase + 40 // 1041..1050 log in midway
 	classicFrom := recipientBase + 35 // 1036..1040 are classic
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	start := time.Now()
 
 	// Every user registers first; offline recipients then have an inbox waiting.
@@ -504,8 +503,7 @@ func TestPrivateSurvivesNodeCrash(t *testing.T) {
 // Redis restart, and the node recovers by itself.
 func TestPrivateSurvivesRedisRestart(t *testing.T) {
 	const total = 10
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	registerUser(t, n.Addr, 2, "bob")
 	var want []string

@@ -18,6 +18,12 @@ import (
 	"chat/common/message"
 )
 
+// wire is the sending side of a test connection, shared by client and rawConn.
+type wire struct {
+	t    testing.TB
+	conn net.Conn
+}
+
 // received is one frame a client got.
 type received struct {
 	Type string
@@ -27,8 +33,7 @@ type received struct {
 // client speaks the protocol over one connection. A goroutine reads every frame
 // into a list; the next* and take* methods take frames from it in order.
 type client struct {
-	t    testing.TB
-	conn net.Conn
+	wire
 
 	mu     sync.Mutex
 	frames []received
@@ -45,16 +50,27 @@ func dial(t testing.TB, addr string) *client {
 // at its cleanup.
 func dialOwned(owner, t testing.TB, addr string) *client {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
+	nc, err := dialTCP(owner, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return newClient(owner, t, nc)
 }
 
+// dialTCP connects to addr within waitTimeout; owner closes the connection at its
+// cleanup.
+func dialTCP(owner testing.TB, addr string) (net.Conn, error) {
+	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
+	if err != nil {
+		return nil, err
+	}
+	owner.Cleanup(func() { nc.Close() })
+	return nc, nil
+}
+
 // newClient starts reading frames from nc, for t; owner closes nc at its cleanup.
 func newClient(owner, t testing.TB, nc net.Conn) *client {
-	c := &client{t: t, conn: nc}
+	c := &client{wire: wire{t: t, conn: nc}}
 	go c.readLoop()
 	owner.Cleanup(func() { nc.Close() })
 	return c
@@ -95,7 +111,7 @@ func (c *client) readLoop() {
 // ---- sending ----
 
 // send sends a message whose data is the JSON of payload, encoded the classic way.
-func (c *client) send(typ string, payload any) {
+func (c *wire) send(typ string, payload any) {
 	c.t.Helper()
 	if err := c.write(typ, payload); err != nil {
 		c.t.Fatalf("send %s: %v", typ, err)
@@ -103,7 +119,7 @@ func (c *client) send(typ string, payload any) {
 }
 
 // write is send for goroutines, which must not fail the test.
-func (c *client) write(typ string, payload any) error {
+func (c *wire) write(typ string, payload any) error {
 	f, err := message.EncodeFrame(typ, payload)
 	if err != nil {
 		return err
@@ -113,7 +129,7 @@ func (c *client) write(typ string, payload any) error {
 }
 
 // sendRaw writes bytes as they are.
-func (c *client) sendRaw(b []byte) {
+func (c *wire) sendRaw(b []byte) {
 	c.t.Helper()
 	if _, err := c.conn.Write(b); err != nil {
 		c.t.Fatalf("write: %v", err)
@@ -310,6 +326,13 @@ func nextAs[T any](c *client, typ string) T {
 	return decode[T](c.t, c.nextRaw(typ))
 }
 
+// ask sends typ with payload and returns the data of the next resType as a T.
+func ask[T any](c *client, typ string, payload any, resType string) T {
+	c.t.Helper()
+	c.send(typ, payload)
+	return nextAs[T](c, resType)
+}
+
 // ping sends PingMes and waits for PongMes: every frame the server wrote to this
 // connection before handling the ping has arrived once it returns.
 func (c *client) ping() {
@@ -348,45 +371,30 @@ func (c *client) request(typ string, payload any, resType string, res any, timeo
 
 func (c *client) register(id int, pwd, name string) message.RegisterResMes {
 	c.t.Helper()
-	c.send(message.RegisterMesType, message.RegisterMes{User: message.User{UserID: id, UserPwd: pwd, UserName: name}})
-	var res message.RegisterResMes
-	c.next(message.RegisterResMesType, &res)
-	return res
+	return ask[message.RegisterResMes](c, message.RegisterMesType, message.RegisterMes{User: message.User{UserID: id, UserPwd: pwd, UserName: name}}, message.RegisterResMesType)
 }
 
 func (c *client) login(id int, pwd string, proto int) message.LoginResMes {
 	c.t.Helper()
-	c.send(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: pwd, Proto: proto})
-	var res message.LoginResMes
-	c.next(message.LoginResMesType, &res)
-	return res
+	return ask[message.LoginResMes](c, message.LoginMesType, message.LoginMes{UserID: id, UserPwd: pwd, Proto: proto}, message.LoginResMesType)
 }
 
 // onlineUsers asks for one page of the online list.
 func (c *client) onlineUsers(offset, limit int) message.OnlineUsersResMes {
 	c.t.Helper()
-	c.send(message.OnlineUsersMesType, message.OnlineUsersMes{Offset: offset, Limit: limit})
-	var res message.OnlineUsersResMes
-	c.next(message.OnlineUsersResMesType, &res)
-	return res
+	return ask[message.OnlineUsersResMes](c, message.OnlineUsersMesType, message.OnlineUsersMes{Offset: offset, Limit: limit}, message.OnlineUsersResMesType)
 }
 
 // private sends a private message and returns its answer.
 func (c *client) private(to int, content, clientMsgID string) message.PrivateResMes {
 	c.t.Helper()
-	c.send(message.PrivateMesType, message.PrivateMes{ToUserID: to, Content: content, ClientMsgID: clientMsgID})
-	var res message.PrivateResMes
-	c.next(message.PrivateResMesType, &res)
-	return res
+	return ask[message.PrivateResMes](c, message.PrivateMesType, message.PrivateMes{ToUserID: to, Content: content, ClientMsgID: clientMsgID}, message.PrivateResMesType)
 }
 
 // group sends a group message and returns its answer (proto 2 clients get one).
 func (c *client) group(content string) message.SmsResMes {
 	c.t.Helper()
-	c.send(message.SmsMesType, message.SmsMes{Content: content})
-	var res message.SmsResMes
-	c.next(message.SmsResMesType, &res)
-	return res
+	return ask[message.SmsResMes](c, message.SmsMesType, message.SmsMes{Content: content}, message.SmsResMesType)
 }
 
 // userIDs lists the ids of an online list page, in its order.
@@ -439,6 +447,31 @@ func loginOwned(owner, t testing.TB, addr string, id, proto int) *client {
 	c := dialOwned(owner, t, addr)
 	c.mustLogin(id, proto)
 	return c
+}
+
+// refused sends c an envelope of typ with data and checks the answer is an
+// ErrorResMes with refType typ, an error code and an error sentence.
+func refused(t testing.TB, c *client, typ, data string) {
+	t.Helper()
+	c.sendRaw(envelopeFrame(typ, data))
+	e := nextAs[message.ErrorResMes](c, message.ErrorResMesType)
+	if e.RefType != typ || e.Code == message.CodeOK || e.Code == 0 || e.Error == "" {
+		t.Errorf("got %+v, want an error code, an error and refType %q", e, typ)
+	}
+}
+
+// logout logs c out and waits for the server to close the connection.
+func (c *client) logout() {
+	c.t.Helper()
+	c.send(message.LogoutMesType, message.LogoutMes{})
+	c.waitClosed()
+}
+
+// relogin logs id out of c, then in with proto 2 on a new connection to addr.
+func relogin(t *testing.T, c *client, addr string, id int) *client {
+	t.Helper()
+	c.logout()
+	return login(t, addr, id, message.ProtoAck)
 }
 
 // mustLogin logs c in as id and fails unless the answer is 200.

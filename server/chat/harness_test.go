@@ -101,6 +101,13 @@ func startNode(t testing.TB, r *redistest.Server, name string, mod func(*chat.Co
 	return n
 }
 
+// startOneNode starts a Redis and the node n1 on it with the test config.
+func startOneNode(t testing.TB) (*redistest.Server, *node) {
+	t.Helper()
+	r := redistest.Start(t)
+	return r, startNode(t, r, "n1", nil)
+}
+
 // startTwoNodes starts nodes n1 and n2 on a new Redis, for tests of a user whose
 // sessions are on different nodes.
 func startTwoNodes(t testing.TB) (n1, n2 *node) {

@@ -5,14 +5,12 @@ import (
 	"testing"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 )
 
 // A login's userPwd is checked against both bounds of docs/PROTOCOL.md's Limits
 // (6 to 72 bytes) before any store work; within them, a wrong password is 403.
 func TestLoginPasswordLength(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	// The course's way of adding a user: by hand, with a 6-byte plaintext password.
 	r.Do(t, "HSET", "users", "100", `{"userId":100,"userPwd":"123456","userName":"scott"}`)
 	tests := []struct {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -28,19 +27,17 @@ import (
 // held to the protocol's limit: a larger one is an error. The methods that return
 // an error may run on any goroutine; the others fail the test.
 type rawConn struct {
-	t  testing.TB
-	nc net.Conn
+	wire
 	br *bufio.Reader
 }
 
 // tryDialRaw connects to addr; the connection is closed at t's cleanup.
 func tryDialRaw(t testing.TB, addr string) (*rawConn, error) {
-	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
+	nc, err := dialTCP(t, addr)
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { nc.Close() })
-	return &rawConn{t: t, nc: nc, br: bufio.NewReaderSize(nc, 64)}, nil
+	return &rawConn{wire: wire{t: t, conn: nc}, br: bufio.NewReaderSize(nc, 64)}, nil
 }
 
 func dialRaw(t testing.TB, addr string) *rawConn {
@@ -52,33 +49,10 @@ func dialRaw(t testing.TB, addr string) *rawConn {
 	return r
 }
 
-func (r *rawConn) write(b []byte) {
-	r.t.Helper()
-	if _, err := r.nc.Write(b); err != nil {
-		r.t.Fatalf("write: %v", err)
-	}
-}
-
-func (r *rawConn) send(typ string, v any) {
-	r.t.Helper()
-	if err := r.trySend(typ, v); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-func (r *rawConn) trySend(typ string, v any) error {
-	f, err := message.EncodeFrame(typ, v)
-	if err != nil {
-		return err
-	}
-	_, err = r.nc.Write(f)
-	return err
-}
-
 // read returns the next frame's envelope.
 func (r *rawConn) read() (message.Message, error) {
-	r.nc.SetReadDeadline(time.Now().Add(waitTimeout))
-	defer r.nc.SetReadDeadline(time.Time{})
+	r.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	defer r.conn.SetReadDeadline(time.Time{})
 	body, err := frame.Read(r.br, message.MaxFrame, nil)
 	if err != nil {
 		return message.Message{}, err
@@ -130,23 +104,26 @@ func (r *rawConn) expectClosed() {
 
 // tryLogin registers id and logs in as it with proto 2.
 func (r *rawConn) tryLogin(id int) error {
-	if err := r.trySend(message.RegisterMesType, message.RegisterMes{User: message.User{UserID: id, UserPwd: "password", UserName: fmt.Sprint("u", id)}}); err != nil {
-		return err
-	}
-	if err := r.await(message.RegisterResMesType, nil); err != nil {
-		return err
-	}
-	if err := r.trySend(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: "password", Proto: message.ProtoAck}); err != nil {
+	reg := message.RegisterMes{User: message.User{UserID: id, UserPwd: password, UserName: fmt.Sprint("u", id)}}
+	if err := r.request(message.RegisterMesType, reg, message.RegisterResMesType, nil); err != nil {
 		return err
 	}
 	var res message.LoginResMes
-	if err := r.await(message.LoginResMesType, &res); err != nil {
+	if err := r.request(message.LoginMesType, message.LoginMes{UserID: id, UserPwd: password, Proto: message.ProtoAck}, message.LoginResMesType, &res); err != nil {
 		return err
 	}
 	if res.Code != message.CodeOK {
 		return fmt.Errorf("login %d: %+v", id, res)
 	}
 	return nil
+}
+
+// request sends typ with payload and awaits the next resType, decoded into res.
+func (r *rawConn) request(typ string, payload any, resType string, res any) error {
+	if err := r.write(typ, payload); err != nil {
+		return err
+	}
+	return r.await(resType, res)
 }
 
 func (r *rawConn) login(id int) {
@@ -205,8 +182,7 @@ func parallel(t testing.TB, n int, fn func(i int) error) {
 }
 
 func TestFrameLimitBeforeLogin(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	tests := []struct {
 		name  string
 		login bool
@@ -225,7 +201,7 @@ func TestFrameLimitBeforeLogin(t *testing.T) {
 			if tt.login {
 				c.login(100 + i)
 			}
-			c.write(tt.bytes)
+			c.sendRaw(tt.bytes)
 			if tt.want == 0 {
 				c.expect(message.PongMesType, nil)
 				c.send(message.PingMesType, message.PingMes{})
@@ -276,7 +252,7 @@ func TestStalledFramesCostWhatArrived(t *testing.T) {
 			stall := append(paddedPing(t, 64), binary.BigEndian.AppendUint32(nil, tt.announce)...)
 			stall = append(stall, strings.Repeat("x", tt.sent)...)
 			parallel(t, tt.conns, func(j int) error {
-				if _, err := conns[j].nc.Write(stall); err != nil {
+				if _, err := conns[j].conn.Write(stall); err != nil {
 					return err
 				}
 				if err := conns[j].await(message.PongMesType, nil); err != nil || !tt.closed {
@@ -299,7 +275,7 @@ func TestStalledFramesCostWhatArrived(t *testing.T) {
 				t.Errorf("got %d bytes of heap per stalled connection, want at most %d", per, bound)
 			}
 			for _, c := range conns {
-				c.nc.Close()
+				c.conn.Close()
 			}
 		})
 	}
@@ -334,10 +310,10 @@ func TestMaxConns(t *testing.T) {
 		t.Errorf("chat_connections_refused_total: got %v, want %d", got, extra)
 	}
 	// A connection that goes makes room for one more.
-	held[0].nc.Close()
+	held[0].conn.Close()
 	checkFor(t, waitTimeout, "a connection accepted once one went", func() bool {
 		c := dialRaw(t, n.Addr)
-		defer c.nc.Close()
+		defer c.conn.Close()
 		c.send(message.PingMesType, message.PingMes{})
 		m, err := c.read()
 		return err == nil && m.Type == message.PongMesType
@@ -364,8 +340,7 @@ func metric(t testing.TB, srv *chat.Server, name string) float64 {
 // TestNothingOverTheFrameLimitGoesOut asks for answers that would repeat or list
 // long, heavily escaped text, and reads them with the protocol's frame limit.
 func TestNothingOverTheFrameLimitGoesOut(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	c := dialRaw(t, n.Addr)
 	c.login(1)
 
@@ -409,7 +384,7 @@ func TestNothingOverTheFrameLimitGoesOut(t *testing.T) {
 		// '<' travels as itself in the request; escaped twice in a response it may
 		// take 7 bytes.
 		typ := strings.Repeat("<", 60000)
-		c.write(frame.Append(nil, []byte(`{"type":"`+typ+`","data":"{}"}`)))
+		c.sendRaw(envelopeFrame(typ, "{}"))
 		var e message.ErrorResMes
 		c.expect(message.ErrorResMesType, &e)
 		if e.Code != message.CodeBadEnvelope || len(e.RefType) == 0 || len(e.RefType) > 64 || !strings.HasPrefix(typ, e.RefType) {
@@ -418,7 +393,7 @@ func TestNothingOverTheFrameLimitGoesOut(t *testing.T) {
 	})
 	t.Run("a clientMsgId of 60,000 bytes that escape", func(t *testing.T) {
 		data := `{"toUserId":1,"content":"x","clientMsgId":"` + strings.Repeat("<", 60000) + `"}`
-		c.write(frame.Append(nil, []byte(`{"type":"PrivateMes","data":"`+strings.ReplaceAll(data, `"`, `\"`)+`"}`)))
+		c.sendRaw(envelopeFrame(message.PrivateMesType, data))
 		var res message.PrivateResMes
 		c.expect(message.PrivateResMesType, &res)
 		if res.Code != message.CodeTooLarge || len(res.ClientMsgID) > message.MaxClientMsgID {

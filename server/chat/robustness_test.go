@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 )
 
 // checkChat checks that a and b (ids 1 and 2) still exchange group and private messages.
@@ -23,9 +22,7 @@ func checkChat(t *testing.T, a, b *client, tag string) {
 	if sms.Content != "group "+tag || sms.UserID != 1 {
 		t.Errorf("b got %+v, want group %s from 1", sms, tag)
 	}
-	b.send(message.PrivateMesType, message.PrivateMes{ToUserID: 1, Content: "private " + tag})
-	var res message.PrivateResMes
-	b.next(message.PrivateResMesType, &res)
+	res := b.private(1, "private "+tag, "")
 	var pm message.PrivateMes
 	a.next(message.PrivateMesType, &pm)
 	if res.Code != message.CodeOK || pm.Content != "private "+tag || pm.FromUserID != 2 {
@@ -34,18 +31,13 @@ func checkChat(t *testing.T, a, b *client, tag string) {
 }
 
 func TestRobustUnknownType(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	in := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	out := dial(t, n.Addr)
 	for _, typ := range []string{"FooMes", "loginmes", "LoginMes ", "PongMes2"} {
 		for name, c := range map[string]*client{"logged in": in, "not logged in": out} {
 			t.Run(name+" "+typ, func(t *testing.T) {
-				c.sendRaw(envelopeFrame(typ, "{}"))
-				e := nextAs[message.ErrorResMes](c, message.ErrorResMesType)
-				if e.RefType != typ || e.Code == message.CodeOK || e.Code == 0 || e.Error == "" {
-					t.Errorf("got %+v, want an error code, an error and refType %q", e, typ)
-				}
+				refused(t, c, typ, "{}")
 				c.ping()
 				if !c.isOpen() {
 					t.Errorf("connection closed after an unknown type")
@@ -57,14 +49,11 @@ func TestRobustUnknownType(t *testing.T) {
 	if res := out.register(2, "password", "bob"); res.Code != message.CodeOK {
 		t.Fatalf("register after unknown types: %+v", res)
 	}
-	if res := out.login(2, "password", 0); res.Code != message.CodeOK {
-		t.Fatalf("login after unknown types: %+v", res)
-	}
+	out.mustLogin(2, 0)
 }
 
 func TestRobustMalformedData(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	in := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
 	out := dial(t, n.Addr)
@@ -96,11 +85,7 @@ func TestRobustMalformedData(t *testing.T) {
 			if tt.loggedIn {
 				c = in
 			}
-			c.sendRaw(envelopeFrame(tt.typ, tt.data))
-			e := nextAs[message.ErrorResMes](c, message.ErrorResMesType)
-			if e.RefType != tt.typ || e.Code == message.CodeOK || e.Code == 0 || e.Error == "" {
-				t.Errorf("got %+v, want an error code, an error and refType %s", e, tt.typ)
-			}
+			refused(t, c, tt.typ, tt.data)
 			if k := c.count(message.LoginResMesType) + c.count(message.RegisterResMesType) + c.count(message.OnlineUsersResMesType) + c.count(message.PrivateResMesType); k != 0 {
 				t.Errorf("got %d answers of the request's own type besides the ErrorResMes", k)
 			}
@@ -124,8 +109,7 @@ func TestRobustMalformedData(t *testing.T) {
 }
 
 func TestRobustBadFrames(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	a := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	b := user(t, n.Addr, 2, "bob", message.ProtoAck)
 	a.next(message.NotifyUserStatusMesType, nil)
@@ -195,8 +179,7 @@ func TestRobustBadFrames(t *testing.T) {
 }
 
 func TestRobustFraming(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	ping := envelopeFrame(message.PingMesType, "{}")
 
 	t.Run("one byte per write", func(t *testing.T) {

@@ -10,88 +10,6 @@ import (
 	"chat/server/chat"
 )
 
-// Helpers of the room tests.
-
-// roomDo sends a room request and returns its RoomResMes.
-func roomDo(c *client, typ string, payload any) message.RoomResMes {
-	c.t.Helper()
-	c.send(typ, payload)
-	var res message.RoomResMes
-	c.next(message.RoomResMesType, &res)
-	return res
-}
-
-// createRoom creates a room named name and returns its id.
-func createRoom(c *client, name string) int {
-	c.t.Helper()
-	res := roomDo(c, message.RoomCreateMesType, message.RoomCreateMes{Name: name})
-	if res.Code != message.CodeOK || res.RoomID < 1 || res.Name != name {
-		c.t.Fatalf("create %q: %+v", name, res)
-	}
-	return res.RoomID
-}
-
-// joinRoom joins room, failing the test unless it answers 200.
-func joinRoom(c *client, room int) {
-	c.t.Helper()
-	if res := roomDo(c, message.RoomJoinMesType, message.RoomJoinMes{RoomID: room}); res.Code != message.CodeOK {
-		c.t.Fatalf("join %d: %+v", room, res)
-	}
-}
-
-// sayInRoom sends content to room with clientMsgID and returns the answer,
-// failing the test unless it is 200.
-func sayInRoom(c *client, room int, content, clientMsgID string) message.RoomResMes {
-	c.t.Helper()
-	res := roomDo(c, message.RoomMesType, message.RoomMes{RoomID: room, Content: content, ClientMsgID: clientMsgID})
-	if res.Code != message.CodeOK || res.MsgID == "" || res.ClientMsgID != clientMsgID {
-		c.t.Fatalf("room message %q: %+v", content, res)
-	}
-	return res
-}
-
-// nextRoomMes waits for the next RoomMes.
-func nextRoomMes(c *client) message.RoomMes {
-	c.t.Helper()
-	var m message.RoomMes
-	c.next(message.RoomMesType, &m)
-	return m
-}
-
-// ackAll acknowledges ids.
-func ackAll(c *client, ids ...string) {
-	c.send(message.AckMesType, message.AckMes{MsgIDs: ids})
-}
-
-// relogin logs id out of c, then in on a new connection to addr.
-func relogin(t *testing.T, c *client, addr string, id int) *client {
-	t.Helper()
-	c.send(message.LogoutMesType, message.LogoutMes{})
-	c.waitClosed()
-	n := dial(t, addr)
-	if res := n.login(id, "password", message.ProtoAck); res.Code != message.CodeOK {
-		t.Fatalf("login %d: %+v", id, res)
-	}
-	return n
-}
-
-// acked reports whether user's cursor in room is at the room message msgID: the
-// acknowledgement reached Redis (the hash "rooms:<user>" of docs/SCALING.md).
-func acked(t *testing.T, r *redistest.Server, user, room int, msgID string) bool {
-	_, id, _ := strings.Cut(msgID, ":")
-	cursor, _ := r.Do(t, "HGET", fmt.Sprint("rooms:", user), room).([]byte)
-	return string(cursor) == id
-}
-
-// history asks for one page of history.
-func history(c *client, req message.HistoryMes) message.HistoryResMes {
-	c.t.Helper()
-	c.send(message.HistoryMesType, req)
-	var res message.HistoryResMes
-	c.next(message.HistoryResMesType, &res)
-	return res
-}
-
 // TestRoomLifecycle walks a room through create, join, messages, kick and leave,
 // with every error code of the contract.
 func TestRoomLifecycle(t *testing.T) {
@@ -170,9 +88,7 @@ func TestRoomLifecycle(t *testing.T) {
 		{0, 501, message.CodeInvalid, []int{}},
 		{-1, 10, message.CodeInvalid, []int{}},
 	} {
-		b.send(message.RoomMembersMesType, message.RoomMembersMes{RoomID: room, Offset: tc.offset, Limit: tc.limit})
-		var res message.RoomMembersResMes
-		b.next(message.RoomMembersResMesType, &res)
+		res := ask[message.RoomMembersResMes](b, message.RoomMembersMesType, message.RoomMembersMes{RoomID: room, Offset: tc.offset, Limit: tc.limit}, message.RoomMembersResMesType)
 		ids := []int{}
 		for _, u := range res.Users {
 			ids = append(ids, u.UserID)
@@ -184,17 +100,13 @@ func TestRoomLifecycle(t *testing.T) {
 			t.Errorf("members: no user names in %+v", res)
 		}
 	}
-	c.send(message.RoomMembersMesType, message.RoomMembersMes{RoomID: room, Limit: 10})
-	var denied message.RoomMembersResMes
-	c.next(message.RoomMembersResMesType, &denied)
+	denied := ask[message.RoomMembersResMes](c, message.RoomMembersMesType, message.RoomMembersMes{RoomID: room, Limit: 10}, message.RoomMembersResMesType)
 	if denied.Code != message.CodeNotMember {
 		t.Errorf("members asked by a non-member: got %+v, want 403", denied)
 	}
 
 	// My rooms.
-	b.send(message.RoomListMesType, message.RoomListMes{})
-	var list message.RoomListResMes
-	b.next(message.RoomListResMesType, &list)
+	list := ask[message.RoomListResMes](b, message.RoomListMesType, message.RoomListMes{}, message.RoomListResMesType)
 	if list.Code != message.CodeOK || len(list.Rooms) != 2 || list.Rooms[0] != (message.RoomInfo{RoomID: room, Name: "général", Members: 3}) {
 		t.Errorf("bob's rooms: got %+v, want his own and général with 3 members", list)
 	}
@@ -321,26 +233,16 @@ func TestRoomMissedMessages(t *testing.T) {
 	r := redistest.Start(t)
 	n1, n2 := startNode(t, r, "n1", nil), startNode(t, r, "n2", nil)
 	const ann, ben = 301, 302
-	a := user(t, n1.Addr, ann, "ann", message.ProtoAck)
-	b := user(t, n2.Addr, ben, "ben", message.ProtoAck)
-	room := createRoom(a, "missed")
-	joinRoom(b, room)
+	a, b, room := roomOfTwo(t, n1.Addr, n2.Addr, ann, ben, "missed")
 	live := sayInRoom(a, room, "before", "")
 	if got := nextRoomMes(b); got.MsgID != live.MsgID || got.Offline {
 		t.Fatalf("live message: got %+v, want %s online", got, live.MsgID)
 	}
 	ackAll(b, live.MsgID)
 
-	b.send(message.LogoutMesType, message.LogoutMes{})
-	b.waitClosed()
-	var sent []string
-	for i := range 5 {
-		sent = append(sent, sayInRoom(a, room, fmt.Sprintf("while away %d", i), fmt.Sprint("away", i)).MsgID)
-	}
-	b = dial(t, n1.Addr)
-	if res := b.login(ben, "password", message.ProtoAck); res.Code != message.CodeOK {
-		t.Fatalf("login: %+v", res)
-	}
+	b.logout()
+	sent := sayMany(a, room, 5, "while away ", "away")
+	b = login(t, n1.Addr, ben, message.ProtoAck)
 	var got []string
 	for range sent {
 		m := nextRoomMes(b)
@@ -378,9 +280,7 @@ func TestHistory(t *testing.T) {
 			from, to, fromID, toID, name = b, ann, ben, ann, "ben"
 		}
 		content := fmt.Sprintf("private %d", i)
-		from.send(message.PrivateMesType, message.PrivateMes{ToUserID: to, Content: content})
-		var res message.PrivateResMes
-		from.next(message.PrivateResMesType, &res)
+		res := from.private(to, content, "")
 		if res.Code != message.CodeOK {
 			t.Fatalf("private message: %+v", res)
 		}
@@ -424,37 +324,6 @@ func TestHistory(t *testing.T) {
 	}
 }
 
-// checkPages reads the whole history of req's conversation three messages at a
-// time, newest page first, and compares it with want (oldest first).
-func checkPages(t *testing.T, name string, c *client, req message.HistoryMes, want []message.HistoryItem) {
-	t.Helper()
-	var got []message.HistoryItem
-	req.Limit = 3
-	for page := 0; ; page++ {
-		res := history(c, req)
-		if res.Code != message.CodeOK {
-			t.Fatalf("%s, page %d: %+v", name, page, res)
-		}
-		for i := range res.Messages {
-			if res.Messages[i].SentAt == 0 {
-				t.Errorf("%s: no sentAt in %+v", name, res.Messages[i])
-			}
-			res.Messages[i].SentAt = 0
-		}
-		got = append(res.Messages, got...)
-		if wantMore := len(got) < len(want); res.More != wantMore {
-			t.Errorf("%s, page %d: more is %v, want %v", name, page, res.More, wantMore)
-		}
-		if !res.More || page > len(want) {
-			break
-		}
-		req.Before = res.Messages[0].MsgID
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("%s history:\n got %+v\nwant %+v", name, got, want)
-	}
-}
-
 // TestRoomMessageSurvivesCrash: a room message answered 200 by a node that is then
 // killed, with Redis restarted after it, reaches the member who was away, and is
 // in the history.
@@ -463,12 +332,8 @@ func TestRoomMessageSurvivesCrash(t *testing.T) {
 	n1 := startNode(t, r, "n1", nil)
 	p := startProcess(t, r, "-node", "n3")
 	const ann, ben = 501, 502
-	a := user(t, p.Addr, ann, "ann", message.ProtoAck)
-	b := user(t, n1.Addr, ben, "ben", message.ProtoAck)
-	room := createRoom(a, "crash")
-	joinRoom(b, room)
-	b.send(message.LogoutMesType, message.LogoutMes{})
-	b.waitClosed()
+	a, b, room := roomOfTwo(t, p.Addr, n1.Addr, ann, ben, "crash")
+	b.logout()
 
 	sent := sayInRoom(a, room, "acknowledged before the crash", "c1")
 	p.Kill()
@@ -477,9 +342,7 @@ func TestRoomMessageSurvivesCrash(t *testing.T) {
 	var got message.RoomMes
 	checkFor(t, waitTimeout, "ben to log in after the restart", func() bool {
 		b = dial(t, n1.Addr)
-		b.send(message.LoginMesType, message.LoginMes{UserID: ben, UserPwd: "password", Proto: message.ProtoAck})
-		var res message.LoginResMes
-		b.next(message.LoginResMesType, &res)
+		res := b.login(ben, "password", message.ProtoAck)
 		return res.Code == message.CodeOK
 	})
 	got = nextRoomMes(b)
@@ -498,10 +361,7 @@ func TestRoomMessageSurvivesCrash(t *testing.T) {
 func TestRoomUnacknowledgedComeAgain(t *testing.T) {
 	n1, n2 := startTwoNodes(t)
 	const ann, ben = 601, 602
-	a := user(t, n1.Addr, ann, "ann", message.ProtoAck)
-	b := user(t, n2.Addr, ben, "ben", message.ProtoAck)
-	room := createRoom(a, "again")
-	joinRoom(b, room)
+	a, b, room := roomOfTwo(t, n1.Addr, n2.Addr, ann, ben, "again")
 	var sent []string
 	for i := range 3 {
 		sent = append(sent, sayInRoom(a, room, fmt.Sprint("seen ", i), "").MsgID)
@@ -509,15 +369,9 @@ func TestRoomUnacknowledgedComeAgain(t *testing.T) {
 			t.Fatalf("live message %d: got %+v, want %s online", i, got, sent[i])
 		}
 	}
-	b.send(message.LogoutMesType, message.LogoutMes{})
-	b.waitClosed()
-	for i := range 300 {
-		sent = append(sent, sayInRoom(a, room, fmt.Sprint("missed ", i), "").MsgID)
-	}
-	b = dial(t, n1.Addr)
-	if res := b.login(ben, "password", message.ProtoAck); res.Code != message.CodeOK {
-		t.Fatalf("login: %+v", res)
-	}
+	b.logout()
+	sent = append(sent, sayMany(a, room, 300, "missed ", "")...)
+	b = login(t, n1.Addr, ben, message.ProtoAck)
 	for i, want := range sent {
 		if got := nextRoomMes(b); got.MsgID != want || !got.Offline {
 			t.Fatalf("message %d at login: got %+v, want %s offline", i, got, want)
@@ -528,26 +382,17 @@ func TestRoomUnacknowledgedComeAgain(t *testing.T) {
 // TestRoomMessagesWaitForProto2: a member logged in with a classic client is not
 // sent room messages (it would not show them); they come at its next proto-2 login.
 func TestRoomMessagesWaitForProto2(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	const ann, ben = 701, 702
-	a := user(t, n.Addr, ann, "ann", message.ProtoAck)
-	b := user(t, n.Addr, ben, "ben", message.ProtoAck)
-	room := createRoom(a, "proto")
-	joinRoom(b, room)
-	b.send(message.LogoutMesType, message.LogoutMes{})
-	b.waitClosed()
+	a, b, room := roomOfTwo(t, n.Addr, n.Addr, ann, ben, "proto")
+	b.logout()
 
 	classic := dial(t, n.Addr)
-	if res := classic.login(ben, "password", message.ProtoClassic); res.Code != message.CodeOK {
-		t.Fatalf("classic login: %+v", res)
-	}
+	classic.mustLogin(ben, message.ProtoClassic)
 	sent := sayInRoom(a, room, "for a proto-2 client", "")
 	// A private message after it, which the classic session is sent: by then the
 	// room message would have come too.
-	a.send(message.PrivateMesType, message.PrivateMes{ToUserID: ben, Content: "fence"})
-	var res message.PrivateResMes
-	a.next(message.PrivateResMesType, &res)
+	a.private(ben, "fence", "")
 	checkFor(t, waitTimeout, "the private message on the classic session", func() bool {
 		// As a PrivateMes, or as the SmsMes a classic client shows.
 		return classic.count(message.PrivateMesType)+classic.count(message.SmsMesType) > 0

@@ -19,8 +19,7 @@ import (
 // waiting on Redis, and leaves no goroutine of the server behind.
 func TestShutdownDuringRedisOutage(t *testing.T) {
 	before := serverGoroutines()
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	user(t, n.Addr, 2, "bob", message.ProtoAck)
 	carol := user(t, n.Addr, 3, "carol", message.ProtoClassic)

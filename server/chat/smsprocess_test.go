@@ -14,8 +14,7 @@ import (
 )
 
 func TestGroupMessage(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoClassic)
 	carol := user(t, n.Addr, 3, "carol", 0)
@@ -31,9 +30,7 @@ func TestGroupMessage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bind(t, alice, bob, carol)
-			alice.send(message.SmsMesType, tt.payload)
-			var res message.SmsResMes
-			alice.next(message.SmsResMesType, &res)
+			res := ask[message.SmsResMes](alice, message.SmsMesType, tt.payload, message.SmsResMesType)
 			if res.Code != message.CodeOK || res.MsgID == "" || res.Error != "" {
 				t.Fatalf("got %+v, want code 200, a msgId and no error", res)
 			}
@@ -68,8 +65,7 @@ func TestGroupMessage(t *testing.T) {
 }
 
 func TestGroupMessageInvalid(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	classic := user(t, n.Addr, 3, "classic", message.ProtoClassic)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
@@ -100,10 +96,8 @@ func TestGroupMessageInvalid(t *testing.T) {
 				t.Errorf("classic: got %+v, want a notice of code %d", notice, tt.want)
 			}
 			// Nothing was relayed: bob's next group message is the good one after.
-			alice.send(message.SmsMesType, message.SmsMes{Content: "good"})
-			alice.next(message.SmsResMesType, nil)
-			got := decode[message.SmsMes](t, bob.nextN(message.SmsMesType, 1)[0])
-			if got.Content != "good" {
+			alice.group("good")
+			if got := decode[message.SmsMes](t, bob.nextN(message.SmsMesType, 1)[0]); got.Content != "good" {
 				t.Errorf("bob got %q, want the rejected message not relayed", got.Content)
 			}
 			bob.takeAll(message.SmsMesType)
@@ -113,17 +107,14 @@ func TestGroupMessageInvalid(t *testing.T) {
 		})
 	}
 	// 4096 bytes is the limit, not over it.
-	alice.send(message.SmsMesType, message.SmsMes{Content: strings.Repeat("a", 4096)})
-	var res message.SmsResMes
-	alice.next(message.SmsResMesType, &res)
+	res := alice.group(strings.Repeat("a", 4096))
 	if res.Code != message.CodeOK {
 		t.Errorf("4096 bytes: got %+v, want code 200", res)
 	}
 }
 
 func TestPrivateMessageErrors(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
 	tests := []struct {
@@ -139,9 +130,7 @@ func TestPrivateMessageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bind(t, alice, bob)
-			alice.send(message.PrivateMesType, tt.req)
-			var res message.PrivateResMes
-			alice.next(message.PrivateResMesType, &res)
+			res := ask[message.PrivateResMes](alice, message.PrivateMesType, tt.req, message.PrivateResMesType)
 			if res.Code != tt.want || res.Error == "" || res.MsgID != "" {
 				t.Errorf("got %+v, want code %d, an error sentence and no msgId", res, tt.want)
 			}

@@ -14,9 +14,7 @@ import (
 // tokenLogin logs c in as id with a session token.
 func (c *client) tokenLogin(id int, token string) message.LoginResMes {
 	c.t.Helper()
-	c.send(message.LoginMesType, message.LoginMes{UserID: id, Token: token, Proto: message.ProtoAck})
-	var res message.LoginResMes
-	c.next(message.LoginResMesType, &res)
+	res := ask[message.LoginResMes](c, message.LoginMesType, message.LoginMes{UserID: id, Token: token, Proto: message.ProtoAck}, message.LoginResMesType)
 	return res
 }
 
@@ -31,8 +29,7 @@ func tokenKeys(t *testing.T, r *redistest.Server) []string {
 }
 
 func TestTokenLogin(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	classic := dial(t, n.Addr)
 	classic.register(1, "password", "ann")
 	if res := classic.login(1, "password", message.ProtoClassic); res.Code != message.CodeOK || res.Token != "" {
@@ -91,9 +88,7 @@ func TestTokenLoginNeedsExactlyOneCredential(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dial(t, n.Addr)
-			c.send(message.LoginMesType, tc.req)
-			var res message.LoginResMes
-			c.next(message.LoginResMesType, &res)
+			res := ask[message.LoginResMes](c, message.LoginMesType, tc.req, message.LoginResMesType)
 			if res.Code != message.CodeInvalid {
 				t.Errorf("got %+v, want 422", res)
 			}
@@ -113,8 +108,7 @@ func TestTokenSurvivesADropAndDiesWithLogout(t *testing.T) {
 	if res := back.tokenLogin(1, token); res.Code != message.CodeOK {
 		t.Fatalf("token login after a drop: got %+v, want 200", res)
 	}
-	back.send(message.LogoutMesType, message.LogoutMes{})
-	back.waitClosed()
+	back.logout()
 	if keys := tokenKeys(t, r); len(keys) != 0 {
 		t.Errorf("got token keys %v after logout, want none", keys)
 	}

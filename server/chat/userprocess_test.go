@@ -76,8 +76,7 @@ func isBcrypt(hash, pwd string) bool {
 }
 
 func TestUserRegisterCodes(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	c := dial(t, n.Addr)
 	if res := c.register(1, "password", "first"); res.Code != message.CodeOK || res.Error != "" {
 		t.Fatalf("first register: got %+v, want code 200 and empty error", res)
@@ -148,8 +147,7 @@ func TestUserRegisterCodes(t *testing.T) {
 }
 
 func TestUserRegisterConcurrentDuplicate(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	const N = 20
 	clients := make([]*client, N)
 	frames := make([][]byte, N)
@@ -181,8 +179,7 @@ func TestUserRegisterConcurrentDuplicate(t *testing.T) {
 }
 
 func TestUserLoginCodes(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	const pwd = "S3cret-Pa55word"
 	reg := dial(t, n.Addr)
 	if res := reg.register(7, pwd, "seven"); res.Code != message.CodeOK {
@@ -254,8 +251,7 @@ func TestUserLoginCodes(t *testing.T) {
 }
 
 func TestUserLegacyPlaintextPassword(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	r.Do(t, "HSET", "users", "100", `{"userId":100,"userPwd":"123456","userName":"scott"}`)
 	r.Do(t, "HSET", "users", "101", `{"userId":101,"userPwd":"abcdef","userName":"tiger"}`)
 
@@ -278,8 +274,7 @@ func TestUserLegacyPlaintextPassword(t *testing.T) {
 	if u.UserID != 100 || u.UserName != "scott" {
 		t.Errorf("got users[100] = %s, want userId 100 and userName scott kept", raw)
 	}
-	c1.send(message.LogoutMesType, message.LogoutMes{})
-	c1.waitClosed()
+	c1.logout()
 
 	tests := []struct {
 		name string
@@ -300,8 +295,7 @@ func TestUserLegacyPlaintextPassword(t *testing.T) {
 }
 
 func TestUserSecondLoginReplacesFirst(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	first := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
 
@@ -453,8 +447,7 @@ func TestUserConcurrentLoginsOneSurvives(t *testing.T) {
 }
 
 func TestUserOnlineListPages(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	perm := rng.Perm(1000)
 	var ids []int
@@ -529,8 +522,7 @@ func TestUserOnlineListPages(t *testing.T) {
 	})
 	// A user who logs out leaves the list.
 	gone := clients[0]
-	gone.send(message.LogoutMesType, message.LogoutMes{})
-	gone.waitClosed()
+	gone.logout()
 	res := asker.onlineUsers(0, 500)
 	if res.Total != 11 || len(res.Users) != 11 || slices.ContainsFunc(res.Users, func(u message.OnlineUser) bool { return u.UserID == ids[0] }) {
 		t.Errorf("after %d logged out: got %+v, want 11 users without it", ids[0], res)
@@ -538,8 +530,7 @@ func TestUserOnlineListPages(t *testing.T) {
 }
 
 func TestUserPresenceNotifications(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	a := user(t, n.Addr, 1, "alice", 0)
 	b := user(t, n.Addr, 2, "bob", 0)
 	if got := nextAs[message.NotifyUserStatusMes](a, message.NotifyUserStatusMesType); got != (message.NotifyUserStatusMes{UserID: 2, Status: message.UserOnline, UserName: "bob"}) {
@@ -559,8 +550,7 @@ func TestUserPresenceNotifications(t *testing.T) {
 	}
 
 	// LogoutMes: c is told nothing more, a and b see it offline.
-	c.send(message.LogoutMesType, message.LogoutMes{})
-	c.waitClosed()
+	c.logout()
 	for _, who := range []*client{a, b} {
 		if got := nextAs[message.NotifyUserStatusMes](who, message.NotifyUserStatusMesType); got.UserID != 3 || got.Status != message.UserOffline {
 			t.Errorf("on c's logout: got %+v, want 3 offline", got)
@@ -608,8 +598,7 @@ func TestUserPresenceLimit(t *testing.T) {
 }
 
 func TestUserLoginRequired(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	bob := user(t, n.Addr, 2, "bob", 0)
 	c := dial(t, n.Addr)
 	c.ping() // PingMes works before login
@@ -638,9 +627,7 @@ func TestUserLoginRequired(t *testing.T) {
 	if res := c.register(3, "password", "carol"); res.Code != message.CodeOK {
 		t.Fatalf("register: got %+v", res)
 	}
-	if res := c.login(3, "password", 0); res.Code != message.CodeOK {
-		t.Fatalf("login after the 401s: got %+v", res)
-	}
+	c.mustLogin(3, 0)
 	bob.next(message.NotifyUserStatusMesType, nil)
 	bob.ping()
 	if k := bob.count(message.SmsMesType) + bob.count(message.PrivateMesType); k != 0 {
@@ -687,8 +674,7 @@ func TestUserLoginTimeout(t *testing.T) {
 }
 
 func TestUserLoginRateLimit(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	c := dial(t, n.Addr)
 	for _, id := range []int{1, 2} {
 		if res := c.register(id, "password", fmt.Sprint("u", id)); res.Code != message.CodeOK {
@@ -746,8 +732,7 @@ func TestUserLoginRateLimit(t *testing.T) {
 // TestUserConcurrentLoginsStayOnline repeats two simultaneous logins of one user on
 // one node: whichever wins, the user must stay online with one live session.
 func TestUserConcurrentLoginsStayOnline(t *testing.T) {
-	r := redistest.Start(t)
-	n := startNode(t, r, "n1", nil)
+	_, n := startOneNode(t)
 	bob := user(t, n.Addr, 2, "bob", 0)
 	if res := bob.register(1, "password", "alice"); res.Code != message.CodeOK {
 		t.Fatalf("register: %+v", res)
@@ -782,9 +767,7 @@ func TestUserConcurrentLoginsStayOnline(t *testing.T) {
 			t.Fatalf("round %d: every session closed", round)
 		}
 		live.ping()
-		bob.send(message.PrivateMesType, message.PrivateMes{ToUserID: 1, Content: fmt.Sprint("round ", round)})
-		var res message.PrivateResMes
-		bob.next(message.PrivateResMesType, &res)
+		res := ask[message.PrivateResMes](bob, message.PrivateMesType, message.PrivateMes{ToUserID: 1, Content: fmt.Sprint("round ", round)}, message.PrivateResMesType)
 		if res.Stored {
 			t.Fatalf("round %d: got %+v, want the message delivered to the live session, not stored", round, res)
 		}
