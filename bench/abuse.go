@@ -25,7 +25,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -208,21 +207,10 @@ func (e *env) startAbusers(t abuseTask, n int) (*abuseWorkers, error) {
 		task := t
 		task.N = min(abuseConnsPerWorker, n-first)
 		task.First = t.First + first
-		cmd := exec.Command(exe, "abuse-worker")
-		cmd.Stderr = os.Stderr
-		in, err := cmd.StdinPipe()
+		p, in, out, err := e.startHelper(exe, "abuse-worker", task)
 		if err != nil {
 			return nil, err
 		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		p, err := e.startWorker(cmd)
-		if err != nil {
-			return nil, err
-		}
-		json.NewEncoder(in).Encode(task)
 		ws.procs, ws.ins, ws.outs = append(ws.procs, p), append(ws.ins, in), append(ws.outs, json.NewDecoder(out))
 	}
 	return ws, nil

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -181,26 +180,12 @@ func (e *env) startStormLoginWorkers(t stormLoginTask, n int) (*stormLoginWorker
 	for first, left := t.First, t.N; left > 0; first, left = first+per, left-per {
 		task := t
 		task.First, task.N = first, min(per, left)
-		cmd := exec.Command(exe, "loginstorm-worker")
-		cmd.Stderr = os.Stderr
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			return nil, err
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		p, err := e.startWorker(cmd)
+		p, in, out, err := e.startHelper(exe, "loginstorm-worker", task)
 		if err != nil {
 			return nil, err
 		}
 		ws.pids = append(ws.pids, p.cmd.Process.Pid)
-		enc := json.NewEncoder(in)
-		if err := enc.Encode(task); err != nil {
-			return nil, err
-		}
-		ws.ins, ws.outs, ws.pipes = append(ws.ins, enc), append(ws.outs, json.NewDecoder(out)), append(ws.pipes, in)
+		ws.ins, ws.outs, ws.pipes = append(ws.ins, json.NewEncoder(in)), append(ws.outs, json.NewDecoder(out)), append(ws.pipes, in)
 	}
 	return ws, nil
 }
@@ -376,14 +361,10 @@ func scenarioLoginStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 	if lo.logins < 1 || lo.workers < 1 || lo.pairs < 1 || lo.rate < 1 {
 		return nil, errors.New("loginstorm needs -ls-logins, -ls-workers, -ls-pairs and -ls-rate ≥ 1")
 	}
-	redisAddr, servers, redisPID, err := setup(e, o, 1, "loginstorm-", "-bcrypt-cost", fmt.Sprint(lo.cost))
+	redisAddr, srv, redisPID, err := oneNode(e, o, "loginstorm", "-bcrypt-cost", fmt.Sprint(lo.cost))
 	if err != nil {
 		return nil, err
 	}
-	if redisAddr == "" {
-		return nil, errors.New("loginstorm adds its users to Redis: give -redis with -addr")
-	}
-	srv := servers[0]
 	deadline, _ := ctx.Deadline()
 	base := runBase()
 	pairUsers, first := 2*lo.pairs, base+2*lo.pairs

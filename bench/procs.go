@@ -265,22 +265,11 @@ func (e *env) startWorkers(tasks []Task) (*workers, error) {
 	}
 	ws := &workers{events: make(chan Event, 1024)}
 	for i, t := range tasks {
-		cmd := exec.Command(exe, "worker")
-		cmd.Stderr = os.Stderr
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			return nil, err
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		p, err := e.startWorker(cmd)
+		p, in, out, err := e.startHelper(exe, "worker", t)
 		if err != nil {
 			return nil, err
 		}
 		w := &wproc{i: i, p: p, in: in, enc: json.NewEncoder(in)}
-		w.enc.Encode(t)
 		ws.ws = append(ws.ws, w)
 		go func(i int) {
 			sc := bufio.NewScanner(out)
@@ -296,6 +285,29 @@ func (e *env) startWorkers(tasks []Task) (*workers, error) {
 		}(i)
 	}
 	return ws, nil
+}
+
+// startHelper runs exe (this binary) as the hidden command mode, with pipes to
+// its stdin and from its stdout, and writes task as the first line of its stdin.
+func (e *env) startHelper(exe, mode string, task any) (*proc, io.WriteCloser, io.ReadCloser, error) {
+	cmd := exec.Command(exe, mode)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := e.startWorker(cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := json.NewEncoder(in).Encode(task); err != nil {
+		return nil, nil, nil, err
+	}
+	return p, in, out, nil
 }
 
 func (ws *workers) broadcast(cmd string) {
