@@ -129,14 +129,10 @@ func scenarioLogins(ctx context.Context, e *env, o *opts) ([]row, error) {
 	if lo.online < 0 || lo.users < 1 || lo.slow < 1 || lo.conc < 1 {
 		return nil, errors.New("logins needs -logins-online ≥ 0, -logins-users, -logins-slow and -logins-conc ≥ 1")
 	}
-	redisAddr, servers, redisPID, err := setup(e, o, 1, "logins-")
+	redisAddr, srv, redisPID, err := oneNode(e, o, "logins")
 	if err != nil {
 		return nil, err
 	}
-	if redisAddr == "" {
-		return nil, errors.New("logins adds its users to Redis: give -redis with -addr")
-	}
-	srv := servers[0]
 	deadline, _ := ctx.Deadline()
 	base := runBase()
 	o.users = lo.online
@@ -245,6 +241,19 @@ func scenarioLogins(ctx context.Context, e *env, o *opts) ([]row, error) {
 		{name, "505 busy answers / logins given up after 20 s of them (same order)", three(func(r loginRun) string { return fmt.Sprintf("%d, %d", r.busy, r.gaveUp) }), "busy answers honoured", ""},
 		{name, "failed logins / online after", fmt.Sprintf("%d / %d", pw.failed+tok.failed+sl.failed, after), fmt.Sprintf("0 / %d", lo.online), fv},
 	}, nil
+}
+
+// oneNode starts (or names, with -addr) the one node of scenario name, with
+// extra flags, and Redis, which the scenario needs to add its users.
+func oneNode(e *env, o *opts, name string, extra ...string) (redisAddr string, srv *server, redisPID int, err error) {
+	redisAddr, servers, redisPID, err := setup(e, o, 1, name+"-", extra...)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if redisAddr == "" {
+		return "", nil, 0, fmt.Errorf("%s adds its users to Redis: give -redis with -addr", name)
+	}
+	return redisAddr, servers[0], redisPID, nil
 }
 
 // machineMeter measures how busy all CPUs of the machine were (from /proc/stat),

@@ -1,7 +1,7 @@
 // Command chat-load is the load generator of the chat server.
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
-//	chat-load p2p|fanout|idle|cluster|storm|logins|abuse [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse [flags]   one scenario; -addr uses existing server node(s)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
 // 9,000 connections each, because a process may hold 20,000 files), coordinated
@@ -24,7 +24,7 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: chat-load COMMAND [flags]
 
 commands:
-  bench     run p2p (+ Redis pub/sub baseline), fanout, idle, cluster, storm and logins
+  bench     run p2p (+ Redis pub/sub baseline), fanout, idle, cluster, storm, logins, loginstorm
             end to end with a private redis-server and server nodes, then print the table
   p2p       durable private messages between pairs, with the Redis pub/sub baseline
   fanout    one user broadcasts to many online users
@@ -32,6 +32,7 @@ commands:
   cluster   several nodes on one Redis, private messages across nodes
   storm     a node full of users is killed; they log in again elsewhere with their tokens
   logins    token and password logins/s with a full node
+  loginstorm  private-message latency of logged-in pairs while 2,000 password logins are in flight
   abuse     stalled frames and non-reading clients: what they cost the server's memory
 
 run "chat-load COMMAND -h" for the flags of a command.
@@ -51,7 +52,10 @@ func main() {
 	case "abuse-worker":
 		runAbuseWorker()
 		return
-	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "abuse":
+	case "loginstorm-worker":
+		runLoginStormWorker()
+		return
+	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse":
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -105,6 +109,7 @@ func runCommand(cmd string, args []string) int {
 	f.StringVar(&f.skip, "skip", "", "bench: scenarios to skip, comma-separated")
 	stormFlags(f.FlagSet, &o.storm)
 	loginFlags(f.FlagSet, &o.logins)
+	loginStormFlags(f.FlagSet, &o.loginStorm)
 	if err := f.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -170,6 +175,12 @@ func runCommand(cmd string, args []string) int {
 				o.srcIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
 			}
 			limitPresence(o) // the measured logins happen above either limit
+		}},
+		{"loginstorm", 180 * time.Second, scenarioLoginStorm, func(o *opts) {
+			if len(o.srcIPs) == 0 { // thousands of connections at once
+				o.srcIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
+			}
+			relaxLoginStormLimits(o)
 		}},
 		{"abuse", 600 * time.Second, func(ctx context.Context, e *env, o *opts) ([]row, error) {
 			return scenarioAbuse(ctx, e, o, f.nonReaders)

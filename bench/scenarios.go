@@ -46,6 +46,7 @@ type opts struct {
 	register   bool // register users over the protocol even where prefill is the default
 	storm      stormOpts
 	logins     loginOpts
+	loginStorm loginStormOpts
 }
 
 func runBase() int { return 10_000_000 + rand.IntN(2_000_000_000-20_000_000)/1000*1000 }
