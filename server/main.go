@@ -78,7 +78,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.MaxConns, "max-conns", def.MaxConns, "client connections this node holds; more are closed as soon as accepted (the default is the open-file limit less 192 files kept for Redis, listeners, metrics and logs)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", def.Heartbeat, "heartbeat period; other nodes take this node's users offline after 3 missed beats")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", def.TokenTTL, "lifetime of a session token (proto-2 logins get one; LogoutMes revokes it)")
-	fs.IntVar(&c.PasswordWorkers, "password-workers", def.PasswordWorkers, "password checks and hashes (bcrypt) run at most this many at a time; the default is the number of CPUs")
+	fs.IntVar(&c.PasswordWorkers, "password-workers", def.PasswordWorkers, "password checks and hashes (bcrypt) run at most this many at a time; the default leaves one CPU to messaging: GOMAXPROCS-1, at least 1")
 	fs.DurationVar(&c.PasswordWait, "password-wait", def.PasswordWait, "a login or registration that waits this long for password work is answered 505 with retryAfter")
 	fs.IntVar(&c.RoomMembers, "room-members", def.RoomMembers, "members per room, at most")
 	fs.IntVar(&c.UserRooms, "user-rooms", def.UserRooms, "rooms per user, at most")

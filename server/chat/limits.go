@@ -51,6 +51,16 @@ func (c *conn) releaseLoginFailure(userID int) {
 	}
 }
 
+// countLoginFailure counts a failed login from this connection's address over
+// all user ids (its user id's counts were reserved ahead).
+func (c *conn) countLoginFailure() {
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	if err := c.srv.st.Logins.Failed(ctx, c.addr, c.srv.loginLimits()); err != nil {
+		c.srv.log.Warn("could not count a failed login", "err", err)
+	}
+}
+
 // loginAllowed limits the successful logins of a user: one who logs in and
 // drops in a loop would otherwise make every online user a presence notice per
 // login.

@@ -103,6 +103,38 @@ func TestFailedLoginsCountedBeforeThePassword(t *testing.T) {
 	}
 }
 
+// Many users logging in at once from one address (a NAT) are not failures: the
+// address's count over all user ids grows only with logins that failed.
+func TestLoginsFromOneAddressAtOnce(t *testing.T) {
+	const users, perAddr = 40, 5
+	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) { c.LoginFailuresPerAddr = perAddr })
+	for id := 1; id <= users; id++ {
+		registerUser(t, n.Addr, id, "u")
+	}
+	var clients []*client
+	for range users {
+		clients = append(clients, dialFrom(t, n.Addr, "127.0.0.2"))
+	}
+	writeAtOnce(t, clients, func(i int) []byte {
+		f, _ := message.EncodeFrame(message.LoginMesType, message.LoginMes{UserID: i + 1, UserPwd: password, Proto: message.ProtoAck})
+		return f
+	})
+	for i, c := range clients {
+		var res message.LoginResMes
+		c.next(message.LoginResMesType, &res)
+		if res.Code != message.CodeOK {
+			t.Errorf("login %d of %d from one address: got %+v, want 200", i+1, users, res)
+		}
+	}
+	// Known failures do count: after perAddr of them, the address gets 429.
+	if codes := guessAll(t, n.Addr, 1, perAddr, "127.0.0.3"); codes[message.CodeWrongPassword] != perAddr {
+		t.Fatalf("%d wrong passwords: got answers %v, want %d of 403", perAddr, codes, perAddr)
+	}
+	if res := dialFrom(t, n.Addr, "127.0.0.3").login(2, password, message.ProtoAck); res.Code != message.CodeRateLimited {
+		t.Errorf("another user id from an address at its limit: got %+v, want 429", res)
+	}
+}
+
 // sendAll sends k requests of typ on c and returns how many were answered 200;
 // every answer is 200 or 429.
 func sendAll(t *testing.T, c *client, k int, typ string, req any, resType string) int {

@@ -91,7 +91,10 @@ func DefaultConfig() Config {
 		RegistrationsPerAddr: 10,
 		InboxMax:             10000,
 
-		PasswordWorkers: runtime.NumCPU(),
+		// One processor is left to messaging: with bcrypt on every one, a
+		// message waits for preemption at each step (BENCHMARKS.md, password
+		// logins next to messaging).
+		PasswordWorkers: max(1, runtime.GOMAXPROCS(0)-1),
 		PasswordWait:    2 * time.Second,
 		TokenTTL:        7 * 24 * time.Hour,
 		RoomMembers:     message.DefaultRoomSize,

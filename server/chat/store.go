@@ -26,6 +26,7 @@ type UserStore interface {
 type LoginLimiter interface {
 	Reserve(ctx context.Context, userID int, addr string, lim model.LoginLimits) (bool, error)
 	Release(ctx context.Context, userID int, addr string, lim model.LoginLimits) error
+	Failed(ctx context.Context, addr string, lim model.LoginLimits) error
 }
 
 // RateLimiter keeps rate limits shared by every node.

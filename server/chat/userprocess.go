@@ -84,7 +84,9 @@ func (c *conn) login(m message.Message) {
 	}
 	u, ok, err := c.authenticate(req)
 	failed := errors.Is(err, model.ErrUserNotFound) || errors.Is(err, model.ErrWrongPassword) || errors.Is(err, model.ErrBadToken)
-	if !failed {
+	if failed {
+		c.countLoginFailure()
+	} else {
 		c.releaseLoginFailure(req.UserID) // right, turned away busy, or a server error: no failure
 	}
 	if !ok {

@@ -70,7 +70,7 @@ func TestLoginReleaseAfterTheWindow(t *testing.T) {
 	if ok, err := l.Reserve(context.Background(), 1, "10.0.0.1", lim); !ok || err != nil {
 		t.Fatalf("got %v, %v, want a reservation", ok, err)
 	}
-	for _, key := range []string{loginFailPairKey(1, "10.0.0.1"), loginFailUserKey(1), loginFailAddrKey("10.0.0.1")} {
+	for _, key := range []string{loginFailPairKey(1, "10.0.0.1"), loginFailUserKey(1)} {
 		if ttl := r.Do(t, "PTTL", key).(int64); ttl <= 0 || ttl > window.Milliseconds() {
 			t.Errorf("%s: PTTL %d, want 1..%d ms", key, ttl, window.Milliseconds())
 		}
@@ -81,6 +81,38 @@ func TestLoginReleaseAfterTheWindow(t *testing.T) {
 	}
 	if n := r.Do(t, "DBSIZE").(int64); n != 0 {
 		t.Errorf("a release after the window left %d keys, want none", n)
+	}
+}
+
+// An address's count over all user ids grows with known failures only, not with
+// logins whose password is being checked, and stops every user id at its limit.
+func TestLoginFailuresPerAddress(t *testing.T) {
+	r, pool := newTestPool(t)
+	const window = time.Minute
+	l := NewRedisLoginLimiter(pool, window)
+	ctx := context.Background()
+	lim := LoginLimits{PerUserAddr: 5, PerUser: 8, PerAddr: 3}
+	for id := 1; id <= 10; id++ { // ten logins in flight at once
+		if ok, err := l.Reserve(ctx, id, "10.0.0.1", lim); !ok || err != nil {
+			t.Fatalf("login %d in flight: got %v, %v, want a reservation", id, ok, err)
+		}
+	}
+	if n := r.Do(t, "EXISTS", loginFailAddrKey("10.0.0.1")).(int64); n != 0 {
+		t.Errorf("logins in flight counted as the address's failures")
+	}
+	for range 3 {
+		if err := l.Failed(ctx, "10.0.0.1", lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ttl := r.Do(t, "PTTL", loginFailAddrKey("10.0.0.1")).(int64); ttl <= 0 || ttl > window.Milliseconds() {
+		t.Errorf("the address's count: PTTL %d, want 1..%d ms", ttl, window.Milliseconds())
+	}
+	if ok, _ := l.Reserve(ctx, 11, "10.0.0.1", lim); ok {
+		t.Errorf("a new user id from an address at its limit: reserved, want refused")
+	}
+	if ok, _ := l.Reserve(ctx, 11, "10.0.0.2", lim); !ok {
+		t.Errorf("the same user id from another address: refused, want a reservation")
 	}
 }
 

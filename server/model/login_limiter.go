@@ -9,10 +9,13 @@ import (
 
 // RedisLoginLimiter counts failed logins in Redis, so that every node sees the
 // same counts: per user id and remote address, per user id over all addresses,
-// and per address over all user ids. A login reserves its failure before its
-// password is checked and gives it back when it succeeds, so that parallel
-// guesses cannot outrun the count. Successful logins never count: many users
-// share one address behind NAT.
+// and per address over all user ids. A login reserves its failure of one user
+// id before its password is checked and gives it back when it succeeds, so that
+// parallel guesses cannot outrun those counts. The count of an address over all
+// user ids grows only once a failure is known (Failed): many users share one
+// address behind NAT, and all of them logging in at once must not look like
+// failures; the guesses it lets through in parallel are still bounded, each
+// account's by its own reserved counts.
 type RedisLoginLimiter struct {
 	pool   *redis.Pool
 	window time.Duration
@@ -34,11 +37,15 @@ func NewRedisLoginLimiter(pool *redis.Pool, window time.Duration) *RedisLoginLim
 }
 
 // counters are the keys of the counts of a login, then their limits, in the
-// order the scripts take them.
+// order the scripts take them: first the reservedCounters reserved ahead, then
+// the address's count.
 func counters(userID int, addr string, lim LoginLimits) (keys, limits []any) {
 	return []any{loginFailPairKey(userID, addr), loginFailUserKey(userID), loginFailAddrKey(addr)},
 		[]any{lim.PerUserAddr, lim.PerUser, lim.PerAddr}
 }
+
+// reservedCounters is how many of the counters a login reserves on.
+const reservedCounters = 2
 
 // Reserve counts a failed login of userID from addr in advance, unless a limit
 // is reached already: then it returns false and counts nothing.
@@ -52,7 +59,7 @@ func (l *RedisLoginLimiter) Reserve(ctx context.Context, userID int, addr string
 	}
 	defer conn.Close()
 	keys, limits := counters(userID, addr, lim)
-	args := append(append(keys, l.window.Milliseconds()), limits...)
+	args := append(append(keys, l.window.Milliseconds(), reservedCounters), limits...)
 	return redis.Bool(loginReserveScript.Do(conn, args...))
 }
 
@@ -67,6 +74,21 @@ func (l *RedisLoginLimiter) Release(ctx context.Context, userID int, addr string
 	}
 	defer conn.Close()
 	keys, limits := counters(userID, addr, lim)
-	_, err = loginReleaseScript.Do(conn, append(keys, limits...)...)
+	_, err = loginReleaseScript.Do(conn, append(keys[:reservedCounters], limits[:reservedCounters]...)...)
+	return err
+}
+
+// Failed counts a failed login from addr over all user ids (its user id's
+// counts were reserved ahead).
+func (l *RedisLoginLimiter) Failed(ctx context.Context, addr string, lim LoginLimits) error {
+	if lim.PerAddr == 0 {
+		return nil
+	}
+	conn, err := get(ctx, l.pool)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = loginFailScript.Do(conn, loginFailAddrKey(addr), l.window.Milliseconds())
 	return err
 }

@@ -38,6 +38,7 @@ var (
 	roomAckScript       = newScript(1, "room_ack")
 	rateScript          = newScript(1, "rate")
 	loginReserveScript  = newScript(3, "login_reserve")
-	loginReleaseScript  = newScript(3, "login_release")
+	loginReleaseScript  = newScript(reservedCounters, "login_release")
+	loginFailScript     = newScript(1, "login_fail")
 	ackScript           = newScript(1, "ack")
 )

@@ -37,7 +37,7 @@ func TestScriptsLoad(t *testing.T) {
 		"restore": restoreScript, "send": sendScript, "compare_and_set": compareAndSetScript,
 		"room_create": roomCreateScript, "room_join": roomJoinScript, "room_remove": roomRemoveScript,
 		"room_send": roomSendScript, "room_ack": roomAckScript,
-		"rate": rateScript, "login_reserve": loginReserveScript, "login_release": loginReleaseScript, "ack": ackScript,
+		"rate": rateScript, "login_reserve": loginReserveScript, "login_release": loginReleaseScript, "login_fail": loginFailScript, "ack": ackScript,
 	}
 	files, _ := fs.Glob(luaFiles, "lua/*.lua")
 	for _, f := range files {
