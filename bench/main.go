@@ -1,7 +1,7 @@
 // Command chat-load is the load generator of the chat server.
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
-//	chat-load p2p|fanout|idle|cluster|abuse [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load p2p|fanout|idle|cluster|abuse|rooms [flags]   one scenario; -addr uses existing server node(s)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
 // 9,000 connections each, because a process may hold 20,000 files), coordinated
@@ -31,6 +31,7 @@ commands:
   idle      many logged-in idle connections: server RSS per connection, logins/s
   cluster   several nodes on one Redis, private messages across nodes
   abuse     stalled frames and non-reading clients: what they cost the server's memory
+  rooms     room messages to members over two nodes, some members away and back
 
 run "chat-load COMMAND -h" for the flags of a command.
 `)
@@ -49,7 +50,10 @@ func main() {
 	case "abuse-worker":
 		runAbuseWorker()
 		return
-	case "bench", "p2p", "fanout", "idle", "cluster", "abuse":
+	case "rooms-worker":
+		runRoomsWorker()
+		return
+	case "bench", "p2p", "fanout", "idle", "cluster", "abuse", "rooms":
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -69,6 +73,7 @@ type flagSet struct {
 	clusterUsers                  int
 	stalls, nonReaders            int
 	skip                          string
+	rooms                         roomOpts
 }
 
 func runCommand(cmd string, args []string) int {
@@ -101,6 +106,7 @@ func runCommand(cmd string, args []string) int {
 	f.IntVar(&f.nonReaders, "nonreaders", 3000, "abuse: logged-in clients that stop reading under group traffic")
 	f.BoolVar(&o.register, "register", false, "fanout/cluster: register users with RegisterMes instead of prefilling Redis (p2p and idle always register)")
 	f.StringVar(&f.skip, "skip", "", "bench: scenarios to skip, comma-separated")
+	f.rooms.register(f.FlagSet)
 	if err := f.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -160,6 +166,13 @@ func runCommand(cmd string, args []string) int {
 		{"abuse", 600 * time.Second, func(ctx context.Context, e *env, o *opts) ([]row, error) {
 			return scenarioAbuse(ctx, e, o, f.nonReaders)
 		}, func(o *opts) { o.users = f.stalls }},
+		{"rooms", 600 * time.Second, func(ctx context.Context, e *env, o *opts) ([]row, error) {
+			return scenarioRooms(ctx, e, o, f.rooms)
+		}, func(o *opts) {
+			if !flagGiven(f.FlagSet, "nodes") {
+				o.nodes = 2
+			}
+		}},
 	}
 	var rows []row
 	failed := false

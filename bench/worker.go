@@ -66,6 +66,8 @@ type Event struct {
 	Notices    int64  `json:"notices,omitempty"`
 	Nofile     uint64 `json:"nofile,omitempty"`
 	Retries    int64  `json:"retries,omitempty"` // register/login attempts repeated (lost answers)
+
+	Raw json.RawMessage `json:"-"` // the whole line, for workers with events of their own
 }
 
 type worker struct {

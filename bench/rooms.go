@@ -1,0 +1,997 @@
+package main
+
+// The rooms scenario: room messages to members spread over the nodes, while some
+// members go offline and come back.
+//
+// Membership slot s (0 ≤ s < rooms × members) is in room s / members and belongs
+// to user s % users: a room's members are consecutive users (placed on the nodes
+// in turn), and each user is in rooms × members / users rooms. Setup goes through
+// the protocol before the measured logins: each room's first member creates it,
+// then every user logs in, joins its other rooms and leaves, so that the joins
+// cost no notices to members online. The members then log in (proto 2) in worker
+// processes of this binary ("rooms-worker"); the users that never go away send
+// RoomMes with a clientMsgId at a fixed total rate, every member acks each RoomMes
+// with AckMes, and one user in every 1/-offline closes its connection once inside
+// the window, stays away -away, and logs in again.
+//
+// Counting, on the receivers: a message is identified by its msgId. The first
+// receipt counts; a repeat marked offline in a later session than the first
+// receipt is a redelivery (at-least-once after a reconnect, allowed); any other
+// repeat is a duplicate. After the window the parent sends every worker the
+// messages answered 200; a member that has not received one of its rooms'
+// (others') messages by the end of the drain lost it. A message stored (its msgId's
+// time) while a member was away must reach it in its next session marked offline;
+// within a session each room's msgIds must grow. Latency is send → receipt of the
+// live (not offline) first receipts inside the window.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"chat/common/message"
+)
+
+// roomOpts are the rooms scenario's flags.
+type roomOpts struct {
+	rooms, members, users int
+	rate, offline         float64
+	away                  time.Duration
+}
+
+func (r *roomOpts) register(fs *flag.FlagSet) {
+	fs.IntVar(&r.rooms, "rooms", 1000, "rooms: rooms")
+	fs.IntVar(&r.members, "members", 100, "rooms: members per room")
+	fs.IntVar(&r.users, "room-users", 10000, "rooms: users (each in rooms×members/users rooms)")
+	fs.Float64Var(&r.rate, "room-rate", 200, "rooms: room messages sent per second, all senders together")
+	fs.Float64Var(&r.offline, "offline", 0.1, "rooms: share of the users that go offline once inside the window and come back")
+	fs.DurationVar(&r.away, "away", 3*time.Second, "rooms: how long those users stay offline")
+}
+
+// roomLayout places the users in the rooms (see the top of this file).
+type roomLayout struct {
+	Rooms   int `json:"rooms"`
+	Members int `json:"members"`
+	Users   int `json:"users"`
+}
+
+// roomsOf lists the room indexes of user index g.
+func (l roomLayout) roomsOf(g int) []int {
+	var rs []int
+	for s := g; s < l.Rooms*l.Members; s += l.Users {
+		rs = append(rs, s/l.Members)
+	}
+	return rs
+}
+
+// creator is the user index that creates room r: its first member.
+func (l roomLayout) creator(r int) int { return r * l.Members % l.Users }
+
+// roomLogKey is a room's stream in Redis, as server/model/keys.go names it; read
+// only, for its memory.
+func roomLogKey(roomID int) string { return "room:" + strconv.Itoa(roomID) + ":log" }
+
+// roomTask is a rooms worker's job, the first line of its stdin.
+type roomTask struct {
+	Layout    roomLayout `json:"layout"`
+	Addrs     []string   `json:"addrs"`
+	Base      int        `json:"base"`  // user id of user index 0
+	First     int        `json:"first"` // this worker's users: indexes First..First+N-1
+	N         int        `json:"n"`
+	RoomIDs   []int      `json:"roomIds"` // by room index
+	Rate      float64    `json:"rate"`    // messages per second from this worker
+	Size      int        `json:"size"`
+	AwayEvery int        `json:"awayEvery"` // user index g goes away once if g%AwayEvery == AwayEvery-1 (0: nobody)
+	AwayMs    int64      `json:"awayMs"`
+	LoginConc int        `json:"loginConc"`
+	WarmupMs  int64      `json:"warmupMs"`
+	MeasureMs int64      `json:"measureMs"`
+	DrainMs   int64      `json:"drainMs"`
+	Deadline  int64      `json:"deadline"` // unix ms: the worker exits then whatever happens
+}
+
+func (t roomTask) away(g int) bool { return t.AwayEvery > 0 && g%t.AwayEvery == t.AwayEvery-1 }
+
+// roomMsg is one room message answered 200.
+type roomMsg struct {
+	Room int    `json:"r"` // room index
+	ID   string `json:"id"`
+	From int    `json:"f"` // sender's user index
+}
+
+// roomCmd is a parent → rooms worker line: login, stats, run, check (with the
+// messages answered 200), quit.
+type roomCmd struct {
+	Cmd      string    `json:"cmd"`
+	Accepted []roomMsg `json:"accepted,omitempty"`
+}
+
+// roomReport is what a rooms worker reports after sending ("sent") and after the
+// check ("result"), under "room" in its Event line.
+type roomReport struct {
+	Accepted    []roomMsg `json:"accepted,omitempty"`
+	Sent        int64     `json:"sent"`
+	Rejected    int64     `json:"rejected"`
+	Unanswered  int64     `json:"unanswered"`
+	Expected    int64     `json:"expected"` // receipts due: members × others' messages of their rooms
+	Received    int64     `json:"received"` // first receipts
+	Delivered   int64     `json:"delivered"`
+	Lost        int64     `json:"lost"`
+	Dup         int64     `json:"dup"`
+	Redelivered int64     `json:"redelivered"`
+	OutOfOrder  int64     `json:"outOfOrder"`
+	Replayed    int64     `json:"replayed"` // first receipts marked offline
+	Missed      int64     `json:"missed"`   // stored while their member was away
+	MissedOK    int64     `json:"missedOk"` // of them, first received in the next session, offline
+	Away        int       `json:"away"`     // users that went away and came back
+	Dropped     int       `json:"dropped"`
+	Err         string    `json:"err,omitempty"`
+	LostEx      []string  `json:"lostEx,omitempty"`
+	Hist        *Hist     `json:"hist,omitempty"`
+}
+
+type roomEvent struct {
+	Ev   string      `json:"ev"`
+	Room *roomReport `json:"room,omitempty"`
+}
+
+// roomRecv is a member's first receipt of a message.
+type roomRecv struct {
+	session int
+	offline bool
+}
+
+// awaySpan is a time (unix ms) a member was offline, and the session that followed.
+type awaySpan struct {
+	from, to int64
+	session  int
+}
+
+type roomMember struct {
+	g     int
+	rooms []int
+
+	mu          sync.Mutex
+	c           *client
+	session     int
+	leaving     bool
+	seen        map[string]roomRecv
+	last        map[int]string // room index → last msgId of this session
+	away        []awaySpan
+	delivered   int64
+	dup         int64
+	redelivered int64
+	outOfOrder  int64
+	replayed    int64
+}
+
+type roomWorker struct {
+	t       roomTask
+	outMu   sync.Mutex
+	out     *json.Encoder
+	members []*roomMember
+	roomIdx map[int]int // room id → index
+
+	connected, dropped atomic.Int64
+	dropErr            atomic.Value
+	quitting           atomic.Bool
+	winFrom, winTo     atomic.Int64 // unix ns
+
+	histMu sync.Mutex
+	hist   *Hist
+
+	sent, answered, rejected atomic.Int64
+	accMu                    sync.Mutex
+	accepted                 []roomMsg
+}
+
+func (w *roomWorker) emit(v any) {
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
+	w.out.Encode(v)
+}
+
+func (w *roomWorker) addr(g int) string { return w.t.Addrs[g%len(w.t.Addrs)] }
+
+// runRoomsWorker is the "rooms-worker" command.
+func runRoomsWorker() {
+	in := bufio.NewReader(os.Stdin)
+	line, err := in.ReadBytes('\n')
+	w := &roomWorker{out: json.NewEncoder(os.Stdout), roomIdx: map[int]int{}, hist: NewHist()}
+	if err == nil {
+		err = json.Unmarshal(line, &w.t)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rooms-worker: no task:", err)
+		os.Exit(2)
+	}
+	time.AfterFunc(time.Until(time.UnixMilli(w.t.Deadline)), func() {
+		fmt.Fprintln(os.Stderr, "rooms-worker: deadline reached, exiting")
+		os.Exit(3)
+	})
+	ctx, cancel := context.WithDeadline(context.Background(), time.UnixMilli(w.t.Deadline))
+	defer cancel()
+	var rl syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	if uint64(w.t.N)+64 > rl.Cur {
+		w.emit(Event{Ev: "fatal", Err: fmt.Sprintf("ulimit -n is %d, need %d", rl.Cur, w.t.N+64)})
+		os.Exit(2)
+	}
+	for i, id := range w.t.RoomIDs {
+		w.roomIdx[id] = i
+	}
+	for g := w.t.First; g < w.t.First+w.t.N; g++ {
+		w.members = append(w.members, &roomMember{g: g, rooms: w.t.Layout.roomsOf(g), seen: map[string]roomRecv{}})
+	}
+	w.emit(Event{Ev: "registered", Nofile: rl.Cur})
+	for {
+		line, err := in.ReadBytes('\n')
+		if err != nil {
+			w.shutdown()
+			return
+		}
+		var c roomCmd
+		json.Unmarshal(line, &c)
+		switch c.Cmd {
+		case "login":
+			go w.loginAll(ctx)
+		case "stats":
+			e := Event{Ev: "stats", Connected: int(w.connected.Load()), Dropped: int(w.dropped.Load())}
+			e.Err, _ = w.dropErr.Load().(string)
+			w.emit(e)
+		case "run":
+			go w.run(ctx)
+		case "check":
+			go w.check(ctx, c.Accepted)
+		case "quit":
+			w.shutdown()
+			return
+		}
+	}
+}
+
+func (w *roomWorker) shutdown() {
+	w.quitting.Store(true)
+	for _, m := range w.members {
+		m.mu.Lock()
+		if m.c != nil {
+			m.c.Close()
+		}
+		m.mu.Unlock()
+	}
+	w.emit(Event{Ev: "bye"})
+}
+
+// dialLogin connects member m to its node and logs it in (proto 2), three attempts.
+func (w *roomWorker) dialLogin(ctx context.Context, m *roomMember) (*client, error) {
+	var err error
+	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			retries.Add(1)
+		}
+		var c *client
+		if c, err = dialClient(ctx, w.addr(m.g), ""); err != nil {
+			continue
+		}
+		if _, err = c.login(w.t.Base + m.g); err == nil {
+			return c, nil
+		}
+		c.Close()
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return nil, err
+}
+
+// online makes c member m's connection for a new session and starts its reader.
+func (w *roomWorker) online(m *roomMember, c *client) int {
+	m.mu.Lock()
+	m.session++
+	s := m.session
+	m.c, m.leaving, m.last = c, false, map[int]string{}
+	m.mu.Unlock()
+	w.connected.Add(1)
+	go w.read(m, c, s)
+	return s
+}
+
+func (w *roomWorker) loginAll(ctx context.Context) {
+	start := time.Now()
+	hist := NewHist()
+	var mu sync.Mutex
+	var ok, fail int
+	var firstErr string
+	forEach(len(w.members), max(1, w.t.LoginConc), func(i int) {
+		m := w.members[i]
+		t0 := time.Now()
+		c, err := w.dialLogin(ctx, m)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			fail++
+			if firstErr == "" {
+				firstErr = err.Error()
+			}
+			return
+		}
+		ok++
+		hist.Record(time.Since(t0))
+		w.online(m, c)
+	})
+	w.emit(Event{Ev: "ready", OK: ok, Fail: fail, Err: firstErr, Ms: time.Since(start).Milliseconds(), Hist: hist.Pack(), Retries: retries.Load()})
+}
+
+// read reads everything session s of member m gets, counts room messages and acks them.
+func (w *roomWorker) read(m *roomMember, c *client, s int) {
+	defer func() {
+		w.connected.Add(-1)
+		m.mu.Lock()
+		meant := m.leaving || m.session != s
+		m.mu.Unlock()
+		if !meant && !w.quitting.Load() {
+			w.dropped.Add(1)
+		}
+	}()
+	var acks []string
+	for {
+		typ, body, err := c.readFrame()
+		if err != nil {
+			m.mu.Lock()
+			meant := m.leaving || m.session != s
+			m.mu.Unlock()
+			if !meant && !w.quitting.Load() {
+				w.dropErr.Store(fmt.Sprintf("user %d: %v", w.t.Base+m.g, err))
+			}
+			return
+		}
+		now := time.Now()
+		switch typ {
+		case message.RoomMesType:
+			var rm message.RoomMes
+			if unpack(body, &rm) == nil {
+				w.receipt(m, s, &rm, now)
+				acks = append(acks, rm.MsgID)
+			}
+		case message.RoomResMesType:
+			var r message.RoomResMes
+			if unpack(body, &r) == nil {
+				w.answer(m, r)
+			}
+		case message.ErrorResMesType:
+			w.dropErr.Store(fmt.Sprintf("user %d: %s", w.t.Base+m.g, string(body)))
+		}
+		if len(acks) > 0 && (c.br.Buffered() == 0 || len(acks) >= 256) {
+			if err := c.send(message.AckMesType, message.AckMes{MsgIDs: acks}); err != nil {
+				return
+			}
+			acks = acks[:0]
+		}
+	}
+}
+
+func (w *roomWorker) answer(m *roomMember, r message.RoomResMes) {
+	w.answered.Add(1)
+	if r.Code != message.CodeOK {
+		w.rejected.Add(1)
+		w.dropErr.CompareAndSwap(nil, fmt.Sprintf("RoomResMes %d %s", r.Code, r.Error))
+		return
+	}
+	w.accMu.Lock()
+	w.accepted = append(w.accepted, roomMsg{Room: w.roomIdx[r.RoomID], ID: r.MsgID, From: m.g})
+	w.accMu.Unlock()
+}
+
+func (w *roomWorker) receipt(m *roomMember, s int, rm *message.RoomMes, now time.Time) {
+	r := w.roomIdx[rm.RoomID]
+	_, sentNS, okc := parseContent(rm.Content)
+	live := false
+	m.mu.Lock()
+	if prev, ok := m.last[r]; ok && !msgIDBefore(prev, rm.MsgID) {
+		m.outOfOrder++
+	}
+	m.last[r] = rm.MsgID
+	if first, ok := m.seen[rm.MsgID]; ok {
+		if rm.Offline && first.session < s {
+			m.redelivered++
+		} else {
+			m.dup++
+		}
+	} else {
+		m.seen[rm.MsgID] = roomRecv{session: s, offline: rm.Offline}
+		if rm.Offline {
+			m.replayed++
+		}
+		if ns := now.UnixNano(); ns >= w.winFrom.Load() && ns < w.winTo.Load() {
+			m.delivered++
+			live = !rm.Offline && okc
+		}
+	}
+	m.mu.Unlock()
+	if live {
+		w.histMu.Lock()
+		w.hist.Record(now.Sub(time.Unix(0, sentNS)))
+		w.histMu.Unlock()
+	}
+}
+
+// msgIDTime splits a room msgId "<room>:<ms>-<seq>".
+func msgIDTime(id string) (ms, seq int64, ok bool) {
+	_, rest, found := strings.Cut(id, ":")
+	a, b, found2 := strings.Cut(rest, "-")
+	if !found || !found2 {
+		return 0, 0, false
+	}
+	ms, err1 := strconv.ParseInt(a, 10, 64)
+	seq, err2 := strconv.ParseInt(b, 10, 64)
+	return ms, seq, err1 == nil && err2 == nil
+}
+
+// msgIDBefore tells whether room msgId a comes before b in the room.
+func msgIDBefore(a, b string) bool {
+	am, as, _ := msgIDTime(a)
+	bm, bs, _ := msgIDTime(b)
+	return am < bm || (am == bm && as < bs)
+}
+
+// run sends this worker's share of room messages until the window ends, takes the
+// away users offline and back meanwhile, and reports what was answered 200.
+func (w *roomWorker) run(ctx context.Context) {
+	t0 := time.Now()
+	measure := time.Duration(w.t.MeasureMs) * time.Millisecond
+	away := time.Duration(w.t.AwayMs) * time.Millisecond
+	winFrom := t0.Add(time.Duration(w.t.WarmupMs) * time.Millisecond)
+	winTo := winFrom.Add(measure)
+	w.winFrom.Store(winFrom.UnixNano())
+	w.winTo.Store(winTo.UnixNano())
+	var senders []*roomMember
+	var wg sync.WaitGroup
+	for _, m := range w.members {
+		switch {
+		case w.t.away(m.g):
+			at := winFrom.Add(time.Duration(rand.Int64N(int64(max(1, measure-away)))))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.goAway(ctx, m, at, away)
+			}()
+		case len(m.rooms) > 0:
+			senders = append(senders, m)
+		}
+	}
+	if w.t.Rate > 0 && len(senders) > 0 {
+		interval := time.Duration(float64(time.Second) / w.t.Rate)
+		for i := 0; ctx.Err() == nil; i++ {
+			at := t0.Add(time.Duration(i) * interval)
+			if !at.Before(winTo) {
+				break
+			}
+			if d := time.Until(at); d > 0 {
+				time.Sleep(d)
+			}
+			m := senders[i%len(senders)]
+			r := m.rooms[(i/len(senders))%len(m.rooms)]
+			m.mu.Lock()
+			c := m.c
+			m.mu.Unlock()
+			if c == nil {
+				continue
+			}
+			err := c.send(message.RoomMesType, message.RoomMes{RoomID: w.t.RoomIDs[r],
+				Content: makeContent("R", i, w.t.Size), ClientMsgID: strconv.Itoa(i)})
+			if err != nil {
+				w.dropErr.Store(fmt.Sprintf("send: %v", err))
+				continue
+			}
+			w.sent.Add(1)
+		}
+	}
+	wg.Wait()
+	// Answers still on their way.
+	for end := time.Now().Add(time.Duration(w.t.DrainMs) * time.Millisecond); time.Now().Before(end) && ctx.Err() == nil; {
+		if w.answered.Load() >= w.sent.Load() {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	w.accMu.Lock()
+	rep := &roomReport{Accepted: w.accepted, Sent: w.sent.Load(), Rejected: w.rejected.Load(),
+		Unanswered: w.sent.Load() - w.answered.Load()}
+	w.emit(roomEvent{Ev: "sent", Room: rep})
+	w.accMu.Unlock()
+}
+
+// goAway closes m's connection at at, stays away for d and logs in again.
+func (w *roomWorker) goAway(ctx context.Context, m *roomMember, at time.Time, d time.Duration) {
+	select {
+	case <-time.After(time.Until(at)):
+	case <-ctx.Done():
+		return
+	}
+	m.mu.Lock()
+	m.leaving = true
+	c := m.c
+	m.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.Close()
+	from := time.Now().UnixMilli()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return
+	}
+	to := time.Now().UnixMilli()
+	nc, err := w.dialLogin(ctx, m)
+	if err != nil {
+		w.dropped.Add(1)
+		w.dropErr.Store(fmt.Sprintf("user %d back: %v", w.t.Base+m.g, err))
+		return
+	}
+	s := w.online(m, nc)
+	m.mu.Lock()
+	m.away = append(m.away, awaySpan{from: from, to: to, session: s})
+	m.mu.Unlock()
+}
+
+// check waits (up to the drain time) until every member has every message of its
+// rooms answered 200 to someone else, then reports.
+func (w *roomWorker) check(ctx context.Context, accepted []roomMsg) {
+	byRoom := make([][]roomMsg, w.t.Layout.Rooms)
+	for _, a := range accepted {
+		if a.Room >= 0 && a.Room < len(byRoom) {
+			byRoom[a.Room] = append(byRoom[a.Room], a)
+		}
+	}
+	missing := func(ex *[]string) (expected, lost int64) {
+		for _, m := range w.members {
+			m.mu.Lock()
+			for _, r := range m.rooms {
+				for _, a := range byRoom[r] {
+					if a.From == m.g {
+						continue
+					}
+					expected++
+					if _, ok := m.seen[a.ID]; !ok {
+						lost++
+						if ex != nil && len(*ex) < 5 {
+							*ex = append(*ex, fmt.Sprintf("user %d: %s", w.t.Base+m.g, a.ID))
+						}
+					}
+				}
+			}
+			m.mu.Unlock()
+		}
+		return expected, lost
+	}
+	for end := time.Now().Add(time.Duration(w.t.DrainMs) * time.Millisecond); time.Now().Before(end) && ctx.Err() == nil; {
+		if _, lost := missing(nil); lost == 0 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	rep := &roomReport{Sent: w.sent.Load(), Rejected: w.rejected.Load(), Unanswered: w.sent.Load() - w.answered.Load(),
+		Dropped: int(w.dropped.Load())}
+	rep.Expected, rep.Lost = missing(&rep.LostEx)
+	rep.Err, _ = w.dropErr.Load().(string)
+	for _, m := range w.members {
+		m.mu.Lock()
+		rep.Received += int64(len(m.seen))
+		rep.Delivered += m.delivered
+		rep.Dup += m.dup
+		rep.Redelivered += m.redelivered
+		rep.OutOfOrder += m.outOfOrder
+		rep.Replayed += m.replayed
+		if len(m.away) > 0 {
+			rep.Away++
+		}
+		for _, sp := range m.away {
+			for _, r := range m.rooms {
+				for _, a := range byRoom[r] {
+					if ms, _, ok := msgIDTime(a.ID); !ok || a.From == m.g || ms <= sp.from || ms >= sp.to {
+						continue
+					}
+					rep.Missed++
+					if got, ok := m.seen[a.ID]; ok && got.session == sp.session && got.offline {
+						rep.MissedOK++
+					}
+				}
+			}
+		}
+		m.mu.Unlock()
+	}
+	w.histMu.Lock()
+	rep.Hist = w.hist.Pack()
+	w.histMu.Unlock()
+	w.emit(roomEvent{Ev: "result", Room: rep})
+}
+
+// ---- parent ----
+
+// roomSetup creates the rooms (each by its first member) and has every other
+// member join, conc users at a time, each logged in only for its own requests.
+// It returns the room ids by index.
+func roomSetup(ctx context.Context, e *env, addrs []string, base int, l roomLayout, conc int) ([]int, error) {
+	ids := make([]int, l.Rooms)
+	byCreator := map[int][]int{}
+	for r := range l.Rooms {
+		byCreator[l.creator(r)] = append(byCreator[l.creator(r)], r)
+	}
+	creators := make([]int, 0, len(byCreator))
+	for g := range byCreator {
+		creators = append(creators, g)
+	}
+	var mu sync.Mutex
+	var firstErr error
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	// session logs user index g in, sends reqs, and reads one RoomResMes for each.
+	session := func(g int, typ string, reqs []any, got func(i int, r message.RoomResMes)) {
+		if ctx.Err() != nil || len(reqs) == 0 {
+			return
+		}
+		c, err := dialClient(ctx, addrs[g%len(addrs)], "")
+		if err != nil {
+			fail(err)
+			return
+		}
+		defer c.Close()
+		if _, err := c.login(base + g); err != nil {
+			fail(err)
+			return
+		}
+		for _, q := range reqs {
+			if err := c.send(typ, q); err != nil {
+				fail(err)
+				return
+			}
+		}
+		for i := range reqs {
+			var r message.RoomResMes
+			if err := c.waitFor(message.RoomResMesType, &r, time.Now().Add(30*time.Second)); err != nil {
+				fail(fmt.Errorf("user %d: %w", base+g, err))
+				return
+			}
+			got(i, r)
+		}
+	}
+	t0 := time.Now()
+	forEach(len(creators), conc, func(i int) {
+		g := creators[i]
+		rs := byCreator[g]
+		reqs := make([]any, len(rs))
+		for k, r := range rs {
+			reqs[k] = message.RoomCreateMes{Name: fmt.Sprintf("bench room %d", r)}
+		}
+		session(g, message.RoomCreateMesType, reqs, func(k int, res message.RoomResMes) {
+			if res.Code != message.CodeOK {
+				fail(fmt.Errorf("create room %d: %d %s", rs[k], res.Code, res.Error))
+				return
+			}
+			ids[rs[k]] = res.RoomID
+		})
+	})
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	e.logf("rooms: %d rooms created by %d users in %v", l.Rooms, len(creators), time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
+	var joins atomic.Int64
+	forEach(l.Users, conc, func(g int) {
+		var reqs []any
+		for _, r := range l.roomsOf(g) {
+			if l.creator(r) != g {
+				reqs = append(reqs, message.RoomJoinMes{RoomID: ids[r]})
+			}
+		}
+		session(g, message.RoomJoinMesType, reqs, func(k int, res message.RoomResMes) {
+			if res.Code != message.CodeOK {
+				fail(fmt.Errorf("user %d joins room %d: %d %s", base+g, res.RoomID, res.Code, res.Error))
+				return
+			}
+			joins.Add(1)
+		})
+	})
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	e.logf("rooms: %d joins by %d users in %v (%.0f joins/s incl. one login per user)", joins.Load(), l.Users,
+		time.Since(t0).Round(time.Millisecond), float64(joins.Load())/time.Since(t0).Seconds())
+	return ids, ctx.Err()
+}
+
+// roomMemory is what Redis holds: used_memory, and the room streams' MEMORY
+// USAGE (exact, SAMPLES 0) and entries.
+type roomMemory struct{ used, streams, entries int64 }
+
+func readRoomMemory(addr string, roomIDs []int) (roomMemory, error) {
+	var m roomMemory
+	c, err := redis.Dial("tcp", addr, redis.DialConnectTimeout(5*time.Second), redis.DialReadTimeout(60*time.Second))
+	if err != nil {
+		return m, err
+	}
+	defer c.Close()
+	info, err := redis.String(c.Do("INFO", "memory"))
+	if err != nil {
+		return m, err
+	}
+	for _, l := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(l, "used_memory:"); ok {
+			m.used, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	for _, id := range roomIDs {
+		c.Send("MEMORY", "USAGE", roomLogKey(id), "SAMPLES", "0")
+		c.Send("XLEN", roomLogKey(id))
+	}
+	if err := c.Flush(); err != nil {
+		return m, err
+	}
+	for range roomIDs {
+		u, err := redis.Int64(c.Receive())
+		if err != nil && err != redis.ErrNil {
+			return m, err
+		}
+		n, err := redis.Int64(c.Receive())
+		if err != nil {
+			return m, err
+		}
+		m.streams += u
+		m.entries += n
+	}
+	return m, nil
+}
+
+// marginalRoomMemory is the growth of one room's stream per message, from 1 to
+// n+1 messages (user index g alone in a new room, so nothing is delivered).
+func marginalRoomMemory(ctx context.Context, addr, redisAddr string, userID, n, size int) (float64, error) {
+	c, err := dialClient(ctx, addr, "")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if _, err := c.login(userID); err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var res message.RoomResMes
+	if err := c.send(message.RoomCreateMesType, message.RoomCreateMes{Name: "memory probe"}); err != nil {
+		return 0, err
+	}
+	if err := c.waitFor(message.RoomResMesType, &res, deadline); err != nil || res.Code != message.CodeOK {
+		return 0, fmt.Errorf("create: %v %d %s", err, res.Code, res.Error)
+	}
+	room := res.RoomID
+	send := func(k int) error {
+		for i := range k {
+			if err := c.send(message.RoomMesType, message.RoomMes{RoomID: room, Content: makeContent("M", i, size)}); err != nil {
+				return err
+			}
+		}
+		for range k {
+			var r message.RoomResMes
+			if err := c.waitFor(message.RoomResMesType, &r, deadline); err != nil {
+				return err
+			}
+			if r.Code != message.CodeOK {
+				return fmt.Errorf("RoomMes: %d %s", r.Code, r.Error)
+			}
+		}
+		return nil
+	}
+	if err := send(1); err != nil {
+		return 0, err
+	}
+	before, err := readRoomMemory(redisAddr, []int{room})
+	if err != nil {
+		return 0, err
+	}
+	if err := send(n); err != nil {
+		return 0, err
+	}
+	after, err := readRoomMemory(redisAddr, []int{room})
+	if err != nil {
+		return 0, err
+	}
+	return float64(after.streams-before.streams) / float64(max(1, after.entries-before.entries)), nil
+}
+
+func scenarioRooms(ctx context.Context, e *env, o *opts, ro roomOpts) ([]row, error) {
+	l := roomLayout{Rooms: ro.rooms, Members: ro.members, Users: ro.users}
+	perUser := (l.Rooms*l.Members + l.Users - 1) / l.Users
+	switch {
+	case l.Rooms < 1 || l.Members < 2 || l.Members > l.Users:
+		return nil, fmt.Errorf("rooms: need rooms ≥ 1 and 2 ≤ members ≤ room-users")
+	case perUser > message.DefaultUserRoom:
+		return nil, fmt.Errorf("rooms: %d rooms per user is over the server's default of %d: raise -room-users", perUser, message.DefaultUserRoom)
+	}
+	// Presence is measured by idle and fan-out; here its notices would only add
+	// work unrelated to rooms. Room members beyond the default need the server's leave.
+	extra := []string{"-presence-limit", "-1"}
+	if l.Members > message.DefaultRoomSize {
+		extra = append(extra, "-room-members", strconv.Itoa(l.Members))
+	}
+	redisAddr, servers, redisPID, err := setup(e, o, o.nodes, "rooms-", extra...)
+	if err != nil {
+		return nil, err
+	}
+	if redisAddr == "" {
+		return nil, fmt.Errorf("rooms: -redis is needed with -addr (users are added there, memory is read there)")
+	}
+	addrs := addrsOf(servers)
+	base := runBase()
+	probe := base + l.Users // a user of its own for the marginal memory probe
+	if err := prefill(ctx, redisAddr, base, l.Users+1); err != nil {
+		return nil, fmt.Errorf("prefill: %w", err)
+	}
+	e.logf("rooms: %d rooms × %d members, %d users on %d nodes (%d rooms each)", l.Rooms, l.Members, l.Users, len(servers), perUser)
+	roomIDs, err := roomSetup(ctx, e, addrs, base, l, 32)
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	memBefore, err := readRoomMemory(redisAddr, roomIDs)
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	awayEvery := 0
+	if ro.offline > 0 {
+		awayEvery = max(1, int(1/ro.offline+0.5))
+	}
+	var tasks []roomTask
+	first := 0
+	for _, n := range splitUsers(l.Users, max(2, o.workers), 9000) {
+		tasks = append(tasks, roomTask{Layout: l, Addrs: addrs, Base: base, First: first, N: n, RoomIDs: roomIDs,
+			Rate: ro.rate * float64(n) / float64(l.Users), Size: o.size, AwayEvery: awayEvery, AwayMs: ro.away.Milliseconds(),
+			LoginConc: 32, WarmupMs: o.warmup.Milliseconds(), MeasureMs: o.measure.Milliseconds(),
+			DrainMs: o.drain.Milliseconds(), Deadline: deadline.UnixMilli()})
+		first += n
+	}
+	ws, err := startWorkersAs(e, "rooms-worker", tasks)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.quit(e)
+	if _, _, err := loginPhase(ctx, e, ws, l.Users); err != nil {
+		return nil, err
+	}
+	e.logf("rooms: %.0f room messages/s from the users that stay, 1 in %d users away for %v once, warm-up %v, measure %v",
+		ro.rate, awayEvery, ro.away, o.warmup, o.measure)
+	var pids []int
+	for _, s := range servers {
+		pids = append(pids, serverPID(o, s))
+	}
+	ws.broadcast("run")
+	var sCPU, rCPU time.Duration
+	cpuDone := make(chan struct{})
+	go func() {
+		defer close(cpuDone)
+		select {
+		case <-time.After(o.warmup):
+		case <-ctx.Done():
+			return
+		}
+		sm, rm := newCPUMeter(pids...), newCPUMeter(redisPID)
+		select {
+		case <-time.After(o.measure):
+		case <-ctx.Done():
+			return
+		}
+		sCPU, rCPU = sm.used(), rm.used()
+	}()
+	sentEvs, err := ws.collect(ctx, "sent", nil)
+	if err != nil {
+		return nil, err
+	}
+	var all []roomMsg
+	for _, ev := range sentEvs {
+		var re roomEvent
+		if err := json.Unmarshal(ev.Raw, &re); err != nil || re.Room == nil {
+			return nil, fmt.Errorf("worker %d: bad report: %v", ev.W, err)
+		}
+		all = append(all, re.Room.Accepted...)
+	}
+	<-cpuDone
+	e.logf("rooms: %d messages answered 200; waiting for every member to have them (at most %v)", len(all), o.drain)
+	for _, w := range ws.ws {
+		w.sendValue(roomCmd{Cmd: "check", Accepted: all})
+	}
+	resEvs, err := ws.collect(ctx, "result", nil)
+	if err != nil {
+		return nil, err
+	}
+	var t roomReport
+	t.Hist = NewHist()
+	for _, ev := range resEvs {
+		var re roomEvent
+		if err := json.Unmarshal(ev.Raw, &re); err != nil || re.Room == nil {
+			return nil, fmt.Errorf("worker %d: bad report: %v", ev.W, err)
+		}
+		r := re.Room
+		t.Sent += r.Sent
+		t.Rejected += r.Rejected
+		t.Unanswered += r.Unanswered
+		t.Expected += r.Expected
+		t.Received += r.Received
+		t.Delivered += r.Delivered
+		t.Lost += r.Lost
+		t.Dup += r.Dup
+		t.Redelivered += r.Redelivered
+		t.OutOfOrder += r.OutOfOrder
+		t.Replayed += r.Replayed
+		t.Missed += r.Missed
+		t.MissedOK += r.MissedOK
+		t.Away += r.Away
+		t.Dropped += r.Dropped
+		t.LostEx = append(t.LostEx, r.LostEx...)
+		if t.Err == "" {
+			t.Err = r.Err
+		}
+		t.Hist.Merge(r.Hist)
+	}
+	rate := float64(t.Delivered) / o.measure.Seconds()
+	e.logf("rooms: sent %d, accepted %d, rejected %d, unanswered %d; receipts expected %d, first receipts %d (%d in the window: %.0f/s), lost %d %v, dup %d, redelivered %d, out of order %d, replayed offline %d, missed while away %d (offline in the next session %d) by %d users, dropped %d; live p50 %s p99 %s max %s; server CPU %v redis CPU %v %s",
+		t.Sent, len(all), t.Rejected, t.Unanswered, t.Expected, t.Received, t.Delivered, rate, t.Lost, t.LostEx, t.Dup, t.Redelivered,
+		t.OutOfOrder, t.Replayed, t.Missed, t.MissedOK, t.Away, t.Dropped, ms(t.Hist.Quantile(.5)), ms(t.Hist.Quantile(.99)),
+		ms(time.Duration(t.Hist.Max)*time.Microsecond), sCPU, rCPU, t.Err)
+	memAfter, err := readRoomMemory(redisAddr, roomIDs)
+	if err != nil {
+		return nil, err
+	}
+	marginal, err := marginalRoomMemory(ctx, addrs[0], redisAddr, probe, 1000, o.size)
+	if err != nil {
+		return nil, fmt.Errorf("memory probe: %w", err)
+	}
+	stored := memAfter.entries - memBefore.entries
+	e.logf("rooms: Redis used_memory %d → %d B, room streams %d → %d B, %d → %d entries; marginal %.0f B per message in one stream",
+		memBefore.used, memAfter.used, memBefore.streams, memAfter.streams, memBefore.entries, memAfter.entries, marginal)
+
+	name := fmt.Sprintf("rooms %d×%d", l.Rooms, l.Members)
+	okIf := func(b bool) string {
+		if b {
+			return "ok"
+		}
+		return "FAIL"
+	}
+	rows := []row{
+		{name, "users / nodes / rooms per user", fmt.Sprintf("%d / %d / %d", l.Users, len(servers), perUser), "-", ""},
+		{name, "room messages sent / answered 200 / rejected / unanswered", fmt.Sprintf("%d / %d / %d / %d", t.Sent, len(all), t.Rejected, t.Unanswered),
+			fmt.Sprintf("%.0f/s offered", ro.rate), okIf(t.Rejected == 0 && t.Unanswered == 0)},
+		{name, "delivered/s (first receipts in the window)", fmt.Sprintf("%.0f", rate), fmt.Sprintf("%d members per room", l.Members), ""},
+		{name, "send → receipt p50 / p99 (live)", ms(t.Hist.Quantile(.5)) + " / " + ms(t.Hist.Quantile(.99)), "-", ""},
+		{name, "lost / duplicated", fmt.Sprintf("%d / %d of %d receipts due", t.Lost, t.Dup, t.Expected), "0 / 0", okIf(t.Lost == 0 && t.Dup == 0 && t.Dropped == 0)},
+		{name, "redelivered after a reconnect (at-least-once, not duplicates)", fmt.Sprintf("%d", t.Redelivered), "-", ""},
+		{name, "missed while away → offline:true at re-login", fmt.Sprintf("%d of %d (%d users away %v)", t.MissedOK, t.Missed, t.Away, ro.away), "all", okIf(t.MissedOK == t.Missed && t.Away > 0 == (awayEvery > 0))},
+		{name, "out of room order", fmt.Sprintf("%d", t.OutOfOrder), "0", okIf(t.OutOfOrder == 0)},
+	}
+	if stored > 0 {
+		rows = append(rows,
+			row{name, "Redis per stored message: room streams (MEMORY USAGE)", fmt.Sprintf("%.0f B (%d messages, %d streams)",
+				float64(memAfter.streams-memBefore.streams)/float64(stored), stored, len(roomIDs)), fmt.Sprintf("%d-byte contents", o.size), ""},
+			row{name, "Redis per stored message: used_memory growth", fmt.Sprintf("%.0f B", float64(memAfter.used-memBefore.used)/float64(stored)), "incl. dedup keys", ""})
+	}
+	rows = append(rows, row{name, "Redis per message, one stream from 1 to 1,001", fmt.Sprintf("%.0f B", marginal), "-", ""})
+	if t.Delivered > 0 && sCPU > 0 {
+		rows = append(rows, row{name, "CPU per delivery: servers / redis", fmt.Sprintf("%.1f / %.1f µs",
+			float64(sCPU.Microseconds())/float64(t.Delivered), float64(rCPU.Microseconds())/float64(t.Delivered)), "-", ""})
+	}
+	return rows, nil
+}
