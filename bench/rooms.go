@@ -760,29 +760,39 @@ func readRoomMemory(addr string, roomIDs []int) (roomMemory, error) {
 	return m, nil
 }
 
-// marginalRoomMemory is the growth of one room's stream per message, from 1 to
-// n+1 messages (user index g alone in a new room, so nothing is delivered).
-func marginalRoomMemory(ctx context.Context, addr, redisAddr string, userID, n, size int) (float64, error) {
+// roomProbe is what one more room message costs Redis, in bytes: its room
+// stream's growth, and used_memory's growth without and with a clientMsgId (whose
+// dedup key lives for the dedup TTL).
+type roomProbe struct{ stream, used, usedWithID float64 }
+
+// marginalRoomMemory sends n messages without a clientMsgId, then n with one, to a
+// new room of user userID alone (nothing is delivered), after a first message.
+func marginalRoomMemory(ctx context.Context, addr, redisAddr string, userID, n, size int) (roomProbe, error) {
+	var p roomProbe
 	c, err := dialClient(ctx, addr, "")
 	if err != nil {
-		return 0, err
+		return p, err
 	}
 	defer c.Close()
 	if _, err := c.login(userID); err != nil {
-		return 0, err
+		return p, err
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	var res message.RoomResMes
 	if err := c.send(message.RoomCreateMesType, message.RoomCreateMes{Name: "memory probe"}); err != nil {
-		return 0, err
+		return p, err
 	}
 	if err := c.waitFor(message.RoomResMesType, &res, deadline); err != nil || res.Code != message.CodeOK {
-		return 0, fmt.Errorf("create: %v %d %s", err, res.Code, res.Error)
+		return p, fmt.Errorf("create: %v %d %s", err, res.Code, res.Error)
 	}
 	room := res.RoomID
-	send := func(k int) error {
+	send := func(k int, ids bool) error {
 		for i := range k {
-			if err := c.send(message.RoomMesType, message.RoomMes{RoomID: room, Content: makeContent("M", i, size)}); err != nil {
+			m := message.RoomMes{RoomID: room, Content: makeContent("M", i, size)}
+			if ids {
+				m.ClientMsgID = "probe-" + strconv.Itoa(i)
+			}
+			if err := c.send(message.RoomMesType, m); err != nil {
 				return err
 			}
 		}
@@ -797,21 +807,31 @@ func marginalRoomMemory(ctx context.Context, addr, redisAddr string, userID, n, 
 		}
 		return nil
 	}
-	if err := send(1); err != nil {
-		return 0, err
+	if err := send(1, false); err != nil {
+		return p, err
 	}
-	before, err := readRoomMemory(redisAddr, []int{room})
+	m0, err := readRoomMemory(redisAddr, []int{room})
 	if err != nil {
-		return 0, err
+		return p, err
 	}
-	if err := send(n); err != nil {
-		return 0, err
+	if err := send(n, false); err != nil {
+		return p, err
 	}
-	after, err := readRoomMemory(redisAddr, []int{room})
+	m1, err := readRoomMemory(redisAddr, []int{room})
 	if err != nil {
-		return 0, err
+		return p, err
 	}
-	return float64(after.streams-before.streams) / float64(max(1, after.entries-before.entries)), nil
+	if err := send(n, true); err != nil {
+		return p, err
+	}
+	m2, err := readRoomMemory(redisAddr, []int{room})
+	if err != nil {
+		return p, err
+	}
+	p.stream = float64(m1.streams-m0.streams) / float64(max(1, m1.entries-m0.entries))
+	p.used = float64(m1.used-m0.used) / float64(n)
+	p.usedWithID = float64(m2.used-m1.used) / float64(n)
+	return p, nil
 }
 
 func scenarioRooms(ctx context.Context, e *env, o *opts, ro roomOpts) ([]row, error) {
@@ -961,8 +981,8 @@ func scenarioRooms(ctx context.Context, e *env, o *opts, ro roomOpts) ([]row, er
 		return nil, fmt.Errorf("memory probe: %w", err)
 	}
 	stored := memAfter.entries - memBefore.entries
-	e.logf("rooms: Redis used_memory %d → %d B, room streams %d → %d B, %d → %d entries; marginal %.0f B per message in one stream",
-		memBefore.used, memAfter.used, memBefore.streams, memAfter.streams, memBefore.entries, memAfter.entries, marginal)
+	e.logf("rooms: Redis used_memory %d → %d B, room streams %d → %d B, %d → %d entries; one more message in one stream: stream %.0f B, used_memory %.0f B, with a clientMsgId %.0f B",
+		memBefore.used, memAfter.used, memBefore.streams, memAfter.streams, memBefore.entries, memAfter.entries, marginal.stream, marginal.used, marginal.usedWithID)
 
 	name := fmt.Sprintf("rooms %d×%d", l.Rooms, l.Members)
 	okIf := func(b bool) string {
@@ -979,16 +999,18 @@ func scenarioRooms(ctx context.Context, e *env, o *opts, ro roomOpts) ([]row, er
 		{name, "send → receipt p50 / p99 (live)", ms(t.Hist.Quantile(.5)) + " / " + ms(t.Hist.Quantile(.99)), "-", ""},
 		{name, "lost / duplicated", fmt.Sprintf("%d / %d of %d receipts due", t.Lost, t.Dup, t.Expected), "0 / 0", okIf(t.Lost == 0 && t.Dup == 0 && t.Dropped == 0)},
 		{name, "redelivered after a reconnect (at-least-once, not duplicates)", fmt.Sprintf("%d", t.Redelivered), "-", ""},
-		{name, "missed while away → offline:true at re-login", fmt.Sprintf("%d of %d (%d users away %v)", t.MissedOK, t.Missed, t.Away, ro.away), "all", okIf(t.MissedOK == t.Missed && t.Away > 0 == (awayEvery > 0))},
+		{name, "missed while away → offline:true at re-login", fmt.Sprintf("%d of %d (%d users away %v)", t.MissedOK, t.Missed, t.Away, ro.away), "all", okIf(t.MissedOK == t.Missed && (t.Away > 0) == (awayEvery > 0))},
 		{name, "out of room order", fmt.Sprintf("%d", t.OutOfOrder), "0", okIf(t.OutOfOrder == 0)},
 	}
 	if stored > 0 {
 		rows = append(rows,
 			row{name, "Redis per stored message: room streams (MEMORY USAGE)", fmt.Sprintf("%.0f B (%d messages, %d streams)",
 				float64(memAfter.streams-memBefore.streams)/float64(stored), stored, len(roomIDs)), fmt.Sprintf("%d-byte contents", o.size), ""},
-			row{name, "Redis per stored message: used_memory growth", fmt.Sprintf("%.0f B", float64(memAfter.used-memBefore.used)/float64(stored)), "incl. dedup keys", ""})
+			row{name, "Redis used_memory growth during the run", fmt.Sprintf("%.1f MiB", float64(memAfter.used-memBefore.used)/(1<<20)),
+				"logins, sessions, cursors, dedup keys too", ""})
 	}
-	rows = append(rows, row{name, "Redis per message, one stream from 1 to 1,001", fmt.Sprintf("%.0f B", marginal), "-", ""})
+	rows = append(rows, row{name, "Redis per message, one stream from 1 to 1,001: stream / used_memory / with clientMsgId",
+		fmt.Sprintf("%.0f / %.0f / %.0f B", marginal.stream, marginal.used, marginal.usedWithID), "-", ""})
 	if t.Delivered > 0 && sCPU > 0 {
 		rows = append(rows, row{name, "CPU per delivery: servers / redis", fmt.Sprintf("%.1f / %.1f µs",
 			float64(sCPU.Microseconds())/float64(t.Delivered), float64(rCPU.Microseconds())/float64(t.Delivered)), "-", ""})
