@@ -1,7 +1,7 @@
 // Command chat-load is the load generator of the chat server.
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
-//	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse|rooms [flags]   one scenario; -addr uses existing server node(s)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
 // 9,000 connections each, because a process may hold 20,000 files), coordinated
@@ -34,6 +34,7 @@ commands:
   logins    token and password logins/s with a full node
   loginstorm  private-message latency of logged-in pairs while 2,000 password logins are in flight
   abuse     stalled frames and non-reading clients: what they cost the server's memory
+  rooms     room messages to members over two nodes, some members away and back
 
 run "chat-load COMMAND -h" for the flags of a command.
 `)
@@ -55,7 +56,10 @@ func main() {
 	case "loginstorm-worker":
 		runLoginStormWorker()
 		return
-	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse":
+	case "rooms-worker":
+		runRoomsWorker()
+		return
+	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse", "rooms":
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -75,6 +79,7 @@ type flagSet struct {
 	clusterUsers                  int
 	stalls, nonReaders            int
 	skip                          string
+	rooms                         roomOpts
 }
 
 func runCommand(cmd string, args []string) int {
@@ -110,6 +115,7 @@ func runCommand(cmd string, args []string) int {
 	stormFlags(f.FlagSet, &o.storm)
 	loginFlags(f.FlagSet, &o.logins)
 	loginStormFlags(f.FlagSet, &o.loginStorm)
+	f.rooms.register(f.FlagSet)
 	if err := f.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -185,6 +191,13 @@ func runCommand(cmd string, args []string) int {
 		{"abuse", 600 * time.Second, func(ctx context.Context, e *env, o *opts) ([]row, error) {
 			return scenarioAbuse(ctx, e, o, f.nonReaders)
 		}, func(o *opts) { o.users = f.stalls }},
+		{"rooms", 600 * time.Second, func(ctx context.Context, e *env, o *opts) ([]row, error) {
+			return scenarioRooms(ctx, e, o, f.rooms)
+		}, func(o *opts) {
+			if !flagGiven(f.FlagSet, "nodes") {
+				o.nodes = 2
+			}
+		}},
 	}
 	var rows []row
 	failed := false

@@ -267,10 +267,13 @@ type wproc struct {
 	mu  sync.Mutex
 }
 
-func (w *wproc) send(cmd string) {
+func (w *wproc) send(cmd string) { w.sendValue(Cmd{Cmd: cmd}) }
+
+// sendValue writes v as one JSON line to the worker.
+func (w *wproc) sendValue(v any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.enc.Encode(Cmd{Cmd: cmd})
+	w.enc.Encode(v)
 }
 
 type workers struct {
@@ -308,9 +311,15 @@ func (e *env) startWorkerProc(mode string, task any) (*proc, io.WriteCloser, io.
 
 // startWorkers runs one worker process of this binary per task.
 func (e *env) startWorkers(tasks []Task) (*workers, error) {
+	return startWorkersAs(e, "worker", tasks)
+}
+
+// startWorkersAs runs this binary in mode (a worker command) once per task, the
+// task its first stdin line; every stdout line comes back as an Event.
+func startWorkersAs[T any](e *env, mode string, tasks []T) (*workers, error) {
 	ws := &workers{events: make(chan Event, 1024)}
 	for i, t := range tasks {
-		p, in, out, err := e.startWorkerProc("worker", t)
+		p, in, out, err := e.startWorkerProc(mode, t)
 		if err != nil {
 			return nil, err
 		}
@@ -323,6 +332,7 @@ func (e *env) startWorkers(tasks []Task) (*workers, error) {
 				var ev Event
 				if json.Unmarshal(sc.Bytes(), &ev) == nil {
 					ev.W = i
+					ev.Raw = append(json.RawMessage(nil), sc.Bytes()...)
 					ws.events <- ev
 				}
 			}

@@ -70,6 +70,7 @@ type Event struct {
 	Retries    int64  `json:"retries,omitempty"` // register/login attempts repeated (lost answers)
 
 	Storm *StormReport `json:"storm,omitempty"`
+	Raw json.RawMessage `json:"-"` // the whole line, for workers with events of their own
 }
 
 type worker struct {
@@ -102,29 +103,40 @@ func (w *worker) emit(e Event) {
 	w.out.Encode(e)
 }
 
-func runWorker() {
-	in := bufio.NewReader(os.Stdin)
+// readTask reads a worker's task, the first line of its stdin, into t, or exits.
+func readTask(name string, in *bufio.Reader, t any) {
 	line, err := in.ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, t)
+	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker: no task:", err)
+		fmt.Fprintf(os.Stderr, "%s: no task: %v\n", name, err)
 		os.Exit(2)
 	}
-	w := &worker{out: json.NewEncoder(os.Stdout), quit: make(chan struct{}),
-		fanN: map[int]int{}, fanLast: map[int]int64{}, fanHist: NewHist()}
-	if err := json.Unmarshal(line, &w.t); err != nil {
-		fmt.Fprintln(os.Stderr, "worker: bad task:", err)
-		os.Exit(2)
-	}
-	w.storm = newStormWorker(w.t)
-	ctx, cancel := taskContext("worker", w.t.Deadline)
-	defer cancel()
+}
 
+// workerLimits bounds a worker in time whatever the parent does (it exits at
+// deadline, unix ms), and checks that conns connections fit its open files: if
+// not, it emits a fatal event and exits. It returns the open-file limit.
+func workerLimits(name string, deadline int64, conns int, emit func(Event)) (context.Context, context.CancelFunc, uint64) {
+	ctx, cancel := taskContext(name, deadline)
 	var rl syscall.Rlimit
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
-	if uint64(w.t.N)+64 > rl.Cur {
-		w.emit(Event{Ev: "fatal", Err: fmt.Sprintf("ulimit -n is %d, need %d", rl.Cur, w.t.N+64)})
+	if uint64(conns)+64 > rl.Cur {
+		emit(Event{Ev: "fatal", Err: fmt.Sprintf("ulimit -n is %d, need %d", rl.Cur, conns+64)})
 		os.Exit(2)
 	}
+	return ctx, cancel, rl.Cur
+}
+
+func runWorker() {
+	in := bufio.NewReader(os.Stdin)
+	w := &worker{out: json.NewEncoder(os.Stdout), quit: make(chan struct{}),
+		fanN: map[int]int{}, fanLast: map[int]int64{}, fanHist: NewHist()}
+	readTask("worker", in, &w.t)
+	w.storm = newStormWorker(w.t)
+	ctx, cancel, nofile := workerLimits("worker", w.t.Deadline, w.t.N, w.emit)
+	defer cancel()
 
 	if w.t.Register {
 		start := time.Now()
@@ -136,9 +148,9 @@ func runWorker() {
 			w.emit(Event{Ev: "fatal", Err: "register: " + err.Error()})
 			os.Exit(2)
 		}
-		w.emit(Event{Ev: "registered", Ms: time.Since(start).Milliseconds(), Nofile: rl.Cur, Retries: retries.Load()})
+		w.emit(Event{Ev: "registered", Ms: time.Since(start).Milliseconds(), Nofile: nofile, Retries: retries.Load()})
 	} else {
-		w.emit(Event{Ev: "registered", Nofile: rl.Cur})
+		w.emit(Event{Ev: "registered", Nofile: nofile})
 	}
 
 	for i := 0; i < 100000; i++ {
