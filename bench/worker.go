@@ -69,8 +69,8 @@ type Event struct {
 	Nofile     uint64 `json:"nofile,omitempty"`
 	Retries    int64  `json:"retries,omitempty"` // register/login attempts repeated (lost answers)
 
-	Storm *StormReport `json:"storm,omitempty"`
-	Raw json.RawMessage `json:"-"` // the whole line, for workers with events of their own
+	Storm *StormReport    `json:"storm,omitempty"`
+	Raw   json.RawMessage `json:"-"` // the whole line, for workers with events of their own
 }
 
 type worker struct {
