@@ -38,6 +38,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"chat/common/message"
+	"chat/server/model"
 )
 
 // roomOpts are the rooms scenario's flags.
@@ -74,14 +75,6 @@ func (l roomLayout) roomsOf(g int) []int {
 
 // creator is the user index that creates room r: its first member.
 func (l roomLayout) creator(r int) int { return r * l.Members % l.Users }
-
-// roomLogKey is a room's stream and roomDedupKey a sender's clientMsgId in a room,
-// as server/model/keys.go names them; read only, for their memory.
-func roomLogKey(roomID int) string { return "room:" + strconv.Itoa(roomID) + ":log" }
-
-func roomDedupKey(from, roomID int, clientMsgID string) string {
-	return "dedup:room:" + strconv.Itoa(roomID) + ":" + strconv.Itoa(from) + ":" + clientMsgID
-}
 
 // roomTask is a rooms worker's job, the first line of its stdin.
 type roomTask struct {
@@ -265,8 +258,8 @@ func readRoomMemory(addr string, roomIDs []int) (roomMemory, error) {
 		}
 	}
 	for _, id := range roomIDs {
-		c.Send("MEMORY", "USAGE", roomLogKey(id), "SAMPLES", "0")
-		c.Send("XLEN", roomLogKey(id))
+		c.Send("MEMORY", "USAGE", model.RoomLogKey(id), "SAMPLES", "0")
+		c.Send("XLEN", model.RoomLogKey(id))
 	}
 	if err := c.Flush(); err != nil {
 		return m, err
@@ -354,7 +347,7 @@ func marginalRoomMemory(ctx context.Context, addr, redisAddr string, userID, n, 
 	}
 	defer rc.Close()
 	for i := range n {
-		rc.Send("MEMORY", "USAGE", roomDedupKey(userID, room, "probe-"+strconv.Itoa(i)), "SAMPLES", "0")
+		rc.Send("MEMORY", "USAGE", model.RoomDedupKey(userID, room, "probe-"+strconv.Itoa(i)), "SAMPLES", "0")
 	}
 	if err := rc.Flush(); err != nil {
 		return p, err

@@ -71,15 +71,15 @@ func roomKey(room int) string { return "room:" + itoa(room) }
 // roomMembersKey is the sorted set of a room's member ids, scored by id for ordered paging.
 func roomMembersKey(room int) string { return "room:" + itoa(room) + ":members" }
 
-// roomLogKey is the stream of a room's messages: its backlog and its history.
-func roomLogKey(room int) string { return "room:" + itoa(room) + ":log" }
+// RoomLogKey is the stream of a room's messages: its backlog and its history.
+func RoomLogKey(room int) string { return "room:" + itoa(room) + ":log" }
 
 // userRoomsKey is the hash of a user's rooms: room id -> id of the last room
 // message the user acknowledged (its cursor in the room's stream).
 func userRoomsKey(user int) string { return "rooms:" + itoa(user) }
 
-// roomDedupKey remembers the message id given to a sender's clientMsgId in a room.
-func roomDedupKey(from, room int, clientMsgID string) string {
+// RoomDedupKey remembers the message id given to a sender's clientMsgId in a room.
+func RoomDedupKey(from, room int, clientMsgID string) string {
 	sum := sha256.Sum256([]byte(clientMsgID))
 	return "dedup:room:" + itoa(room) + ":" + itoa(from) + ":" + hex.EncodeToString(sum[:16])
 }

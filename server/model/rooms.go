@@ -67,7 +67,7 @@ func (r *RedisRooms) Join(ctx context.Context, room, user, roomMembers, userRoom
 	var code int
 	var which string
 	m := Membership{Room: room}
-	err := r.script(ctx, roomJoinScript, []any{roomKey(room), roomMembersKey(room), userRoomsKey(user), roomLogKey(room),
+	err := r.script(ctx, roomJoinScript, []any{roomKey(room), roomMembersKey(room), userRoomsKey(user), RoomLogKey(room),
 		room, user, roomMembers, userRooms}, &code, &m.Name, &which)
 	switch {
 	case err != nil:
@@ -91,7 +91,7 @@ func (r *RedisRooms) Join(ctx context.Context, room, user, roomMembers, userRoom
 func (r *RedisRooms) Remove(ctx context.Context, room, actor, target int) (string, string, error) {
 	var code int
 	var name, targetName string
-	err := r.script(ctx, roomRemoveScript, []any{roomKey(room), roomMembersKey(room), userRoomsKey(target), roomLogKey(room), usersKey,
+	err := r.script(ctx, roomRemoveScript, []any{roomKey(room), roomMembersKey(room), userRoomsKey(target), RoomLogKey(room), usersKey,
 		room, actor, target}, &code, &name, &targetName)
 	switch {
 	case err != nil:
@@ -159,7 +159,7 @@ func (r *RedisRooms) Newest(ctx context.Context, rooms []int) ([]string, error) 
 	}
 	defer conn.Close()
 	for _, room := range rooms {
-		conn.Send("XREVRANGE", roomLogKey(room), "+", "-", "COUNT", 1)
+		conn.Send("XREVRANGE", RoomLogKey(room), "+", "-", "COUNT", 1)
 	}
 	replies, err := redis.Values(conn.Do(""))
 	if err != nil {
@@ -264,7 +264,7 @@ type RoomSendResult struct {
 // ErrRateLimited if from is over rate (shared with its private messages).
 // Concurrent sends share pipelines (batcher).
 func (r *RedisRooms) Send(ctx context.Context, room, from int, fromName, content, clientMsgID string, rate Limit) (RoomSendResult, error) {
-	args := append([]any{roomKey(room), roomMembersKey(room), roomLogKey(room), roomDedupKey(from, room, clientMsgID), userRoomsKey(from),
+	args := append([]any{roomKey(room), roomMembersKey(room), RoomLogKey(room), RoomDedupKey(from, room, clientMsgID), userRoomsKey(from),
 		rateKey(RatePrivate, itoa(from)), room, from, fromName, content, dedupFlag(clientMsgID), r.dedupTTL.Milliseconds()},
 		r.keep.args()...)
 	args = append(args, strconv.FormatFloat(rate.interval(), 'f', 3, 64), max(rate.Burst, 1))
@@ -299,7 +299,7 @@ func (r *RedisRooms) Read(ctx context.Context, room, user int, after string, cou
 	defer conn.Close()
 	conn.Send("EXISTS", roomKey(room))
 	conn.Send("ZSCORE", roomMembersKey(room), user)
-	conn.Send("XRANGE", roomLogKey(room), "("+after, "+", "COUNT", count)
+	conn.Send("XRANGE", RoomLogKey(room), "("+after, "+", "COUNT", count)
 	reply, err := redis.Values(conn.Do(""))
 	if err != nil {
 		return nil, err
@@ -338,7 +338,7 @@ func (r *RedisRooms) History(ctx context.Context, room, user int, before string,
 	if reply[1] == nil {
 		return name, nil, false, ErrNotMember
 	}
-	msgs, more, err := readBefore(ctx, r.pool, roomLogKey(room), before, limit, r.keep.oldest(time.Now()))
+	msgs, more, err := readBefore(ctx, r.pool, RoomLogKey(room), before, limit, r.keep.oldest(time.Now()))
 	return name, msgs, more, err
 }
 
