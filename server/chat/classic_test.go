@@ -246,22 +246,12 @@ func TestClassicPrivateMessages(t *testing.T) {
 	for round := range 2 {
 		bob = dial(t, n.Addr)
 		bob.mustLogin(2, message.ProtoClassic)
-		marker := alice.private(2, "marker "+strconv.Itoa(round), "")
-		var ms []message.PrivateMes
-		checkFor(t, waitTimeout, "the marker", func() bool {
-			more, err := takePrivates(bob)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ms = append(ms, more...)
-			return len(ms) > 0 && ms[len(ms)-1].MsgID == marker.MsgID
-		})
 		var want []string
 		if round == 0 {
 			want = []string{"while you were away"}
 		}
 		var before []string
-		for _, m := range ms[:len(ms)-1] {
+		for _, m := range marker(t, alice, bob, 2) {
 			before = append(before, m.Content)
 			if !m.Offline || m.FromUserID != 1 || m.MsgID != res.MsgID {
 				t.Errorf("round %d: got %+v, want message %s from 1, offline", round, m, res.MsgID)
