@@ -16,6 +16,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/chzyer/readline"
 )
@@ -42,7 +44,8 @@ type Terminal interface {
 
 // readlineTerm is the Terminal of an interactive session.
 type readlineTerm struct {
-	rl *readline.Instance
+	rl      *readline.Instance
+	reading atomic.Bool // a ReadLine of a visible line is in progress
 }
 
 func newReadlineTerm(stdin io.ReadCloser, stdout, stderr io.Writer) (*readlineTerm, error) {
@@ -61,11 +64,17 @@ func newReadlineTerm(stdin io.ReadCloser, stdout, stderr io.Writer) (*readlineTe
 
 func (t *readlineTerm) ReadLine(prompt string, secret bool) <-chan Line {
 	ch := make(chan Line, 1)
+	// A password read redraws with a prompt of its own: Println leaves it be.
+	t.reading.Store(!secret)
 	go func() {
 		var (
 			s   string
 			err error
 		)
+		defer func() {
+			t.reading.Store(false)
+			ch <- Line{Text: s, Err: err}
+		}()
 		if secret {
 			var b []byte
 			b, err = t.rl.ReadPassword(prompt)
@@ -74,7 +83,6 @@ func (t *readlineTerm) ReadLine(prompt string, secret bool) <-chan Line {
 			t.rl.SetPrompt(prompt)
 			s, err = t.rl.Readline()
 		}
-		ch <- Line{Text: s, Err: err}
 	}()
 	return ch
 }
@@ -87,6 +95,23 @@ func (t *readlineTerm) SetPrompt(prompt string) {
 func (t *readlineTerm) Println(s string) {
 	// readline's Write clears the prompt line, writes, and redraws the prompt and input.
 	t.rl.Write([]byte(s + "\n"))
+	if t.reading.Load() && !t.rl.Terminal.IsReading() {
+		// readline draws its prompt a moment before it counts as reading: a line
+		// written in between went out as it is, after the prompt, and left no
+		// prompt below it. Draw it again once the read has begun.
+		go t.redrawOnceReading()
+	}
+}
+
+// redrawOnceReading redraws the prompt and input as soon as readline reads, if
+// it does within a second.
+func (t *readlineTerm) redrawOnceReading() {
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if t.rl.Terminal.IsReading() {
+			t.rl.Refresh()
+			return
+		}
+	}
 }
 
 func (t *readlineTerm) Close() error { return t.rl.Close() }
