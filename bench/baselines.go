@@ -195,17 +195,19 @@ func readStream(reply any, fn func(payload []byte)) ([]string, error) {
 	}
 	ids := make([]string, 0, len(entries))
 	for _, e := range entries {
-		var id string
-		var fields [][]byte
-		if _, err := redis.Scan(e.([]any), &id, &fields); err != nil {
-			return nil, err
+		entry, ok := e.([]any)
+		if !ok || len(entry) != 2 {
+			return nil, fmt.Errorf("XREAD: unexpected entry %T", e)
 		}
+		id, _ := entry[0].([]byte)
+		fields, _ := entry[1].([]any)
 		for k := 0; k+1 < len(fields); k += 2 {
-			if string(fields[k]) == "m" {
-				fn(fields[k+1])
+			if f, _ := fields[k].([]byte); string(f) == "m" {
+				v, _ := fields[k+1].([]byte)
+				fn(v)
 			}
 		}
-		ids = append(ids, id)
+		ids = append(ids, string(id))
 	}
 	return ids, nil
 }

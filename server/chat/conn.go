@@ -10,6 +10,7 @@ import (
 
 	"chat/common/frame"
 	"chat/common/message"
+	"chat/server/model"
 )
 
 // closeReason records why a connection closed; the first reason given wins.
@@ -55,6 +56,7 @@ type conn struct {
 
 	privateRate, groupRate bucket // used by the reading goroutine only
 	bodyUTF8               bool   // the frame being handled is valid UTF-8
+	sends                  []model.SendRequest // private messages of this burst (burst.go)
 
 	mu     sync.Mutex
 	out    [][]byte // frames waiting for the writer
@@ -64,6 +66,8 @@ type conn struct {
 	// replacedEarly: a newer login took over before this one was answered.
 	replacedEarly bool
 	writing       bool // a writer is running
+	holds         int  // holders of the writer (burst.go): while any, it does not start
+	deferred      bool // a writer is due once the holds end
 	closing       bool // no more frames; the writer closes nc after flushing
 	closed        bool // nc is closed
 	reason        closeReason
@@ -98,31 +102,52 @@ func (c *conn) serve() {
 	<-c.gone
 }
 
-// readLoop reads and dispatches frames until one must end the connection.
+// readLoop reads and dispatches frames until one must end the connection. The
+// frames one read brought are a burst: their answers go out in one write, their
+// private messages in one Redis round trip (burst.go).
 func (c *conn) readLoop() closeReason {
 	for {
 		// Wait for a frame without holding a buffer: most connections are idle.
 		if _, err := c.br.Peek(1); err != nil {
 			return c.readFailed(err)
 		}
+		c.hold()
+		reason, end := c.readBurst()
+		c.release()
+		if end {
+			return reason
+		}
+	}
+}
+
+// readBurst handles frames until one ends the connection or the next is not
+// buffered in full.
+func (c *conn) readBurst() (reason closeReason, end bool) {
+	for {
 		buf := getBuffer()
 		body, err := c.readFrame(*buf)
 		if err != nil {
 			putBuffer(buf)
-			return c.readFailed(err)
+			return c.readFailed(err), true
 		}
 		c.bodyUTF8 = utf8.Valid(body)
 		m, err := message.Decode(body)
 		putBuffer(buf)
 		if err != nil {
+			c.runSends()
 			c.replyError(message.CodeBadEnvelope, "the body is not a message envelope", "")
-			return ProtocolViolation
+			return ProtocolViolation, true
 		}
 		if c.dispatch(m) {
-			return LoggedOut
+			return LoggedOut, true
 		}
 		if c.srv.shuttingDown.Load() {
-			return ServerShutdown
+			c.runSends()
+			return ServerShutdown, true
+		}
+		if !c.frameBuffered() {
+			c.runSends()
+			return reasonNone, false
 		}
 	}
 }
@@ -159,6 +184,7 @@ func (c *conn) frameBuffered() bool {
 
 // readFailed answers what it can of a failed read and says why the connection ends.
 func (c *conn) readFailed(err error) closeReason {
+	c.runSends() // the burst's answers come first
 	switch {
 	case err == frame.ErrFrameTooLarge:
 		c.replyError(message.CodeTooLarge, "frame too large", "")
@@ -216,6 +242,9 @@ func (c *conn) push(f []byte, ack string, onlyReady bool) bool {
 	}
 	start := !c.writing
 	c.writing = true
+	if start && c.holds > 0 {
+		c.deferred, start = true, false // the last release starts it
+	}
 	c.mu.Unlock()
 	if start {
 		go c.flush()

@@ -39,7 +39,7 @@ type PresenceStore interface {
 
 // InboxStore keeps private messages until they are delivered.
 type InboxStore interface {
-	Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string) (model.SendResult, error)
+	Send(ctx context.Context, reqs []model.SendRequest) ([]model.SendResult, []error)
 	Read(ctx context.Context, userID int, after string, count int) ([]model.Stored, error)
 	Delete(ctx context.Context, ids map[int][]string) error
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -55,28 +56,63 @@ local id = redis.call('XADD', 'inbox:' .. to, '*', 'f', from, 'n', name, 'c', co
 if dkey ~= '' then redis.call('SET', dkey, id, 'PX', ttl) end
 return {1, id, where, prev}`)
 
-// Send keeps a private message for to. It returns ErrUserNotFound if to has no account.
-// clientMsgID may be empty (no dedup). Concurrent sends share pipelines (batcher).
-func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string) (SendResult, error) {
-	dkey := ""
-	if clientMsgID != "" {
-		dkey = dedupKey(from, clientMsgID)
+// SendRequest is one private message to keep. ClientMsgID may be empty (no dedup).
+type SendRequest struct {
+	From        int
+	FromName    string
+	To          int
+	Content     string
+	ClientMsgID string
+}
+
+// Send keeps the private messages of reqs, in order, in one pipeline (shared with
+// other callers' sends: batcher), and returns one result and one error per request:
+// ErrUserNotFound if the recipient has no account. Requests of one sender keep their
+// order in the inbox of each recipient.
+func (b *RedisInbox) Send(ctx context.Context, reqs []SendRequest) ([]SendResult, []error) {
+	calls := make([][]any, len(reqs))
+	ttl := b.dedupTTL.Milliseconds()
+	for i, r := range reqs {
+		dkey := ""
+		if r.ClientMsgID != "" {
+			dkey = dedupKey(r.From, r.ClientMsgID)
+		}
+		calls[i] = []any{r.To, r.From, r.FromName, r.Content, dkey, ttl}
 	}
-	r, err := redis.Values(b.sends.do(ctx, to, from, fromName, content, dkey, b.dedupTTL.Milliseconds()))
-	if err != nil {
-		return SendResult{}, err
+	results := make([]SendResult, len(reqs))
+	errs := make([]error, len(reqs))
+	replies, err := b.sends.do(ctx, calls)
+	for i := range reqs {
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		results[i], errs[i] = parseSendReply(replies[i])
 	}
-	var status int
-	var res SendResult
-	var where string
-	if _, err := redis.Scan(r, &status, &res.MsgID, &where, &res.Previous); err != nil {
-		return SendResult{}, err
+	return results, errs
+}
+
+// parseSendReply reads sendScript's {status, id, where, previous}.
+func parseSendReply(reply any) (SendResult, error) {
+	if e, ok := reply.(redis.Error); ok {
+		return SendResult{}, e
+	}
+	r, ok := reply.([]any)
+	if !ok || len(r) != 4 {
+		return SendResult{}, fmt.Errorf("send: unexpected reply %T", reply)
+	}
+	status, ok := r[0].(int64)
+	id, ok1 := r[1].([]byte)
+	where, ok2 := r[2].([]byte)
+	prev, ok3 := r[3].([]byte)
+	if !ok || !ok1 || !ok2 || !ok3 {
+		return SendResult{}, fmt.Errorf("send: unexpected reply %v", r)
 	}
 	if status == 0 {
 		return SendResult{}, ErrUserNotFound
 	}
-	res.Duplicate = status == 2
-	res.Recipient, res.Online = parseSession(where)
+	res := SendResult{MsgID: string(id), Duplicate: status == 2, Previous: string(prev)}
+	res.Recipient, res.Online = parseSession(string(where))
 	return res, nil
 }
 
