@@ -56,7 +56,8 @@ type conn struct {
 
 	privateRate, groupRate bucket // used by the reading goroutine only
 	bodyUTF8               bool   // the frame being handled is valid UTF-8
-	sends                  []model.SendRequest // private messages of this burst (burst.go)
+
+	sends []model.SendRequest // private messages of this burst (burst.go), reading goroutine only
 
 	mu     sync.Mutex
 	out    [][]byte // frames waiting for the writer
