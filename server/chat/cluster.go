@@ -104,11 +104,18 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 		return // every local session is on its way out
 	}
 	n := 0
+	var targets []*conn
 	s.hub.each(func(c *conn) {
-		if c.user != exclude && c.enqueueBroadcast(f) {
+		if c.user == exclude {
+			return
+		}
+		c.hold() // written by writeHeld, not by a goroutine of its own
+		if c.enqueueBroadcast(f) {
 			n++
 		}
+		targets = append(targets, c)
 	})
+	writeHeld(targets) // the stalled writers may hold on to targets: no reuse
 	s.metrics.messagesOut.WithLabelValues(typ).Add(float64(n))
 }
 
