@@ -19,7 +19,8 @@ func Encode(typ string, v any) ([]byte, error) {
 // EncodeFrame returns the whole frame (length prefix and envelope) of a message of
 // type typ with payload v, in one allocation that can be handed to many connections.
 func EncodeFrame(typ string, v any) ([]byte, error) {
-	f, err := appendEnvelope(make([]byte, frame.HeaderLen, 64), typ, v)
+	var hdr [frame.HeaderLen]byte
+	f, err := appendEnvelope(hdr[:], typ, v)
 	if err != nil {
 		return nil, err
 	}
@@ -29,19 +30,36 @@ func EncodeFrame(typ string, v any) ([]byte, error) {
 
 // appendEnvelope appends {"type":typ,"data":"<json of v>"} to dst.
 func appendEnvelope(dst []byte, typ string, v any) ([]byte, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
+	sp := scratchPool.Get().(*[]byte)
+	defer func() {
+		if cap(*sp) <= 64<<10 {
+			scratchPool.Put(sp)
+		}
+	}()
+	data, ok := appendPayload((*sp)[:0], v)
+	*sp = data
+	if !ok {
+		var err error
+		if data, err = json.Marshal(v); err != nil {
+			return nil, err
+		}
+	}
+	if cap(dst)-len(dst) < len(data)+len(typ)+32 {
+		// Room for the quoting of a payload that needs little of it, in one allocation.
+		dst = append(make([]byte, 0, len(dst)+len(data)+len(data)/8+len(typ)+32), dst...)
 	}
 	dst = append(dst, `{"type":`...)
 	dst = appendQuoted(dst, typ)
 	dst = append(dst, `,"data":`...)
-	dst = appendQuoted(dst, string(data))
+	dst = appendQuoted(dst, data)
 	return append(dst, '}'), nil
 }
 
 // Decode parses an envelope body.
 func Decode(body []byte) (Message, error) {
+	if m, ok := scanEnvelope(body); ok && m.Type != "" {
+		return m, nil
+	}
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil || m.Type == "" {
 		return Message{}, ErrBadEnvelope
@@ -51,6 +69,9 @@ func Decode(body []byte) (Message, error) {
 
 // Unpack parses the payload of m into v.
 func Unpack(m Message, v any) error {
+	if scanPayload(m.Data, v) {
+		return nil
+	}
 	return json.Unmarshal([]byte(m.Data), v)
 }
 
@@ -59,7 +80,7 @@ const hexDigits = "0123456789abcdef"
 // appendQuoted appends s as a JSON string. s must be valid UTF-8 (json.Marshal's
 // output and the type names are); only quotes, backslashes and control bytes need
 // escaping then, which is all this does.
-func appendQuoted(dst []byte, s string) []byte {
+func appendQuoted[S []byte | string](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
