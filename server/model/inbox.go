@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"strconv"
 	"strings"
@@ -39,22 +40,14 @@ type SendResult struct {
 	Previous string
 }
 
-// sendScript checks the recipient, applies the clientMsgId dedup, appends the message
-// and reads where the recipient is: one round trip, atomic.
-var sendScript = redis.NewScript(0, `
-local to, from, name, content, dkey, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if redis.call('HEXISTS', 'users', to) == 0 then return {0, '', '', ''} end
-local where = redis.call('HGET', 'session', to) or ''
-if dkey ~= '' then
-  local first = redis.call('GET', dkey)
-  if first then return {2, first, where, ''} end
-end
-local last = redis.call('XREVRANGE', 'inbox:' .. to, '+', '-', 'COUNT', 1)
-local prev = ''
-if #last > 0 then prev = last[1][1] end
-local id = redis.call('XADD', 'inbox:' .. to, '*', 'f', from, 'n', name, 'c', content)
-if dkey ~= '' then redis.call('SET', dkey, id, 'PX', ttl) end
-return {1, id, where, prev}`)
+// sendScript keeps the messages of one burst of a sender: it checks each recipient,
+// applies the clientMsgId dedup, appends the message and reads where the recipient
+// is; one call, atomic, for the whole burst.
+//
+//go:embed send.lua
+var sendLua string
+
+var sendScript = redis.NewScript(-1, sendLua)
 
 // SendRequest is one private message to keep. ClientMsgID may be empty (no dedup).
 type SendRequest struct {
@@ -70,37 +63,42 @@ type SendRequest struct {
 // ErrUserNotFound if the recipient has no account. Requests of one sender keep their
 // order in the inbox of each recipient.
 func (b *RedisInbox) Send(ctx context.Context, reqs []SendRequest) ([]SendResult, []error) {
-	calls := make([][]any, len(reqs))
-	ttl := b.dedupTTL.Milliseconds()
-	for i, r := range reqs {
+	args := make([]any, 0, 3+6*len(reqs))
+	args = append(args, 2+2*len(reqs), usersKey, sessionsKey)
+	for _, r := range reqs {
 		dkey := ""
 		if r.ClientMsgID != "" {
 			dkey = dedupKey(r.From, r.ClientMsgID)
 		}
-		calls[i] = []any{r.To, r.From, r.FromName, r.Content, dkey, ttl}
+		args = append(args, inboxKey(r.To), dkey)
+	}
+	args = append(args, b.dedupTTL.Milliseconds())
+	for _, r := range reqs {
+		args = append(args, r.To, r.From, r.FromName, r.Content)
 	}
 	results := make([]SendResult, len(reqs))
 	errs := make([]error, len(reqs))
-	replies, err := b.sends.do(ctx, calls)
+	replies, err := b.sends.do(ctx, [][]any{args})
+	var r []any
+	if err == nil {
+		if e, ok := replies[0].(redis.Error); ok {
+			err = e
+		} else if r, ok = replies[0].([]any); !ok || len(r) != 4*len(reqs) {
+			err = fmt.Errorf("send: unexpected reply %T", replies[0])
+		}
+	}
 	for i := range reqs {
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		results[i], errs[i] = parseSendReply(replies[i])
+		results[i], errs[i] = parseSendReply(r[4*i : 4*i+4])
 	}
 	return results, errs
 }
 
-// parseSendReply reads sendScript's {status, id, where, previous}.
-func parseSendReply(reply any) (SendResult, error) {
-	if e, ok := reply.(redis.Error); ok {
-		return SendResult{}, e
-	}
-	r, ok := reply.([]any)
-	if !ok || len(r) != 4 {
-		return SendResult{}, fmt.Errorf("send: unexpected reply %T", reply)
-	}
+// parseSendReply reads one message's {status, id, where, previous} of sendScript.
+func parseSendReply(r []any) (SendResult, error) {
 	status, ok := r[0].(int64)
 	id, ok1 := r[1].([]byte)
 	where, ok2 := r[2].([]byte)
