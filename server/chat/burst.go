@@ -88,8 +88,8 @@ func (c *conn) runSends() {
 	for _, rc := range held {
 		rc.release()
 	}
-	clear(reqs) // let the contents go
-	c.sends = reqs[:0]
+	// An idle connection keeps no array: most bursts hold one message.
+	c.sends = nil
 }
 
 // holdRecipients holds the sessions on this node that sends just kept messages

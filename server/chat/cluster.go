@@ -104,7 +104,7 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 		return // every local session is on its way out
 	}
 	n := 0
-	var targets []*conn
+	l := newFanOutList()
 	s.hub.each(func(c *conn) {
 		if c.user == exclude {
 			return
@@ -113,9 +113,9 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 		if c.enqueueBroadcast(f) {
 			n++
 		}
-		targets = append(targets, c)
+		l.conns = append(l.conns, c)
 	})
-	writeHeld(targets) // the stalled writers may hold on to targets: no reuse
+	writeHeld(l)
 	s.metrics.messagesOut.WithLabelValues(typ).Add(float64(n))
 }
 

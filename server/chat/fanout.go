@@ -22,13 +22,41 @@ const sessionsPerWriter = 512
 // fanOutStall is how long the index may stand still before another writer starts.
 const fanOutStall = 20 * time.Millisecond
 
-// writeHeld writes what is queued for every session of targets, each held once by
-// the caller, and returns once every session has been taken by a writer.
-func writeHeld(targets []*conn) {
+// fanOutList is the sessions of one broadcast. Its writers and the broadcaster
+// each hold a reference; the last one to let go puts it back in the pool, so that
+// a broadcast to 10,000 sessions does not leave 80 KB of garbage behind.
+type fanOutList struct {
+	conns []*conn
+	refs  atomic.Int32
+}
+
+var fanOutLists = sync.Pool{New: func() any { return new(fanOutList) }}
+
+func newFanOutList() *fanOutList {
+	l := fanOutLists.Get().(*fanOutList)
+	l.refs.Store(1)
+	return l
+}
+
+func (l *fanOutList) unref() {
+	if l.refs.Add(-1) == 0 {
+		clear(l.conns)
+		l.conns = l.conns[:0]
+		fanOutLists.Put(l)
+	}
+}
+
+// writeHeld writes what is queued for every session of l, each held once by the
+// caller, and returns once every session has been taken by a writer. It lets go of
+// the caller's reference to l.
+func writeHeld(l *fanOutList) {
+	defer l.unref()
+	targets := l.conns
 	var next atomic.Int64
 	taken := make(chan struct{})
 	var once sync.Once
 	writer := func() {
+		defer l.unref()
 		for {
 			i := int(next.Add(1)) - 1
 			if i >= len(targets) {
@@ -38,8 +66,12 @@ func writeHeld(targets []*conn) {
 			targets[i].releaseHere()
 		}
 	}
-	for range min(fanOutWriters, 1+len(targets)/sessionsPerWriter) {
+	spawn := func() {
+		l.refs.Add(1)
 		go writer()
+	}
+	for range min(fanOutWriters, 1+len(targets)/sessionsPerWriter) {
+		spawn()
 	}
 	last := int64(-1)
 	for {
@@ -49,7 +81,7 @@ func writeHeld(targets []*conn) {
 		case <-time.After(fanOutStall):
 		}
 		if at := next.Load(); at == last {
-			go writer()
+			spawn()
 		} else {
 			last = at
 		}
