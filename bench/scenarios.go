@@ -732,7 +732,7 @@ func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
 	deadline, _ := ctx.Deadline()
 	var before int64 = -1
 	if pid > 0 {
-		before = settledRSS(ctx, servers[0], 10*time.Second)
+		before = settledRSS(ctx, servers[0], pid, 10*time.Second)
 		e.logf("idle: server RSS before: %d KiB", before)
 	}
 	base := runBase()
@@ -758,7 +758,7 @@ func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
 		{fmt.Sprintf("idle %d", o.users), "server CPU per login", fmt.Sprintf("%.0f µs", float64(loginCPU.Microseconds())/float64(o.users)), "-", ""},
 	}
 	if pid > 0 {
-		after := settledRSS(ctx, servers[0], 30*time.Second)
+		after := settledRSS(ctx, servers[0], pid, 30*time.Second)
 		per := float64(after-before) / float64(conn)
 		e.logf("idle: server RSS after %d connections: %d KiB (+%d KiB, %.2f KiB per connection)", conn, after, after-before, per)
 		verdict := "FAIL (> 10 KiB)"

@@ -112,18 +112,23 @@ func (c *conn) readLoop() closeReason {
 		if _, err := c.br.Peek(1); err != nil {
 			return c.readFailed(err)
 		}
-		c.hold()
-		reason, end := c.readBurst()
-		c.release()
-		if end {
+		if reason, end := c.readBurst(); end {
 			return reason
 		}
 	}
 }
 
 // readBurst handles frames until one ends the connection or the next is not
-// buffered in full.
+// buffered in full. From the second frame on it holds the writer, so that the
+// burst's answers go out together; a lone frame (a login, say, which may take a
+// while) does not keep what others send this connection waiting.
 func (c *conn) readBurst() (reason closeReason, end bool) {
+	held := false
+	defer func() {
+		if held {
+			c.release()
+		}
+	}()
 	for {
 		buf := getBuffer()
 		body, err := c.readFrame(*buf)
@@ -149,6 +154,10 @@ func (c *conn) readBurst() (reason closeReason, end bool) {
 		if !c.frameBuffered() {
 			c.runSends()
 			return reasonNone, false
+		}
+		if !held {
+			c.hold()
+			held = true
 		}
 	}
 }
