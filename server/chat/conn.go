@@ -352,10 +352,16 @@ func (c *conn) flush() {
 			c.srv.forget(c.user, acks)
 		}
 		clear(frames) // let the written frames be collected
-		spare = frames[:0]
+		spare = nil
+		if cap(frames) <= maxSpareFrames {
+			spare = frames[:0] // a connection keeps no long queue once idle
+		}
 		signal(c.drained)
 	}
 }
+
+// maxSpareFrames bounds the queue array a writer keeps for the next round.
+const maxSpareFrames = 4
 
 func (c *conn) write(frames [][]byte) error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
