@@ -6,14 +6,12 @@ import (
 	"time"
 )
 
-// A broadcast takes a snapshot of the sessions, then a bounded set of goroutines
-// queues the one shared frame to each and runs its writer right there: starting a
-// writer goroutine per session would cost 10,000 goroutines for one message to
-// 10,000 sessions. The writers take sessions from a shared index, so one whose
-// socket is full only stalls the writer that took it; if the index stops moving
-// (every writer is stalled), another writer starts. The broadcast returns once the
-// frame is queued to every session, so that the broadcasts of one sender reach
-// each session in order.
+// A broadcast queues one shared frame to every session, holding each one's writer,
+// then a bounded set of goroutines writes them all: starting a writer goroutine
+// per session would cost 10,000 goroutines for one message to 10,000 sessions.
+// The writers take sessions from a shared index, so one whose socket is full only
+// stalls the writer that took it; if the index stops moving (every writer is
+// stalled), another writer starts.
 
 // fanOutWriters bounds the writers of one broadcast while none stalls.
 const fanOutWriters = 8
@@ -48,38 +46,29 @@ func (l *fanOutList) unref() {
 	}
 }
 
-// queueAll queues f to every session of l but exclude's (only to those whose login
-// was answered) and writes it, and returns how many took it once every one of them
-// has it queued. It lets go of the caller's reference to l.
-func queueAll(l *fanOutList, f []byte) int {
+// writeHeld writes what is queued for every session of l, each held once by the
+// caller, and returns once every session has been taken by a writer. It lets go of
+// the caller's reference to l.
+func writeHeld(l *fanOutList) {
 	defer l.unref()
 	targets := l.conns
-	var next, queued, took atomic.Int64
-	all := make(chan struct{})
+	var next atomic.Int64
+	taken := make(chan struct{})
+	var once sync.Once
 	writer := func() {
 		defer l.unref()
 		for {
 			i := int(next.Add(1)) - 1
 			if i >= len(targets) {
+				once.Do(func() { close(taken) })
 				return
 			}
-			c := targets[i]
-			c.hold() // the writer runs here, not in a goroutine of its own
-			if c.enqueueBroadcast(f) {
-				took.Add(1)
-			}
-			if int(queued.Add(1)) == len(targets) {
-				close(all)
-			}
-			c.releaseHere()
+			targets[i].releaseHere()
 		}
 	}
 	spawn := func() {
 		l.refs.Add(1)
 		go writer()
-	}
-	if len(targets) == 0 {
-		return 0
 	}
 	for range min(fanOutWriters, 1+len(targets)/sessionsPerWriter) {
 		spawn()
@@ -87,8 +76,8 @@ func queueAll(l *fanOutList, f []byte) int {
 	last := int64(-1)
 	for {
 		select {
-		case <-all:
-			return int(took.Load())
+		case <-taken:
+			return
 		case <-time.After(fanOutStall):
 		}
 		if at := next.Load(); at == last {
