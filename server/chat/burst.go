@@ -8,10 +8,10 @@ import (
 )
 
 // A burst is the frames one read of a connection brought. The reading goroutine
-// holds the connection's writer while it handles them (readBurst), so that their answers go out
-// in one write; their private messages go to Redis as one entry of the shared
-// pipelines (one round trip, in order), and the recipients on this node are held
-// while the burst delivers to them, so that each gets one write too.
+// holds the connection's writer while it handles them (readBurst), so that their
+// answers go out in one write; their private messages go to Redis as one entry of
+// the shared pipelines (one round trip, in order), and the recipients on this node
+// are held while the burst delivers to them, so that each gets one write too.
 
 // maxBurstSends bounds the private messages of one round trip of a connection.
 const maxBurstSends = 64
