@@ -103,19 +103,13 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 	if s.shuttingDown.Load() {
 		return // every local session is on its way out
 	}
-	n := 0
 	l := newFanOutList()
 	s.hub.each(func(c *conn) {
-		if c.user == exclude {
-			return
+		if c.user != exclude {
+			l.conns = append(l.conns, c)
 		}
-		c.hold() // written by writeHeld, not by a goroutine of its own
-		if c.enqueueBroadcast(f) {
-			n++
-		}
-		l.conns = append(l.conns, c)
 	})
-	writeHeld(l)
+	n := queueHeld(l, f)
 	s.metrics.messagesOut.WithLabelValues(typ).Add(float64(n))
 }
 

@@ -7,8 +7,10 @@ import (
 )
 
 // A broadcast queues one shared frame to every session, holding each one's writer,
-// then a bounded set of goroutines writes them all: starting a writer goroutine
-// per session would cost 10,000 goroutines for one message to 10,000 sessions.
+// and a bounded set of goroutines writes them, chunk by chunk as they are queued:
+// starting a writer goroutine per session would cost 10,000 goroutines for one
+// message to 10,000 sessions. A held session's writer waits for the broadcast's,
+// so concurrent broadcasts (the presence notices of many logins) share writes.
 // The writers take sessions from a shared index, so one whose socket is full only
 // stalls the writer that took it; if the index stops moving (every writer is
 // stalled), another writer starts.
@@ -46,12 +48,25 @@ func (l *fanOutList) unref() {
 	}
 }
 
-// writeHeld writes what is queued for every session of l, each held once by the
-// caller, and returns once every session has been taken by a writer. It lets go of
-// the caller's reference to l.
-func writeHeld(l *fanOutList) {
+// pushChunk is how many sessions the broadcaster queues to before writers may
+// start on them: the first writes start after 256 queues, not after 10,000.
+const pushChunk = 256
+
+// queueHeld queues f to every session of l, holding each one's writer, and lets
+// the writers run them chunk by chunk as the chunks are queued. It returns how many
+// sessions took f, once f is queued to all (so that the broadcasts of one sender
+// reach each session in order) and every session has been taken by a writer. It
+// lets go of the caller's reference to l.
+func queueHeld(l *fanOutList, f []byte) int {
 	defer l.unref()
 	targets := l.conns
+	if len(targets) == 0 {
+		return 0
+	}
+	chunks := make([]chan struct{}, (len(targets)+pushChunk-1)/pushChunk)
+	for k := range chunks {
+		chunks[k] = make(chan struct{})
+	}
 	var next atomic.Int64
 	taken := make(chan struct{})
 	var once sync.Once
@@ -63,6 +78,7 @@ func writeHeld(l *fanOutList) {
 				once.Do(func() { close(taken) })
 				return
 			}
+			<-chunks[i/pushChunk]
 			targets[i].releaseHere()
 		}
 	}
@@ -73,11 +89,21 @@ func writeHeld(l *fanOutList) {
 	for range min(fanOutWriters, 1+len(targets)/sessionsPerWriter) {
 		spawn()
 	}
+	n := 0
+	for k, ch := range chunks {
+		for _, c := range targets[k*pushChunk : min(len(targets), (k+1)*pushChunk)] {
+			c.hold() // written by a writer here, not by a goroutine of its own
+			if c.enqueueBroadcast(f) {
+				n++
+			}
+		}
+		close(ch)
+	}
 	last := int64(-1)
 	for {
 		select {
 		case <-taken:
-			return
+			return n
 		case <-time.After(fanOutStall):
 		}
 		if at := next.Load(); at == last {
