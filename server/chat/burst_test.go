@@ -8,6 +8,7 @@ import (
 	"chat/common/frame"
 	"chat/common/message"
 	"chat/internal/redistest"
+	"chat/server/chat"
 )
 
 // TestBurstAnswersInRequestOrder sends many requests in one write, so that the
@@ -83,6 +84,45 @@ func TestBurstAnswersInRequestOrder(t *testing.T) {
 	}
 	if extra := bob.count(message.PrivateMesType); extra != 0 {
 		t.Errorf("bob got %d messages more than the three sent", extra)
+	}
+}
+
+// TestBurstToClassicWithInboxCap: the messages of one burst to an offline user are
+// each checked against the inbox's cap (the third is refused, 429), and the kept ones
+// reach the user's classic session at login as SmsMes marked private and offline, in
+// send order, their text as it was sent.
+func TestBurstToClassicWithInboxCap(t *testing.T) {
+	r := redistest.Start(t)
+	n := startNode(t, r, "n1", func(cfg *chat.Config) { cfg.InboxMax = 2 })
+	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
+	registerUser(t, n.Addr, 2, "carol")
+	contents := []string{"a<b", `c&"d"`, "e>f"}
+	var burst []byte
+	for i, content := range contents {
+		body, err := message.Encode(message.PrivateMesType, message.PrivateMes{ToUserID: 2, Content: content, ClientMsgID: fmt.Sprint("m", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		burst = frame.Append(burst, body)
+	}
+	alice.sendRaw(burst)
+	want := []string{"m0 200", "m1 200", fmt.Sprint("m2 ", message.CodeRateLimited)}
+	for i, f := range answersInOrder(t, alice, len(want), message.NotifyUserStatusMesType) {
+		var res message.PrivateResMes
+		if err := json.Unmarshal([]byte(f.Data), &res); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(res.ClientMsgID, " ", res.Code); f.Type != message.PrivateResMesType || got != want[i] {
+			t.Errorf("answer %d: got %s %s, want PrivateResMes %s", i, f.Type, got, want[i])
+		}
+	}
+	carol := user(t, n.Addr, 2, "carol", message.ProtoClassic)
+	for _, content := range contents[:2] {
+		var m message.SmsMes
+		carol.next(message.SmsMesType, &m)
+		if want := message.OfflinePrivatePrefix + content; m.Content != want || m.UserID != 1 {
+			t.Errorf("carol got %q from %d, want %q from 1", m.Content, m.UserID, want)
+		}
 	}
 }
 
