@@ -182,7 +182,7 @@ type abuseNode struct {
 type mem struct{ rss, heap int64 }
 
 func measure(ctx context.Context, s *server) mem {
-	rss := settledRSS(ctx, s, 20*time.Second)
+	rss := settledRSS(ctx, s, s.p.Pid(), 20*time.Second)
 	return mem{rss: rss, heap: int64(scrape(s.metrics, "go_memstats_heap_inuse_bytes")) / 1024}
 }
 

@@ -24,10 +24,11 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: chat-load COMMAND [flags]
 
 commands:
-  bench     run p2p (+ Redis pub/sub baseline), fanout, idle, cluster, storm, logins, loginstorm
-            end to end with a private redis-server and server nodes, then print the table
-  p2p       durable private messages between pairs, with the Redis pub/sub baseline
-  fanout    one user broadcasts to many online users
+  bench     run p2p (+ Redis baselines), fanout (+ Redis baseline), idle, cluster, storm, logins,
+            loginstorm end to end with a private redis-server and server nodes, then print the table
+  p2p       durable private messages between pairs, with the Redis streams (target)
+            and pub/sub baselines
+  fanout    one user broadcasts to many online users, with the Redis PUBLISH baseline
   idle      many logged-in idle connections: server RSS per connection, logins/s
   cluster   several nodes on one Redis, private messages across nodes
   storm     a node full of users is killed; they log in again elsewhere with their tokens
@@ -100,7 +101,7 @@ func runCommand(cmd string, args []string) int {
 	f.DurationVar(&o.measure, "duration", 10*time.Second, "p2p/cluster: measured window")
 	f.DurationVar(&o.drain, "drain", 60*time.Second, "p2p/cluster: longest wait for messages in flight after the window (it ends as soon as all arrived)")
 	f.BoolVar(&o.msgIDs, "client-msg-id", false, "p2p/cluster: send a clientMsgId with each private message (server-side dedup)")
-	f.BoolVar(&o.noBaseline, "no-baseline", false, "p2p: skip the Redis pub/sub baseline")
+	f.BoolVar(&o.noBaseline, "no-baseline", false, "p2p, fanout: skip the Redis baselines (streams and pub/sub; PUBLISH to as many subscribers)")
 	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p, logins, storm: write a CPU profile of a server (from its /debug/pprof) taken during the window, the token logins, the storm")
 	f.IntVar(&f.p2pPairs, "pairs", 100, "p2p: sender/receiver pairs")
 	f.IntVar(&f.fanUsers, "receivers", 10000, "fanout: online receivers")

@@ -237,14 +237,14 @@ func scrape(metrics, name string) float64 {
 }
 
 // settledRSS forces a GC, then waits until RSS changes by less than 0.5 % over 2 s.
-func settledRSS(ctx context.Context, s *server, max time.Duration) int64 {
+func settledRSS(ctx context.Context, s *server, pid int, max time.Duration) int64 {
 	forceGC(s.metrics)
 	end := time.Now().Add(max)
-	prev := rssKiB(s.p.Pid())
+	prev := rssKiB(pid)
 	for time.Now().Before(end) && ctx.Err() == nil {
 		time.Sleep(2 * time.Second)
 		forceGC(s.metrics)
-		cur := rssKiB(s.p.Pid())
+		cur := rssKiB(pid)
 		d := cur - prev
 		if d < 0 {
 			d = -d

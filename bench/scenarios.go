@@ -244,6 +244,7 @@ func loginPhase(ctx context.Context, e *env, ws *workers, want int) (time.Durati
 
 type pairResult struct {
 	sent, accepted, rejected, delivered, received, lost, dup int64
+	reordered                                                int64
 	unanswered                                               int64
 	dropped                                                  int
 	err                                                      string
@@ -265,6 +266,7 @@ func mergeResults(rs []Event, window time.Duration) pairResult {
 		out.lost += r.Lost
 		out.unanswered += r.Unanswered
 		out.dup += r.Dup
+		out.reordered += r.Reordered
 		out.dropped += r.Dropped
 		if out.err == "" {
 			out.err = r.Err
@@ -383,54 +385,22 @@ func scenarioP2P(ctx context.Context, e *env, o *opts) ([]row, error) {
 		return nil, err
 	}
 	logPairs(e, "p2p", res)
-	rows := []row{}
-	var base2 *pairResult
+	var pubsub, streams *pairResult
 	if !o.noBaseline && redisAddr != "" {
 		b, err := redisBaseline(ctx, redisAddr, o, redisPID)
 		if err != nil {
 			return nil, fmt.Errorf("baseline: %w", err)
 		}
 		logPairs(e, "redis pub/sub baseline", b)
-		base2 = &b
-	}
-	ref := func(f func(pairResult) string) string {
-		if base2 == nil {
-			return "-"
+		pubsub = &b
+		sb, err := streamsBaseline(ctx, redisAddr, o, redisPID)
+		if err != nil {
+			return nil, fmt.Errorf("streams baseline: %w", err)
 		}
-		return "Redis pub/sub: " + f(*base2)
+		logPairs(e, "redis streams baseline", sb)
+		streams = &sb
 	}
-	verdict := "-"
-	ratio := "-"
-	if base2 != nil && base2.rate() > 0 {
-		r := res.rate() / base2.rate()
-		ratio = fmt.Sprintf("%.2f", r)
-		verdict = "FAIL (< 0.5)"
-		if r >= 0.5 {
-			verdict = "ok (≥ 0.5)"
-		}
-	}
-	lostVerdict := "ok"
-	if res.lost > 0 || res.dup > 0 || res.rejected > 0 || res.dropped > 0 || res.unanswered > 0 {
-		lostVerdict = "FAIL"
-	}
-	rows = append(rows,
-		row{"p2p", "delivered/s", fmt.Sprintf("%.0f", res.rate()), ref(func(b pairResult) string { return fmt.Sprintf("%.0f", b.rate()) }), verdict},
-		row{"p2p", "ours / Redis", ratio, "target ≥ 0.5", verdict},
-		row{"p2p", "latency p50", ms(res.hist.Quantile(.5)), ref(func(b pairResult) string { return ms(b.hist.Quantile(.5)) }), ""},
-		row{"p2p", "latency p99", ms(res.hist.Quantile(.99)), ref(func(b pairResult) string { return ms(b.hist.Quantile(.99)) }), ""},
-		row{"p2p", "lost / duplicated / unanswered / rejected", fmt.Sprintf("%d / %d / %d / %d of %d sent", res.lost, res.dup, res.unanswered, res.rejected, res.sent),
-			ref(func(b pairResult) string {
-				return fmt.Sprintf("%d / %d / %d / %d", b.lost, b.dup, b.unanswered, b.rejected)
-			}), lostVerdict},
-	)
-	if res.delivered > 0 && res.serverCPU > 0 {
-		rows = append(rows, row{"p2p", "CPU per message: server / redis", fmt.Sprintf("%.1f / %.1f µs",
-			float64(res.serverCPU.Microseconds())/float64(res.delivered), float64(res.redisCPU.Microseconds())/float64(res.delivered)),
-			ref(func(b pairResult) string {
-				return fmt.Sprintf("redis %.1f µs", float64(b.redisCPU.Microseconds())/float64(max(1, b.delivered)))
-			}), ""})
-	}
-	return rows, nil
+	return p2pRows(res, streams, pubsub), nil
 }
 
 func logPairs(e *env, name string, r pairResult) {
@@ -543,19 +513,7 @@ func redisBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pai
 		rCPU = sm.used()
 	}()
 	wg.Wait()
-	drainEnd := time.Now().Add(o.drain)
-	for time.Now().Before(drainEnd) && ctx.Err() == nil {
-		var got int64
-		for _, p := range ps {
-			p.mu.Lock()
-			got += p.settled()
-			p.mu.Unlock()
-		}
-		if got >= sent.Load() {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitSettled(ctx, ps, &sent, o.drain)
 	for i := range n {
 		subs[i].Conn.Close()
 	}
@@ -626,12 +584,53 @@ func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
 		return nil, fmt.Errorf("only %d of %d receivers connected", conn, o.users)
 	}
 	e.logf("fan-out: %d broadcasts to %d receivers", o.messages, conn)
-	lasts := make([]time.Duration, 0, o.messages)
-	incomplete := 0
+	fr, err := fanRounds(ctx, ws, o, func(content string) error {
+		return sc.send(message.SmsMesType, message.SmsMes{Content: content})
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.logf("fan-out: %s %v", fr, smsErr.Load())
+	var rf *fanResult
+	if !o.noBaseline && redisAddr != "" {
+		if rf, err = redisFanout(ctx, e, o, redisAddr, senderID); err != nil {
+			return nil, fmt.Errorf("redis fan-out baseline: %w", err)
+		}
+		e.logf("redis fan-out baseline: %s", rf)
+	}
+	return fanRows(o, fr, rf), nil
+}
+
+// fanResult is what the rounds of a fan-out measured.
+type fanResult struct {
+	lasts      []time.Duration // send → last receipt of each complete round, sorted
+	incomplete int             // rounds some receiver did not get within 10 s
+	minRecv    int             // fewest receivers of a message
+	all        *Hist           // every receipt
+	receivers  int
+}
+
+func (r *fanResult) q(f float64) time.Duration {
+	if len(r.lasts) == 0 {
+		return 0
+	}
+	i := int(f*float64(len(r.lasts))+0.5) - 1
+	return r.lasts[max(0, min(len(r.lasts)-1, i))]
+}
+
+func (r *fanResult) String() string {
+	return fmt.Sprintf("send→last receipt over %d complete messages: p50 %s p99 %s max %s; per receipt p50 %s p99 %s; fewest receivers of a message %d/%d; incomplete %d",
+		len(r.lasts), ms(r.q(.5)), ms(r.q(.99)), ms(r.q(1)), ms(r.all.Quantile(.5)), ms(r.all.Quantile(.99)), r.minRecv, r.receivers, r.incomplete)
+}
+
+// fanRounds sends o.messages contents, one at a time, with send, and waits for the
+// workers' receivers to report each; then it collects their final counts.
+func fanRounds(ctx context.Context, ws *workers, o *opts, send func(content string) error) (*fanResult, error) {
+	r := &fanResult{receivers: o.users, all: NewHist()}
 	for seq := 1; seq <= o.messages; seq++ {
 		content := makeContent("F", seq, o.size)
 		_, sentNS, _ := parseContent(content)
-		if err := sc.send(message.SmsMesType, message.SmsMes{Content: content}); err != nil {
+		if err := send(content); err != nil {
 			return nil, err
 		}
 		got := map[int]Event{}
@@ -646,7 +645,7 @@ func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
 					return nil, fmt.Errorf("worker %d: %s %s", ev.W, ev.Ev, ev.Err)
 				}
 			case <-timeout:
-				incomplete++
+				r.incomplete++
 				break wait
 			case <-ctx.Done():
 				return nil, ctx.Err()
@@ -657,7 +656,7 @@ func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
 			last = max(last, ev.Last)
 		}
 		if len(got) == len(ws.ws) {
-			lasts = append(lasts, time.Duration(last-sentNS))
+			r.lasts = append(r.lasts, time.Duration(last-sentNS))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -672,39 +671,15 @@ func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	all := NewHist()
-	for _, r := range rep {
-		all.Merge(r.Hist)
+	for _, x := range rep {
+		r.all.Merge(x.Hist)
 	}
-	minRecv := o.users
+	r.minRecv = o.users
 	for seq := 1; seq <= o.messages; seq++ {
-		minRecv = min(minRecv, recv[seq])
+		r.minRecv = min(r.minRecv, recv[seq])
 	}
-	sort.Slice(lasts, func(i, j int) bool { return lasts[i] < lasts[j] })
-	q := func(f float64) time.Duration {
-		if len(lasts) == 0 {
-			return 0
-		}
-		i := int(f*float64(len(lasts))+0.5) - 1
-		return lasts[max(0, min(len(lasts)-1, i))]
-	}
-	e.logf("fan-out: send→last receipt over %d complete messages: p50 %s p99 %s max %s; per receipt p50 %s p99 %s; fewest receivers of a message %d/%d; incomplete %d %v",
-		len(lasts), ms(q(.5)), ms(q(.99)), ms(q(1)), ms(all.Quantile(.5)), ms(all.Quantile(.99)), minRecv, o.users, incomplete, smsErr.Load())
-	verdict := "FAIL (≥ 100 ms)"
-	if q(.99) < 100*time.Millisecond && incomplete == 0 {
-		verdict = "ok (< 100 ms)"
-	}
-	recvVerdict := "ok"
-	if minRecv < o.users || incomplete > 0 {
-		recvVerdict = "FAIL"
-	}
-	name := fmt.Sprintf("fan-out 1→%d", o.users)
-	return []row{
-		{name, "send → last receipt p50", ms(q(.5)), "-", ""},
-		{name, "send → last receipt p99", ms(q(.99)), "target < 100 ms", verdict},
-		{name, "any receipt p50 / p99", ms(all.Quantile(.5)) + " / " + ms(all.Quantile(.99)), "-", ""},
-		{name, "fewest receivers of a message", fmt.Sprintf("%d of %d (%d msgs)", minRecv, o.users, o.messages), "all", recvVerdict},
-	}, nil
+	sort.Slice(r.lasts, func(i, j int) bool { return r.lasts[i] < r.lasts[j] })
+	return r, nil
 }
 
 // settle waits until presence notices stop arriving (bounded), and returns how
@@ -761,7 +736,7 @@ func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
 	deadline, _ := ctx.Deadline()
 	var before int64 = -1
 	if pid > 0 {
-		before = settledRSS(ctx, servers[0], 10*time.Second)
+		before = settledRSS(ctx, servers[0], pid, 10*time.Second)
 		e.logf("idle: server RSS before: %d KiB", before)
 	}
 	base := runBase()
@@ -787,7 +762,7 @@ func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
 		{fmt.Sprintf("idle %d", o.users), "server CPU per login", fmt.Sprintf("%.0f µs", float64(loginCPU.Microseconds())/float64(o.users)), "-", ""},
 	}
 	if pid > 0 {
-		after := settledRSS(ctx, servers[0], 30*time.Second)
+		after := settledRSS(ctx, servers[0], pid, 30*time.Second)
 		per := float64(after-before) / float64(conn)
 		e.logf("idle: server RSS after %d connections: %d KiB (+%d KiB, %.2f KiB per connection)", conn, after, after-before, per)
 		verdict := "FAIL (> 10 KiB)"

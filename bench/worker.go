@@ -13,12 +13,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
+
 	"chat/common/message"
 )
 
 // Task is what the parent gives a worker (first line of its stdin).
 type Task struct {
-	Kind      string   `json:"kind"` // "pairs" (sender/receiver pairs) or "listen" (logged-in readers)
+	Kind      string   `json:"kind"`              // "pairs" (sender/receiver pairs), "listen" (logged-in readers) or "subscribe" (Redis subscribers)
+	Channel   string   `json:"channel,omitempty"` // subscribe: the Redis channel
 	Addrs     []string `json:"addrs"`
 	SrcIPs    []string `json:"srcIPs,omitempty"`
 	First     int      `json:"first"` // first user id
@@ -60,6 +63,7 @@ type Event struct {
 	Lost       int64  `json:"lost,omitempty"`       // sent, not rejected, never received
 	Unanswered int64  `json:"unanswered,omitempty"` // sent, no PrivateResMes
 	Dup        int64  `json:"dup,omitempty"`
+	Reordered  int64  `json:"reordered,omitempty"` // first receipts of a seq below one received before
 	Seq        int    `json:"seq,omitempty"`
 	N          int    `json:"n,omitempty"`
 	Last       int64  `json:"last,omitempty"` // unix ns of the last receipt
@@ -81,6 +85,7 @@ type worker struct {
 	quitOn atomic.Bool
 
 	clients   []*client
+	subs      []redis.PubSubConn // subscribe mode
 	connected atomic.Int64
 	dropped   atomic.Int64
 	notices   atomic.Int64
@@ -163,7 +168,11 @@ func runWorker() {
 		json.Unmarshal(line, &c)
 		switch c.Cmd {
 		case "login": // in the background, so that stats can report progress
-			go w.loginAll(ctx)
+			if w.t.Kind == "subscribe" {
+				go w.subscribeAll(ctx)
+			} else {
+				go w.loginAll(ctx)
+			}
 		case "run":
 			if w.storm != nil {
 				go w.runStorm(ctx)
@@ -209,6 +218,9 @@ func (w *worker) shutdown() {
 		if c != nil {
 			c.Close()
 		}
+	}
+	for _, c := range w.subs {
+		c.Close()
 	}
 	w.emit(Event{Ev: "bye"})
 }
@@ -422,6 +434,8 @@ type pair struct {
 	received    []uint8
 	firstRecv   int64
 	dup         int64
+	reordered   int64
+	maxSeq      int // highest seq received
 	inWindow    int64
 	hist        *Hist
 	winFrom     int64 // unix ns
@@ -474,6 +488,7 @@ func tally(ps []*pair) Event {
 		e.Unanswered += int64(p.sentN - p.nresp)
 		e.Rejected += p.rejected
 		e.Dup += p.dup
+		e.Reordered += p.reordered
 		e.Delivered += p.inWindow
 		e.Received += p.firstRecv
 		e.Hist.Merge(p.hist)
@@ -522,6 +537,10 @@ func (p *pair) receipt(w *worker, content string, now time.Time) {
 		p.dup++
 	} else {
 		p.firstRecv++
+		if seq < p.maxSeq {
+			p.reordered++
+		}
+		p.maxSeq = max(p.maxSeq, seq)
 		ns := now.UnixNano()
 		if p.hist != nil && ns >= p.winFrom && ns < p.winTo {
 			p.inWindow++

@@ -64,10 +64,12 @@ func envelopeLen(typ string, data []byte) int {
 // payloadEncoder writes payload JSON without HTML escaping: `<`, `>` and `&` stay
 // themselves instead of taking six bytes each (seven once quoted in the envelope).
 // That is valid JSON, and it keeps frames small for the clients that read them
-// into fixed buffers.
+// into fixed buffers. The payloads of the hot paths are written by hand into
+// scratch (append.go), byte for byte what enc writes; the others go through enc.
 type payloadEncoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
+	buf     bytes.Buffer
+	enc     *json.Encoder
+	scratch []byte
 }
 
 var payloadEncoders = sync.Pool{New: func() any {
@@ -83,13 +85,17 @@ func getPayloadEncoder() *payloadEncoder { return payloadEncoders.Get().(*payloa
 const maxPooledPayload = 64 << 10
 
 func putPayloadEncoder(p *payloadEncoder) {
-	if p.buf.Cap() <= maxPooledPayload {
+	if p.buf.Cap() <= maxPooledPayload && cap(p.scratch) <= maxPooledPayload {
 		payloadEncoders.Put(p)
 	}
 }
 
 // marshal returns the JSON of v, valid until the encoder's next use.
 func (p *payloadEncoder) marshal(v any) ([]byte, error) {
+	if b, ok := appendPayload(p.scratch[:0], v); ok {
+		p.scratch = b
+		return b, nil
+	}
 	p.buf.Reset()
 	if err := p.enc.Encode(v); err != nil {
 		return nil, err
@@ -98,8 +104,11 @@ func (p *payloadEncoder) marshal(v any) ([]byte, error) {
 	return b[:len(b)-1], nil // Encode ends the value with a newline
 }
 
-// Decode parses an envelope body.
+// Decode parses an envelope body. What it returns does not share body's memory.
 func Decode(body []byte) (Message, error) {
+	if m, ok := scanEnvelope(body); ok && m.Type != "" {
+		return m, nil
+	}
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil || m.Type == "" {
 		return Message{}, ErrBadEnvelope
@@ -109,6 +118,9 @@ func Decode(body []byte) (Message, error) {
 
 // Unpack parses the payload of m into v.
 func Unpack(m Message, v any) error {
+	if scanPayload(m.Data, v) {
+		return nil
+	}
 	return json.Unmarshal([]byte(m.Data), v)
 }
 

@@ -104,16 +104,13 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 		return // every local session is on its way out
 	}
 	classic := s.classicFrame(typ, f)
-	n := 0
+	l := newFanOutList()
 	s.hub.each(func(c *conn) {
-		g := f
-		if c.classic() {
-			g = classic
-		}
-		if c.user != exclude && g != nil && c.enqueueBroadcast(g) {
-			n++
+		if c.user != exclude && (classic != nil || !c.classic()) {
+			l.conns = append(l.conns, c)
 		}
 	})
+	n := s.queueHeld(l, f, classic)
 	s.metrics.messagesOut.WithLabelValues(typ).Add(float64(n))
 }
 

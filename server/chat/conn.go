@@ -11,6 +11,7 @@ import (
 
 	"chat/common/frame"
 	"chat/common/message"
+	"chat/server/model"
 )
 
 // closeReason records why a connection closed; the first reason given wins.
@@ -66,6 +67,8 @@ type conn struct {
 	privateRate, groupRate bucket // used by the reading goroutine only
 	bodyUTF8               bool   // the frame being handled is valid UTF-8
 
+	sends []model.SendRequest // private messages of this burst (burst.go), reading goroutine only
+
 	mu     sync.Mutex
 	out    [][]byte // frames waiting for the writer
 	acks   []string // ids of classic recipients' messages to forget once written
@@ -74,6 +77,8 @@ type conn struct {
 	// replacedEarly: a newer login took over before this one was answered.
 	replacedEarly bool
 	writing       bool // a writer is running
+	holds         int  // holders of the writer (burst.go): while any, it does not start
+	deferred      bool // a writer is due once the holds end
 	closing       bool // no more frames; the writer closes nc after flushing
 	closed        bool // nc is closed
 	reason        closeReason
@@ -111,16 +116,36 @@ func (c *conn) serve() {
 	<-c.gone
 }
 
-// readLoop reads and dispatches frames until one must end the connection.
+// readLoop reads and dispatches frames until one must end the connection. The
+// frames one read brought are a burst: their answers go out in one write, their
+// private messages in one Redis round trip (burst.go).
 func (c *conn) readLoop() closeReason {
 	for {
 		// Wait for a frame without holding a buffer: most connections are idle.
 		if _, err := c.br.Peek(1); err != nil {
 			return c.readFailed(err)
 		}
+		if reason, end := c.readBurst(); end {
+			return reason
+		}
+	}
+}
+
+// readBurst handles frames until one ends the connection or the next is not
+// buffered in full. From the second frame on it holds the writer, so that the
+// burst's answers go out together; a lone frame (a login, say, which may take a
+// while) does not keep what others send this connection waiting.
+func (c *conn) readBurst() (reason closeReason, end bool) {
+	held := false
+	defer func() {
+		if held {
+			c.release()
+		}
+	}()
+	for {
 		body, inPlace, err := c.readFrame()
 		if err != nil {
-			return c.readFailed(err)
+			return c.readFailed(err), true
 		}
 		c.bodyUTF8 = utf8.Valid(body)
 		m, err := message.Decode(body) // copies what it keeps
@@ -128,14 +153,24 @@ func (c *conn) readLoop() closeReason {
 			c.br.Discard(frame.HeaderLen + len(body))
 		}
 		if err != nil {
+			c.runSends()
 			c.replyError(message.CodeBadEnvelope, "the body is not a message envelope", "")
-			return ProtocolViolation
+			return ProtocolViolation, true
 		}
 		if c.dispatch(m) {
-			return LoggedOut
+			return LoggedOut, true
 		}
 		if c.srv.shuttingDown.Load() {
-			return ServerShutdown
+			c.runSends()
+			return ServerShutdown, true
+		}
+		if _, ok := c.frameBuffered(); !ok {
+			c.runSends()
+			return reasonNone, false
+		}
+		if !held {
+			c.hold()
+			held = true
 		}
 	}
 }
@@ -189,6 +224,7 @@ func (c *conn) frameBuffered() (n int, ok bool) {
 
 // readFailed answers what it can of a failed read and says why the connection ends.
 func (c *conn) readFailed(err error) closeReason {
+	c.runSends() // the burst's answers come first
 	switch {
 	case err == frame.ErrFrameTooLarge:
 		c.replyError(message.CodeTooLarge, "frame too large", "")
@@ -256,6 +292,9 @@ func (c *conn) push(f []byte, ack string, onlyReady bool) bool {
 	}
 	start := !c.writing
 	c.writing = true
+	if start && c.holds > 0 {
+		c.deferred, start = true, false // the last release starts it
+	}
 	c.mu.Unlock()
 	if start {
 		c.srv.goTracked(c.flush)
@@ -364,9 +403,15 @@ func (c *conn) flush() {
 			c.srv.forget(c.user, acks)
 		}
 		clear(frames) // let the written frames be collected
-		spare = frames[:0]
+		spare = nil
+		if cap(frames) <= maxSpareFrames {
+			spare = frames[:0] // a connection keeps no long queue once idle
+		}
 	}
 }
+
+// maxSpareFrames bounds the queue array a writer keeps for the next round.
+const maxSpareFrames = 4
 
 // write writes a batch of frames. On a socket it is one writev over the frames
 // themselves: a broadcast frame is shared by every queue, never copied per client.

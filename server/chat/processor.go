@@ -33,6 +33,9 @@ var handlers = map[string]handler{
 
 // dispatch runs the handler of m. It reports whether the user logged out.
 func (c *conn) dispatch(m message.Message) (logout bool) {
+	if m.Type != message.PrivateMesType && m.Type != message.AckMesType {
+		c.runSends() // answers go out in request order
+	}
 	h, known := handlers[m.Type]
 	if !known && m.Type != message.LogoutMesType {
 		c.srv.metrics.messagesIn.WithLabelValues("unknown").Inc()
@@ -54,6 +57,7 @@ func (c *conn) dispatch(m message.Message) (logout bool) {
 // unpack parses m's payload into v, answering ErrorResMes 422 if it cannot.
 func (c *conn) unpack(m message.Message, v any) bool {
 	if err := message.Unpack(m, v); err != nil {
+		c.runSends()
 		c.replyError(message.CodeInvalid, "malformed data: "+err.Error(), m.Type)
 		return false
 	}

@@ -17,16 +17,19 @@ func heldCost(f []byte) int { return cap(f) + int(unsafe.Sizeof(f)) }
 // TestQueueCountsWhatItHolds pushes frames to a connection whose peer never reads
 // (a net.Pipe: the first write blocks for good) until the connection is cut off,
 // and checks that what it held then never passed MaxQueue: the batch the writer is
-// stuck on counts, and every frame counts its array and its slot.
+// stuck on counts, every frame counts its array and its slot, and so do the frames
+// that wait while a burst or a broadcast holds the writer.
 func TestQueueCountsWhatItHolds(t *testing.T) {
 	const maxQueue = 64 << 10
 	tests := []struct {
 		name  string
 		first []byte // written first; the writer blocks on it
 		next  func() []byte
+		held  bool // the writer is held (hold) from the start: nothing is written
 	}{
-		{"a batch in flight counts", make([]byte, 40<<10), func() []byte { return make([]byte, 1<<10) }},
-		{"small frames count their array and slot", make([]byte, 34, 64), func() []byte { return make([]byte, 34, 64) }},
+		{"a batch in flight counts", make([]byte, 40<<10), func() []byte { return make([]byte, 1<<10) }, false},
+		{"small frames count their array and slot", make([]byte, 34, 64), func() []byte { return make([]byte, 34, 64) }, false},
+		{"frames waiting for a held writer count", make([]byte, 40<<10), func() []byte { return make([]byte, 1<<10) }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,11 +37,16 @@ func TestQueueCountsWhatItHolds(t *testing.T) {
 			nc, peer := net.Pipe()
 			defer peer.Close()
 			c := newConn(s, nc)
+			if tt.held {
+				c.hold()
+			}
 			if !c.enqueue(tt.first, "") {
 				t.Fatal("the first frame was refused")
 			}
 			held := heldCost(tt.first)
-			waitTaken(t, c) // the writer is stuck writing the first frame
+			if !tt.held {
+				waitTaken(t, c) // the writer is stuck writing the first frame
+			}
 			var f []byte
 			for i := 0; ; i++ {
 				if i == 1e6 {
@@ -58,6 +66,9 @@ func TestQueueCountsWhatItHolds(t *testing.T) {
 			}
 			if got := c.closeReason(); got != SlowConsumer {
 				t.Errorf("got close reason %v, want %v", got, SlowConsumer)
+			}
+			if tt.held {
+				c.release() // the writer it starts finds the connection closed
 			}
 			select {
 			case <-c.gone:
@@ -148,5 +159,37 @@ func waitTaken(t *testing.T, c *conn) {
 			t.Fatal("the writer never took the queued frames")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestHeldWriterWritesOnce: frames queued while the writer is held wait, and the
+// last release writes them all in one write.
+func TestHeldWriterWritesOnce(t *testing.T) {
+	s := New(Config{Node: "t", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Stores{})
+	nc, peer := net.Pipe()
+	defer peer.Close()
+	c := newConn(s, nc)
+	defer c.close(ClientClosed)
+	c.hold()
+	c.hold() // a burst and a broadcast at once
+	frames := [][]byte{[]byte("one"), []byte("two"), []byte("three")}
+	for _, f := range frames {
+		if !c.enqueue(f, "") {
+			t.Fatalf("frame %q refused", f)
+		}
+	}
+	c.release()
+	c.mu.Lock()
+	waiting, deferred := len(c.out), c.deferred
+	c.mu.Unlock()
+	if waiting != len(frames) || !deferred {
+		t.Fatalf("one hold left: %d frames wait (deferred %v), want all %d waiting for the writer", waiting, deferred, len(frames))
+	}
+	c.release()
+	buf := make([]byte, 64)
+	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := peer.Read(buf) // a net.Pipe read gets what one write wrote, at most
+	if want := "onetwothree"; err != nil || string(buf[:n]) != want {
+		t.Errorf("first read: got %q, %v, want %q: every held frame in one write", buf[:n], err, want)
 	}
 }

@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"errors"
 	"strconv"
 	"time"
 
@@ -53,16 +52,17 @@ func (c *conn) groupMessage(m message.Message) {
 	answer(message.CodeOK, "", out.MsgID)
 }
 
+// privateMessage checks a private message and adds it to the burst's sends, which
+// runSends keeps in Redis and answers, in order.
 func (c *conn) privateMessage(m message.Message) {
 	var req message.PrivateMes
 	if !c.unpack(m, &req) {
 		return
 	}
-	answer := func(res message.PrivateResMes) {
-		res.ClientMsgID = truncate(req.ClientMsgID, message.MaxClientMsgID)
-		c.reply(message.PrivateResMesType, res)
+	fail := func(code int, text string) {
+		c.runSends() // the answers of the messages before this one come first
+		c.answerPrivate(req.ClientMsgID, message.PrivateResMes{Code: code, Error: text})
 	}
-	fail := func(code int, text string) { answer(message.PrivateResMes{Code: code, Error: text}) }
 	if len(req.ClientMsgID) > message.MaxClientMsgID {
 		fail(message.CodeTooLarge, "clientMsgId is over 64 bytes")
 		return
@@ -79,29 +79,19 @@ func (c *conn) privateMessage(m message.Message) {
 		fail(message.CodeRateLimited, "too many private messages; slow down")
 		return
 	}
-	ctx, cancel := c.srv.requestContext()
-	defer cancel()
-	// The send script applies the user's rate in Redis and the inbox's cap.
-	res, err := c.srv.st.Inbox.Send(ctx, c.user, c.name, req.ToUserID, req.Content, req.ClientMsgID, c.srv.sendLimits())
-	if code, text, refused := privateRefusal(err); refused {
-		fail(code, text)
-		return
+	// runSends keeps it: the send script applies the user's rate in Redis and
+	// the inbox's cap.
+	c.sends = append(c.sends, model.SendRequest{To: req.ToUserID, Content: req.Content, ClientMsgID: req.ClientMsgID})
+	if len(c.sends) >= maxBurstSends {
+		c.runSends()
 	}
-	switch {
-	case errors.Is(err, model.ErrUserNotFound):
-		fail(message.CodeNoSuchUser, "no such user")
-		return
-	case err != nil:
-		c.srv.log.Warn("private message not stored", "from", c.user, "err", err)
-		fail(message.CodeServerError, "server error; the message was not sent")
-		return
-	}
-	if res.Online && !res.Duplicate {
-		c.srv.deliverNew(req.ToUserID, res, model.Stored{
-			ID: res.MsgID, From: c.user, FromName: c.name, Content: req.Content, SentAt: model.IDTime(res.MsgID),
-		})
-	}
-	answer(message.PrivateResMes{Code: message.CodeOK, MsgID: res.MsgID, Stored: !res.Online})
+}
+
+// answerPrivate answers a private message, repeating its clientMsgId (cut to the
+// protocol's limit: the answer to one over it says so).
+func (c *conn) answerPrivate(clientMsgID string, res message.PrivateResMes) {
+	res.ClientMsgID = truncate(clientMsgID, message.MaxClientMsgID)
+	c.reply(message.PrivateResMesType, res)
 }
 
 // maxAckIDs bounds one AckMes; a client acks as it reads, in small batches.
@@ -113,6 +103,7 @@ func (c *conn) ack(m message.Message) {
 		return
 	}
 	if len(req.MsgIDs) > maxAckIDs {
+		c.runSends()
 		c.replyError(message.CodeTooLarge, "at most 1000 msgIds per AckMes", m.Type)
 		return
 	}
@@ -127,6 +118,7 @@ func (c *conn) ack(m message.Message) {
 	}
 	if bad := len(req.MsgIDs) - len(ids); bad > 0 {
 		c.srv.metrics.acksIgnored.Add(float64(bad))
+		c.runSends()
 		c.replyError(message.CodeInvalid, strconv.Itoa(bad)+" msgIds are not message ids: ignored", m.Type)
 	}
 	if len(ids) > 0 {

@@ -50,7 +50,9 @@ type PresenceStore interface {
 
 // InboxStore keeps private messages until they are delivered.
 type InboxStore interface {
-	Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string, lim model.SendLimits) (model.SendResult, error)
+	// Send keeps the private messages of one sender's burst, in order: one
+	// result and one error per message.
+	Send(ctx context.Context, from int, fromName string, reqs []model.SendRequest, lim model.SendLimits) ([]model.SendResult, []error)
 	Read(ctx context.Context, userID int, after string, count int) ([]model.Stored, error)
 	Delete(ctx context.Context, ids map[int][]string) (failed int, err error)
 	History(ctx context.Context, user, other int, before string, limit int) ([]model.Stored, bool, error)

@@ -35,7 +35,7 @@ func TestPrivateHistoryTakesTheDeliveredID(t *testing.T) {
 	ctx := context.Background()
 	// A reply from 2 to 1 took an id later than any 2's inbox will give now.
 	r.Do(t, "XADD", "hist:1:2", "9999999999999-5", "f", "2", "n", "u2", "c", "from the future")
-	res, err := inbox.Send(ctx, 1, "u1", 2, "hello", "", model.SendLimits{})
+	res, err := inbox.SendOne(ctx, 1, "u1", 2, "hello", "", model.SendLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestPrivateHistoryTakesTheDeliveredID(t *testing.T) {
 		t.Errorf("history: got %+v (more %v), want the reply then %s", hist, more, res.MsgID)
 	}
 	// The next message goes on from there in both streams.
-	next, err := inbox.Send(ctx, 1, "u1", 2, "again", "", model.SendLimits{})
+	next, err := inbox.SendOne(ctx, 1, "u1", 2, "again", "", model.SendLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestRetentionBoundsHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 1000 {
-		if _, err := inbox.Send(ctx, 1, "u1", 2, strconv.Itoa(i), "", model.SendLimits{}); err != nil {
+		if _, err := inbox.SendOne(ctx, 1, "u1", 2, strconv.Itoa(i), "", model.SendLimits{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := rooms.Send(ctx, room, 1, "u1", strconv.Itoa(i), "", model.Limit{}); err != nil {
@@ -117,7 +117,7 @@ func TestHistoryMemoryPerMessage(t *testing.T) {
 	}
 	content := strings.Repeat("x", size)
 	for range messages {
-		if _, err := inbox.Send(ctx, 1, "user one", 2, content, "", model.SendLimits{}); err != nil {
+		if _, err := inbox.SendOne(ctx, 1, "user one", 2, content, "", model.SendLimits{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := rooms.Send(ctx, room, 1, "user one", content, "", model.Limit{}); err != nil {

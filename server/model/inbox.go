@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -49,20 +50,54 @@ type SendLimits struct {
 	InboxMax int // messages an inbox may hold; zero: no cap
 }
 
-// Send keeps a private message for to. It returns ErrUserNotFound if to has no
-// account, ErrRateLimited if from is over lim's rate and ErrInboxFull if to's
-// inbox holds lim.InboxMax messages; then nothing is kept. clientMsgID may be
-// empty (no dedup); a repeated one is answered before the limits. Concurrent
-// sends share pipelines (batcher).
-func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, to int, content, clientMsgID string, lim SendLimits) (SendResult, error) {
-	args := append([]any{usersKey, sessionsKey, inboxKey(to), historyKey(from, to), rateKey(RatePrivate, itoa(from)),
-		dedupKey(from, clientMsgID), to, from, fromName, content, dedupFlag(clientMsgID), b.dedupTTL.Milliseconds()},
-		b.keep.args()...)
-	args = append(args, strconv.FormatFloat(lim.Rate.interval(), 'f', 3, 64), max(lim.Rate.Burst, 1), max(lim.InboxMax, 0))
-	r, err := redis.Values(b.sends.do(ctx, args...))
-	if err != nil {
-		return SendResult{}, err
+// SendRequest is one private message of a sender's burst. ClientMsgID may be
+// empty (no dedup).
+type SendRequest struct {
+	To          int
+	Content     string
+	ClientMsgID string
+}
+
+// Send keeps the private messages reqs of one sender, in order, in one script call
+// (in a pipeline shared with other callers' sends: batcher), each as if sent on its
+// own. It returns one result and one error per request: ErrUserNotFound if the
+// recipient has no account, ErrRateLimited if from is over lim's rate, ErrInboxFull
+// if the recipient's inbox holds lim.InboxMax messages (then that message is not
+// kept). A repeated clientMsgId is answered before the limits. Requests keep their
+// order in the inbox of each recipient, and so do the calls of one caller.
+func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, reqs []SendRequest, lim SendLimits) ([]SendResult, []error) {
+	results := make([]SendResult, len(reqs))
+	errs := make([]error, len(reqs))
+	if len(reqs) == 0 {
+		return results, errs
 	}
+	args := make([]any, 0, 4+3*len(reqs)+9+3*len(reqs))
+	args = append(args, 3+3*len(reqs), usersKey, sessionsKey, rateKey(RatePrivate, itoa(from)))
+	for _, r := range reqs {
+		args = append(args, inboxKey(r.To), historyKey(from, r.To), dedupKey(from, r.ClientMsgID))
+	}
+	args = append(args, from, fromName, b.dedupTTL.Milliseconds())
+	args = append(args, b.keep.args()...)
+	args = append(args, strconv.FormatFloat(lim.Rate.interval(), 'f', 3, 64), max(lim.Rate.Burst, 1), max(lim.InboxMax, 0))
+	for _, r := range reqs {
+		args = append(args, r.To, r.Content, dedupFlag(r.ClientMsgID))
+	}
+	r, err := redis.Values(b.sends.do(ctx, args...))
+	if err == nil && len(r) != 4*len(reqs) {
+		err = fmt.Errorf("send: got %d values for %d messages", len(r), len(reqs))
+	}
+	for i := range reqs {
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		results[i], errs[i] = parseSendReply(r[4*i : 4*i+4])
+	}
+	return results, errs
+}
+
+// parseSendReply reads one message's {status, id, where, previous} of sendScript.
+func parseSendReply(r []any) (SendResult, error) {
 	var status int
 	var res SendResult
 	var where string

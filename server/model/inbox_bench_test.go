@@ -23,7 +23,7 @@ func BenchmarkPrivateSend(b *testing.B) {
 		lim := model.SendLimits{Rate: model.Limit{Rate: 100000, Burst: 1 << 30}, InboxMax: 1 << 30}
 		return func(ctx context.Context, i int) error {
 			from := 1 + i%100
-			_, err := inbox.Send(ctx, from, "u", from+100, benchContent, strconv.Itoa(i), lim)
+			_, err := inbox.SendOne(ctx, from, "u", from+100, benchContent, strconv.Itoa(i), lim)
 			return err
 		}
 	})

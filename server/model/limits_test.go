@@ -158,7 +158,7 @@ func TestSendLimits(t *testing.T) {
 	inbox := NewRedisInbox(pool, time.Minute, Retention{})
 	ctx := context.Background()
 	send := func(from int, lim SendLimits) error {
-		_, err := inbox.Send(ctx, from, "u", 2, "hi", "", lim)
+		_, err := inbox.SendOne(ctx, from, "u", 2, "hi", "", lim)
 		return err
 	}
 	rated := SendLimits{Rate: Limit{Rate: 0.01, Burst: 2}}
@@ -184,7 +184,7 @@ func TestDeleteExpiresEmptiedInboxes(t *testing.T) {
 	r.Do(t, "HSET", usersKey, 2, `{"userId":2}`)
 	inbox := NewRedisInbox(pool, time.Minute, Retention{})
 	ctx := context.Background()
-	first, err := inbox.Send(ctx, 1, "u", 2, "one", "", SendLimits{})
+	first, err := inbox.SendOne(ctx, 1, "u", 2, "one", "", SendLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestDeleteExpiresEmptiedInboxes(t *testing.T) {
 	if ttl := r.Do(t, "PTTL", inboxKey(2)).(int64); ttl <= 0 {
 		t.Fatalf("emptied inbox: PTTL %d, want it set to expire", ttl)
 	}
-	if _, err := inbox.Send(ctx, 1, "u", 2, "two", "", SendLimits{}); err != nil {
+	if _, err := inbox.SendOne(ctx, 1, "u", 2, "two", "", SendLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	if ttl := r.Do(t, "PTTL", inboxKey(2)).(int64); ttl != -1 {

@@ -53,7 +53,7 @@ func TestSendBatchEndsWhenCallersGiveUp(t *testing.T) {
 	errs := make(chan error, 3)
 	for i := range 3 {
 		go func() {
-			_, err := inbox.Send(ctx, 1, "one", 2, "hello", string(rune('a'+i)), SendLimits{})
+			_, err := inbox.SendOne(ctx, 1, "one", 2, "hello", string(rune('a'+i)), SendLimits{})
 			errs <- err
 		}()
 	}

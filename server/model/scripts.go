@@ -29,7 +29,7 @@ var (
 	pageScript          = newScript(2, "page")
 	reapScript          = newScript(5, "reap")
 	restoreScript       = newScript(3, "restore")
-	sendScript          = newScript(6, "send") // the inbox and the history at once
+	sendScript          = newScript(-1, "send") // a burst: inboxes and histories at once
 	compareAndSetScript = newScript(1, "compare_and_set")
 	roomCreateScript    = newScript(3, "room_create")
 	roomJoinScript      = newScript(4, "room_join")

@@ -1,0 +1,452 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"chat/common/message"
+)
+
+// The baselines are what Redis itself does with the same work, measured in the same
+// run against the same Redis as the server:
+//
+//   - streams (durable, the p2p target): each sender XADDs to its receiver's stream
+//     (the reply is the acknowledgement), each receiver XREAD BLOCKs, decodes the
+//     JSON payloads and XDELs what it read. Same pairs, window and sizes as p2p.
+//   - pub/sub (a reference, not durable): see redisBaseline.
+//   - redis-fanout (the fan-out target): PUBLISH to as many subscribers as fan-out
+//     has receivers, in the same worker processes, decoding the same frame bodies.
+
+// streamsBaseline runs the p2p shape on Redis streams.
+func streamsBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pairResult, error) {
+	prefix := fmt.Sprintf("bench:s:%d:", rand.IntN(1<<30))
+	n := o.users
+	ps := make([]*pair, n)
+	senders := make([]redis.Conn, n)
+	receivers := make([]redis.Conn, n)
+	defer func() {
+		for i := range n {
+			if senders[i] != nil {
+				senders[i].Close()
+			}
+			if receivers[i] != nil {
+				receivers[i].Close()
+			}
+		}
+	}()
+	dial := func() (redis.Conn, error) {
+		return redis.Dial("tcp", addr, redis.DialConnectTimeout(5*time.Second))
+	}
+	for i := range n {
+		var err error
+		if senders[i], err = dial(); err != nil {
+			return pairResult{}, err
+		}
+		if receivers[i], err = dial(); err != nil {
+			return pairResult{}, err
+		}
+		ps[i] = &pair{sid: 2 * i, rid: 2*i + 1, slots: make(chan struct{}, o.inflight)}
+		for k := 0; k < o.inflight; k++ {
+			ps[i].slots <- struct{}{}
+		}
+	}
+	t0 := time.Now()
+	winFrom := t0.Add(o.warmup)
+	winTo := winFrom.Add(o.measure)
+	for _, p := range ps {
+		p.hist = NewHist()
+		p.winFrom, p.winTo = winFrom.UnixNano(), winTo.UnixNano()
+	}
+	var sent atomic.Int64
+	var stop atomic.Bool
+	var wg, readers sync.WaitGroup
+	var firstErr atomic.Value
+	fail := func(err error) {
+		if !stop.Load() {
+			firstErr.CompareAndSwap(nil, err.Error())
+		}
+	}
+	for i := range n {
+		p := ps[i]
+		key := prefix + strconv.Itoa(i)
+		readers.Add(1)
+		go func(rc redis.Conn) { // receiver: read, decode, forget
+			defer readers.Done()
+			last := "0"
+			for !stop.Load() {
+				reply, err := rc.Do("XREAD", "COUNT", deliveryCount, "BLOCK", 100, "STREAMS", key, last)
+				if err != nil {
+					fail(err)
+					return
+				}
+				if reply == nil {
+					continue // BLOCK timed out
+				}
+				now := time.Now()
+				ids, err := readStream(reply, func(payload []byte) {
+					var m message.PrivateMes
+					if json.Unmarshal(payload, &m) == nil {
+						p.receipt(nil, m.Content, now)
+					}
+				})
+				if err != nil {
+					fail(err)
+					return
+				}
+				if len(ids) == 0 {
+					continue
+				}
+				last = ids[len(ids)-1]
+				// The XDEL's reply comes with the next XREAD's: one round trip.
+				if err := rc.Send("XDEL", append(redis.Args{key}, redis.Args{}.AddFlat(ids)...)...); err != nil {
+					fail(err)
+					return
+				}
+			}
+		}(receivers[i])
+		expect := make(chan struct{}, o.inflight+1)
+		wg.Add(2)
+		go func(sc redis.Conn) { // XADD replies: the acknowledgements
+			defer wg.Done()
+			for range expect {
+				_, err := redis.String(sc.Receive())
+				if err != nil {
+					fail(err)
+				}
+				p.response(err == nil, "")
+			}
+		}(senders[i])
+		go func(sc redis.Conn) { // sender
+			defer wg.Done()
+			defer close(expect)
+			p.sendLoop(ctx, winTo, &sent, func(seq int) error {
+				payload, err := json.Marshal(message.PrivateMes{FromUserID: p.sid, FromUserName: "u" + strconv.Itoa(p.sid),
+					ToUserID: p.rid, Content: makeContent("P", seq, o.size), SentAt: time.Now().UnixMilli()})
+				if err != nil {
+					return err
+				}
+				if err := sc.Send("XADD", key, "*", "m", payload); err != nil {
+					fail(err)
+					return err
+				}
+				if err := sc.Flush(); err != nil {
+					fail(err)
+					return err
+				}
+				expect <- struct{}{}
+				return nil
+			})
+		}(senders[i])
+	}
+	var rCPU time.Duration
+	go func() {
+		time.Sleep(o.warmup)
+		m := newCPUMeter(redisPID)
+		time.Sleep(o.measure)
+		rCPU = m.used()
+	}()
+	wg.Wait()
+	waitSettled(ctx, ps, &sent, o.drain)
+	stop.Store(true)
+	readers.Wait()
+	counts := tally(ps)
+	counts.Sent = sent.Load()
+	res := mergeResults([]Event{counts}, o.measure)
+	res.redisCPU = rCPU
+	if v, ok := firstErr.Load().(string); ok {
+		res.err = v
+	}
+	// Leave the Redis as it was: the streams are empty but still there.
+	if c, err := dial(); err == nil {
+		for i := range n {
+			c.Send("DEL", prefix+strconv.Itoa(i))
+		}
+		c.Do("")
+		c.Close()
+	}
+	return res, nil
+}
+
+// deliveryCount is how many entries one XREAD takes, as the server's inbox reads.
+const deliveryCount = 256
+
+// readStream walks an XREAD reply of one stream, calls fn with each entry's "m"
+// field and returns the entry ids.
+func readStream(reply any, fn func(payload []byte)) ([]string, error) {
+	streams, err := redis.Values(reply, nil)
+	if err != nil || len(streams) == 0 {
+		return nil, err
+	}
+	stream, err := redis.Values(streams[0], nil)
+	if err != nil || len(stream) != 2 {
+		return nil, fmt.Errorf("XREAD: unexpected reply %v", err)
+	}
+	entries, err := redis.Values(stream[1], nil)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		entry, ok := e.([]any)
+		if !ok || len(entry) != 2 {
+			return nil, fmt.Errorf("XREAD: unexpected entry %T", e)
+		}
+		id, _ := entry[0].([]byte)
+		fields, _ := entry[1].([]any)
+		for k := 0; k+1 < len(fields); k += 2 {
+			if f, _ := fields[k].([]byte); string(f) == "m" {
+				v, _ := fields[k+1].([]byte)
+				fn(v)
+			}
+		}
+		ids = append(ids, string(id))
+	}
+	return ids, nil
+}
+
+// waitSettled waits, at most drain, until every send of ps was received or rejected.
+func waitSettled(ctx context.Context, ps []*pair, sent *atomic.Int64, drain time.Duration) {
+	end := time.Now().Add(drain)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		var got int64
+		for _, p := range ps {
+			p.mu.Lock()
+			got += p.settled()
+			p.mu.Unlock()
+		}
+		if got >= sent.Load() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// p2pRows is the p2p part of the table: the server against the streams baseline
+// (the target) and the pub/sub one (a reference). Either may be nil.
+func p2pRows(res pairResult, streams, pubsub *pairResult) []row {
+	ref := func(f func(pairResult) string) string {
+		s := ""
+		if streams != nil {
+			s = "streams: " + f(*streams)
+		}
+		if pubsub != nil {
+			if s != "" {
+				s += "; "
+			}
+			s += "pub/sub: " + f(*pubsub)
+		}
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	verdict, ratio := "-", "-"
+	if streams != nil && streams.rate() > 0 {
+		r := res.rate() / streams.rate()
+		ratio = fmt.Sprintf("%.2f", r)
+		verdict = "FAIL (< 0.5)"
+		if r >= 0.5 {
+			verdict = "ok (≥ 0.5)"
+		}
+	}
+	pubRatio := "-"
+	if pubsub != nil && pubsub.rate() > 0 {
+		pubRatio = fmt.Sprintf("%.2f", res.rate()/pubsub.rate())
+	}
+	lostVerdict := "ok"
+	if res.lost > 0 || res.dup > 0 || res.rejected > 0 || res.dropped > 0 || res.unanswered > 0 || res.reordered > 0 {
+		lostVerdict = "FAIL"
+	}
+	rows := []row{
+		{"p2p", "delivered/s", fmt.Sprintf("%.0f", res.rate()), ref(func(b pairResult) string { return fmt.Sprintf("%.0f", b.rate()) }), ""},
+		{"p2p", "ours / Redis streams", ratio, "target ≥ 0.5", verdict},
+		{"p2p", "ours / Redis pub/sub", pubRatio, "reference", ""},
+		{"p2p", "latency p50", ms(res.hist.Quantile(.5)), ref(func(b pairResult) string { return ms(b.hist.Quantile(.5)) }), ""},
+		{"p2p", "latency p99", ms(res.hist.Quantile(.99)), ref(func(b pairResult) string { return ms(b.hist.Quantile(.99)) }), ""},
+		{"p2p", "lost / duplicated / out of order / unanswered / rejected",
+			fmt.Sprintf("%d / %d / %d / %d / %d of %d sent", res.lost, res.dup, res.reordered, res.unanswered, res.rejected, res.sent),
+			ref(func(b pairResult) string {
+				return fmt.Sprintf("%d / %d / %d / %d / %d", b.lost, b.dup, b.reordered, b.unanswered, b.rejected)
+			}), lostVerdict},
+	}
+	if res.delivered > 0 && res.serverCPU > 0 {
+		rows = append(rows, row{"p2p", "CPU per message: server / redis", fmt.Sprintf("%.1f / %.1f µs",
+			float64(res.serverCPU.Microseconds())/float64(res.delivered), float64(res.redisCPU.Microseconds())/float64(res.delivered)),
+			ref(func(b pairResult) string {
+				return fmt.Sprintf("redis %.1f µs", float64(b.redisCPU.Microseconds())/float64(max(1, b.delivered)))
+			}), ""})
+	}
+	return rows
+}
+
+// redisFanout runs the fan-out shape on Redis pub/sub: o.users subscribers spread
+// over worker processes like the fan-out receivers, one channel, and o.messages
+// PUBLISHes of the very frame body the server sends for a group message.
+func redisFanout(ctx context.Context, e *env, o *opts, redisAddr string, senderID int) (*fanResult, error) {
+	channel := fmt.Sprintf("bench:f:%d", rand.IntN(1<<30))
+	deadline, _ := ctx.Deadline()
+	tasks, _ := listenTasks(o, redisAddr, 0, 2, deadline)
+	for i := range tasks {
+		tasks[i].Kind, tasks[i].Channel, tasks[i].Register = "subscribe", channel, false
+	}
+	ws, err := e.startWorkers(tasks)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.quit(e)
+	if _, _, err := loginPhase(ctx, e, ws, o.users); err != nil {
+		return nil, err
+	}
+	pub, err := redis.Dial("tcp", redisAddr, redis.DialConnectTimeout(5*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	defer pub.Close()
+	var seq int
+	return fanRounds(ctx, ws, o, func(content string) error {
+		seq++
+		body, err := message.Encode(message.SmsMesType, message.SmsMes{Content: content, UserID: senderID,
+			UserName: "u" + strconv.Itoa(senderID), MsgID: "g" + strconv.Itoa(seq), SentAt: time.Now().UnixMilli()})
+		if err != nil {
+			return err
+		}
+		nsub, err := redis.Int(pub.Do("PUBLISH", channel, body))
+		if err == nil && nsub != o.users {
+			err = fmt.Errorf("PUBLISH reached %d of %d subscribers", nsub, o.users)
+		}
+		return err
+	})
+}
+
+// fanRows is the fan-out part of the table; rf (the Redis baseline) may be nil.
+func fanRows(o *opts, fr, rf *fanResult) []row {
+	name := fmt.Sprintf("fan-out 1→%d", o.users)
+	ref := func(f func(*fanResult) string) string {
+		if rf == nil {
+			return "-"
+		}
+		return "Redis PUBLISH: " + f(rf)
+	}
+	verdict, ratio := "-", "-"
+	if rf != nil && rf.q(.99) > 0 {
+		r := float64(fr.q(.99)) / float64(rf.q(.99))
+		ratio = fmt.Sprintf("%.2f", r)
+		verdict = "FAIL (> 1.0)"
+		if r <= 1 && fr.incomplete == 0 {
+			verdict = "ok (≤ 1.0)"
+		}
+	}
+	recvVerdict := "ok"
+	if fr.minRecv < o.users || fr.incomplete > 0 {
+		recvVerdict = "FAIL"
+	}
+	return []row{
+		{name, "send → last receipt p50", ms(fr.q(.5)), ref(func(r *fanResult) string { return ms(r.q(.5)) }), ""},
+		{name, "send → last receipt p99", ms(fr.q(.99)), ref(func(r *fanResult) string { return ms(r.q(.99)) }), ""},
+		{name, "p99 ours / Redis PUBLISH", ratio, "target ≤ 1.0", verdict},
+		{name, "any receipt p50 / p99", ms(fr.all.Quantile(.5)) + " / " + ms(fr.all.Quantile(.99)),
+			ref(func(r *fanResult) string { return ms(r.all.Quantile(.5)) + " / " + ms(r.all.Quantile(.99)) }), ""},
+		{name, "fewest receivers of a message", fmt.Sprintf("%d of %d (%d msgs)", fr.minRecv, o.users, o.messages),
+			ref(func(r *fanResult) string { return fmt.Sprintf("%d of %d", r.minRecv, o.users) }), recvVerdict},
+	}
+}
+
+// subscribeAll is the worker side of redisFanout: each of its N connections
+// subscribes to the task's channel and treats what comes as fan-out receivers treat
+// a group message.
+func (w *worker) subscribeAll(ctx context.Context) {
+	start := time.Now()
+	next := make(chan int, w.t.N)
+	for j := 0; j < w.t.N; j++ {
+		next <- j
+	}
+	close(next)
+	hist := NewHist()
+	var mu sync.Mutex
+	var ok, fail int
+	var firstErr string
+	var wg sync.WaitGroup
+	for range max(1, w.t.LoginConc) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				if ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				psc, err := w.subscribe(ctx)
+				mu.Lock()
+				if err != nil {
+					fail++
+					if firstErr == "" {
+						firstErr = err.Error()
+					}
+				} else {
+					ok++
+					hist.Record(time.Since(t0))
+					w.subs = append(w.subs, psc)
+				}
+				mu.Unlock()
+				if err == nil {
+					w.connected.Add(1)
+					go w.subscriberLoop(psc)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	w.emit(Event{Ev: "ready", OK: ok, Fail: fail, Err: firstErr, Ms: time.Since(start).Milliseconds(), Hist: hist.Pack()})
+}
+
+func (w *worker) subscribe(ctx context.Context) (redis.PubSubConn, error) {
+	c, err := redis.DialContext(ctx, "tcp", w.t.Addrs[0], redis.DialConnectTimeout(10*time.Second))
+	if err != nil {
+		return redis.PubSubConn{}, err
+	}
+	psc := redis.PubSubConn{Conn: c}
+	if err := psc.Subscribe(w.t.Channel); err != nil {
+		c.Close()
+		return psc, err
+	}
+	if v, ok := psc.Receive().(redis.Subscription); !ok || v.Count != 1 {
+		c.Close()
+		return psc, fmt.Errorf("subscribe did not confirm")
+	}
+	return psc, nil
+}
+
+func (w *worker) subscriberLoop(psc redis.PubSubConn) {
+	defer func() {
+		w.connected.Add(-1)
+		if !w.quitOn.Load() {
+			w.dropped.Add(1)
+		}
+	}()
+	for {
+		switch v := psc.Receive().(type) {
+		case redis.Message:
+			now := time.Now()
+			if envType(v.Data) != message.SmsMesType {
+				continue
+			}
+			var m message.SmsMes
+			if unpack(v.Data, &m) == nil {
+				w.fanReceipt(m.Content, now)
+			}
+		case error:
+			if !w.quitOn.Load() {
+				w.dropErr.Store(v.Error())
+			}
+			return
+		}
+	}
+}

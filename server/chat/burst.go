@@ -1,0 +1,126 @@
+package chat
+
+import (
+	"errors"
+
+	"chat/common/message"
+	"chat/server/model"
+)
+
+// A burst is the frames one read of a connection brought. The reading goroutine
+// holds the connection's writer while it handles them (readBurst), so that their
+// answers go out in one write; their private messages go to Redis as one entry of
+// the shared pipelines (one round trip, in order), and the recipients on this node
+// are held while the burst delivers to them, so that each gets one write too.
+
+// maxBurstSends bounds the private messages of one round trip of a connection.
+const maxBurstSends = 64
+
+// hold keeps the connection's writer from starting until release: what is queued
+// meanwhile goes out in one write.
+func (c *conn) hold() {
+	c.mu.Lock()
+	c.holds++
+	c.mu.Unlock()
+}
+
+// release ends a hold; the last one starts the writer if frames wait.
+func (c *conn) release() {
+	if c.unhold() {
+		c.srv.goTracked(c.flush)
+	}
+}
+
+// releaseHere is release for a caller that writes what is queued itself (the
+// fan-out's workers), instead of starting a goroutine for it.
+func (c *conn) releaseHere() {
+	if c.unhold() {
+		c.flush()
+	}
+}
+
+// unhold ends a hold and reports whether the caller must run the writer.
+func (c *conn) unhold() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holds--
+	start := c.holds == 0 && c.deferred
+	if start {
+		c.deferred = false
+	}
+	return start
+}
+
+// runSends keeps the private messages the burst has gathered so far in Redis, in
+// one round trip, delivers them and answers each, in request order. Handlers that
+// answer anything else call it first, so that answers keep the order of requests.
+func (c *conn) runSends() {
+	reqs := c.sends
+	if len(reqs) == 0 {
+		return
+	}
+	ctx, cancel := c.srv.requestContext()
+	// The send script applies the user's rate in Redis and each inbox's cap.
+	results, errs := c.srv.st.Inbox.Send(ctx, c.user, c.name, reqs, c.srv.sendLimits())
+	cancel()
+	held := c.srv.holdRecipients(reqs, results, errs)
+	logged := false
+	for i, r := range reqs {
+		res, err := results[i], errs[i]
+		if code, text, refused := privateRefusal(err); refused {
+			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: code, Error: text})
+			continue
+		}
+		switch {
+		case errors.Is(err, model.ErrUserNotFound):
+			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: message.CodeNoSuchUser, Error: "no such user"})
+		case err != nil:
+			if !logged {
+				c.srv.log.Warn("private message not stored", "from", c.user, "err", err)
+				logged = true
+			}
+			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: message.CodeServerError,
+				Error: "server error; the message was not sent"})
+		default:
+			if res.Online && !res.Duplicate {
+				c.srv.deliverNew(r.To, res, model.Stored{
+					ID: res.MsgID, From: c.user, FromName: c.name, Content: r.Content, SentAt: model.IDTime(res.MsgID),
+				})
+			}
+			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: message.CodeOK, MsgID: res.MsgID, Stored: !res.Online})
+		}
+	}
+	for _, rc := range held {
+		rc.release()
+	}
+	// An idle connection keeps no array: most bursts hold one message.
+	c.sends = nil
+}
+
+// holdRecipients holds the sessions on this node that sends just kept messages
+// for, each once, so that a burst's deliveries to each go out in one write.
+func (s *Server) holdRecipients(reqs []model.SendRequest, results []model.SendResult, errs []error) []*conn {
+	var held []*conn
+	for i, r := range reqs {
+		res := results[i]
+		if errs[i] != nil || !res.Online || res.Duplicate || res.Recipient.Node != s.cfg.Node {
+			continue
+		}
+		rc := s.hub.get(r.To)
+		if rc == nil || containsConn(held, rc) {
+			continue
+		}
+		rc.hold()
+		held = append(held, rc)
+	}
+	return held
+}
+
+func containsConn(cs []*conn, c *conn) bool {
+	for _, x := range cs {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
