@@ -32,19 +32,8 @@ func streamsBaseline(ctx context.Context, addr string, o *opts, redisPID int) (p
 	ps := make([]*pair, n)
 	senders := make([]redis.Conn, n)
 	receivers := make([]redis.Conn, n)
-	defer func() {
-		for i := range n {
-			if senders[i] != nil {
-				senders[i].Close()
-			}
-			if receivers[i] != nil {
-				receivers[i].Close()
-			}
-		}
-	}()
-	dial := func() (redis.Conn, error) {
-		return redis.Dial("tcp", addr, redis.DialConnectTimeout(5*time.Second))
-	}
+	defer closeConns(senders, receivers)
+	dial := func() (redis.Conn, error) { return dialRedis(addr) }
 	for i := range n {
 		var err error
 		if senders[i], err = dial(); err != nil {
@@ -53,18 +42,9 @@ func streamsBaseline(ctx context.Context, addr string, o *opts, redisPID int) (p
 		if receivers[i], err = dial(); err != nil {
 			return pairResult{}, err
 		}
-		ps[i] = &pair{sid: 2 * i, rid: 2*i + 1, slots: make(chan struct{}, o.inflight)}
-		for k := 0; k < o.inflight; k++ {
-			ps[i].slots <- struct{}{}
-		}
+		ps[i] = &pair{sid: 2 * i, rid: 2*i + 1}
 	}
-	t0 := time.Now()
-	winFrom := t0.Add(o.warmup)
-	winTo := winFrom.Add(o.measure)
-	for _, p := range ps {
-		p.hist = NewHist()
-		p.winFrom, p.winTo = winFrom.UnixNano(), winTo.UnixNano()
-	}
+	winTo := openWindow(ps, o)
 	var sent atomic.Int64
 	var stop atomic.Bool
 	var wg, readers sync.WaitGroup
@@ -133,37 +113,16 @@ func streamsBaseline(ctx context.Context, addr string, o *opts, redisPID int) (p
 				if err != nil {
 					return err
 				}
-				if err := sc.Send("XADD", key, "*", "m", payload); err != nil {
-					fail(err)
-					return err
-				}
-				if err := sc.Flush(); err != nil {
-					fail(err)
-					return err
-				}
-				expect <- struct{}{}
-				return nil
+				return sendExpected(sc, expect, fail, "XADD", key, "*", "m", payload)
 			})
 		}(senders[i])
 	}
-	var rCPU time.Duration
-	go func() {
-		time.Sleep(o.warmup)
-		m := newCPUMeter(redisPID)
-		time.Sleep(o.measure)
-		rCPU = m.used()
-	}()
+	redisCPU := measureWindowCPU(o, redisPID)
 	wg.Wait()
 	waitSettled(ctx, ps, &sent, o.drain)
 	stop.Store(true)
 	readers.Wait()
-	counts := tally(ps)
-	counts.Sent = sent.Load()
-	res := mergeResults([]Event{counts}, o.measure)
-	res.redisCPU = rCPU
-	if v, ok := firstErr.Load().(string); ok {
-		res.err = v
-	}
+	res := baselineResult(ps, &sent, o, redisCPU(), &firstErr)
 	// Leave the Redis as it was: the streams are empty but still there.
 	if c, err := dial(); err == nil {
 		for i := range n {
@@ -173,6 +132,80 @@ func streamsBaseline(ctx context.Context, addr string, o *opts, redisPID int) (p
 		c.Close()
 	}
 	return res, nil
+}
+
+// sendExpected writes one command on c and has the reader of c's replies expect
+// its reply; fail records an error.
+func sendExpected(c redis.Conn, expect chan<- struct{}, fail func(error), cmd string, args ...any) error {
+	err := c.Send(cmd, args...)
+	if err == nil {
+		err = c.Flush()
+	}
+	if err != nil {
+		fail(err)
+		return err
+	}
+	expect <- struct{}{}
+	return nil
+}
+
+// dialRedis opens a baseline's connection to the Redis at addr.
+func dialRedis(addr string) (redis.Conn, error) {
+	return redis.Dial("tcp", addr, redis.DialConnectTimeout(5*time.Second))
+}
+
+// measureWindowCPU measures in the background the CPU time pids use in the measured
+// window (o.measure, from o.warmup on); the function it returns gives it, zero
+// until the window has ended.
+func measureWindowCPU(o *opts, pids ...int) func() time.Duration {
+	var used atomic.Int64
+	go func() {
+		time.Sleep(o.warmup)
+		m := newCPUMeter(pids...)
+		time.Sleep(o.measure)
+		used.Store(int64(m.used()))
+	}()
+	return func() time.Duration { return time.Duration(used.Load()) }
+}
+
+// closeConns closes the connections of a baseline that were opened.
+func closeConns(sets ...[]redis.Conn) {
+	for _, cs := range sets {
+		for _, c := range cs {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}
+}
+
+// openWindow gives each pair of a baseline o.inflight free slots and a histogram,
+// and starts the measured window o.warmup from now; it returns the window's end.
+func openWindow(ps []*pair, o *opts) time.Time {
+	winFrom := time.Now().Add(o.warmup)
+	winTo := winFrom.Add(o.measure)
+	for _, p := range ps {
+		p.slots = make(chan struct{}, o.inflight)
+		for range o.inflight {
+			p.slots <- struct{}{}
+		}
+		p.hist = NewHist()
+		p.winFrom, p.winTo = winFrom.UnixNano(), winTo.UnixNano()
+	}
+	return winTo
+}
+
+// baselineResult is what the pairs of a baseline counted, with the messages sent,
+// Redis's CPU time over the window and the first error stored in firstErr.
+func baselineResult(ps []*pair, sent *atomic.Int64, o *opts, redisCPU time.Duration, firstErr *atomic.Value) pairResult {
+	counts := tally(ps)
+	counts.Sent = sent.Load()
+	res := mergeResults([]Event{counts}, o.measure)
+	res.redisCPU = redisCPU
+	if v, ok := firstErr.Load().(string); ok {
+		res.err = v
+	}
+	return res
 }
 
 // deliveryCount is how many entries one XREAD takes, as the server's inbox reads.
@@ -297,14 +330,11 @@ func redisFanout(ctx context.Context, e *env, o *opts, redisAddr string, senderI
 	for i := range tasks {
 		tasks[i].Kind, tasks[i].Channel, tasks[i].Register = "subscribe", channel, false
 	}
-	ws, err := e.startWorkers(tasks)
+	ws, err := startLoggedIn(ctx, e, "worker", tasks, o.users)
 	if err != nil {
 		return nil, err
 	}
 	defer ws.quit(e)
-	if _, _, err := loginPhase(ctx, e, ws, o.users); err != nil {
-		return nil, err
-	}
 	pub, err := redis.Dial("tcp", redisAddr, redis.DialConnectTimeout(5*time.Second))
 	if err != nil {
 		return nil, err
@@ -364,56 +394,30 @@ func fanRows(o *opts, fr, rf *fanResult) []row {
 // a group message.
 func (w *worker) subscribeAll(ctx context.Context) {
 	start := time.Now()
-	next := make(chan int, w.t.N)
-	for j := 0; j < w.t.N; j++ {
-		next <- j
-	}
-	close(next)
-	hist := NewHist()
-	var mu sync.Mutex
-	var ok, fail int
-	var firstErr string
-	var wg sync.WaitGroup
-	for range max(1, w.t.LoginConc) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range next {
-				if ctx.Err() != nil {
-					return
-				}
-				t0 := time.Now()
-				psc, err := w.subscribe(ctx)
-				mu.Lock()
-				if err != nil {
-					fail++
-					if firstErr == "" {
-						firstErr = err.Error()
-					}
-				} else {
-					ok++
-					hist.Record(time.Since(t0))
-					w.subs = append(w.subs, psc)
-				}
-				mu.Unlock()
-				if err == nil {
-					w.connected.Add(1)
-					go w.subscriberLoop(psc)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	w.emit(Event{Ev: "ready", OK: ok, Fail: fail, Err: firstErr, Ms: time.Since(start).Milliseconds(), Hist: hist.Pack()})
+	ready := w.connectAll(ctx, func(int) (func(), error) {
+		psc, err := subscribeTo(ctx, w.t.Addrs[0], w.t.Channel, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			w.subs = append(w.subs, psc)
+			w.connected.Add(1)
+			go w.subscriberLoop(psc)
+		}, nil
+	})
+	ready.Ms = time.Since(start).Milliseconds()
+	w.emit(ready)
 }
 
-func (w *worker) subscribe(ctx context.Context) (redis.PubSubConn, error) {
-	c, err := redis.DialContext(ctx, "tcp", w.t.Addrs[0], redis.DialConnectTimeout(10*time.Second))
+// subscribeTo dials the Redis at addr and subscribes to channel, waiting for the
+// confirmation.
+func subscribeTo(ctx context.Context, addr, channel string, timeout time.Duration) (redis.PubSubConn, error) {
+	c, err := redis.DialContext(ctx, "tcp", addr, redis.DialConnectTimeout(timeout))
 	if err != nil {
 		return redis.PubSubConn{}, err
 	}
 	psc := redis.PubSubConn{Conn: c}
-	if err := psc.Subscribe(w.t.Channel); err != nil {
+	if err := psc.Subscribe(channel); err != nil {
 		c.Close()
 		return psc, err
 	}

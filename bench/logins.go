@@ -165,20 +165,13 @@ func scenarioLogins(ctx context.Context, e *env, o *opts) ([]row, error) {
 			return nil, fmt.Errorf("prefill: %w", err)
 		}
 	}
-	ws, err := e.startWorkers(tasks)
+	ws, err := startLoggedIn(ctx, e, "worker", tasks, lo.online)
 	if err != nil {
 		return nil, err
 	}
 	defer ws.quit(e)
-	if _, _, err := loginPhase(ctx, e, ws, lo.online); err != nil {
+	if err := settleAll(ctx, e, ws, lo.online, "users online"); err != nil {
 		return nil, err
-	}
-	conn, err := settle(ctx, e, ws)
-	if err != nil {
-		return nil, err
-	}
-	if conn != lo.online {
-		return nil, fmt.Errorf("only %d of %d users online", conn, lo.online)
 	}
 	pids := []int{serverPID(o, srv), redisPID}
 	password := func(ids []int) func(int) message.LoginMes {
@@ -191,19 +184,14 @@ func scenarioLogins(ctx context.Context, e *env, o *opts) ([]row, error) {
 		e.logf("logins: %s: %d logins in %v = %.0f/s (%d failed, %d busy answers, %d given up), p50 %s p99 %s, CPU per login server / Redis / load tool %s, machine %.0f %% busy %s",
 			what, r.ok, r.wall.Round(time.Millisecond), r.rate(), r.failed, r.busy, r.gaveUp, ms(r.hist.Quantile(.5)), ms(r.hist.Quantile(.99)), r.cpuPerLogin(), r.machine, r.firstErr)
 	}
-	e.logf("logins: %d online; password logins at cost 4 (%d users, each at least once; their tokens are kept)", conn, lo.users)
+	e.logf("logins: %d online; password logins at cost 4 (%d users, each at least once; their tokens are kept)", lo.online, lo.users)
 	pw := runLogins(ctx, srv.addr, o.srcIPs, fast, password(fast), tokens, lo.conc, lo.duration, true, pids...)
 	logRun("password, cost 4", pw)
 	var profile sync.WaitGroup
 	if o.cpuprofile != "" && srv.metrics != "" {
-		profile.Go(func() {
-			secs := max(1, int(lo.duration.Seconds())-1)
-			if err := fetchProfile(srv.metrics, secs, o.cpuprofile); err != nil {
-				e.logf("cpu profile: %v", err)
-			} else {
-				e.logf("cpu profile of %ds of token logins written to %s", secs, o.cpuprofile)
-			}
-		})
+		secs := max(1, int(lo.duration.Seconds())-1)
+		profileInBackground(e, &profile, srv.metrics, secs, o.cpuprofile,
+			fmt.Sprintf("cpu profile of %ds of token logins written to %s", secs, o.cpuprofile))
 	}
 	tok := runLogins(ctx, srv.addr, o.srcIPs, fast, func(i int) message.LoginMes {
 		return message.LoginMes{UserID: fast[i], Token: tokens[i], Proto: message.ProtoAck}

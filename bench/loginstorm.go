@@ -420,14 +420,9 @@ func scenarioLoginStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 	e.logf("loginstorm: %d password logins at cost %d in flight for %v", lo.logins, lo.cost, lo.duration)
 	var profile sync.WaitGroup
 	if o.cpuprofile != "" && srv.metrics != "" {
-		profile.Go(func() {
-			secs := max(1, int(lo.duration.Seconds())-1)
-			if err := fetchProfile(srv.metrics, secs, o.cpuprofile); err != nil {
-				e.logf("cpu profile: %v", err)
-			} else {
-				e.logf("cpu profile of %ds of the login storm written to %s", secs, o.cpuprofile)
-			}
-		})
+		secs := max(1, int(lo.duration.Seconds())-1)
+		profileInBackground(e, &profile, srv.metrics, secs, o.cpuprofile,
+			fmt.Sprintf("cpu profile of %ds of the login storm written to %s", secs, o.cpuprofile))
 	}
 	var logins stormLoginResult
 	var loginErr error

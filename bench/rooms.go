@@ -415,14 +415,11 @@ func scenarioRooms(ctx context.Context, e *env, o *opts, ro roomOpts) ([]row, er
 			DrainMs: o.drain.Milliseconds(), Deadline: deadline.UnixMilli()})
 		first += n
 	}
-	ws, err := startWorkersAs(e, "rooms-worker", tasks)
+	ws, err := startLoggedIn(ctx, e, "rooms-worker", tasks, l.Users)
 	if err != nil {
 		return nil, err
 	}
 	defer ws.quit(e)
-	if _, _, err := loginPhase(ctx, e, ws, l.Users); err != nil {
-		return nil, err
-	}
 	e.logf("rooms: %.0f room messages/s from the users that stay, 1 in %d users away for %v once, warm-up %v, measure %v",
 		ro.rate, awayEvery, ro.away, o.warmup, o.measure)
 	var pids []int

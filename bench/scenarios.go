@@ -157,6 +157,20 @@ func addrsOf(ss []*server) []string {
 	return a
 }
 
+// startLoggedIn runs the workers of tasks in mode (startWorkersAs) and waits until
+// their want users are logged in. The caller quits the workers.
+func startLoggedIn[T any](ctx context.Context, e *env, mode string, tasks []T, want int) (*workers, error) {
+	ws, err := startWorkersAs(e, mode, tasks)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := loginPhase(ctx, e, ws, want); err != nil {
+		ws.quit(e)
+		return nil, err
+	}
+	return ws, nil
+}
+
 // loginPhase registers (already done by the workers at start), logs everyone in and
 // returns the merged ready events and the wall time of the login phase.
 func loginPhase(ctx context.Context, e *env, ws *workers, want int) (time.Duration, *Hist, error) {
@@ -343,6 +357,19 @@ func runPairsLoad(ctx context.Context, e *env, o *opts, ws *workers, serverPIDs 
 	return res, err
 }
 
+// profileInBackground fetches a CPU profile of secs seconds from the server whose
+// metrics listen at metrics into file, in the background under wg, and logs done
+// when it is written.
+func profileInBackground(e *env, wg *sync.WaitGroup, metrics string, secs int, file, done string) {
+	wg.Go(func() {
+		if err := fetchProfile(metrics, secs, file); err != nil {
+			e.logf("cpu profile: %v", err)
+		} else {
+			e.logf("%s", done)
+		}
+	})
+}
+
 func fetchProfile(metrics string, secs int, file string) error {
 	c := http.Client{Timeout: time.Duration(secs+20) * time.Second}
 	r, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", metrics, secs))
@@ -371,14 +398,11 @@ func scenarioP2P(ctx context.Context, e *env, o *opts) ([]row, error) {
 	}
 	deadline, _ := ctx.Deadline()
 	base := runBase()
-	ws, err := e.startWorkers(pairTasks(o, addrsOf(servers), 2*o.users, max(1, o.workers), base, deadline))
+	ws, err := startLoggedIn(ctx, e, "worker", pairTasks(o, addrsOf(servers), 2*o.users, max(1, o.workers), base, deadline), 2*o.users)
 	if err != nil {
 		return nil, err
 	}
 	defer ws.quit(e)
-	if _, _, err := loginPhase(ctx, e, ws, 2*o.users); err != nil {
-		return nil, err
-	}
 	e.logf("p2p: %d pairs, %d in flight each, %d-byte contents, warm-up %v, measure %v", o.users, o.inflight, o.size, o.warmup, o.measure)
 	res, err := runPairsLoad(ctx, e, o, ws, []int{serverPID(o, servers[0])}, redisPID, servers[0].metrics)
 	if err != nil {
@@ -416,51 +440,25 @@ func redisBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pai
 	n := o.users
 	ps := make([]*pair, n)
 	pubs := make([]redis.Conn, n)
+	subConns := make([]redis.Conn, n)
 	subs := make([]redis.PubSubConn, n)
-	defer func() {
-		for i := range n {
-			if pubs[i] != nil {
-				pubs[i].Close()
-			}
-			if subs[i].Conn != nil {
-				subs[i].Close()
-			}
-		}
-	}()
+	defer closeConns(pubs, subConns)
 	for i := range n {
-		p, err := redis.Dial("tcp", addr, redis.DialConnectTimeout(5*time.Second))
-		if err != nil {
+		var err error
+		if pubs[i], err = dialRedis(addr); err != nil {
 			return pairResult{}, err
 		}
-		pubs[i] = p
-		s, err := redis.Dial("tcp", addr, redis.DialConnectTimeout(5*time.Second))
-		if err != nil {
+		if subs[i], err = subscribeTo(ctx, addr, prefix+strconv.Itoa(i), 5*time.Second); err != nil {
 			return pairResult{}, err
 		}
-		subs[i] = redis.PubSubConn{Conn: s}
-		if err := subs[i].Subscribe(prefix + strconv.Itoa(i)); err != nil {
-			return pairResult{}, err
-		}
-		if v, ok := subs[i].Receive().(redis.Subscription); !ok || v.Count != 1 {
-			return pairResult{}, fmt.Errorf("subscribe did not confirm")
-		}
-		ps[i] = &pair{slots: make(chan struct{}, o.inflight)}
-		for k := 0; k < o.inflight; k++ {
-			ps[i].slots <- struct{}{}
-		}
+		subConns[i] = subs[i].Conn
+		ps[i] = &pair{}
 	}
-	t0 := time.Now()
-	winFrom := t0.Add(o.warmup)
-	winTo := winFrom.Add(o.measure)
-	for _, p := range ps {
-		p.hist = NewHist()
-		p.winFrom, p.winTo = winFrom.UnixNano(), winTo.UnixNano()
-	}
-	var sm, rm *cpuMeter
-	var rCPU time.Duration
+	winTo := openWindow(ps, o)
 	var sent atomic.Int64
 	var wg, readers sync.WaitGroup
 	var firstErr atomic.Value
+	fail := func(err error) { firstErr.Store(err.Error()) }
 	for i := range n {
 		p := ps[i]
 		readers.Add(1)
@@ -482,7 +480,7 @@ func redisBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pai
 			for range expect {
 				nsub, err := redis.Int(pubs[i].Receive())
 				if err != nil {
-					firstErr.Store(err.Error())
+					fail(err)
 				}
 				p.response(err == nil && nsub == 1, "")
 			}
@@ -492,40 +490,18 @@ func redisBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pai
 			defer close(expect)
 			ch := prefix + strconv.Itoa(i)
 			p.sendLoop(ctx, winTo, &sent, func(seq int) error {
-				if err := pubs[i].Send("PUBLISH", ch, makeContent("P", seq, o.size)); err != nil {
-					firstErr.Store(err.Error())
-					return err
-				}
-				if err := pubs[i].Flush(); err != nil {
-					firstErr.Store(err.Error())
-					return err
-				}
-				expect <- struct{}{}
-				return nil
+				return sendExpected(pubs[i], expect, fail, "PUBLISH", ch, makeContent("P", seq, o.size))
 			})
 		}(i)
 	}
-	go func() {
-		time.Sleep(o.warmup)
-		rm = newCPUMeter(redisPID)
-		sm = rm
-		time.Sleep(o.measure)
-		rCPU = sm.used()
-	}()
+	redisCPU := measureWindowCPU(o, redisPID)
 	wg.Wait()
 	waitSettled(ctx, ps, &sent, o.drain)
 	for i := range n {
 		subs[i].Conn.Close()
 	}
 	readers.Wait()
-	counts := tally(ps)
-	counts.Sent = sent.Load()
-	res := mergeResults([]Event{counts}, o.measure)
-	res.redisCPU = rCPU
-	if v, ok := firstErr.Load().(string); ok {
-		res.err = v
-	}
-	return res, nil
+	return baselineResult(ps, &sent, o, redisCPU(), &firstErr), nil
 }
 
 // ---------------- fan-out ----------------
@@ -541,14 +517,11 @@ func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
 	if err := prefillUsers(ctx, e, o, redisAddr, base, tasks); err != nil {
 		return nil, err
 	}
-	ws, err := e.startWorkers(tasks)
+	ws, err := startLoggedIn(ctx, e, "worker", tasks, o.users)
 	if err != nil {
 		return nil, err
 	}
 	defer ws.quit(e)
-	if _, _, err := loginPhase(ctx, e, ws, o.users); err != nil {
-		return nil, err
-	}
 	// The sender logs in last, then everyone waits for the presence notices to settle.
 	sc, err := dialClient(ctx, servers[0].addr, "")
 	if err != nil {
@@ -576,14 +549,10 @@ func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
 			}
 		}
 	}()
-	conn, err := settle(ctx, e, ws)
-	if err != nil {
+	if err := settleAll(ctx, e, ws, o.users, "receivers connected"); err != nil {
 		return nil, err
 	}
-	if conn != o.users {
-		return nil, fmt.Errorf("only %d of %d receivers connected", conn, o.users)
-	}
-	e.logf("fan-out: %d broadcasts to %d receivers", o.messages, conn)
+	e.logf("fan-out: %d broadcasts to %d receivers", o.messages, o.users)
 	fr, err := fanRounds(ctx, ws, o, func(content string) error {
 		return sc.send(message.SmsMesType, message.SmsMes{Content: content})
 	})
@@ -680,6 +649,19 @@ func fanRounds(ctx context.Context, ws *workers, o *opts, send func(content stri
 	}
 	sort.Slice(r.lasts, func(i, j int) bool { return r.lasts[i] < r.lasts[j] })
 	return r, nil
+}
+
+// settleAll settles (settle) and checks that the want clients, who, are all
+// connected.
+func settleAll(ctx context.Context, e *env, ws *workers, want int, who string) error {
+	conn, err := settle(ctx, e, ws)
+	if err != nil {
+		return err
+	}
+	if conn != want {
+		return fmt.Errorf("only %d of %d %s", conn, want, who)
+	}
+	return nil
 }
 
 // settle waits until presence notices stop arriving (bounded), and returns how

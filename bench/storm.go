@@ -501,20 +501,13 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 	}
 	e.logf("storm: %d nodes × %d users in %d workers, %d pairs each sending every %v (%.0f messages/s), source addresses %v",
 		o.nodes, so.perNode, len(tasks), users/2, interval, so.rate, o.srcIPs)
-	ws, err := e.startWorkers(tasks)
+	ws, err := startLoggedIn(ctx, e, "worker", tasks, users)
 	if err != nil {
 		return nil, err
 	}
 	defer ws.quit(e)
-	if _, _, err := loginPhase(ctx, e, ws, users); err != nil {
+	if err := settleAll(ctx, e, ws, users, "users connected"); err != nil {
 		return nil, err
-	}
-	conn, err := settle(ctx, e, ws)
-	if err != nil {
-		return nil, err
-	}
-	if conn != users {
-		return nil, fmt.Errorf("only %d of %d users connected", conn, users)
 	}
 	ws.broadcast("run")
 	if !sleepCtx(ctx, o.warmup+so.before) {
@@ -541,13 +534,8 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 	var profile sync.WaitGroup
 	defer profile.Wait()
 	if o.cpuprofile != "" {
-		profile.Go(func() {
-			if err := fetchProfile(servers[(victim+1)%len(servers)].metrics, 10, o.cpuprofile); err != nil {
-				e.logf("cpu profile: %v", err)
-			} else {
-				e.logf("cpu profile of a surviving node's first 10 s of the storm written to %s", o.cpuprofile)
-			}
-		})
+		profileInBackground(e, &profile, servers[(victim+1)%len(servers)].metrics, 10, o.cpuprofile,
+			"cpu profile of a surviving node's first 10 s of the storm written to "+o.cpuprofile)
 	}
 	var st StormReport
 	online, lastLog := 0, time.Now()

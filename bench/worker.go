@@ -258,6 +258,49 @@ func (w *worker) loginAll(ctx context.Context) {
 			w.pairs[p] = &pair{sid: w.t.First + 2*p, rid: w.t.First + 2*p + 1}
 		}
 	}
+	ready := w.connectAll(ctx, func(j int) (func(), error) {
+		var c *client
+		var r message.LoginResMes
+		var err error
+		for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
+			if attempt > 0 {
+				retries.Add(1)
+			}
+			if c, err = dialClient(ctx, w.t.Addrs[w.nodeOf(j)], w.srcOf(j)); err != nil {
+				continue
+			}
+			if r, err = c.login(w.t.First + j); err == nil {
+				break
+			}
+			c.Close()
+		}
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			w.clients[j] = c
+			w.tokens[j] = r.Token
+			if w.pairs != nil {
+				if j%2 == 0 {
+					w.pairs[j/2].s = c
+				} else {
+					w.pairs[j/2].r = c
+				}
+			}
+			w.connected.Add(1)
+			go w.serve(ctx, j, c)
+		}, nil
+	})
+	ready.Ms = time.Since(start).Milliseconds()
+	ready.Retries = retries.Load()
+	w.emit(ready)
+}
+
+// connectAll calls connect for each of the task's N connections, LoginConc at a
+// time, until ctx ends, and returns the "ready" event: how many connected, how many
+// failed (and the first error) and how long each connect took. The keep function a
+// successful connect returns runs under a lock shared by all the calls.
+func (w *worker) connectAll(ctx context.Context, connect func(j int) (keep func(), err error)) Event {
 	next := make(chan int, w.t.N)
 	for j := 0; j < w.t.N; j++ {
 		next <- j
@@ -268,8 +311,7 @@ func (w *worker) loginAll(ctx context.Context) {
 	var ok, fail int
 	var firstErr string
 	var wg sync.WaitGroup
-	conc := max(1, w.t.LoginConc)
-	for g := 0; g < conc; g++ {
+	for range max(1, w.t.LoginConc) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -278,21 +320,7 @@ func (w *worker) loginAll(ctx context.Context) {
 					return
 				}
 				t0 := time.Now()
-				var c *client
-				var r message.LoginResMes
-				var err error
-				for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
-					if attempt > 0 {
-						retries.Add(1)
-					}
-					if c, err = dialClient(ctx, w.t.Addrs[w.nodeOf(j)], w.srcOf(j)); err != nil {
-						continue
-					}
-					if r, err = c.login(w.t.First + j); err == nil {
-						break
-					}
-					c.Close()
-				}
+				keep, err := connect(j)
 				mu.Lock()
 				if err != nil {
 					fail++
@@ -302,26 +330,14 @@ func (w *worker) loginAll(ctx context.Context) {
 				} else {
 					ok++
 					hist.Record(time.Since(t0))
-					w.clients[j] = c
-					w.tokens[j] = r.Token
-					if w.pairs != nil {
-						if j%2 == 0 {
-							w.pairs[j/2].s = c
-						} else {
-							w.pairs[j/2].r = c
-						}
-					}
+					keep()
 				}
 				mu.Unlock()
-				if err == nil {
-					w.connected.Add(1)
-					go w.serve(ctx, j, c)
-				}
 			}
 		}()
 	}
 	wg.Wait()
-	w.emit(Event{Ev: "ready", OK: ok, Fail: fail, Err: firstErr, Ms: time.Since(start).Milliseconds(), Hist: hist.Pack(), Retries: retries.Load()})
+	return Event{Ev: "ready", OK: ok, Fail: fail, Err: firstErr, Hist: hist.Pack()}
 }
 
 // readLoop reads everything a client gets, so that the server never sees a slow reader.
