@@ -178,14 +178,19 @@ func appendAckMes(b []byte, m *AckMes) []byte {
 	return append(b, "]}"...)
 }
 
-// appendString appends s as the payload encoder writes a string: <, > and & as
-// they are (no HTML escaping), invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029
-// escaped.
-func appendString(dst []byte, s string) []byte {
+// appendString appends s as a JSON string, byte for byte as the payload encoder
+// (encoding/json without HTML escaping) writes a string: <, > and & as they are,
+// quotes, backslashes and \b \f \n \r \t in their short forms, the other control
+// bytes as \u00XX, U+2028 and U+2029 escaped, each byte of invalid UTF-8 as
+// \ufffd. It writes the strings of the payloads, and the type and the already
+// encoded payload of the envelope (valid JSON, in which only the quotes and the
+// backslashes change).
+func appendString[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
+		c := s[i]
+		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
 				i++
 				continue
@@ -211,21 +216,100 @@ func appendString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
+		if n := runeLen(s, i); n > 0 && c != 0xE2 {
+			i += n // neither invalid nor U+2028 or U+2029
 			continue
 		}
+		esc, size := escapeRune(s, i)
+		if esc != "" {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, esc...)
+			start = i + size
+		}
 		i += size
-		start = i
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+const hexDigits = "0123456789abcdef"
+
+// quotedLen is the length of what appendString writes for s.
+func quotedLen[T string | []byte](s T) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			n += int(asciiExtra[c])
+			i++
+			continue
+		}
+		esc, size := escapeRune(s, i)
+		if esc != "" {
+			n += len(esc) - size
+		}
+		i += size
+	}
+	return n
+}
+
+// asciiExtra is how many bytes more than itself appendString writes for each
+// ASCII byte: its escape's length less one, 0 for a byte written as itself.
+var asciiExtra = func() (e [utf8.RuneSelf]uint8) {
+	for c := range 0x20 {
+		e[c] = 5 // \u00XX
+	}
+	e['\b'], e['\f'], e['\n'], e['\r'], e['\t'], e['"'], e['\\'] = 1, 1, 1, 1, 1, 1, 1
+	return e
+}()
+
+// escapeRune returns what appendString writes for the character that starts at
+// s[i], a byte of at least 0x80 ("" for the character itself), and the character's
+// length in s.
+func escapeRune[T string | []byte](s T, i int) (string, int) {
+	switch n := runeLen(s, i); {
+	case n == 0:
+		return `\ufffd`, 1 // a byte of invalid UTF-8
+	case n == 3 && s[i] == 0xE2 && s[i+1] == 0x80 && s[i+2] == 0xA8:
+		return `\u2028`, 3
+	case n == 3 && s[i] == 0xE2 && s[i+1] == 0x80 && s[i+2] == 0xA9:
+		return `\u2029`, 3
+	default:
+		return "", n
+	}
+}
+
+// runeLen is the length of the valid UTF-8 encoding of a character that starts at
+// s[i], a byte of at least 0x80; 0 if none does (utf8.DecodeRune's rules, without
+// converting a []byte to a string).
+func runeLen[T string | []byte](s T, i int) int {
+	l := leadBytes[s[i]]
+	n := int(l >> 16)
+	if n == 0 || len(s)-i < n || s[i+1] < byte(l>>8) || s[i+1] > byte(l) ||
+		n > 2 && s[i+2]&0xC0 != 0x80 || n > 3 && s[i+3]&0xC0 != 0x80 {
+		return 0
+	}
+	return n
+}
+
+// leadBytes says, for the first byte of a character written as several, the
+// encoding's length (bits 16 on; 0: no character starts so) and the lowest (bits
+// 8-15) and highest (bits 0-7) second byte, which exclude overlong encodings,
+// surrogates and what is above U+10FFFF.
+var leadBytes = func() (t [256]uint32) {
+	for c := 0xC2; c <= 0xF4; c++ {
+		n := uint32(2)
+		if c >= 0xE0 {
+			n = 3
+		}
+		if c >= 0xF0 {
+			n = 4
+		}
+		t[c] = n<<16 | 0x80<<8 | 0xBF
+	}
+	t[0xE0] = 3<<16 | 0xA0<<8 | 0xBF
+	t[0xED] = 3<<16 | 0x80<<8 | 0x9F
+	t[0xF0] = 4<<16 | 0x90<<8 | 0xBF
+	t[0xF4] = 4<<16 | 0x80<<8 | 0x8F
+	return t
+}()

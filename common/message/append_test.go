@@ -132,8 +132,15 @@ func FuzzAppendString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := appendString(nil, s), encoderJSON(t, s); !bytes.Equal(got, want) {
+		got, want := appendString(nil, s), encoderJSON(t, s)
+		if !bytes.Equal(got, want) {
 			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+		if b := appendString(nil, []byte(s)); !bytes.Equal(b, got) {
+			t.Errorf("appendString([]byte(%q)) = %s, want %s", s, b, got)
+		}
+		if n := quotedLen(s); n != len(got) {
+			t.Errorf("quotedLen(%q) = %d, want %d", s, n, len(got))
 		}
 	})
 }

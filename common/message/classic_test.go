@@ -146,7 +146,7 @@ func TestCutPointCountsEveryCharacter(t *testing.T) {
 
 func TestQuotedLen(t *testing.T) {
 	for _, s := range []string{"", "plain", `"\`, "\n\r\t\b\f\x00\x1f\x7f", "é😀\u2028", `{"a":"<b>"}`} {
-		if got, want := quotedLen(s), len(appendQuoted(nil, s)); got != want {
+		if got, want := quotedLen(s), len(appendString(nil, s)); got != want {
 			t.Errorf("quotedLen(%q) = %d, want %d", s, got, want)
 		}
 	}

@@ -36,9 +36,12 @@ func EncodeFrame(typ string, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := make([]byte, frame.HeaderLen, frame.HeaderLen+envelopeLen(typ, data))
-	f = appendEnvelope(f, typ, data)
-	frame.SetLength(f)
+	// Put together in the pooled buffer, then copied: one pass over data, rather
+	// than one to size the frame and one to write it.
+	p.frame = appendEnvelope(append(p.frame[:0], make([]byte, frame.HeaderLen)...), typ, data)
+	frame.SetLength(p.frame)
+	f := make([]byte, len(p.frame))
+	copy(f, p.frame)
 	return f, nil
 }
 
@@ -50,15 +53,10 @@ const (
 // appendEnvelope appends {"type":typ,"data":"<data>"} to dst.
 func appendEnvelope(dst []byte, typ string, data []byte) []byte {
 	dst = append(dst, envelopeStart...)
-	dst = appendQuoted(dst, typ)
+	dst = appendString(dst, typ)
 	dst = append(dst, envelopeData...)
-	dst = appendQuoted(dst, data)
+	dst = appendString(dst, data)
 	return append(dst, '}')
-}
-
-// envelopeLen is the length of the envelope appendEnvelope writes.
-func envelopeLen(typ string, data []byte) int {
-	return len(envelopeStart) + quotedLen(typ) + len(envelopeData) + quotedLen(data) + 1
 }
 
 // payloadEncoder writes payload JSON without HTML escaping: `<`, `>` and `&` stay
@@ -70,6 +68,7 @@ type payloadEncoder struct {
 	buf     bytes.Buffer
 	enc     *json.Encoder
 	scratch []byte
+	frame   []byte // a frame put together, before its copy of exact size
 }
 
 var payloadEncoders = sync.Pool{New: func() any {
@@ -85,7 +84,7 @@ func getPayloadEncoder() *payloadEncoder { return payloadEncoders.Get().(*payloa
 const maxPooledPayload = 64 << 10
 
 func putPayloadEncoder(p *payloadEncoder) {
-	if p.buf.Cap() <= maxPooledPayload && cap(p.scratch) <= maxPooledPayload {
+	if p.buf.Cap() <= maxPooledPayload && cap(p.scratch) <= maxPooledPayload && cap(p.frame) <= 2*maxPooledPayload {
 		payloadEncoders.Put(p)
 	}
 }
@@ -122,50 +121,4 @@ func Unpack(m Message, v any) error {
 		return nil
 	}
 	return json.Unmarshal([]byte(m.Data), v)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendQuoted appends s as a JSON string. s must be valid UTF-8 (the payload
-// encoder's output and the type names are); only quotes, backslashes and control
-// bytes need escaping then, which is all this does.
-func appendQuoted[T string | []byte](dst []byte, s T) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// quotedLen is the length of what appendQuoted writes for s.
-func quotedLen[T string | []byte](s T) int {
-	n := len(s) + 2
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
-			n++
-		case c < 0x20:
-			n += 5
-		}
-	}
-	return n
 }

@@ -6,7 +6,8 @@ import (
 )
 
 // BenchmarkEncodeFrame measures the encoding of one group message, done once per
-// broadcast: a plain line, and one full of the characters JSON escapes.
+// broadcast: a plain line, one full of the characters JSON escapes, and one of
+// characters written as several bytes.
 func BenchmarkEncodeFrame(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
@@ -14,6 +15,7 @@ func BenchmarkEncodeFrame(b *testing.B) {
 	}{
 		{"plain", "hello everyone, see you at the meeting at ten"},
 		{"markup", strings.Repeat(`<a href="x">&amp;</a> `, 40)},
+		{"unicode", strings.Repeat("会议十点开始，请准时 é 😀 ", 20)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			m := SmsMes{Content: bc.content, UserID: 100, UserName: "scott", MsgID: "g1", SentAt: 1700000000000}

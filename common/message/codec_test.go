@@ -185,11 +185,11 @@ func TestQuoting(t *testing.T) {
 				t.Errorf("got %q, want %q", got.Content, tt.content)
 			}
 
-			// appendQuoted on its own, on the raw string, as it quotes type names.
-			q := appendQuoted([]byte("x"), tt.content)
+			// appendString on its own, on the raw string, as it quotes type names.
+			q := appendString([]byte("x"), tt.content)
 			var s string
 			if err := json.Unmarshal(q[1:], &s); err != nil || s != tt.content {
-				t.Errorf("appendQuoted: got %q (%v), want %q", q[1:], err, tt.content)
+				t.Errorf("appendString: got %q (%v), want %q", q[1:], err, tt.content)
 			}
 		})
 	}
