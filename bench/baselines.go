@@ -335,7 +335,7 @@ func redisFanout(ctx context.Context, e *env, o *opts, redisAddr string, senderI
 		return nil, err
 	}
 	defer ws.quit(e)
-	pub, err := redis.Dial("tcp", redisAddr, redis.DialConnectTimeout(5*time.Second))
+	pub, err := dialRedis(redisAddr)
 	if err != nil {
 		return nil, err
 	}
