@@ -1,0 +1,136 @@
+package chat
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"testing"
+	"time"
+
+	"chat/common/frame"
+)
+
+// pipeReader returns a readBuffer over one end of a net.Pipe and the other end,
+// which writes what the reader reads (a read takes at most what its buffer holds).
+func pipeReader(t *testing.T) (rb *readBuffer, peer net.Conn) {
+	t.Helper()
+	end, peer := net.Pipe()
+	end.SetReadDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() {
+		end.Close()
+		peer.Close()
+	})
+	return newReadBuffer(end, readBufferSize), peer
+}
+
+// writeFrames writes the frames of bodies to peer in one call, in the background.
+func writeFrames(t *testing.T, peer net.Conn, bodies [][]byte) {
+	t.Helper()
+	var wire []byte
+	for _, b := range bodies {
+		wire = frame.Append(wire, b)
+	}
+	go peer.Write(wire) // fails only once the test has ended and closed the pipe
+}
+
+// readFrames reads n frames the way the connection does (in place when all of a
+// frame is buffered, else through frame.Read) and reports whether the big
+// buffer was in use after any of them.
+func readFrames(t *testing.T, rb *readBuffer, n int) (bodies [][]byte, usedBig bool) {
+	t.Helper()
+	rb.release()
+	if _, err := rb.Peek(1); err != nil {
+		t.Fatalf("waiting for the first frame: %v", err)
+	}
+	for range n {
+		var body []byte
+		size := -1
+		if rb.Buffered() >= frame.HeaderLen {
+			hdr, _ := rb.Peek(frame.HeaderLen)
+			size = int(binary.BigEndian.Uint32(hdr))
+		}
+		if size >= 0 && rb.Buffered() >= frame.HeaderLen+size {
+			f, _ := rb.Peek(frame.HeaderLen + size)
+			body = bytes.Clone(f[frame.HeaderLen:])
+			rb.Discard(frame.HeaderLen + size)
+		} else {
+			var err error
+			if body, err = frame.Read(rb, 1<<20, nil); err != nil {
+				t.Fatalf("frame %d: %v", len(bodies), err)
+			}
+		}
+		bodies = append(bodies, body)
+		usedBig = usedBig || rb.big != nil
+	}
+	return bodies, usedBig
+}
+
+// bodiesOf returns bodies of the given sizes, each filled with its own byte.
+func bodiesOf(sizes ...int) [][]byte {
+	bodies := make([][]byte, len(sizes))
+	for i, n := range sizes {
+		bodies[i] = bytes.Repeat([]byte{byte('a' + i%26)}, n)
+	}
+	return bodies
+}
+
+func TestReadBufferSwitchesWithLoad(t *testing.T) {
+	rb, peer := pipeReader(t)
+
+	// Idle: a lone small frame is read through the small buffer.
+	want := bodiesOf(100)
+	writeFrames(t, peer, want)
+	got, usedBig := readFrames(t, rb, len(want))
+	if usedBig || !bytes.Equal(got[0], want[0]) {
+		t.Fatalf("lone frame: used big buffer %v, body intact %v; want false, true", usedBig, bytes.Equal(got[0], want[0]))
+	}
+
+	// Busy: the first read fills the small buffer and ends 8 bytes into the second
+	// frame, which is finished in the big one; frames larger than the small buffer
+	// and than the big one come too.
+	sizes := []int{readBufferSize - 2*frame.HeaderLen - 4, 300, 1, 5000, 3 * bigReadBufferSize, 200}
+	for i := range 100 {
+		sizes = append(sizes, 1+i*37%600)
+	}
+	want = bodiesOf(sizes...)
+	writeFrames(t, peer, want)
+	got, usedBig = readFrames(t, rb, len(want))
+	if !usedBig {
+		t.Errorf("busy connection: big buffer never used, want it used")
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("frame %d: got %d bytes %q..., want %d bytes of %q", i, len(got[i]), got[i][:min(len(got[i]), 8)],
+				len(want[i]), want[i][0])
+		}
+	}
+
+	// Idle again: waiting with nothing buffered gives the big buffer back.
+	if rb.Buffered() != 0 {
+		t.Fatalf("buffered after the last frame: %d, want 0", rb.Buffered())
+	}
+	rb.release()
+	if rb.big != nil || len(rb.buf) != readBufferSize {
+		t.Errorf("after release: holds big %v, buffer %d bytes; want false, %d", rb.big != nil, len(rb.buf), readBufferSize)
+	}
+	want = bodiesOf(50)
+	writeFrames(t, peer, want)
+	if got, usedBig = readFrames(t, rb, 1); usedBig || !bytes.Equal(got[0], want[0]) {
+		t.Errorf("lone frame after release: used big %v, intact %v; want false, true", usedBig, bytes.Equal(got[0], want[0]))
+	}
+}
+
+func TestReadBufferKeepsBigWhileBytesAreBuffered(t *testing.T) {
+	rb, peer := pipeReader(t)
+	writeFrames(t, peer, bodiesOf(readBufferSize, 10, 10))
+	if _, usedBig := readFrames(t, rb, 2); !usedBig {
+		t.Fatal("big buffer never used")
+	}
+	rb.release() // a frame is still buffered
+	if rb.big == nil {
+		t.Fatal("release with a frame buffered gave the big buffer back, want it kept")
+	}
+	if got, _ := readFrames(t, rb, 1); len(got[0]) != 10 {
+		t.Errorf("the buffered frame: %d bytes, want 10", len(got[0]))
+	}
+}
