@@ -19,16 +19,21 @@ var bigReadBuffers = sync.Pool{New: func() any { b := make([]byte, bigReadBuffer
 
 // readBuffer is the buffered reader of a connection (the part of bufio.Reader
 // the connection uses). It reads through a small buffer of its own until a read
-// fills it: the connection is busy, and it moves to a big pooled buffer. It gives
-// the big one back when it waits for the next frame with nothing buffered
-// (release), so an idle connection holds only the small one.
+// fills it: the peer sends faster than it is read, and the next reads go to a big
+// pooled buffer, which bring the frames of a whole burst at once. A read that
+// does not fill the big buffer has drained the socket, so the next one would
+// likely wait: it goes back to the small buffer (if what is buffered fits), as
+// does waiting for the next frame with nothing buffered (release). So only a
+// connection reading right now holds a big buffer; an idle one, or one stalled
+// inside a frame, holds the small one and what frame.Read allocated.
 type readBuffer struct {
-	rd    io.Reader
-	small []byte  // held for the connection's life
-	big   *[]byte // the pooled buffer in use; nil while small
-	buf   []byte  // small or *big
-	r, w  int     // buf[r:w] is buffered
-	err   error   // of the last read; returned once what is buffered is used
+	rd     io.Reader
+	small  []byte  // held for the connection's life
+	big    *[]byte // the pooled buffer in use; nil while small
+	buf    []byte  // small or *big
+	r, w   int     // buf[r:w] is buffered
+	filled bool    // the last read filled buf: more is likely waiting
+	err    error   // of the last read; returned once what is buffered is used
 }
 
 func newReadBuffer(rd io.Reader, size int) *readBuffer {
@@ -80,24 +85,28 @@ func (b *readBuffer) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fill makes one read of rd after what is buffered. The small buffer full from
-// the last read means the peer sends faster than it is read: the rest moves to a
-// big buffer, and the reads from now on go there.
+// fill makes one read of rd after what is buffered, in the buffer the last
+// read's outcome calls for.
 func (b *readBuffer) fill() {
-	if b.big == nil && b.w == len(b.buf) {
-		big := bigReadBuffers.Get().(*[]byte)
-		b.w = copy(*big, b.buf[b.r:b.w])
-		b.r = 0
-		b.big, b.buf = big, *big
-	} else if b.r > 0 {
-		b.w = copy(b.buf, b.buf[b.r:b.w])
-		b.r = 0
+	buffered, old := b.buf[b.r:b.w], b.big
+	switch {
+	case b.big == nil && b.filled:
+		b.big = bigReadBuffers.Get().(*[]byte)
+		b.buf = *b.big
+	case b.big != nil && !b.filled && len(buffered) <= len(b.small):
+		b.big, b.buf = nil, b.small
+	}
+	b.w = copy(b.buf, buffered)
+	b.r = 0
+	if old != nil && old != b.big {
+		bigReadBuffers.Put(old) // once its bytes are copied out
 	}
 	if b.w == len(b.buf) {
 		b.err = errBufferFull
 		return
 	}
 	n, err := b.rd.Read(b.buf[b.w:])
+	b.filled = n == len(b.buf)-b.w
 	b.w += n
 	b.err = err
 }
@@ -108,13 +117,15 @@ func (b *readBuffer) readErr() error {
 	return err
 }
 
-// release gives the big buffer back if nothing is buffered in it: the
-// connection is about to wait for its next frame.
+// release makes the next read go to the small buffer if nothing is buffered:
+// the connection is about to wait for its next frame, maybe for long.
 func (b *readBuffer) release() {
-	if b.big == nil || b.r != b.w {
+	if b.r != b.w {
 		return
 	}
-	bigReadBuffers.Put(b.big)
-	b.big, b.buf = nil, b.small
-	b.r, b.w = 0, 0
+	b.r, b.w, b.filled = 0, 0, false
+	if b.big != nil {
+		bigReadBuffers.Put(b.big)
+		b.big, b.buf = nil, b.small
+	}
 }

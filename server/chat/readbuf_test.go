@@ -134,3 +134,31 @@ func TestReadBufferKeepsBigWhileBytesAreBuffered(t *testing.T) {
 		t.Errorf("the buffered frame: %d bytes, want 10", len(got[0]))
 	}
 }
+
+func TestReadBufferStalledFrameHoldsOnlySmall(t *testing.T) {
+	rb, peer := pipeReader(t)
+	// A full small buffer, then a read into the big one that brings only part of
+	// a frame: the socket is drained, the rest would be waited for.
+	var wire []byte
+	wire = frame.Append(wire, bytes.Repeat([]byte{'a'}, readBufferSize-frame.HeaderLen))
+	rest := bytes.Repeat([]byte{'b'}, 600)
+	wire = frame.Append(wire, rest)
+	go func() {
+		peer.Write(wire[:len(wire)-300])
+		peer.Write(wire[len(wire)-300:])
+	}()
+	got, _ := readFrames(t, rb, 1)
+	if len(got[0]) != readBufferSize-frame.HeaderLen {
+		t.Fatalf("first frame: %d bytes, want %d", len(got[0]), readBufferSize-frame.HeaderLen)
+	}
+	if _, err := rb.Peek(frame.HeaderLen); err != nil || rb.big == nil {
+		t.Fatalf("after the small buffer filled: err %v, holds big %v; want nil, true", err, rb.big != nil)
+	}
+	body, err := frame.Read(rb, 1<<20, nil)
+	if err != nil || !bytes.Equal(body, rest) {
+		t.Fatalf("stalled frame: err %v, %d bytes intact %v; want nil, 600, true", err, len(body), bytes.Equal(body, rest))
+	}
+	if rb.big != nil {
+		t.Errorf("the read that waited for the frame's rest went to the big buffer, want the small one")
+	}
+}
