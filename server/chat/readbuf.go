@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"io"
 	"sync"
+	"syscall"
 )
-
-// errBufferFull: a Peek asked for more than the buffer holds.
-var errBufferFull = bufio.ErrBufferFull
 
 // bigReadBufferSize is the read buffer of a busy connection: one read brings a
 // burst of this much, whose frames are handled before anything is written.
@@ -28,17 +26,22 @@ var bigReadBuffers = sync.Pool{New: func() any { b := make([]byte, bigReadBuffer
 // inside a frame, holds the small one and what frame.Read allocated.
 type readBuffer struct {
 	rd     io.Reader
-	small  []byte  // held for the connection's life
-	big    *[]byte // the pooled buffer in use; nil while small
-	buf    []byte  // small or *big
-	r, w   int     // buf[r:w] is buffered
-	filled bool    // the last read filled buf: more is likely waiting
-	err    error   // of the last read; returned once what is buffered is used
+	raw    syscall.RawConn // rd's socket, for reads that do not wait; nil if none
+	small  []byte          // held for the connection's life
+	big    *[]byte         // the pooled buffer in use; nil while small
+	buf    []byte          // small or *big
+	r, w   int             // buf[r:w] is buffered
+	filled bool            // the last read filled buf: more is likely waiting
+	err    error           // of the last read; returned once what is buffered is used
 }
 
 func newReadBuffer(rd io.Reader, size int) *readBuffer {
 	small := make([]byte, size)
-	return &readBuffer{rd: rd, small: small, buf: small}
+	b := &readBuffer{rd: rd, small: small, buf: small}
+	if sc, ok := rd.(syscall.Conn); ok {
+		b.raw, _ = sc.SyscallConn()
+	}
+	return b
 }
 
 // Buffered returns how many bytes can be read without reading rd.
@@ -102,7 +105,7 @@ func (b *readBuffer) fill() {
 		bigReadBuffers.Put(old) // once its bytes are copied out
 	}
 	if b.w == len(b.buf) {
-		b.err = errBufferFull
+		b.err = bufio.ErrBufferFull // a Peek asked for more than the buffer holds
 		return
 	}
 	n, err := b.rd.Read(b.buf[b.w:])
@@ -118,14 +121,40 @@ func (b *readBuffer) readErr() error {
 }
 
 // release makes the next read go to the small buffer if nothing is buffered:
-// the connection is about to wait for its next frame, maybe for long.
+// the connection is about to wait for its next frame, maybe for long. A
+// connection holding the big buffer first takes what has arrived meanwhile
+// without waiting (readNow): while its peer keeps sending, it keeps the buffer
+// and its bursts whole.
 func (b *readBuffer) release() {
 	if b.r != b.w {
 		return
 	}
-	b.r, b.w, b.filled = 0, 0, false
+	b.r, b.w = 0, 0
+	if b.big != nil && b.readNow() {
+		return
+	}
+	b.filled = false
 	if b.big != nil {
 		bigReadBuffers.Put(b.big)
 		b.big, b.buf = nil, b.small
 	}
+}
+
+// readNow reads into the empty buffer what has arrived on the socket, without
+// waiting. It reports whether anything had; a failure is left to the read that
+// follows, which waits and reports it.
+func (b *readBuffer) readNow() bool {
+	if b.raw == nil {
+		return false
+	}
+	n := 0
+	err := b.raw.Read(func(fd uintptr) bool {
+		n, _ = readNonblocking(fd, b.buf) // -1 and EAGAIN if nothing has arrived
+		return true                       // never wait
+	})
+	if err != nil || n <= 0 {
+		return false
+	}
+	b.w, b.filled = n, n == len(b.buf)
+	return true
 }

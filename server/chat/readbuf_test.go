@@ -162,3 +162,82 @@ func TestReadBufferStalledFrameHoldsOnlySmall(t *testing.T) {
 		t.Errorf("the read that waited for the frame's rest went to the big buffer, want the small one")
 	}
 }
+
+// tcpReader returns a readBuffer over the accepted end of a loopback TCP
+// connection (a socket: reads that do not wait are possible) and the dialled end.
+func tcpReader(t *testing.T) (rb *readBuffer, peer net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if peer, err = net.Dial("tcp", l.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	end, err := l.Accept()
+	if err != nil {
+		peer.Close()
+		t.Fatal(err)
+	}
+	end.SetReadDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() {
+		end.Close()
+		peer.Close()
+	})
+	return newReadBuffer(end, readBufferSize), peer
+}
+
+func TestReadBufferBusySocketKeepsBig(t *testing.T) {
+	rb, peer := tcpReader(t)
+	if rb.raw == nil {
+		t.Skip("no reads that do not wait here")
+	}
+	batch := bodiesOf(300, 300, 300, 300, 300)
+	var wire []byte
+	for _, b := range batch {
+		wire = frame.Append(wire, b)
+	}
+
+	// Bytes that arrived while the burst was handled: the wait point reads them
+	// into the big buffer at once and keeps it.
+	if _, err := peer.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	// Polled (a package-internal test has no checkFor): until the batch has arrived,
+	// the wait point gives the buffer back, and it is taken again for the next try.
+	for deadline := time.Now().Add(5 * time.Second); rb.Buffered() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the batch never arrived")
+		}
+		holdBig(rb) // as after a busy burst
+		rb.release()
+	}
+	if rb.big == nil {
+		t.Fatalf("bytes had arrived at the wait point, yet the big buffer was given back")
+	}
+	got, _ := readFrames(t, rb, len(batch))
+	for i := range batch {
+		if !bytes.Equal(got[i], batch[i]) {
+			t.Fatalf("frame %d: %d bytes, want %d intact", i, len(got[i]), len(batch[i]))
+		}
+	}
+
+	// Nothing has arrived: the wait point gives the big buffer back.
+	if rb.Buffered() != 0 {
+		t.Fatalf("buffered after the batch: %d, want 0", rb.Buffered())
+	}
+	holdBig(rb)
+	rb.release()
+	if rb.big != nil || len(rb.buf) != readBufferSize {
+		t.Errorf("idle socket at the wait point: holds big %v, buffer %d; want false, %d", rb.big != nil, len(rb.buf), readBufferSize)
+	}
+}
+
+// holdBig puts an empty rb in the state a busy burst leaves: the big buffer held.
+func holdBig(rb *readBuffer) {
+	if rb.big == nil {
+		rb.big = bigReadBuffers.Get().(*[]byte)
+		rb.buf, rb.r, rb.w = *rb.big, 0, 0
+	}
+}
