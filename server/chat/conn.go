@@ -113,7 +113,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) serve() {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.LoginTimeout))
 	reason := c.readLoop()
-	c.br.release()
+	c.br.drop()
 	c.endSession(reason)
 	<-c.gone
 }

@@ -140,6 +140,14 @@ func (b *readBuffer) release() {
 	}
 }
 
+// drop gives the big buffer back for good: the connection reads no more.
+func (b *readBuffer) drop() {
+	if b.big != nil {
+		bigReadBuffers.Put(b.big)
+		b.big, b.buf, b.r, b.w = nil, b.small, 0, 0
+	}
+}
+
 // readNow reads into the empty buffer what has arrived on the socket, without
 // waiting. It reports whether anything had; a failure is left to the read that
 // follows, which waits and reports it.
