@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"bufio"
 	"encoding/binary"
 	"net"
 	"sync"
@@ -36,8 +35,10 @@ var reasonNames = [...]string{"none", "client_closed", "protocol_violation", "lo
 func (r closeReason) String() string { return reasonNames[r] }
 
 // readBufferSize is small on purpose: an idle connection holds it for its whole
-// life. A frame that is all in it is decoded in place; a larger one is read into
-// its own buffer, which grows as the frame's bytes arrive (frame.Read).
+// life. A frame that is all in the read buffer is decoded in place; a larger one
+// is read into its own buffer, which grows as the frame's bytes arrive
+// (frame.Read). A busy connection reads through a big pooled buffer instead
+// (readbuf.go) while it stays busy.
 const readBufferSize = 512
 
 // maxFrameBeforeLogin bounds a frame before a successful login. What may come then
@@ -53,7 +54,7 @@ type conn struct {
 	srv      *Server
 	nc       net.Conn
 	addr     string // remote IP, for per-address limits
-	br       *bufio.Reader
+	br       *readBuffer
 	vectored bool // nc writes a batch with one writev (net.Buffers)
 
 	// Session, set once by the reading goroutine at login before the conn is
@@ -100,7 +101,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		srv:      s,
 		nc:       nc,
 		addr:     host,
-		br:       bufio.NewReaderSize(nc, readBufferSize),
+		br:       newReadBuffer(nc, readBufferSize),
 		vectored: vectored,
 		drained:  make(chan struct{}, 1),
 		gone:     make(chan struct{}),
@@ -112,6 +113,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) serve() {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.LoginTimeout))
 	reason := c.readLoop()
+	c.br.drop()
 	c.endSession(reason)
 	<-c.gone
 }
@@ -121,7 +123,8 @@ func (c *conn) serve() {
 // private messages in one Redis round trip (burst.go).
 func (c *conn) readLoop() closeReason {
 	for {
-		// Wait for a frame without holding a buffer: most connections are idle.
+		// Wait for a frame holding only the small buffer: most connections are idle.
+		c.br.release()
 		if _, err := c.br.Peek(1); err != nil {
 			return c.readFailed(err)
 		}

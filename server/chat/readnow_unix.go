@@ -1,0 +1,11 @@
+//go:build unix
+
+package chat
+
+import "syscall"
+
+// readNonblocking reads what has arrived on the socket fd (Go's sockets do not
+// block): EAGAIN when nothing has.
+func readNonblocking(fd uintptr, p []byte) (int, error) {
+	return syscall.Read(int(fd), p)
+}
