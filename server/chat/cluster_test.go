@@ -388,7 +388,7 @@ func TestClusterNodeRestartSameID(t *testing.T) {
 			if uw != nil {
 				waitOnline(t, uw, waitTimeout, want)
 			}
-			uk1 = login(t, p2.Addr, k1, message.ProtoAck)
+			login(t, p2.Addr, k1, message.ProtoAck)
 			waitOnline(t, ux, waitTimeout, slices.Sorted(slices.Values(append(want, k1))))
 			if uw != nil {
 				waitStatus(t, uw, waitTimeout, k1, message.UserOnline)
