@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,50 +72,106 @@ func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, reqs [
 	if len(reqs) == 0 {
 		return results, errs
 	}
-	args := make([]any, 0, 4+3*len(reqs)+9+3*len(reqs))
-	args = append(args, 3+3*len(reqs), usersKey, sessionsKey, rateKey(RatePrivate, itoa(from)))
+	// The recipients, each once, in order of first message: rcpt[k] is request
+	// k's recipient's index (from 0) in to.
+	to := make([]int, 0, 1)
+	rcpt := make([]int, len(reqs))
+	dedups := 0
+	for k, r := range reqs {
+		i := slices.Index(to, r.To)
+		if i < 0 {
+			i = len(to)
+			to = append(to, r.To)
+		}
+		rcpt[k] = i
+		if r.ClientMsgID != "" {
+			dedups++
+		}
+	}
+	nkeys := 3 + 2*len(to) + dedups
+	args := make([]any, 0, 1+nkeys+10+len(to)+3*len(reqs))
+	args = append(args, nkeys, usersKey, sessionsKey, rateKey(RatePrivate, itoa(from)))
+	for _, t := range to {
+		args = append(args, inboxKey(t), historyKey(from, t))
+	}
 	for _, r := range reqs {
-		args = append(args, inboxKey(r.To), historyKey(from, r.To), dedupKey(from, r.ClientMsgID))
+		if r.ClientMsgID != "" {
+			args = append(args, dedupKey(from, r.ClientMsgID))
+		}
 	}
 	args = append(args, from, fromName, b.dedupTTL.Milliseconds())
 	args = append(args, b.keep.args()...)
-	args = append(args, strconv.FormatFloat(lim.Rate.interval(), 'f', 3, 64), max(lim.Rate.Burst, 1), max(lim.InboxMax, 0))
-	for _, r := range reqs {
-		args = append(args, r.To, r.Content, dedupFlag(r.ClientMsgID))
+	args = append(args, strconv.FormatFloat(lim.Rate.interval(), 'f', 3, 64), max(lim.Rate.Burst, 1), max(lim.InboxMax, 0), len(to))
+	for _, t := range to {
+		args = append(args, t)
 	}
-	r, err := redis.Values(b.sends.do(ctx, args...))
-	if err == nil && len(r) != 4*len(reqs) {
-		err = fmt.Errorf("send: got %d values for %d messages", len(r), len(reqs))
-	}
-	for i := range reqs {
-		if err != nil {
-			errs[i] = err
-			continue
+	d := 3 + 2*len(to) // the KEYS index of the last dedup key named
+	for k, r := range reqs {
+		key := 0
+		if r.ClientMsgID != "" {
+			d++
+			key = d
 		}
-		results[i], errs[i] = parseSendReply(r[4*i : 4*i+4])
+		args = append(args, rcpt[k]+1, r.Content, key)
+	}
+	reply, err := redis.Values(b.sends.do(ctx, args...))
+	if err == nil && len(reply) != 2*len(to)+2*len(reqs) {
+		err = fmt.Errorf("send: got %d values for %d recipients and %d messages", len(reply), len(to), len(reqs))
+	}
+	if err == nil {
+		err = parseSendReply(reply, rcpt, results, errs)
+	}
+	if err != nil {
+		for i := range errs {
+			results[i], errs[i] = SendResult{}, err
+		}
 	}
 	return results, errs
 }
 
-// parseSendReply reads one message's {status, id, where, previous} of sendScript.
-func parseSendReply(r []any) (SendResult, error) {
-	var status int
-	var res SendResult
-	var where string
-	if _, err := redis.Scan(r, &status, &res.MsgID, &where, &res.Previous); err != nil {
-		return SendResult{}, err
+// parseSendReply reads sendScript's reply: per recipient {where, newest inbox id
+// before the call}, then per message {status, id}. rcpt maps each message to its
+// recipient. The Previous of a message is its recipient's newest id before it: of
+// the call's message before it to the same recipient, if any.
+func parseSendReply(reply []any, rcpt []int, results []SendResult, errs []error) error {
+	nr := (len(reply) - 2*len(rcpt)) / 2
+	where := make([]Session, nr)
+	online := make([]bool, nr)
+	prev := make([]string, nr)
+	for r := range nr {
+		w, ok1 := reply[2*r].([]byte)
+		p, ok2 := reply[2*r+1].([]byte)
+		if !ok1 || !ok2 {
+			return fmt.Errorf("send: recipient %d: unexpected reply %T %T", r, reply[2*r], reply[2*r+1])
+		}
+		where[r], online[r] = parseSession(string(w))
+		prev[r] = string(p)
 	}
-	switch status {
-	case 0:
-		return SendResult{}, ErrUserNotFound
-	case 3:
-		return SendResult{}, ErrRateLimited
-	case 4:
-		return SendResult{}, ErrInboxFull
+	for k, r := range rcpt {
+		status, ok1 := reply[2*nr+2*k].(int64)
+		id, ok2 := reply[2*nr+2*k+1].([]byte)
+		if !ok1 || !ok2 {
+			return fmt.Errorf("send: message %d: unexpected reply %T %T", k, reply[2*nr+2*k], reply[2*nr+2*k+1])
+		}
+		switch status {
+		case 0:
+			errs[k] = ErrUserNotFound
+		case 1, 2:
+			res := SendResult{MsgID: string(id), Duplicate: status == 2, Recipient: where[r], Online: online[r]}
+			if status == 1 {
+				res.Previous = prev[r]
+				prev[r] = res.MsgID
+			}
+			results[k] = res
+		case 3:
+			errs[k] = ErrRateLimited
+		case 4:
+			errs[k] = ErrInboxFull
+		default:
+			return fmt.Errorf("send: message %d: unknown status %d", k, status)
+		}
 	}
-	res.Duplicate = status == 2
-	res.Recipient, res.Online = parseSession(where)
-	return res, nil
+	return nil
 }
 
 // Stored is a message read from a stream: an inbox, a conversation's history or a room.
@@ -168,6 +225,13 @@ func (b *RedisInbox) Delete(ctx context.Context, ids map[int][]string) (failed i
 	defer conn.Close()
 	calls := make([][]any, 0, len(ids))
 	for user, list := range ids {
+		if len(list) == 0 {
+			continue
+		}
+		// ack.lua wants them in order, each once.
+		list = slices.Clone(list)
+		slices.SortFunc(list, CompareIDs)
+		list = slices.Compact(list)
 		args := make([]any, 0, len(list)+2)
 		args = append(args, inboxKey(user), emptyInboxTTL.Milliseconds())
 		for _, id := range list {

@@ -2,23 +2,40 @@
 -- its own: checks the recipient, applies the clientMsgId dedup, the sender's rate
 -- limit and the inbox's cap, appends the message to the recipient's inbox and to
 -- the conversation's history with the same id, and reads where the recipient is.
--- One call, atomic: a message that is delivered is in the history. Returns four
--- values per message, {status, message id, recipient's session or '', previous
--- newest id of the inbox or ''}: status 0 no such user, 1 kept, 2 a repeated
--- clientMsgId (the id is the first send's), 3 the sender is over its rate, 4 the
--- inbox is full. Only status 1 changes anything.
+-- One call, atomic: a message that is delivered is in the history. What a burst's
+-- messages share is named and done once per recipient: a burst mostly goes to one.
+--
+-- Returns, per recipient r, {where r is online or '', newest id of r's inbox
+-- before the call or ''}, then per message {status, message id}: status 0 no such
+-- user, 1 kept, 2 a repeated clientMsgId (the id is the first send's), 3 the
+-- sender is over its rate, 4 the inbox is full. Only status 1 changes anything.
 --
 -- KEYS: 1 users, 2 sessions, 3 the sender's rate limit (rate.lua's GCRA), then per
---       message k (from 0): 4+3k the recipient's inbox, 5+3k the conversation's
---       history, 6+3k the dedup key (used only if the message's dedup flag is '1')
+--       recipient r (from 0): 4+2r its inbox, 5+2r the conversation's history;
+--       then the dedup keys of the messages that have a clientMsgId
 -- ARGV: 1 from, 2 from's name, 3 dedup TTL (ms), 4 history cap (messages),
 --       5 history age (ms), 6 slack of its TTL (ms), 7 rate interval (ms; 0: no
---       limit), 8 rate burst, 9 most messages an inbox holds (0: no cap), then per
---       message k: 10+3k to, 11+3k content, 12+3k dedup '1'/'0'
+--       limit), 8 rate burst, 9 most messages an inbox holds (0: no cap),
+--       10 recipients R, then 11+r recipient r's user id, then per message k
+--       (from 0), at m = 11+R+3k: m its recipient (1-based), m+1 content, m+2 its
+--       dedup key's index in KEYS (0: no dedup)
 local from, name = ARGV[1], ARGV[2]
 local interval, burst, cap = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local age = tonumber(ARGV[5])
-local known, where, last, persisted, aged = {}, {}, {}, {}, {}
+local age, nrcpt = tonumber(ARGV[5]), tonumber(ARGV[10])
+local known, length, touched = {}, {}, {}
+local out = {}
+for r = 1, nrcpt do
+  local to, inbox, hist = ARGV[10 + r], KEYS[2 + 2 * r], KEYS[3 + 2 * r]
+  known[r] = redis.call('HEXISTS', KEYS[1], to) == 1
+  local where, prev = '', ''
+  if known[r] then
+    where = redis.call('HGET', KEYS[2], to) or ''
+    local l = redis.call('XREVRANGE', inbox, '+', '-', 'COUNT', 1)
+    if #l > 0 then prev = l[1][1] end
+  end
+  out[#out + 1] = where
+  out[#out + 1] = prev
+end
 local now, tat
 if interval > 0 then
   local t = redis.call('TIME')
@@ -26,75 +43,64 @@ if interval > 0 then
   tat = tonumber(redis.call('GET', KEYS[3])) or now
 end
 local rated = false
-local out = {}
-local function answer(status, id, at, prev)
+local function answer(status, id)
   out[#out + 1] = status
   out[#out + 1] = id
-  out[#out + 1] = at
-  out[#out + 1] = prev
 end
-for k = 0, (#KEYS - 3) / 3 - 1 do
-  local inbox, hist, dkey = KEYS[4 + 3 * k], KEYS[5 + 3 * k], KEYS[6 + 3 * k]
-  local to, content, dedup = ARGV[10 + 3 * k], ARGV[11 + 3 * k], ARGV[12 + 3 * k] == '1'
-  if known[to] == nil then
-    known[to] = redis.call('HEXISTS', KEYS[1], to) == 1
-    if known[to] then where[to] = redis.call('HGET', KEYS[2], to) or '' end
-  end
+for m = 11 + nrcpt, #ARGV, 3 do
+  local r, content, d = tonumber(ARGV[m]), ARGV[m + 1], tonumber(ARGV[m + 2])
+  local inbox, hist = KEYS[2 + 2 * r], KEYS[3 + 2 * r]
   local first = false
-  if known[to] and dedup then first = redis.call('GET', dkey) end
+  if known[r] and d > 0 then first = redis.call('GET', KEYS[d]) end
   local start
   if interval > 0 then start = math.max(tat, now) end
-  if not known[to] then
-    answer(0, '', '', '')
+  if not known[r] then
+    answer(0, '')
   elseif first then
-    answer(2, first, where[to], '')
+    answer(2, first)
   elseif interval > 0 and start + interval - burst * interval > now then
-    answer(3, '', where[to], '')
-  elseif cap > 0 and redis.call('XLEN', inbox) >= cap then
-    answer(4, '', where[to], '')
+    answer(3, '')
   else
-    local prev = last[inbox]
-    if prev == nil then
-      local l = redis.call('XREVRANGE', inbox, '+', '-', 'COUNT', 1)
-      prev = ''
-      if #l > 0 then prev = l[1][1] end
-    end
-    local id = redis.call('XADD', inbox, '*', 'f', from, 'n', name, 'c', content)
-    local added = redis.pcall('XADD', hist, 'MAXLEN', '~', ARGV[4], id, 'f', from, 'n', name, 'c', content)
-    if type(added) == 'table' and added.err then
-      -- The other direction of the conversation took a later id within the same
-      -- millisecond: give the message the next id after it, in both streams.
-      local info = redis.call('XINFO', 'STREAM', hist)
-      local top = ''
-      for i = 1, #info, 2 do
-        if info[i] == 'last-generated-id' then top = info[i + 1] end
+    if cap > 0 and length[r] == nil then length[r] = redis.call('XLEN', inbox) end
+    if cap > 0 and length[r] >= cap then
+      answer(4, '')
+    else
+      if not touched[r] then
+        -- The recipient's first message of the call: an emptied inbox was set to
+        -- expire (ack.lua); the conversation expires after its age of silence,
+        -- and its TTL is set to the age plus a slack whenever it has fallen below
+        -- the age, which a read (PTTL, not written to the AOF) tells, so most
+        -- messages do not rewrite it.
+        redis.call('PERSIST', inbox)
+        if redis.call('PTTL', hist) < age then
+          redis.call('PEXPIRE', hist, age + tonumber(ARGV[6]))
+        end
+        touched[r] = true
       end
-      local ms, seq = string.match(top, '^(%d+)-(%d+)$')
-      redis.call('XDEL', inbox, id)
-      id = ms .. '-' .. string.format('%d', tonumber(seq) + 1)
-      redis.call('XADD', inbox, id, 'f', from, 'n', name, 'c', content)
-      redis.call('XADD', hist, 'MAXLEN', '~', ARGV[4], id, 'f', from, 'n', name, 'c', content)
-    end
-    last[inbox] = id
-    if not persisted[inbox] then
-      redis.call('PERSIST', inbox) -- an emptied inbox was set to expire (ack.lua)
-      persisted[inbox] = true
-    end
-    -- The conversation expires after its age of silence: its TTL is set to the
-    -- age plus a slack whenever it has fallen below the age, which a read (PTTL,
-    -- not written to the AOF) tells, so most messages do not rewrite it.
-    if not aged[hist] then
-      if redis.call('PTTL', hist) < age then
-        redis.call('PEXPIRE', hist, age + tonumber(ARGV[6]))
+      local id = redis.call('XADD', inbox, '*', 'f', from, 'n', name, 'c', content)
+      local added = redis.pcall('XADD', hist, 'MAXLEN', '~', ARGV[4], id, 'f', from, 'n', name, 'c', content)
+      if type(added) == 'table' and added.err then
+        -- The other direction of the conversation took a later id within the same
+        -- millisecond: give the message the next id after it, in both streams.
+        local info = redis.call('XINFO', 'STREAM', hist)
+        local top = ''
+        for i = 1, #info, 2 do
+          if info[i] == 'last-generated-id' then top = info[i + 1] end
+        end
+        local ms, seq = string.match(top, '^(%d+)-(%d+)$')
+        redis.call('XDEL', inbox, id)
+        id = ms .. '-' .. string.format('%d', tonumber(seq) + 1)
+        redis.call('XADD', inbox, id, 'f', from, 'n', name, 'c', content)
+        redis.call('XADD', hist, 'MAXLEN', '~', ARGV[4], id, 'f', from, 'n', name, 'c', content)
       end
-      aged[hist] = true
+      if cap > 0 then length[r] = length[r] + 1 end
+      if interval > 0 then
+        tat = start + interval
+        rated = true
+      end
+      if d > 0 then redis.call('SET', KEYS[d], id, 'PX', ARGV[3]) end
+      answer(1, id)
     end
-    if interval > 0 then
-      tat = start + interval
-      rated = true
-    end
-    if dedup then redis.call('SET', dkey, id, 'PX', ARGV[3]) end
-    answer(1, id, where[to], prev)
   end
 end
 if rated then
