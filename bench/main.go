@@ -106,6 +106,7 @@ func runCommand(cmd string, args []string) int {
 	f.IntVar(&f.p2pPairs, "pairs", 100, "p2p: sender/receiver pairs")
 	f.IntVar(&f.fanUsers, "receivers", 10000, "fanout: online receivers")
 	f.IntVar(&o.messages, "messages", 20, "fanout: broadcasts")
+	f.IntVar(&o.fanWarmup, "fan-warmup", 1, "fanout: broadcasts sent before the measured ones, to the server and to the Redis baseline alike, and not counted")
 	f.IntVar(&f.idleUsers, "conns", 19000, "idle: logged-in connections")
 	f.IntVar(&f.clusterUsers, "users", 60000, "cluster: users (half send, half receive, each on another node)")
 	f.IntVar(&o.nodes, "nodes", 4, "cluster/storm: server nodes to start")

@@ -42,6 +42,7 @@ type opts struct {
 	cpuprofile string
 	msgIDs     bool
 	messages   int
+	fanWarmup  int
 	noBaseline bool
 	register   bool // register users over the protocol even where prefill is the default
 	storm      stormOpts
@@ -596,8 +597,13 @@ func (r *fanResult) String() string {
 // workers' receivers to report each; then it collects their final counts.
 func fanRounds(ctx context.Context, ws *workers, o *opts, send func(content string) error) (*fanResult, error) {
 	r := &fanResult{receivers: o.users, all: NewHist()}
-	for seq := 1; seq <= o.messages; seq++ {
-		content := makeContent("F", seq, o.size)
+	// Warm-up rounds have seqs up to 0 and a tag the receivers do not record.
+	for seq := 1 - o.fanWarmup; seq <= o.messages; seq++ {
+		tag := "F"
+		if seq <= 0 {
+			tag = warmupTag
+		}
+		content := makeContent(tag, seq, o.size)
 		_, sentNS, _ := parseContent(content)
 		if err := send(content); err != nil {
 			return nil, err
@@ -624,7 +630,7 @@ func fanRounds(ctx context.Context, ws *workers, o *opts, send func(content stri
 		for _, ev := range got {
 			last = max(last, ev.Last)
 		}
-		if len(got) == len(ws.ws) {
+		if len(got) == len(ws.ws) && seq > 0 {
 			r.lasts = append(r.lasts, time.Duration(last-sentNS))
 		}
 		time.Sleep(100 * time.Millisecond)

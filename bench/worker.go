@@ -417,6 +417,11 @@ func makeContent(tag string, seq int, size int) string {
 	return s
 }
 
+// warmupTag marks the content of a fan-out's warm-up rounds: the first message a
+// receiver reads after minutes of idling costs the load tool more than the
+// next (its goroutine's stack grows again), and no server should pay for that.
+const warmupTag = "W"
+
 func (w *worker) fanReceipt(content string, now time.Time) {
 	seq, sent, ok := parseContent(content)
 	if !ok {
@@ -428,7 +433,9 @@ func (w *worker) fanReceipt(content string, now time.Time) {
 	if now.UnixNano() > w.fanLast[seq] {
 		w.fanLast[seq] = now.UnixNano()
 	}
-	w.fanHist.Record(now.Sub(time.Unix(0, sent)))
+	if !strings.HasPrefix(content, warmupTag+"|") {
+		w.fanHist.Record(now.Sub(time.Unix(0, sent)))
+	}
 	last := w.fanLast[seq]
 	w.fanMu.Unlock()
 	if n == int(w.connected.Load()) {
