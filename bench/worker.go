@@ -417,9 +417,10 @@ func makeContent(tag string, seq int, size int) string {
 	return s
 }
 
-// warmupTag marks the content of a fan-out's warm-up rounds: the first message a
-// receiver reads after minutes of idling costs the load tool more than the
-// next (its goroutine's stack grows again), and no server should pay for that.
+// warmupTag marks the content of a fan-out's warm-up rounds: the workers spend
+// about twice their usual CPU on the first broadcast after the logins (measured
+// from /proc), whichever server sends it, and the first measured round should
+// not pay for that.
 const warmupTag = "W"
 
 func (w *worker) fanReceipt(content string, now time.Time) {
