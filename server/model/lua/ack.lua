@@ -13,20 +13,22 @@
 -- the message ids, in increasing order, each once.
 local n = #ARGV - 1
 local newest = ARGV[n + 1]
-local head = redis.call('XRANGE', KEYS[1], '-', newest, 'COUNT', n + 1)
-local prefix = #head == n
+local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', n + 1)
+local prefix = #head >= n
 for i = 1, n do
   if not prefix then break end
   prefix = head[i][1] == ARGV[i + 1]
 end
-local removed
+local removed, empty
 if prefix then
   local ms, seq = string.match(newest, '^(%d+)-(%d+)$')
   removed = redis.call('XTRIM', KEYS[1], 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))
+  empty = #head == n
 else
   removed = redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+  empty = redis.call('XLEN', KEYS[1]) == 0
 end
-if redis.call('XLEN', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+if empty and removed > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
 return removed
