@@ -228,10 +228,6 @@ func (b *RedisInbox) Delete(ctx context.Context, ids map[int][]string) (failed i
 		if len(list) == 0 {
 			continue
 		}
-		// ack.lua wants them in order, each once.
-		list = slices.Clone(list)
-		slices.SortFunc(list, CompareIDs)
-		list = slices.Compact(list)
 		args := make([]any, 0, len(list)+2)
 		args = append(args, inboxKey(user), emptyInboxTTL.Milliseconds())
 		for _, id := range list {
