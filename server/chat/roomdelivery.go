@@ -324,7 +324,7 @@ func (c *conn) queueRoomMessage(room int, feed *roomFeed, m model.Stored, f []by
 			return true
 		}
 	}
-	return c.queueStored(message.RoomMesType, f, msgID, m.SentAt, offline)
+	return c.queueStored(message.RoomMesType, f, false, msgID, m.SentAt, offline)
 }
 
 func roomMes(room int, name string, m model.Stored, offline bool) message.RoomMes {

@@ -91,7 +91,13 @@ func (c *conn) privateMessage(m message.Message) {
 // protocol's limit: the answer to one over it says so).
 func (c *conn) answerPrivate(clientMsgID string, res message.PrivateResMes) {
 	res.ClientMsgID = truncate(clientMsgID, message.MaxClientMsgID)
-	c.reply(message.PrivateResMesType, res)
+	// Small, and not one of the types encodeReply changes for classic sessions,
+	// it is the same frame for every session.
+	buf := getBuffer()
+	f := message.AppendFrameOf((*buf)[:0], message.PrivateResMesType, &res)
+	c.replyFrame(message.PrivateResMesType, f)
+	*buf = f[:0]
+	putBuffer(buf)
 }
 
 // maxAckIDs bounds one AckMes; a client acks as it reads, in small batches.
