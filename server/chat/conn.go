@@ -70,7 +70,7 @@ type conn struct {
 	privateRate, groupRate bucket // used by the reading goroutine only
 	bodyUTF8               bool   // the frame being handled is valid UTF-8
 
-	sends []model.SendRequest // private messages of this burst (burst.go), reading goroutine only
+	sends *[]model.SendRequest // private messages of this burst (burst.go), reading goroutine only; nil if none
 
 	mu     sync.Mutex
 	out    [][]byte  // frames waiting for the writer

@@ -81,8 +81,7 @@ func (c *conn) privateMessage(m message.Message) {
 	}
 	// runSends keeps it: the send script applies the user's rate in Redis and
 	// the inbox's cap.
-	c.sends = append(c.sends, model.SendRequest{To: req.ToUserID, Content: req.Content, ClientMsgID: req.ClientMsgID})
-	if len(c.sends) >= maxBurstSends {
+	if c.addSend(model.SendRequest{To: req.ToUserID, Content: req.Content, ClientMsgID: req.ClientMsgID}) >= maxBurstSends {
 		c.runSends()
 	}
 }
