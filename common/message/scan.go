@@ -279,7 +279,9 @@ func scanPayload(data string, v any) bool {
 				return false // a repeated key: encoding/json's rules
 			}
 			sc.byte('[')
-			ids = make([]string, 0, 8)
+			// About one id per comma; the bound keeps a frame of commas from
+			// taking much.
+			ids = make([]string, 0, min(strings.Count(data, ",")+1, 256))
 			if sc.peek(']') {
 				sc.i++
 				return true

@@ -114,8 +114,8 @@ func (c *conn) ack(m message.Message) {
 	}
 	// Ids that cannot be message ids are ignored one by one, and the others
 	// taken: an id that is not in the user's inbox (another's, or one
-	// already forgotten) changes nothing.
-	ids := make([]string, 0, len(req.MsgIDs))
+	// already forgotten) changes nothing. They are kept in req's array.
+	ids := req.MsgIDs[:0]
 	for _, id := range req.MsgIDs {
 		if validAckID(id) {
 			ids = append(ids, id)
