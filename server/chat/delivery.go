@@ -169,7 +169,7 @@ func (c *conn) queueStored(typ string, f []byte, scratch bool, id string, sentAt
 	if !c.push(f, forget, false, scratch) {
 		return false
 	}
-	c.srv.metrics.messagesOut.WithLabelValues(typ).Inc()
+	c.srv.metrics.messagesOut.inc(typ)
 	if !offline {
 		c.srv.metrics.deliveryLatency.Observe(float64(time.Now().UnixMilli()-sentAt) / 1000)
 	}

@@ -38,11 +38,11 @@ func (c *conn) dispatch(m message.Message) (logout bool) {
 	}
 	h, known := handlers[m.Type]
 	if !known && m.Type != message.LogoutMesType {
-		c.srv.metrics.messagesIn.WithLabelValues("unknown").Inc()
+		c.srv.metrics.messagesIn.inc("unknown")
 		c.replyError(message.CodeBadEnvelope, "unknown message type", m.Type)
 		return false
 	}
-	c.srv.metrics.messagesIn.WithLabelValues(m.Type).Inc()
+	c.srv.metrics.messagesIn.inc(m.Type)
 	if c.user == 0 && !h.public {
 		c.replyError(message.CodeUnauthorized, "log in first", m.Type)
 		return false
@@ -88,7 +88,7 @@ func (c *conn) replyFrame(typ string, f []byte) {
 		}
 		return
 	}
-	c.srv.metrics.messagesOut.WithLabelValues(typ).Inc()
+	c.srv.metrics.messagesOut.inc(typ)
 	c.enqueueCopy(f, "")
 }
 
