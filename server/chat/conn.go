@@ -58,6 +58,9 @@ type conn struct {
 	vectored bool // nc writes a batch with one writev (net.Buffers)
 	// writeDeadline is nc's write deadline (Unix ns), owned by the writer.
 	writeDeadline int64
+	// batch is what the writer's writev has left to write: a field, as
+	// net.Buffers.WriteTo would move a local to the heap at every write.
+	batch net.Buffers
 
 	// Session, set once by the reading goroutine at login before the conn is
 	// published in the hub, and read-only after that.
@@ -498,8 +501,9 @@ func (c *conn) write(frames [][]byte) error {
 		return err
 	}
 	if c.vectored {
-		bufs := net.Buffers(frames) // WriteTo consumes bufs, not frames
-		_, err := bufs.WriteTo(c.nc)
+		c.batch = frames // WriteTo consumes c.batch, not frames
+		_, err := c.batch.WriteTo(c.nc)
+		c.batch = nil
 		return err
 	}
 	buf := getBuffer()
