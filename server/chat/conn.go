@@ -307,6 +307,9 @@ func (c *conn) push(f []byte, ack string, onlyReady, copied bool) bool {
 	if copied {
 		f = c.copyFrame(f)
 	}
+	if c.out == nil {
+		c.out, _ = frameLists.Get().([][]byte)
+	}
 	c.out = append(c.out, f)
 	c.queued += cost
 	if ack != "" {
@@ -403,11 +406,14 @@ func (c *conn) flush() {
 		written = c.queued // all of it is in frames now
 		if len(frames) == 0 {
 			c.writing = false
-			// All is written: an idle connection holds no chunk.
+			// All is written: an idle connection holds no chunk and no queue array.
 			if c.chunk != nil {
 				putChunk(c.chunk)
 				c.chunk = nil
 			}
+			putFrameList(c.out)
+			putFrameList(frames)
+			c.out = nil
 			closing := c.closing
 			c.mu.Unlock()
 			if drained {
@@ -436,14 +442,24 @@ func (c *conn) flush() {
 		}
 		clear(frames) // let the written frames be collected
 		spare = nil
-		if cap(frames) <= maxSpareFrames {
-			spare = frames[:0] // a connection keeps no long queue once idle
+		if cap(frames) <= maxPooledFrames {
+			spare = frames[:0]
 		}
 	}
 }
 
-// maxSpareFrames bounds the queue array a writer keeps for the next round.
-const maxSpareFrames = 4
+// frameLists holds the queue arrays of connections whose writer is idle: a
+// connection takes one as frames come, and gives it back once they are written.
+var frameLists sync.Pool
+
+// maxPooledFrames bounds the queue arrays kept for the next round or in the pool.
+const maxPooledFrames = 256
+
+func putFrameList(l [][]byte) {
+	if cap(l) > 0 && cap(l) <= maxPooledFrames {
+		frameLists.Put(l[:0]) // boxing the header costs a small allocation; the array is what is saved
+	}
+}
 
 // A frame of one connection alone (an answer, a private message) is put together
 // in a buffer its encoder uses again, and copied into a chunk of the connection's:
