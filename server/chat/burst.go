@@ -98,9 +98,12 @@ func (c *conn) runSends() {
 				Error: "server error; the message was not sent"})
 		default:
 			if res.Online && !res.Duplicate {
-				c.srv.deliverNew(r.To, res, model.Stored{
-					ID: res.MsgID, From: c.user, FromName: c.name, Content: r.Content, SentAt: model.IDTime(res.MsgID),
-				})
+				m := model.Stored{ID: res.MsgID, From: c.user, FromName: c.name, Content: r.Content, SentAt: model.IDTime(res.MsgID)}
+				if rc := heldSession(held, r.To); rc != nil {
+					rc.offer(m, res.Previous) // deliverNew without looking it up again
+				} else {
+					c.srv.deliverNew(r.To, res, m)
+				}
 			}
 			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: message.CodeOK, MsgID: res.MsgID, Stored: !res.Online})
 		}
@@ -116,15 +119,16 @@ func (c *conn) runSends() {
 
 // holdRecipients holds the sessions on this node that sends just kept messages
 // for, each once, so that a burst's deliveries to each go out in one write. It
-// appends them to held.
+// appends them to held, looking each recipient up in the hub once.
 func (s *Server) holdRecipients(held []*conn, reqs []model.SendRequest, results []model.SendResult, errs []error) []*conn {
 	for i, r := range reqs {
 		res := results[i]
-		if errs[i] != nil || !res.Online || res.Duplicate || res.Recipient.Node != s.cfg.Node {
+		if errs[i] != nil || !res.Online || res.Duplicate || res.Recipient.Node != s.cfg.Node ||
+			heldSession(held, r.To) != nil {
 			continue
 		}
 		rc := s.hub.get(r.To)
-		if rc == nil || containsConn(held, rc) {
+		if rc == nil {
 			continue
 		}
 		rc.hold()
@@ -133,11 +137,12 @@ func (s *Server) holdRecipients(held []*conn, reqs []model.SendRequest, results 
 	return held
 }
 
-func containsConn(cs []*conn, c *conn) bool {
-	for _, x := range cs {
-		if x == c {
-			return true
+// heldSession returns the session of user among held, nil if none.
+func heldSession(held []*conn, user int) *conn {
+	for _, c := range held {
+		if c.user == user {
+			return c
 		}
 	}
-	return false
+	return nil
 }
