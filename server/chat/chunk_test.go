@@ -3,8 +3,6 @@ package chat
 import (
 	"bytes"
 	"io"
-	"log/slog"
-	"net"
 	"testing"
 	"time"
 )
@@ -30,10 +28,8 @@ func copiedHeld(c *conn) int {
 // chunks held never passed MaxQueue, and the frame refused would have.
 func TestCopiedFramesCountWhatTheyHold(t *testing.T) {
 	const maxQueue = 64 << 10
-	s := New(Config{Node: "t", MaxQueue: maxQueue, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Stores{})
-	nc, peer := net.Pipe()
-	defer peer.Close()
-	c := newConn(s, nc)
+	c, _ := pipeConn(t)
+	c.srv.cfg.MaxQueue = maxQueue // before anything is queued
 	if !c.enqueueCopy([]byte("first"), "") {
 		t.Fatal("the first frame was refused")
 	}
@@ -74,11 +70,7 @@ func TestCopiedFramesCountWhatTheyHold(t *testing.T) {
 // buffer holds after; large frames take an array of their own; and once all is
 // written the connection gives its chunk back.
 func TestCopiedFrames(t *testing.T) {
-	s := New(Config{Node: "t", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Stores{})
-	nc, peer := net.Pipe()
-	defer peer.Close()
-	c := newConn(s, nc)
-	defer c.close(ClientClosed)
+	c, peer := pipeConn(t)
 	c.hold()
 	var want []byte
 	buf := make([]byte, 0, 2*maxChunkedFrame)
