@@ -79,8 +79,8 @@ type conn struct {
 	out    [][]byte  // frames waiting for the writer
 	acks   []string  // ids of classic recipients' messages to forget once written
 	queued int       // what out and the batch being written hold (frameCost or copyCost each)
-	chunk  *[]byte   // the chunk copied frames go to; nil while nothing is queued or written
-	full   []*[]byte // chunks filled up, whose frames are queued or being written
+	chunk  *[]byte   // the chunk copied frames go to; nil until the first of a writer's round
+	full   []*[]byte // chunks filled up, whose frames are queued
 	ready  bool      // logged in and answered: broadcasts may come
 	// replacedEarly: a newer login took over before this one was answered.
 	replacedEarly bool
@@ -400,17 +400,16 @@ func (c *conn) flush() {
 		c.queued -= written
 		// Swap in the spare slice: the pushers append to it while the taken
 		// frames are written, and the two never share an array.
-		frames, acks, full := c.out, c.acks, c.full
-		c.out, c.acks, c.full = spare, nil, nil
+		// The chunks go with the frames copied into them: once these are
+		// written, they are free, and the frames that come meanwhile take
+		// another. So a connection holds a chunk only while a copied frame waits.
+		frames, acks, full, chunk := c.out, c.acks, c.full, c.chunk
+		c.out, c.acks, c.full, c.chunk = spare, nil, nil, nil
 		drained := written > 0
 		written = c.queued // all of it is in frames now
 		if len(frames) == 0 {
 			c.writing = false
-			// All is written: an idle connection holds no chunk and no queue array.
-			if c.chunk != nil {
-				putChunk(c.chunk)
-				c.chunk = nil
-			}
+			// All is written: an idle connection holds no queue array.
 			putFrameList(c.out)
 			putFrameList(frames)
 			c.out = nil
@@ -436,9 +435,11 @@ func (c *conn) flush() {
 		if len(acks) > 0 {
 			c.srv.forget(c.user, acks)
 		}
-		// The chunks filled before the frames were taken hold only written frames.
 		for _, b := range full {
 			putChunk(b)
+		}
+		if chunk != nil {
+			putChunk(chunk)
 		}
 		clear(frames) // let the written frames be collected
 		spare = nil
@@ -452,8 +453,9 @@ func (c *conn) flush() {
 // connection takes one as frames come, and gives it back once they are written.
 var frameLists sync.Pool
 
-// maxPooledFrames bounds the queue arrays kept for the next round or in the pool.
-const maxPooledFrames = 256
+// maxPooledFrames bounds the queue arrays kept for the next round or in the pool:
+// a burst's frames fit, a broadcast storm's backlog does not stay.
+const maxPooledFrames = 32
 
 func putFrameList(l [][]byte) {
 	if cap(l) > 0 && cap(l) <= maxPooledFrames {
@@ -464,8 +466,9 @@ func putFrameList(l [][]byte) {
 // A frame of one connection alone (an answer, a private message) is put together
 // in a buffer its encoder uses again, and copied into a chunk of the connection's:
 // a pooled buffer the frames after it are copied into too, rather than an
-// allocation of its own. The connection holds its chunks only while it has frames
-// queued or being written. Broadcast frames are shared by the queues, never copied.
+// allocation of its own. The connection holds its chunks only while copied frames
+// are queued or being written. Broadcast frames are shared by the queues, never
+// copied.
 const (
 	chunkSize       = 8 << 10
 	maxChunkedFrame = chunkSize / 8 // a larger frame is copied into an array of its own
