@@ -46,8 +46,8 @@ func TestCopiedFramesCountWhatTheyHold(t *testing.T) {
 		// chunk it would fill up, which nothing uses then.
 		before, cost := held(), len(buf)+slotSize
 		c.mu.Lock()
-		if free := cap(*c.chunk) - len(*c.chunk); len(buf) > free {
-			cost += free
+		if c.chunk != nil && len(buf) > cap(*c.chunk)-len(*c.chunk) {
+			cost += cap(*c.chunk) - len(*c.chunk)
 		}
 		c.mu.Unlock()
 		if !c.enqueueCopy(buf, "") {
