@@ -10,69 +10,78 @@ import (
 // bytes the payload encoder's json.Encoder (SetEscapeHTML(false)) writes for the
 // same value (same field order, omitempty, string escaping): appendPayload reports
 // false for every other type, which goes through that encoder.
+//
+// Each writes its payload bare (plain JSON) or nested: as the envelope's data, a
+// JSON string holding that JSON, in which each quote and backslash the JSON holds
+// is escaped once more. Writing a frame's payload nested, rather than escaping its
+// bare JSON afterwards, puts the frame together in one pass.
 
-// appendPayload appends the JSON of v to dst if v is one of the payloads written
-// by hand.
-func appendPayload(dst []byte, v any) ([]byte, bool) {
+// appendPayload appends the JSON of v to dst, nested or bare, if v is one of the
+// payloads written by hand (a value or a pointer that is not nil).
+func appendPayload(dst []byte, v any, nested bool) ([]byte, bool) {
 	switch p := v.(type) {
 	case PrivateMes:
-		return appendPrivateMes(dst, &p), true
+		return appendPrivateMes(dst, &p, nested), true
 	case PrivateResMes:
-		return appendPrivateResMes(dst, &p), true
+		return appendPrivateResMes(dst, &p, nested), true
 	case SmsMes:
-		return appendSmsMes(dst, &p), true
+		return appendSmsMes(dst, &p, nested), true
 	case SmsResMes:
-		return appendCodeError(dst, p.Code, p.Error, `,"msgId":`, p.MsgID), true
+		return appendCodeError(dst, p.Code, p.Error, `,"msgId":`, p.MsgID, nested), true
 	case ErrorResMes:
-		return appendCodeError(dst, p.Code, p.Error, `,"refType":`, p.RefType), true
+		return appendCodeError(dst, p.Code, p.Error, `,"refType":`, p.RefType, nested), true
 	case NotifyUserStatusMes:
-		return appendNotify(dst, &p), true
+		return appendNotify(dst, &p, nested), true
 	case AckMes:
-		return appendAckMes(dst, &p), true
-	case *PrivateMes, *PrivateResMes, *SmsMes, *SmsResMes, *ErrorResMes, *NotifyUserStatusMes, *AckMes:
-		if e := deref(v); e != nil {
-			return appendPayload(dst, e)
+		return appendAckMes(dst, &p, nested), true
+	case *PrivateMes:
+		if p != nil {
+			return appendPrivateMes(dst, p, nested), true
+		}
+	case *PrivateResMes:
+		if p != nil {
+			return appendPrivateResMes(dst, p, nested), true
+		}
+	case *SmsMes:
+		if p != nil {
+			return appendSmsMes(dst, p, nested), true
+		}
+	case *SmsResMes:
+		if p != nil {
+			return appendCodeError(dst, p.Code, p.Error, `,"msgId":`, p.MsgID, nested), true
+		}
+	case *ErrorResMes:
+		if p != nil {
+			return appendCodeError(dst, p.Code, p.Error, `,"refType":`, p.RefType, nested), true
+		}
+	case *NotifyUserStatusMes:
+		if p != nil {
+			return appendNotify(dst, p, nested), true
+		}
+	case *AckMes:
+		if p != nil {
+			return appendAckMes(dst, p, nested), true
 		}
 	}
 	return dst, false
 }
 
-// deref returns what a pointer payload points to, nil for a nil pointer.
-func deref(v any) any {
-	switch p := v.(type) {
-	case *PrivateMes:
-		if p != nil {
-			return *p
-		}
-	case *PrivateResMes:
-		if p != nil {
-			return *p
-		}
-	case *SmsMes:
-		if p != nil {
-			return *p
-		}
-	case *SmsResMes:
-		if p != nil {
-			return *p
-		}
-	case *ErrorResMes:
-		if p != nil {
-			return *p
-		}
-	case *NotifyUserStatusMes:
-		if p != nil {
-			return *p
-		}
-	case *AckMes:
-		if p != nil {
-			return *p
-		}
+// appendLit appends a piece of JSON without strings in it (punctuation and keys),
+// its quotes escaped when nested.
+func appendLit(b []byte, lit string, nested bool) []byte {
+	if !nested {
+		return append(b, lit...)
 	}
-	return nil
+	for i := 0; i < len(lit); i++ {
+		if lit[i] == '"' {
+			b = append(b, '\\')
+		}
+		b = append(b, lit[i])
+	}
+	return b
 }
 
-func appendPrivateMes(b []byte, m *PrivateMes) []byte {
+func appendPrivateMes(b []byte, m *PrivateMes, nested bool) []byte {
 	b = append(b, '{')
 	sep := false
 	field := func(name string) {
@@ -80,11 +89,11 @@ func appendPrivateMes(b []byte, m *PrivateMes) []byte {
 			b = append(b, ',')
 		}
 		sep = true
-		b = append(b, name...)
+		b = appendLit(b, name, nested)
 	}
 	if m.MsgID != "" {
 		field(`"msgId":`)
-		b = appendString(b, m.MsgID)
+		b = appendStringAt(b, m.MsgID, nested)
 	}
 	if m.FromUserID != 0 {
 		field(`"fromUserId":`)
@@ -92,79 +101,79 @@ func appendPrivateMes(b []byte, m *PrivateMes) []byte {
 	}
 	if m.FromUserName != "" {
 		field(`"fromUserName":`)
-		b = appendString(b, m.FromUserName)
+		b = appendStringAt(b, m.FromUserName, nested)
 	}
 	field(`"toUserId":`)
 	b = strconv.AppendInt(b, int64(m.ToUserID), 10)
-	b = append(b, `,"content":`...)
-	b = appendString(b, m.Content)
+	b = appendLit(b, `,"content":`, nested)
+	b = appendStringAt(b, m.Content, nested)
 	if m.ClientMsgID != "" {
-		b = append(b, `,"clientMsgId":`...)
-		b = appendString(b, m.ClientMsgID)
+		b = appendLit(b, `,"clientMsgId":`, nested)
+		b = appendStringAt(b, m.ClientMsgID, nested)
 	}
 	if m.SentAt != 0 {
-		b = append(b, `,"sentAt":`...)
+		b = appendLit(b, `,"sentAt":`, nested)
 		b = strconv.AppendInt(b, m.SentAt, 10)
 	}
-	b = append(b, `,"offline":`...)
+	b = appendLit(b, `,"offline":`, nested)
 	b = strconv.AppendBool(b, m.Offline)
 	return append(b, '}')
 }
 
-func appendPrivateResMes(b []byte, m *PrivateResMes) []byte {
-	b = appendCodeError(b, m.Code, m.Error, `,"clientMsgId":`, m.ClientMsgID)
+func appendPrivateResMes(b []byte, m *PrivateResMes, nested bool) []byte {
+	b = appendCodeError(b, m.Code, m.Error, `,"clientMsgId":`, m.ClientMsgID, nested)
 	b = b[:len(b)-1] // reopen the object
-	b = append(b, `,"msgId":`...)
-	b = appendString(b, m.MsgID)
-	b = append(b, `,"stored":`...)
+	b = appendLit(b, `,"msgId":`, nested)
+	b = appendStringAt(b, m.MsgID, nested)
+	b = appendLit(b, `,"stored":`, nested)
 	b = strconv.AppendBool(b, m.Stored)
 	return append(b, '}')
 }
 
 // appendCodeError appends {"code":code,"error":text<name>value}, the shape of the
 // answers.
-func appendCodeError(b []byte, code int, text, name, value string) []byte {
-	b = append(b, `{"code":`...)
+func appendCodeError(b []byte, code int, text, name, value string, nested bool) []byte {
+	b = appendLit(b, `{"code":`, nested)
 	b = strconv.AppendInt(b, int64(code), 10)
-	b = append(b, `,"error":`...)
-	b = appendString(b, text)
-	b = append(b, name...)
-	b = appendString(b, value)
+	b = appendLit(b, `,"error":`, nested)
+	b = appendStringAt(b, text, nested)
+	b = appendLit(b, name, nested)
+	b = appendStringAt(b, value, nested)
 	return append(b, '}')
 }
 
-func appendSmsMes(b []byte, m *SmsMes) []byte {
-	b = append(b, `{"content":`...)
-	b = appendString(b, m.Content)
-	b = append(b, `,"userId":`...)
+func appendSmsMes(b []byte, m *SmsMes, nested bool) []byte {
+	b = appendLit(b, `{"content":`, nested)
+	b = appendStringAt(b, m.Content, nested)
+	b = appendLit(b, `,"userId":`, nested)
 	b = strconv.AppendInt(b, int64(m.UserID), 10)
-	b = append(b, `,"userName":`...)
-	b = appendString(b, m.UserName)
+	b = appendLit(b, `,"userName":`, nested)
+	b = appendStringAt(b, m.UserName, nested)
 	if m.MsgID != "" {
-		b = append(b, `,"msgId":`...)
-		b = appendString(b, m.MsgID)
+		b = appendLit(b, `,"msgId":`, nested)
+		b = appendStringAt(b, m.MsgID, nested)
 	}
 	if m.SentAt != 0 {
-		b = append(b, `,"sentAt":`...)
+		b = appendLit(b, `,"sentAt":`, nested)
 		b = strconv.AppendInt(b, m.SentAt, 10)
 	}
 	return append(b, '}')
 }
 
-func appendNotify(b []byte, m *NotifyUserStatusMes) []byte {
-	b = append(b, `{"userId":`...)
+func appendNotify(b []byte, m *NotifyUserStatusMes, nested bool) []byte {
+	b = appendLit(b, `{"userId":`, nested)
 	b = strconv.AppendInt(b, int64(m.UserID), 10)
-	b = append(b, `,"status":`...)
+	b = appendLit(b, `,"status":`, nested)
 	b = strconv.AppendInt(b, int64(m.Status), 10)
 	if m.UserName != "" {
-		b = append(b, `,"userName":`...)
-		b = appendString(b, m.UserName)
+		b = appendLit(b, `,"userName":`, nested)
+		b = appendStringAt(b, m.UserName, nested)
 	}
 	return append(b, '}')
 }
 
-func appendAckMes(b []byte, m *AckMes) []byte {
-	b = append(b, `{"msgIds":`...)
+func appendAckMes(b []byte, m *AckMes, nested bool) []byte {
+	b = appendLit(b, `{"msgIds":`, nested)
 	if m.MsgIDs == nil {
 		return append(b, `null}`...)
 	}
@@ -173,7 +182,7 @@ func appendAckMes(b []byte, m *AckMes) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, id)
+		b = appendStringAt(b, id, nested)
 	}
 	return append(b, "]}"...)
 }
@@ -186,7 +195,18 @@ func appendAckMes(b []byte, m *AckMes) []byte {
 // encoded payload of the envelope (valid JSON, in which only the quotes and the
 // backslashes change).
 func appendString[T string | []byte](dst []byte, s T) []byte {
-	dst = append(dst, '"')
+	return appendStringAt(dst, s, false)
+}
+
+// appendStringAt is appendString, nested or bare: nested, it writes what
+// appendString would write of appendString's result, without its outer quotes.
+func appendStringAt[T string | []byte](dst []byte, s T, nested bool) []byte {
+	// What the string's JSON holds as a quote and as a backslash.
+	quote, backslash := `"`, `\`
+	if nested {
+		quote, backslash = `\"`, `\\`
+	}
+	dst = append(dst, quote...)
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -196,21 +216,24 @@ func appendString[T string | []byte](dst []byte, s T) []byte {
 				continue
 			}
 			dst = append(dst, s[start:i]...)
+			dst = append(dst, backslash...)
 			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
+			case '"':
+				dst = append(dst, quote...)
+			case '\\':
+				dst = append(dst, backslash...)
 			case '\b':
-				dst = append(dst, '\\', 'b')
+				dst = append(dst, 'b')
 			case '\f':
-				dst = append(dst, '\\', 'f')
+				dst = append(dst, 'f')
 			case '\n':
-				dst = append(dst, '\\', 'n')
+				dst = append(dst, 'n')
 			case '\r':
-				dst = append(dst, '\\', 'r')
+				dst = append(dst, 'r')
 			case '\t':
-				dst = append(dst, '\\', 't')
+				dst = append(dst, 't')
 			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+				dst = append(dst, 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 			}
 			i++
 			start = i
@@ -223,13 +246,14 @@ func appendString[T string | []byte](dst []byte, s T) []byte {
 		esc, size := escapeRune(s, i)
 		if esc != "" {
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, esc...)
+			dst = append(dst, backslash...)
+			dst = append(dst, esc[1:]...) // after its backslash
 			start = i + size
 		}
 		i += size
 	}
 	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, quote...)
 }
 
 const hexDigits = "0123456789abcdef"

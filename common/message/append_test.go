@@ -53,16 +53,16 @@ func TestAppendPayloadIsEncoder(t *testing.T) {
 	for _, v := range hotPayloads() {
 		want := encoderJSON(t, v)
 		for _, x := range []any{v, pointerTo(v)} {
-			got, ok := appendPayload(nil, x)
+			got, ok := appendPayload(nil, x, false)
 			if !ok || !bytes.Equal(got, want) {
 				t.Errorf("%T: got %s (%v), want %s", x, got, ok, want)
 			}
 		}
 	}
-	if _, ok := appendPayload(nil, LoginMes{}); ok {
+	if _, ok := appendPayload(nil, LoginMes{}, false); ok {
 		t.Errorf("LoginMes: written by hand, want json.Encoder")
 	}
-	if _, ok := appendPayload(nil, (*PrivateMes)(nil)); ok {
+	if _, ok := appendPayload(nil, (*PrivateMes)(nil), false); ok {
 		t.Errorf("nil *PrivateMes: written by hand, want json.Encoder")
 	}
 }
@@ -94,17 +94,48 @@ func TestAppendStringTable(t *testing.T) {
 }
 
 // TestEncodeFrameHotPayloads: a whole frame of a payload written by hand is the
-// frame of the encoder's JSON, allocated at its size.
+// frame of the encoder's JSON, quoted in the envelope; EncodeFrame allocates it at
+// its size, AppendFrame and AppendFrameOf append it.
 func TestEncodeFrameHotPayloads(t *testing.T) {
 	for _, v := range hotPayloads() {
-		data := encoderJSON(t, v)
-		want := appendEnvelope(make([]byte, frame.HeaderLen), "T", data)
+		want := []byte(`....{"type":"T","data":`)
+		want = append(appendString(want, encoderJSON(t, v)), '}')
 		frame.SetLength(want)
 		got, err := EncodeFrame("T", v)
 		if err != nil || !bytes.Equal(got, want) || len(got) != cap(got) {
 			t.Errorf("%T: got %q (cap %d, %v), want %q", v, got, cap(got), err, want)
 		}
+		for _, x := range []any{v, pointerTo(v)} {
+			got, err := AppendFrame([]byte("x"), "T", x)
+			if err != nil || string(got) != "x"+string(want) {
+				t.Errorf("AppendFrame(%T): got %q (%v), want %q", x, got, err, want)
+			}
+		}
+		if got := appendFrameOf([]byte("x"), v); string(got) != "x"+string(want) {
+			t.Errorf("AppendFrameOf(%T): got %q, want %q", v, got, want)
+		}
 	}
+}
+
+// appendFrameOf calls AppendFrameOf with a pointer to v, of type "T".
+func appendFrameOf(dst []byte, v any) []byte {
+	switch p := v.(type) {
+	case PrivateMes:
+		return AppendFrameOf(dst, "T", &p)
+	case PrivateResMes:
+		return AppendFrameOf(dst, "T", &p)
+	case SmsMes:
+		return AppendFrameOf(dst, "T", &p)
+	case SmsResMes:
+		return AppendFrameOf(dst, "T", &p)
+	case ErrorResMes:
+		return AppendFrameOf(dst, "T", &p)
+	case NotifyUserStatusMes:
+		return AppendFrameOf(dst, "T", &p)
+	case AckMes:
+		return AppendFrameOf(dst, "T", &p)
+	}
+	panic("no pointer case")
 }
 
 func pointerTo(v any) any {
@@ -141,6 +172,11 @@ func FuzzAppendString(f *testing.F) {
 		}
 		if n := quotedLen(s); n != len(got) {
 			t.Errorf("quotedLen(%q) = %d, want %d", s, n, len(got))
+		}
+		// Nested, it is the string quoted twice, without the outer quotes.
+		twice := appendString(nil, got)
+		if nested := appendStringAt(nil, s, true); !bytes.Equal(nested, twice[1:len(twice)-1]) {
+			t.Errorf("appendStringAt(%q, nested) = %s, want %s", s, nested, twice[1:len(twice)-1])
 		}
 	})
 }

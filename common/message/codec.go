@@ -32,17 +32,71 @@ func Encode(typ string, v any) ([]byte, error) {
 func EncodeFrame(typ string, v any) ([]byte, error) {
 	p := getPayloadEncoder()
 	defer putPayloadEncoder(p)
-	data, err := p.marshal(v)
+	// Put together in the pooled buffer, then copied: one pass over the payload,
+	// rather than one to size the frame and one to write it.
+	f, err := p.appendFrame(p.frame[:0], typ, v)
 	if err != nil {
 		return nil, err
 	}
-	// Put together in the pooled buffer, then copied: one pass over data, rather
-	// than one to size the frame and one to write it.
-	p.frame = appendEnvelope(append(p.frame[:0], make([]byte, frame.HeaderLen)...), typ, data)
-	frame.SetLength(p.frame)
-	f := make([]byte, len(p.frame))
-	copy(f, p.frame)
-	return f, nil
+	p.frame = f
+	out := make([]byte, len(f))
+	copy(out, f)
+	return out, nil
+}
+
+// AppendFrame appends to dst the frame EncodeFrame returns for the same message.
+func AppendFrame(dst []byte, typ string, v any) ([]byte, error) {
+	if f, ok := appendHandWrittenFrame(dst, typ, v); ok {
+		return f, nil
+	}
+	p := getPayloadEncoder()
+	defer putPayloadEncoder(p)
+	return p.appendFrame(dst, typ, v)
+}
+
+// HandWritten are the payloads whose JSON is written by hand (append.go).
+type HandWritten interface {
+	PrivateMes | PrivateResMes | SmsMes | SmsResMes | ErrorResMes | NotifyUserStatusMes | AckMes
+}
+
+// AppendFrameOf is AppendFrame for a payload written by hand, given by a pointer
+// that must not be nil: v is neither kept nor copied to the heap, which makes it
+// the way of the hot paths.
+func AppendFrameOf[T HandWritten](dst []byte, typ string, v *T) []byte {
+	f, _ := appendHandWrittenFrame(dst, typ, v)
+	return f
+}
+
+// appendHandWrittenFrame appends the frame of v to dst if v is a payload written
+// by hand, its JSON nested straight into the envelope.
+func appendHandWrittenFrame(dst []byte, typ string, v any) ([]byte, bool) {
+	start := len(dst)
+	dst = appendEnvelopeHead(dst, typ)
+	dst = append(dst, '"')
+	dst, ok := appendPayload(dst, v, true)
+	if !ok {
+		return dst[:start], false
+	}
+	dst = append(dst, '"', '}')
+	frame.SetLength(dst[start:])
+	return dst, true
+}
+
+// appendFrame appends the frame of a message of type typ with payload v to dst.
+func (p *payloadEncoder) appendFrame(dst []byte, typ string, v any) ([]byte, error) {
+	if f, ok := appendHandWrittenFrame(dst, typ, v); ok {
+		return f, nil
+	}
+	data, err := p.marshal(v)
+	if err != nil {
+		return dst, err
+	}
+	start := len(dst)
+	dst = appendEnvelopeHead(dst, typ)
+	dst = appendString(dst, data)
+	dst = append(dst, '}')
+	frame.SetLength(dst[start:])
+	return dst, nil
 }
 
 const (
@@ -50,25 +104,24 @@ const (
 	envelopeData  = `,"data":`
 )
 
-// appendEnvelope appends {"type":typ,"data":"<data>"} to dst.
-func appendEnvelope(dst []byte, typ string, data []byte) []byte {
+// appendEnvelopeHead appends room for the length prefix and {"type":typ,"data":
+// to dst.
+func appendEnvelopeHead(dst []byte, typ string) []byte {
+	dst = append(dst, 0, 0, 0, 0) // frame.HeaderLen
 	dst = append(dst, envelopeStart...)
 	dst = appendString(dst, typ)
-	dst = append(dst, envelopeData...)
-	dst = appendString(dst, data)
-	return append(dst, '}')
+	return append(dst, envelopeData...)
 }
 
 // payloadEncoder writes payload JSON without HTML escaping: `<`, `>` and `&` stay
 // themselves instead of taking six bytes each (seven once quoted in the envelope).
 // That is valid JSON, and it keeps frames small for the clients that read them
-// into fixed buffers. The payloads of the hot paths are written by hand into
-// scratch (append.go), byte for byte what enc writes; the others go through enc.
+// into fixed buffers. The payloads of the hot paths are written by hand
+// (append.go), byte for byte what enc writes; the others go through enc.
 type payloadEncoder struct {
-	buf     bytes.Buffer
-	enc     *json.Encoder
-	scratch []byte
-	frame   []byte // a frame put together, before its copy of exact size
+	buf   bytes.Buffer
+	enc   *json.Encoder
+	frame []byte // a frame put together, before its copy of exact size
 }
 
 var payloadEncoders = sync.Pool{New: func() any {
@@ -84,17 +137,14 @@ func getPayloadEncoder() *payloadEncoder { return payloadEncoders.Get().(*payloa
 const maxPooledPayload = 64 << 10
 
 func putPayloadEncoder(p *payloadEncoder) {
-	if p.buf.Cap() <= maxPooledPayload && cap(p.scratch) <= maxPooledPayload && cap(p.frame) <= 2*maxPooledPayload {
+	if p.buf.Cap() <= maxPooledPayload && cap(p.frame) <= 2*maxPooledPayload {
 		payloadEncoders.Put(p)
 	}
 }
 
-// marshal returns the JSON of v, valid until the encoder's next use.
+// marshal returns the JSON of v as json.Encoder writes it, valid until the
+// encoder's next use.
 func (p *payloadEncoder) marshal(v any) ([]byte, error) {
-	if b, ok := appendPayload(p.scratch[:0], v); ok {
-		p.scratch = b
-		return b, nil
-	}
 	p.buf.Reset()
 	if err := p.enc.Encode(v); err != nil {
 		return nil, err

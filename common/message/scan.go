@@ -2,7 +2,9 @@ package message
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Hand-written decoders of the frames on the hot paths: the envelope, PrivateMes
@@ -31,12 +33,32 @@ func (sc *scanner) peek(c byte) bool { return sc.i < len(sc.s) && sc.s[sc.i] == 
 // str reads a string. Escapes other than \u are undone; a string without any is a
 // substring of the input, without a copy.
 func (sc *scanner) str() string {
+	s, plain := sc.rawStr()
+	if plain {
+		return s
+	}
+	return unescape(s)
+}
+
+// ownStr is str for a string kept beyond the input: it never shares its memory.
+func (sc *scanner) ownStr() string {
+	s, plain := sc.rawStr()
+	if plain {
+		return strings.Clone(s)
+	}
+	return unescape(s)
+}
+
+// rawStr reads a string and returns it as it is written between its quotes, and
+// whether it holds no escape.
+func (sc *scanner) rawStr() (s string, plain bool) {
 	sc.byte('"')
 	if sc.bad {
-		return ""
+		return "", true
 	}
 	start := sc.i
-	ascii, plain := true, true
+	ascii := true
+	plain = true
 	for ; sc.i < len(sc.s); sc.i++ {
 		c := sc.s[sc.i]
 		switch {
@@ -45,37 +67,35 @@ func (sc *scanner) str() string {
 			sc.i++
 			if !ascii && !utf8.ValidString(s) {
 				sc.bad = true // json.Unmarshal would replace the bad bytes
-				return ""
+				return "", true
 			}
-			if plain {
-				return s
-			}
-			return unescape(s)
+			return s, plain
 		case c == '\\':
 			plain = false
 			sc.i++
 			if sc.i >= len(sc.s) {
 				sc.bad = true
-				return ""
+				return "", true
 			}
 			switch sc.s[sc.i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			default: // \u and invalid escapes: leave them to encoding/json
 				sc.bad = true
-				return ""
+				return "", true
 			}
 		case c < 0x20:
 			sc.bad = true
-			return ""
+			return "", true
 		case c >= utf8.RuneSelf:
 			ascii = false
 		}
 	}
 	sc.bad = true
-	return ""
+	return "", true
 }
 
-// unescape undoes the one-letter escapes of s, which str checked.
+// unescape undoes the one-letter escapes of s, which rawStr checked, into one
+// allocation of its own.
 func unescape(s string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
@@ -99,7 +119,7 @@ func unescape(s string) string {
 		}
 		b = append(b, c)
 	}
-	return string(b)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again
 }
 
 // int reads an integer without fraction or exponent that fits an int.
@@ -168,17 +188,25 @@ func (sc *scanner) object(field func(key string) bool) {
 // end reports whether the whole input was read without trouble.
 func (sc *scanner) end() bool { return !sc.bad && sc.i == len(sc.s) }
 
-// scanEnvelope reads {"type":"…","data":"…"}.
+// scanEnvelope reads {"type":"…","data":"…"}. It reads body in place and copies
+// only what it keeps: the type is one of the names the package knows (or a copy),
+// the data a string of its own.
 func scanEnvelope(body []byte) (Message, bool) {
-	// The body is converted once; the type and the data are substrings of it.
-	sc := scanner{s: string(body)}
+	sc := scanner{s: unsafe.String(unsafe.SliceData(body), len(body))}
 	var m Message
 	sc.object(func(key string) bool {
 		switch key {
 		case "type":
-			m.Type = sc.str()
+			s, plain := sc.rawStr()
+			if t, known := typeNames[s]; known { // a known name has no escape
+				m.Type = t
+			} else if plain {
+				m.Type = strings.Clone(s)
+			} else {
+				m.Type = unescape(s)
+			}
 		case "data":
-			m.Data = sc.str()
+			m.Data = sc.ownStr()
 		default:
 			return false
 		}
@@ -186,6 +214,21 @@ func scanEnvelope(body []byte) (Message, bool) {
 	})
 	return m, sc.end()
 }
+
+// typeNames maps every type name of the protocol to itself: a decoded envelope's
+// type is the constant, not a copy of it.
+var typeNames = func() map[string]string {
+	m := map[string]string{}
+	for _, t := range []string{LoginMesType, LoginResMesType, RegisterMesType, RegisterResMesType,
+		NotifyUserStatusMesType, SmsMesType, SmsResMesType, PrivateMesType, PrivateResMesType, AckMesType,
+		OnlineUsersMesType, OnlineUsersResMesType, LogoutMesType, PingMesType, PongMesType, ErrorResMesType,
+		RoomCreateMesType, RoomJoinMesType, RoomLeaveMesType, RoomKickMesType, RoomResMesType, RoomListMesType,
+		RoomListResMesType, RoomMembersMesType, RoomMembersResMesType, RoomMesType, RoomNoticeMesType,
+		HistoryMesType, HistoryResMesType} {
+		m[t] = t
+	}
+	return m
+}()
 
 // scanPayload decodes data into v if v is one of the payloads read by hand and
 // data has the canonical shape. v is left alone otherwise.
@@ -236,7 +279,9 @@ func scanPayload(data string, v any) bool {
 				return false // a repeated key: encoding/json's rules
 			}
 			sc.byte('[')
-			ids = make([]string, 0, 8)
+			// About one id per comma; the bound keeps a frame of commas from
+			// taking much.
+			ids = make([]string, 0, min(strings.Count(data, ",")+1, 256))
 			if sc.peek(']') {
 				sc.i++
 				return true

@@ -20,8 +20,20 @@ func ValidText(s string) bool { return validRunes(s, isControl) }
 // ValidContent reports whether s is valid UTF-8 whose only control characters
 // are tab and newline, as docs/PROTOCOL.md requires of message content.
 func ValidContent(s string) bool {
-	return validRunes(s, func(r rune) bool { return isControl(r) && r != '\t' && r != '\n' })
+	// Most content is ASCII: checked a byte at a time up to the first byte that is not.
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			return validRunes(s[i:], contentControl)
+		case contentControl(rune(c)):
+			return false
+		}
+	}
+	return true
 }
+
+// contentControl reports whether r is a control character content must not hold.
+func contentControl(r rune) bool { return isControl(r) && r != '\t' && r != '\n' }
 
 // validRunes reports whether s is valid UTF-8 without a rune that bad accepts.
 func validRunes(s string, bad func(rune) bool) bool {

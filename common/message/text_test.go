@@ -46,6 +46,10 @@ func TestValidContent(t *testing.T) {
 		{"del\x7f", false},
 		{"csi\u009b2J", false}, // C1 CSI
 		{"bad\xff", false},
+		{"ascii then é\tand\nmore", true},
+		{"é then \x1b", false},
+		{"ascii then nel\u0085", false},
+		{"ascii then bad\xe2\x82", false},
 	}
 	for _, tt := range tests {
 		if got := ValidContent(tt.s); got != tt.want {

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"errors"
+	"sync"
 
 	"chat/common/message"
 	"chat/server/model"
@@ -15,6 +16,19 @@ import (
 
 // maxBurstSends bounds the private messages of one round trip of a connection.
 const maxBurstSends = 64
+
+// sendArrays holds the arrays of the private messages of bursts: a connection
+// takes one for a burst that sends, so that an idle one holds none.
+var sendArrays = sync.Pool{New: func() any { s := make([]model.SendRequest, 0, maxBurstSends); return &s }}
+
+// addSend adds r to the burst's private messages and returns how many it holds.
+func (c *conn) addSend(r model.SendRequest) int {
+	if c.sends == nil {
+		c.sends = sendArrays.Get().(*[]model.SendRequest)
+	}
+	*c.sends = append(*c.sends, r)
+	return len(*c.sends)
+}
 
 // hold keeps the connection's writer from starting until release: what is queued
 // meanwhile goes out in one write.
@@ -55,15 +69,16 @@ func (c *conn) unhold() bool {
 // one round trip, delivers them and answers each, in request order. Handlers that
 // answer anything else call it first, so that answers keep the order of requests.
 func (c *conn) runSends() {
-	reqs := c.sends
-	if len(reqs) == 0 {
+	if c.sends == nil {
 		return
 	}
+	reqs := *c.sends
 	ctx, cancel := c.srv.requestContext()
 	// The send script applies the user's rate in Redis and each inbox's cap.
 	results, errs := c.srv.st.Inbox.Send(ctx, c.user, c.name, reqs, c.srv.sendLimits())
 	cancel()
-	held := c.srv.holdRecipients(reqs, results, errs)
+	var on [16]*conn // most bursts have few recipients
+	held := c.srv.holdRecipients(on[:0], reqs, results, errs)
 	logged := false
 	for i, r := range reqs {
 		res, err := results[i], errs[i]
@@ -83,9 +98,12 @@ func (c *conn) runSends() {
 				Error: "server error; the message was not sent"})
 		default:
 			if res.Online && !res.Duplicate {
-				c.srv.deliverNew(r.To, res, model.Stored{
-					ID: res.MsgID, From: c.user, FromName: c.name, Content: r.Content, SentAt: model.IDTime(res.MsgID),
-				})
+				m := model.Stored{ID: res.MsgID, From: c.user, FromName: c.name, Content: r.Content, SentAt: model.IDTime(res.MsgID)}
+				if rc := heldSession(held, r.To); rc != nil {
+					rc.offer(m, res.Previous) // deliverNew without looking it up again
+				} else {
+					c.srv.deliverNew(r.To, res, m)
+				}
 			}
 			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: message.CodeOK, MsgID: res.MsgID, Stored: !res.Online})
 		}
@@ -93,21 +111,24 @@ func (c *conn) runSends() {
 	for _, rc := range held {
 		rc.release()
 	}
-	// An idle connection keeps no array: most bursts hold one message.
+	clear(reqs) // the pool keeps no message alive
+	*c.sends = reqs[:0]
+	sendArrays.Put(c.sends)
 	c.sends = nil
 }
 
 // holdRecipients holds the sessions on this node that sends just kept messages
-// for, each once, so that a burst's deliveries to each go out in one write.
-func (s *Server) holdRecipients(reqs []model.SendRequest, results []model.SendResult, errs []error) []*conn {
-	var held []*conn
+// for, each once, so that a burst's deliveries to each go out in one write. It
+// appends them to held, looking each recipient up in the hub once.
+func (s *Server) holdRecipients(held []*conn, reqs []model.SendRequest, results []model.SendResult, errs []error) []*conn {
 	for i, r := range reqs {
 		res := results[i]
-		if errs[i] != nil || !res.Online || res.Duplicate || res.Recipient.Node != s.cfg.Node {
+		if errs[i] != nil || !res.Online || res.Duplicate || res.Recipient.Node != s.cfg.Node ||
+			heldSession(held, r.To) != nil {
 			continue
 		}
 		rc := s.hub.get(r.To)
-		if rc == nil || containsConn(held, rc) {
+		if rc == nil {
 			continue
 		}
 		rc.hold()
@@ -116,11 +137,12 @@ func (s *Server) holdRecipients(reqs []model.SendRequest, results []model.SendRe
 	return held
 }
 
-func containsConn(cs []*conn, c *conn) bool {
-	for _, x := range cs {
-		if x == c {
-			return true
+// heldSession returns the session of user among held, nil if none.
+func heldSession(held []*conn, user int) *conn {
+	for _, c := range held {
+		if c.user == user {
+			return c
 		}
 	}
-	return false
+	return nil
 }

@@ -22,12 +22,13 @@ var errNoClassicFit = errors.New("response does not fit a classic frame")
 // classic reports whether the session gets only what the course's client shows.
 func (c *conn) classic() bool { return c.proto != message.ProtoAck }
 
-// encodeReply encodes a response for this connection. After login, a classic
-// session gets an ErrorResMes as a notice from the server; and a response that would
-// pass its frame limit carries fewer list entries, or is not sent at all.
-func (c *conn) encodeReply(typ string, v any) ([]byte, error) {
+// encodeReply encodes a response for this connection, appended to dst or in a
+// frame of its own. After login, a classic session gets an ErrorResMes as a notice
+// from the server; and a response that would pass its frame limit carries fewer
+// list entries, or is not sent at all.
+func (c *conn) encodeReply(dst []byte, typ string, v any) ([]byte, error) {
 	if !c.classic() {
-		return message.EncodeFrame(typ, v)
+		return message.AppendFrame(dst, typ, v)
 	}
 	if e, ok := v.(message.ErrorResMes); ok && c.user != 0 {
 		return message.FitSmsFrame(serverNotice("["+strconv.Itoa(e.Code)+"] "+e.Error), nil, message.MaxClassicFrame)

@@ -58,6 +58,9 @@ type conn struct {
 	vectored bool // nc writes a batch with one writev (net.Buffers)
 	// writeDeadline is nc's write deadline (Unix ns), owned by the writer.
 	writeDeadline int64
+	// batch is what the writer's writev has left to write: a field, as
+	// net.Buffers.WriteTo would move a local to the heap at every write.
+	batch net.Buffers
 
 	// Session, set once by the reading goroutine at login before the conn is
 	// published in the hub, and read-only after that.
@@ -70,13 +73,15 @@ type conn struct {
 	privateRate, groupRate bucket // used by the reading goroutine only
 	bodyUTF8               bool   // the frame being handled is valid UTF-8
 
-	sends []model.SendRequest // private messages of this burst (burst.go), reading goroutine only
+	sends *[]model.SendRequest // private messages of this burst (burst.go), reading goroutine only; nil if none
 
 	mu     sync.Mutex
-	out    [][]byte // frames waiting for the writer
-	acks   []string // ids of classic recipients' messages to forget once written
-	queued int      // what out and the batch being written hold (frameCost each)
-	ready  bool     // logged in and answered: broadcasts may come
+	out    [][]byte  // frames waiting for the writer
+	acks   []string  // ids of classic recipients' messages to forget once written
+	queued int       // what out and the batch being written hold (frameCost or copyCost each)
+	chunk  *[]byte   // the chunk copied frames go to; nil until the first of a writer's round
+	full   []*[]byte // chunks filled up, whose frames are queued
+	ready  bool      // logged in and answered: broadcasts may come
 	// replacedEarly: a newer login took over before this one was answered.
 	replacedEarly bool
 	writing       bool // a writer is running
@@ -253,17 +258,23 @@ func isTimeout(err error) bool {
 	return ok && ne.Timeout()
 }
 
-// enqueue hands a frame to the writer; ack, if set, is the id of a classic
-// recipient's private message to forget once the frame is written. It reports
-// whether the frame was queued.
+// enqueue hands frame f to the writer, which keeps it until written: f must not
+// change after. ack, if set, is the id of a classic recipient's private message to
+// forget once the frame is written. It reports whether the frame was queued.
 func (c *conn) enqueue(f []byte, ack string) bool {
-	return c.push(f, ack, false)
+	return c.push(f, ack, false, false)
+}
+
+// enqueueCopy is enqueue of a copy of f, for a frame of this connection alone put
+// together in a buffer the caller uses again.
+func (c *conn) enqueueCopy(f []byte, ack string) bool {
+	return c.push(f, ack, false, true)
 }
 
 // enqueueBroadcast is enqueue for broadcasts, which only sessions whose login
 // has been answered get.
 func (c *conn) enqueueBroadcast(f []byte) bool {
-	return c.push(f, "", true)
+	return c.push(f, "", true, false)
 }
 
 // slotSize is what a frame's place in a queue costs besides the frame.
@@ -274,21 +285,30 @@ const slotSize = int(unsafe.Sizeof([]byte(nil)))
 // and its slot in the queue.
 func frameCost(f []byte) int { return cap(f) + slotSize }
 
-// push queues f. A connection that would hold more than MaxQueue, counting the
-// batch its writer is writing, is closed instead: a slow reader must not make its
-// senders wait or the server hold its backlog.
-func (c *conn) push(f []byte, ack string, onlyReady bool) bool {
-	cost := frameCost(f)
+// push queues f, or a copy of it. A connection that would hold more than
+// MaxQueue, counting the batch its writer is writing, is closed instead: a slow
+// reader must not make its senders wait or the server hold its backlog.
+func (c *conn) push(f []byte, ack string, onlyReady, copied bool) bool {
 	c.mu.Lock()
 	if c.closing || onlyReady && !c.ready {
 		c.mu.Unlock()
 		return false
+	}
+	cost := frameCost(f)
+	if copied {
+		cost = c.copyCost(f)
 	}
 	if c.queued+cost > c.srv.cfg.MaxQueue {
 		c.mu.Unlock()
 		c.srv.metrics.queueOverflows.Inc()
 		c.close(SlowConsumer)
 		return false
+	}
+	if copied {
+		f = c.copyFrame(f)
+	}
+	if c.out == nil {
+		c.out, _ = frameLists.Get().([][]byte)
 	}
 	c.out = append(c.out, f)
 	c.queued += cost
@@ -334,7 +354,8 @@ func (c *conn) close(reason closeReason) {
 	if c.reason == reasonNone {
 		c.reason = reason
 	}
-	c.out, c.acks, c.queued = nil, nil, 0
+	// The chunks are left to the collector: the writer may be writing from them.
+	c.out, c.acks, c.queued, c.chunk, c.full = nil, nil, 0, nil, nil
 	c.mu.Unlock()
 	c.nc.Close()
 	close(c.gone)
@@ -379,12 +400,19 @@ func (c *conn) flush() {
 		c.queued -= written
 		// Swap in the spare slice: the pushers append to it while the taken
 		// frames are written, and the two never share an array.
-		frames, acks := c.out, c.acks
-		c.out, c.acks = spare, nil
+		// The chunks go with the frames copied into them: once these are
+		// written, they are free, and the frames that come meanwhile take
+		// another. So a connection holds a chunk only while a copied frame waits.
+		frames, acks, full, chunk := c.out, c.acks, c.full, c.chunk
+		c.out, c.acks, c.full, c.chunk = spare, nil, nil, nil
 		drained := written > 0
 		written = c.queued // all of it is in frames now
 		if len(frames) == 0 {
 			c.writing = false
+			// All is written: an idle connection holds no queue array.
+			putFrameList(c.out)
+			putFrameList(frames)
+			c.out = nil
 			closing := c.closing
 			c.mu.Unlock()
 			if drained {
@@ -407,16 +435,79 @@ func (c *conn) flush() {
 		if len(acks) > 0 {
 			c.srv.forget(c.user, acks)
 		}
+		for _, b := range full {
+			putChunk(b)
+		}
+		if chunk != nil {
+			putChunk(chunk)
+		}
 		clear(frames) // let the written frames be collected
 		spare = nil
-		if cap(frames) <= maxSpareFrames {
-			spare = frames[:0] // a connection keeps no long queue once idle
+		if cap(frames) <= maxPooledFrames {
+			spare = frames[:0]
 		}
 	}
 }
 
-// maxSpareFrames bounds the queue array a writer keeps for the next round.
-const maxSpareFrames = 4
+// frameLists holds the queue arrays of connections whose writer is idle: a
+// connection takes one as frames come, and gives it back once they are written.
+var frameLists sync.Pool
+
+// maxPooledFrames bounds the queue arrays kept for the next round or in the pool:
+// a burst's frames fit, a broadcast storm's backlog does not stay.
+const maxPooledFrames = 32
+
+func putFrameList(l [][]byte) {
+	if cap(l) > 0 && cap(l) <= maxPooledFrames {
+		frameLists.Put(l[:0]) // boxing the header costs a small allocation; the array is what is saved
+	}
+}
+
+// A frame of one connection alone (an answer, a private message) is put together
+// in a buffer its encoder uses again, and copied into a chunk of the connection's:
+// a pooled buffer the frames after it are copied into too, rather than an
+// allocation of its own. The connection holds its chunks only while copied frames
+// are queued or being written. Broadcast frames are shared by the queues, never
+// copied.
+const (
+	chunkSize       = 8 << 10
+	maxChunkedFrame = chunkSize / 8 // a larger frame is copied into an array of its own
+)
+
+var chunks = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+
+func putChunk(b *[]byte) {
+	*b = (*b)[:0]
+	chunks.Put(b)
+}
+
+// copyCost is what queueing a copy of f costs (c.mu held): the bytes and the slot,
+// and the free end of the chunk it fills up, which no frame uses any more.
+func (c *conn) copyCost(f []byte) int {
+	cost := len(f) + slotSize
+	if c.chunk != nil && len(f) <= maxChunkedFrame && len(f) > cap(*c.chunk)-len(*c.chunk) {
+		cost += cap(*c.chunk) - len(*c.chunk)
+	}
+	return cost
+}
+
+// copyFrame returns a copy of f in the connection's chunk (c.mu held).
+func (c *conn) copyFrame(f []byte) []byte {
+	if len(f) > maxChunkedFrame {
+		return append(make([]byte, 0, len(f)), f...)
+	}
+	if c.chunk == nil || len(f) > cap(*c.chunk)-len(*c.chunk) {
+		if c.chunk != nil {
+			c.full = append(c.full, c.chunk)
+		}
+		c.chunk = chunks.Get().(*[]byte)
+	}
+	b := *c.chunk
+	n := len(b)
+	b = append(b, f...)
+	*c.chunk = b
+	return b[n:len(b):len(b)]
+}
 
 // write writes a batch of frames. On a socket it is one writev over the frames
 // themselves: a broadcast frame is shared by every queue, never copied per client.
@@ -429,8 +520,9 @@ func (c *conn) write(frames [][]byte) error {
 		return err
 	}
 	if c.vectored {
-		bufs := net.Buffers(frames) // WriteTo consumes bufs, not frames
-		_, err := bufs.WriteTo(c.nc)
+		c.batch = frames // WriteTo consumes c.batch, not frames
+		_, err := c.batch.WriteTo(c.nc)
+		c.batch = nil
 		return err
 	}
 	buf := getBuffer()

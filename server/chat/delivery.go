@@ -135,41 +135,41 @@ func (c *conn) offer(m model.Stored, previous string) {
 // and it is forgotten once acked.
 func (c *conn) queueMessage(m model.Stored) bool {
 	offline := c.inbox.offlineUpTo != "" && model.CompareIDs(m.ID, c.inbox.offlineUpTo) <= 0
-	var f []byte
-	var err error
-	typ := message.PrivateMesType
 	if c.classic() {
-		f, err = classicPrivate(m, offline)
-		typ = message.SmsMesType
-	} else {
-		f, err = message.EncodeFrame(message.PrivateMesType, message.PrivateMes{
-			MsgID:        m.ID,
-			FromUserID:   m.From,
-			FromUserName: m.FromName,
-			ToUserID:     c.user,
-			Content:      m.Content,
-			SentAt:       m.SentAt,
-			Offline:      offline,
-		})
+		f, err := classicPrivate(m, offline)
+		if err != nil {
+			return true // not encodable: nothing to send, move past it
+		}
+		return c.queueStored(message.SmsMesType, f, false, m.ID, m.SentAt, offline)
 	}
-	if err != nil {
-		return true // not encodable: nothing to send, move past it
-	}
-	return c.queueStored(typ, f, m.ID, m.SentAt, offline)
+	buf := getBuffer()
+	defer putBuffer(buf)
+	f := message.AppendFrameOf((*buf)[:0], message.PrivateMesType, &message.PrivateMes{
+		MsgID:        m.ID,
+		FromUserID:   m.From,
+		FromUserName: m.FromName,
+		ToUserID:     c.user,
+		Content:      m.Content,
+		SentAt:       m.SentAt,
+		Offline:      offline,
+	})
+	*buf = f[:0]
+	return c.queueStored(message.PrivateMesType, f, true, m.ID, m.SentAt, offline)
 }
 
 // queueStored queues frame f (of type typ) of a stored message, private or room,
-// whose wire id is id. A classic client's message is forgotten once written; a
-// proto-2 client's once it acks.
-func (c *conn) queueStored(typ string, f []byte, id string, sentAt int64, offline bool) bool {
+// whose wire id is id; a copy of it if scratch (f is the caller's to use again).
+// A classic client's message is forgotten once written; a proto-2 client's once
+// it acks.
+func (c *conn) queueStored(typ string, f []byte, scratch bool, id string, sentAt int64, offline bool) bool {
 	forget := ""
 	if c.classic() {
 		forget = id
 	}
-	if !c.enqueue(f, forget) {
+	if !c.push(f, forget, false, scratch) {
 		return false
 	}
-	c.srv.metrics.messagesOut.WithLabelValues(typ).Inc()
+	c.srv.metrics.messagesOut.inc(typ)
 	if !offline {
 		c.srv.metrics.deliveryLatency.Observe(float64(time.Now().UnixMilli()-sentAt) / 1000)
 	}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"time"
 
+	"chat/common/message"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -14,8 +16,8 @@ type metrics struct {
 	registry          *prometheus.Registry
 	connections       prometheus.Gauge
 	logins            *prometheus.CounterVec
-	messagesIn        *prometheus.CounterVec
-	messagesOut       *prometheus.CounterVec
+	messagesIn        typeCounter
+	messagesOut       typeCounter
 	framesWritten     prometheus.Counter
 	queueOverflows    prometheus.Counter
 	refused           prometheus.Counter
@@ -35,10 +37,13 @@ func newMetrics(passwords *passwordPool) *metrics {
 			Name: "chat_connections", Help: "Open client connections."}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chat_logins_total", Help: "Login attempts by result."}, []string{"result"}),
-		messagesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+		messagesIn: newTypeCounter(prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chat_messages_in_total", Help: "Frames received, by type."}, []string{"type"}),
-		messagesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			message.PrivateMesType, message.AckMesType, message.SmsMesType, message.RoomMesType, message.PingMesType),
+		messagesOut: newTypeCounter(prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chat_messages_out_total", Help: "Frames queued to clients, by type."}, []string{"type"}),
+			message.PrivateMesType, message.PrivateResMesType, message.SmsMesType, message.SmsResMesType,
+			message.RoomMesType, message.ErrorResMesType, message.PongMesType),
 		framesWritten: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_frames_written_total", Help: "Frames written to client sockets."}),
 		queueOverflows: prometheus.NewCounter(prometheus.CounterOpts{
@@ -62,7 +67,7 @@ func newMetrics(passwords *passwordPool) *metrics {
 		ackRemovalsFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_ack_removals_failed_total", Help: "Inboxes whose delivered messages could not be removed (they may come again)."}),
 	}
-	m.registry.MustRegister(m.connections, m.logins, m.messagesIn, m.messagesOut, m.framesWritten,
+	m.registry.MustRegister(m.connections, m.logins, m.messagesIn.CounterVec, m.messagesOut.CounterVec, m.framesWritten,
 		m.queueOverflows, m.refused, m.closes, m.redisErrors, m.redisLatency, m.deliveryLatency, m.passwordsBusy,
 		m.acksIgnored, m.ackRemovalsFailed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -73,6 +78,30 @@ func newMetrics(passwords *passwordPool) *metrics {
 			func() float64 { return float64(passwords.waiting.Load()) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// typeCounter is a CounterVec by message type whose counters of the busiest types
+// are looked up once: WithLabelValues hashes the label at every call.
+type typeCounter struct {
+	*prometheus.CounterVec
+	busy map[string]prometheus.Counter
+}
+
+func newTypeCounter(vec *prometheus.CounterVec, busy ...string) typeCounter {
+	t := typeCounter{CounterVec: vec, busy: make(map[string]prometheus.Counter, len(busy))}
+	for _, typ := range busy {
+		t.busy[typ] = vec.WithLabelValues(typ)
+	}
+	return t
+}
+
+// inc counts one frame of type typ.
+func (t typeCounter) inc(typ string) {
+	if c, ok := t.busy[typ]; ok {
+		c.Inc()
+		return
+	}
+	t.WithLabelValues(typ).Inc()
 }
 
 // MetricsHandler serves the server's metrics in the Prometheus text format.

@@ -38,11 +38,11 @@ func (c *conn) dispatch(m message.Message) (logout bool) {
 	}
 	h, known := handlers[m.Type]
 	if !known && m.Type != message.LogoutMesType {
-		c.srv.metrics.messagesIn.WithLabelValues("unknown").Inc()
+		c.srv.metrics.messagesIn.inc("unknown")
 		c.replyError(message.CodeBadEnvelope, "unknown message type", m.Type)
 		return false
 	}
-	c.srv.metrics.messagesIn.WithLabelValues(m.Type).Inc()
+	c.srv.metrics.messagesIn.inc(m.Type)
 	if c.user == 0 && !h.public {
 		c.replyError(message.CodeUnauthorized, "log in first", m.Type)
 		return false
@@ -66,17 +66,20 @@ func (c *conn) unpack(m message.Message, v any) bool {
 
 // reply queues a response for this connection, in a form it can read (classic.go).
 func (c *conn) reply(typ string, v any) {
-	f, err := c.encodeReply(typ, v)
+	buf := getBuffer()
+	defer putBuffer(buf)
+	f, err := c.encodeReply((*buf)[:0], typ, v)
 	if err != nil {
 		c.srv.log.Error("encode", "type", typ, "err", err)
 		return
 	}
 	c.replyFrame(typ, f)
+	*buf = f[:0] // grown, maybe
 }
 
-// replyFrame queues the response frame f of type typ. Every response is bounded
-// by construction; should one still be over the frame limit, the client gets 505
-// instead of a frame it would have to treat as a protocol violation.
+// replyFrame queues a copy of the response frame f of type typ. Every response is
+// bounded by construction; should one still be over the frame limit, the client
+// gets 505 instead of a frame it would have to treat as a protocol violation.
 func (c *conn) replyFrame(typ string, f []byte) {
 	if !c.srv.fits(f) {
 		c.srv.log.Error("response over the frame limit", "type", typ, "bytes", len(f))
@@ -85,8 +88,8 @@ func (c *conn) replyFrame(typ string, f []byte) {
 		}
 		return
 	}
-	c.srv.metrics.messagesOut.WithLabelValues(typ).Inc()
-	c.enqueue(f, "")
+	c.srv.metrics.messagesOut.inc(typ)
+	c.enqueueCopy(f, "")
 }
 
 // replyError answers with ErrorResMes (a notice SmsMes for a classic session).

@@ -324,7 +324,7 @@ func (c *conn) queueRoomMessage(room int, feed *roomFeed, m model.Stored, f []by
 			return true
 		}
 	}
-	return c.queueStored(message.RoomMesType, f, msgID, m.SentAt, offline)
+	return c.queueStored(message.RoomMesType, f, false, msgID, m.SentAt, offline)
 }
 
 func roomMes(room int, name string, m model.Stored, offline bool) message.RoomMes {
@@ -468,16 +468,20 @@ func validAckID(id string) bool {
 }
 
 // removeAcked forgets what was delivered: private messages leave their inbox,
-// room messages move their members' cursors.
+// room messages move their members' cursors. It owns batch: the room ids are
+// taken out of it, and what is left is the private ids of each user.
 func (s *Server) removeAcked(batch map[int][]string) {
-	inbox := make(map[int][]string, len(batch))
-	rooms := map[int]map[int]string{}
+	var rooms map[int]map[int]string
 	for user, ids := range batch {
+		private := ids[:0]
 		for _, id := range ids {
 			room, rid, ok := model.ParseRoomMsgID(id)
 			if !ok {
-				inbox[user] = append(inbox[user], id)
+				private = append(private, id)
 				continue
+			}
+			if rooms == nil {
+				rooms = map[int]map[int]string{}
 			}
 			if rooms[user] == nil {
 				rooms[user] = map[int]string{}
@@ -486,13 +490,18 @@ func (s *Server) removeAcked(batch map[int][]string) {
 				rooms[user][room] = rid
 			}
 		}
+		if len(private) == 0 {
+			delete(batch, user)
+		} else {
+			batch[user] = private
+		}
 	}
 	ctx, cancel := s.requestContext()
 	defer cancel()
-	if len(inbox) > 0 {
-		if failed, err := s.st.Inbox.Delete(ctx, inbox); err != nil {
+	if len(batch) > 0 {
+		if failed, err := s.st.Inbox.Delete(ctx, batch); err != nil {
 			s.metrics.ackRemovalsFailed.Add(float64(failed))
-			s.log.Warn("could not forget delivered messages; they may come again", "users", failed, "of", len(inbox), "err", err)
+			s.log.Warn("could not forget delivered messages; they may come again", "users", failed, "of", len(batch), "err", err)
 		}
 	}
 	if len(rooms) > 0 {

@@ -81,8 +81,7 @@ func (c *conn) privateMessage(m message.Message) {
 	}
 	// runSends keeps it: the send script applies the user's rate in Redis and
 	// the inbox's cap.
-	c.sends = append(c.sends, model.SendRequest{To: req.ToUserID, Content: req.Content, ClientMsgID: req.ClientMsgID})
-	if len(c.sends) >= maxBurstSends {
+	if c.addSend(model.SendRequest{To: req.ToUserID, Content: req.Content, ClientMsgID: req.ClientMsgID}) >= maxBurstSends {
 		c.runSends()
 	}
 }
@@ -91,7 +90,13 @@ func (c *conn) privateMessage(m message.Message) {
 // protocol's limit: the answer to one over it says so).
 func (c *conn) answerPrivate(clientMsgID string, res message.PrivateResMes) {
 	res.ClientMsgID = truncate(clientMsgID, message.MaxClientMsgID)
-	c.reply(message.PrivateResMesType, res)
+	// Small, and not one of the types encodeReply changes for classic sessions,
+	// it is the same frame for every session.
+	buf := getBuffer()
+	f := message.AppendFrameOf((*buf)[:0], message.PrivateResMesType, &res)
+	c.replyFrame(message.PrivateResMesType, f)
+	*buf = f[:0]
+	putBuffer(buf)
 }
 
 // maxAckIDs bounds one AckMes; a client acks as it reads, in small batches.
@@ -109,8 +114,8 @@ func (c *conn) ack(m message.Message) {
 	}
 	// Ids that cannot be message ids are ignored one by one, and the others
 	// taken: an id that is not in the user's inbox (another's, or one
-	// already forgotten) changes nothing.
-	ids := make([]string, 0, len(req.MsgIDs))
+	// already forgotten) changes nothing. They are kept in req's array.
+	ids := req.MsgIDs[:0]
 	for _, id := range req.MsgIDs {
 		if validAckID(id) {
 			ids = append(ids, id)

@@ -43,9 +43,12 @@ func checkContent(content string, validUTF8 bool) (int, string) {
 		return message.CodeTooLarge, "content is over 4096 bytes"
 	case content == "":
 		return message.CodeInvalid, "content is empty"
-	case !validUTF8 || !utf8.ValidString(content):
+	case !validUTF8:
 		return message.CodeInvalid, "content is not valid UTF-8"
 	case !message.ValidContent(content):
+		if !utf8.ValidString(content) {
+			return message.CodeInvalid, "content is not valid UTF-8"
+		}
 		return message.CodeInvalid, "content must not hold control characters other than tab and newline"
 	}
 	return 0, ""
