@@ -51,7 +51,7 @@ func AppendFrame(dst []byte, typ string, v any) ([]byte, error) {
 	}
 	p := getPayloadEncoder()
 	defer putPayloadEncoder(p)
-	return p.appendFrame(dst, typ, v)
+	return p.appendEncodedFrame(dst, typ, v)
 }
 
 // HandWritten are the payloads whose JSON is written by hand (append.go).
@@ -87,6 +87,11 @@ func (p *payloadEncoder) appendFrame(dst []byte, typ string, v any) ([]byte, err
 	if f, ok := appendHandWrittenFrame(dst, typ, v); ok {
 		return f, nil
 	}
+	return p.appendEncodedFrame(dst, typ, v)
+}
+
+// appendEncodedFrame is appendFrame for a payload that encoding/json writes.
+func (p *payloadEncoder) appendEncodedFrame(dst []byte, typ string, v any) ([]byte, error) {
 	data, err := p.marshal(v)
 	if err != nil {
 		return dst, err

@@ -41,8 +41,10 @@ func (sc *scanner) str() string {
 }
 
 // ownStr is str for a string kept beyond the input: it never shares its memory.
-func (sc *scanner) ownStr() string {
-	s, plain := sc.rawStr()
+func (sc *scanner) ownStr() string { return own(sc.rawStr()) }
+
+// own returns the string rawStr read, unescaped, in memory of its own.
+func own(s string, plain bool) string {
 	if plain {
 		return strings.Clone(s)
 	}
@@ -200,10 +202,8 @@ func scanEnvelope(body []byte) (Message, bool) {
 			s, plain := sc.rawStr()
 			if t, known := typeNames[s]; known { // a known name has no escape
 				m.Type = t
-			} else if plain {
-				m.Type = strings.Clone(s)
 			} else {
-				m.Type = unescape(s)
+				m.Type = own(s, plain)
 			}
 		case "data":
 			m.Data = sc.ownStr()
