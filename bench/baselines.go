@@ -323,7 +323,7 @@ func p2pRows(res pairResult, streams, pubsub *pairResult) []row {
 // redisFanout runs the fan-out shape on Redis pub/sub: o.users subscribers spread
 // over worker processes like the fan-out receivers, one channel, and o.messages
 // PUBLISHes of the very frame body the server sends for a group message.
-func redisFanout(ctx context.Context, e *env, o *opts, redisAddr string, senderID int) (*fanResult, error) {
+func redisFanout(ctx context.Context, e *env, o *opts, redisAddr string, redisPID, senderID int) (*fanResult, error) {
 	channel := fmt.Sprintf("bench:f:%d", rand.IntN(1<<30))
 	deadline, _ := ctx.Deadline()
 	tasks, _ := listenTasks(o, redisAddr, 0, 2, deadline)
@@ -341,7 +341,7 @@ func redisFanout(ctx context.Context, e *env, o *opts, redisAddr string, senderI
 	}
 	defer pub.Close()
 	var seq int
-	return fanRounds(ctx, ws, o, func(content string) error {
+	return fanRounds(ctx, ws, o, []int{redisPID}, func(content string) error {
 		seq++
 		body, err := message.Encode(message.SmsMesType, message.SmsMes{Content: content, UserID: senderID,
 			UserName: "u" + strconv.Itoa(senderID), MsgID: "g" + strconv.Itoa(seq), SentAt: time.Now().UnixMilli()})
@@ -384,6 +384,8 @@ func fanRows(o *opts, fr, rf *fanResult) []row {
 		{name, "p99 ours / Redis PUBLISH", ratio, "target ≤ 1.0", verdict},
 		{name, "any receipt p50 / p99", ms(fr.all.Quantile(.5)) + " / " + ms(fr.all.Quantile(.99)),
 			ref(func(r *fanResult) string { return ms(r.all.Quantile(.5)) + " / " + ms(r.all.Quantile(.99)) }), ""},
+		{name, "CPU per message: sender side / receivers", ms(fr.cpu) + " / " + ms(fr.recvCPU),
+			ref(func(r *fanResult) string { return ms(r.cpu) + " / " + ms(r.recvCPU) }), ""},
 		{name, "fewest receivers of a message", fmt.Sprintf("%d of %d (%d msgs)", fr.minRecv, o.users, o.messages),
 			ref(func(r *fanResult) string { return fmt.Sprintf("%d of %d", r.minRecv, o.users) }), recvVerdict},
 	}

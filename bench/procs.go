@@ -342,6 +342,15 @@ func startWorkersAs[T any](e *env, mode string, tasks []T) (*workers, error) {
 	return ws, nil
 }
 
+// pids returns the workers' process ids.
+func (ws *workers) pids() []int {
+	out := make([]int, len(ws.ws))
+	for i, w := range ws.ws {
+		out[i] = w.p.cmd.Process.Pid
+	}
+	return out
+}
+
 func (ws *workers) broadcast(cmd string) {
 	for _, w := range ws.ws {
 		w.send(cmd)

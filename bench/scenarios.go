@@ -508,7 +508,7 @@ func redisBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pai
 // ---------------- fan-out ----------------
 
 func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
-	redisAddr, servers, _, err := setup(e, o, 1, "fanout-")
+	redisAddr, servers, redisPID, err := setup(e, o, 1, "fanout-")
 	if err != nil {
 		return nil, err
 	}
@@ -554,7 +554,7 @@ func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
 		return nil, err
 	}
 	e.logf("fan-out: %d broadcasts to %d receivers", o.messages, o.users)
-	fr, err := fanRounds(ctx, ws, o, func(content string) error {
+	fr, err := fanRounds(ctx, ws, o, []int{serverPID(o, servers[0])}, func(content string) error {
 		return sc.send(message.SmsMesType, message.SmsMes{Content: content})
 	})
 	if err != nil {
@@ -563,7 +563,7 @@ func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
 	e.logf("fan-out: %s %v", fr, smsErr.Load())
 	var rf *fanResult
 	if !o.noBaseline && redisAddr != "" {
-		if rf, err = redisFanout(ctx, e, o, redisAddr, senderID); err != nil {
+		if rf, err = redisFanout(ctx, e, o, redisAddr, redisPID, senderID); err != nil {
 			return nil, fmt.Errorf("redis fan-out baseline: %w", err)
 		}
 		e.logf("redis fan-out baseline: %s", rf)
@@ -578,6 +578,9 @@ type fanResult struct {
 	minRecv    int             // fewest receivers of a message
 	all        *Hist           // every receipt
 	receivers  int
+	// CPU per measured round of the sender's side (the server nodes, or Redis for
+	// the baseline) and of the receivers' processes.
+	cpu, recvCPU time.Duration
 }
 
 func (r *fanResult) q(f float64) time.Duration {
@@ -589,19 +592,25 @@ func (r *fanResult) q(f float64) time.Duration {
 }
 
 func (r *fanResult) String() string {
-	return fmt.Sprintf("send→last receipt over %d complete messages: p50 %s p99 %s max %s; per receipt p50 %s p99 %s; fewest receivers of a message %d/%d; incomplete %d",
-		len(r.lasts), ms(r.q(.5)), ms(r.q(.99)), ms(r.q(1)), ms(r.all.Quantile(.5)), ms(r.all.Quantile(.99)), r.minRecv, r.receivers, r.incomplete)
+	return fmt.Sprintf("send→last receipt over %d complete messages: p50 %s p99 %s max %s; per receipt p50 %s p99 %s; fewest receivers of a message %d/%d; incomplete %d; CPU per message: sender side %s, receivers %s",
+		len(r.lasts), ms(r.q(.5)), ms(r.q(.99)), ms(r.q(1)), ms(r.all.Quantile(.5)), ms(r.all.Quantile(.99)), r.minRecv, r.receivers, r.incomplete, ms(r.cpu), ms(r.recvCPU))
 }
 
 // fanRounds sends o.messages contents, one at a time, with send, and waits for the
-// workers' receivers to report each; then it collects their final counts.
-func fanRounds(ctx context.Context, ws *workers, o *opts, send func(content string) error) (*fanResult, error) {
+// workers' receivers to report each; then it collects their final counts. senders
+// are the processes that do the sending side's work (server nodes, or Redis), whose
+// CPU over the measured rounds it reports per round with the receivers'.
+func fanRounds(ctx context.Context, ws *workers, o *opts, senders []int, send func(content string) error) (*fanResult, error) {
 	r := &fanResult{receivers: o.users, all: NewHist()}
+	var sm, rm *cpuMeter
 	// Warm-up rounds have seqs up to 0 and a tag the receivers do not record.
 	for seq := 1 - o.fanWarmup; seq <= o.messages; seq++ {
 		tag := "F"
 		if seq <= 0 {
 			tag = warmupTag
+		}
+		if seq == 1 {
+			sm, rm = newCPUMeter(senders...), newCPUMeter(ws.pids()...)
 		}
 		content := makeContent(tag, seq, o.size)
 		_, sentNS, _ := parseContent(content)
@@ -632,6 +641,9 @@ func fanRounds(ctx context.Context, ws *workers, o *opts, send func(content stri
 		}
 		if len(got) == len(ws.ws) && seq > 0 {
 			r.lasts = append(r.lasts, time.Duration(last-sentNS))
+		}
+		if seq == o.messages && seq > 0 {
+			r.cpu, r.recvCPU = sm.used()/time.Duration(seq), rm.used()/time.Duration(seq)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -49,7 +49,7 @@ func (c *conn) release() {
 // fan-out's workers), instead of starting a goroutine for it.
 func (c *conn) releaseHere() {
 	if c.unhold() {
-		c.flush()
+		c.flushHere()
 	}
 }
 

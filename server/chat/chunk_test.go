@@ -13,7 +13,7 @@ import (
 func copiedHeld(c *conn) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	held := len(c.out) * slotSize
+	held := framesWaiting(c) * slotSize
 	for _, b := range c.full {
 		held += cap(*b)
 	}

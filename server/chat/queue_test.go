@@ -150,7 +150,7 @@ func waitTaken(t *testing.T, c *conn) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c.mu.Lock()
-		taken := len(c.out) == 0
+		taken := framesWaiting(c) == 0
 		c.mu.Unlock()
 		if taken {
 			return
@@ -180,7 +180,7 @@ func TestHeldWriterWritesOnce(t *testing.T) {
 	}
 	c.release()
 	c.mu.Lock()
-	waiting, deferred := len(c.out), c.deferred
+	waiting, deferred := framesWaiting(c), c.deferred
 	c.mu.Unlock()
 	if waiting != len(frames) || !deferred {
 		t.Fatalf("one hold left: %d frames wait (deferred %v), want all %d waiting for the writer", waiting, deferred, len(frames))
@@ -192,4 +192,12 @@ func TestHeldWriterWritesOnce(t *testing.T) {
 	if want := "onetwothree"; err != nil || string(buf[:n]) != want {
 		t.Errorf("first read: got %q, %v, want %q: every held frame in one write", buf[:n], err, want)
 	}
+}
+
+// framesWaiting is how many frames wait for c's writer (c.mu held).
+func framesWaiting(c *conn) int {
+	if c.out == nil {
+		return 0
+	}
+	return len(*c.out)
 }
