@@ -54,8 +54,8 @@ const maxFrameBeforeLogin = 4096
 type conn struct {
 	// The writer's state, guarded by mu. It comes first, with the session fields
 	// a broadcast reads, so that queueing a broadcast frame touches one cache line
-	// of each session and writing it two, not five: a broadcast to 10,000 sessions
-	// spent a fifth of its time in user space waiting for its sessions' memory.
+	// of each session and writing it two: a broadcast touches thousands of
+	// sessions once each, and each line is a cache miss.
 	mu     sync.Mutex
 	out    *[][]byte // frames waiting for the writer; nil while none do
 	queued int       // what out and the batch being written hold (frameCost or copyCost each)
@@ -576,11 +576,11 @@ func (c *conn) copyFrame(f []byte) []byte {
 
 // writeNow writes what of frames the socket takes without waiting, with one
 // system call, and returns the rest (c.mu held, so that close cannot close the
-// socket meanwhile). A broadcast writes to thousands of sockets once each: going
-// around net.Conn, whose locks, poller state and deadline each cost a cache miss
-// per socket, made Go's write of a broadcast frame a third costlier than Redis's
-// write of the same frame to its subscribers. A socket that is full gets the rest
-// through net.Conn, which waits for it with the write deadline.
+// socket meanwhile). A broadcast writes to thousands of sockets once each, and
+// going through net.Conn, whose locks, poller state and deadline each cost a cache
+// miss per socket, was a third of the node's user-space time in a broadcast's
+// profile. A socket that is full gets the rest through net.Conn, which waits for
+// it with the write deadline.
 func (c *conn) writeNow(frames [][]byte) (rest [][]byte, err error) {
 	if c.fd < 0 {
 		return frames, nil
