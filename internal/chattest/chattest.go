@@ -104,7 +104,7 @@ func Build(tb testing.TB, pkg string, flags ...string) string {
 // executable; see Build.
 func ServerBinary(tb testing.TB) string {
 	tb.Helper()
-	if raceEnabled {
+	if RaceEnabled {
 		return Build(tb, "chat/server", "-race")
 	}
 	return Build(tb, "chat/server")

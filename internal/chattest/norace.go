@@ -2,6 +2,6 @@
 
 package chattest
 
-// raceEnabled is whether this test binary was built with -race: ServerBinary
-// builds the server the same way.
-const raceEnabled = false
+// RaceEnabled is whether this test binary was built with -race: ServerBinary
+// builds the server the same way, and tests that measure memory allow for it.
+const RaceEnabled = false

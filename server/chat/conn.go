@@ -130,29 +130,52 @@ func newConn(s *Server, nc net.Conn) *conn {
 	}
 }
 
-// serve runs the connection until it closes, then ends its session and waits
-// for what is queued to be written (or the writer to give up).
+// serve reads the connection on a goroutine counted in srv.goroutines. Once
+// the connection ends, it ends the session, waits for what is queued to be
+// written (or the writer to give up) and untracks the connection. Before that,
+// the reading may move on to a fresh goroutine (readLoop), which serves the rest.
 func (c *conn) serve() {
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.LoginTimeout))
-	reason := c.readLoop()
+	reason, movedOn := c.readLoop()
+	if movedOn {
+		return
+	}
 	c.br.drop()
 	c.endSession(reason)
 	<-c.gone
+	c.srv.untrack(c)
 }
 
 // readLoop reads and dispatches frames until one must end the connection. The
 // frames one read brought are a burst: their answers go out in one write, their
 // private messages in one Redis round trip (burst.go).
-func (c *conn) readLoop() closeReason {
+//
+// A goroutine that has handled a burst does not wait for the next frame itself:
+// with nothing buffered, it hands the reading on to a fresh goroutine and ends
+// (movedOn). Handling a frame grows the goroutine's stack to 8 KiB or more, and
+// the runtime halves the stack of a parked goroutine only while it uses less
+// than a quarter of it, counting 800 bytes of guard: a read waiting for data
+// uses about 1.5 KiB by that count, so an idle session would keep 4 KiB of stack
+// for as long as it is idle. A fresh goroutine starts with the stack the
+// runtime's goroutines used on average at the last collection, rounded up: 2 KiB
+// when most of them wait like this one. That is 2 KiB less per idle session, 37
+// MiB at 19,000, for a goroutine start per wait, which the p2p load does not show
+// (BENCHMARKS.md).
+func (c *conn) readLoop() (reason closeReason, movedOn bool) {
+	handled := false
 	for {
 		// Wait for a frame holding only the small buffer: most connections are idle.
 		c.br.release()
+		if handled && c.br.Buffered() == 0 {
+			c.srv.goTracked(c.serve)
+			return reasonNone, true
+		}
 		if _, err := c.br.Peek(1); err != nil {
-			return c.readFailed(err)
+			return c.readFailed(err), false
 		}
 		if reason, end := c.readBurst(); end {
-			return reason
+			return reason, false
 		}
+		handled = true
 	}
 }
 
@@ -206,7 +229,7 @@ func (c *conn) readBurst() (reason closeReason, end bool) {
 // bytes arrive and is garbage once handled, so that a connection holds no more
 // than the part of a frame it has received. Once logged in, a connection may stay
 // idle as long as it likes, but a frame it has started must arrive within
-// FrameTimeout; before login, the login deadline set in serve bounds everything.
+// FrameTimeout; before login, the login deadline set at accept bounds everything.
 func (c *conn) readFrame() (body []byte, inPlace bool, err error) {
 	limit := c.srv.cfg.MaxFrame
 	if c.user == 0 {

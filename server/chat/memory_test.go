@@ -16,6 +16,7 @@ import (
 
 	"chat/common/frame"
 	"chat/common/message"
+	"chat/internal/chattest"
 	"chat/internal/redistest"
 	"chat/server/chat"
 	"chat/server/model"
@@ -279,6 +280,48 @@ func TestStalledFramesCostWhatArrived(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIdleSessionsWaitOnSmallStacks checks that a session waiting for its next
+// frame does not keep the stack that handling its frames grew: the node's stack
+// memory per idle session must stay near a fresh goroutine's 2 KiB, where a
+// goroutine that handled a login and waits itself would keep 4 KiB (conn.readLoop).
+// The raw clients start no goroutines, so the stacks are the node's.
+func TestIdleSessionsWaitOnSmallStacks(t *testing.T) {
+	const sessions = 300
+	want := int64(3 << 10)
+	if chattest.RaceEnabled {
+		want *= 2 // the race detector's instrumentation doubles every stack
+	}
+	r := redistest.Start(t)
+	n := startNode(t, r, "n1", func(c *chat.Config) { c.PresenceLimit = 0 })
+	before := stacksInUse()
+	conns := make([]*rawConn, sessions)
+	parallel(t, sessions, func(j int) (err error) {
+		if conns[j], err = tryDialRaw(t, n.Addr); err != nil {
+			return err
+		}
+		if err := conns[j].tryLogin(j + 1); err != nil {
+			return err
+		}
+		return conns[j].request(message.PingMesType, message.PingMes{}, message.PongMesType, nil)
+	})
+	per := (int64(stacksInUse()) - int64(before)) / sessions
+	t.Logf("%d idle sessions: %d bytes of stack each", sessions, per)
+	if per > want {
+		t.Errorf("got %d bytes of stack per idle session, want at most %d", per, want)
+	}
+}
+
+// stacksInUse returns the bytes of goroutine stacks after the collections that
+// shrink what can shrink (each halves a stack at most once).
+func stacksInUse() uint64 {
+	var m runtime.MemStats
+	for range 4 {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&m)
+	return m.StackInuse
 }
 
 func TestMaxConns(t *testing.T) {

@@ -249,6 +249,9 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 5 * time.Millisecond
+		// The login deadline is set before track, so that Shutdown's deadline,
+		// set on tracked connections, comes after it.
+		nc.SetReadDeadline(time.Now().Add(s.cfg.LoginTimeout)) // cleared by the login
 		c := newConn(s, nc)
 		if !s.track(c) {
 			nc.Close()
@@ -256,7 +259,6 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		go func() {
 			defer s.goroutines.Done()
-			defer s.untrack(c)
 			c.serve()
 		}()
 	}
