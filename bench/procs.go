@@ -218,6 +218,20 @@ func forceGC(metrics string) {
 	}
 }
 
+// goMemory is what a server's Go runtime holds, in bytes, as its /metrics report it.
+type goMemory struct{ heap, stacks float64 }
+
+func (m goMemory) ok() bool { return m.heap > 0 && m.stacks > 0 }
+
+// readGoMemory reads the heap in use (live objects and the free space of their
+// spans) and the goroutine stacks of a server; zero where metrics is not served.
+func readGoMemory(metrics string) goMemory {
+	if metrics == "" {
+		return goMemory{}
+	}
+	return goMemory{heap: scrape(metrics, "go_memstats_heap_inuse_bytes"), stacks: scrape(metrics, "go_memstats_stack_inuse_bytes")}
+}
+
 // scrape reads an unlabelled metric of a server's /metrics.
 func scrape(metrics, name string) float64 {
 	c := http.Client{Timeout: 10 * time.Second}

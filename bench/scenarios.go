@@ -735,8 +735,10 @@ func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
 	pid := serverPID(o, servers[0])
 	deadline, _ := ctx.Deadline()
 	var before int64 = -1
+	var goBefore goMemory
 	if pid > 0 {
 		before = settledRSS(ctx, servers[0], pid, 10*time.Second)
+		goBefore = readGoMemory(servers[0].metrics)
 		e.logf("idle: server RSS before: %d KiB", before)
 	}
 	base := runBase()
@@ -771,6 +773,13 @@ func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
 		}
 		rows = append(rows, row{fmt.Sprintf("idle %d", o.users), "server RSS growth per connection",
 			fmt.Sprintf("%.2f KiB (%d → %d MiB)", per, before>>10, after>>10), "target ≤ 10 KiB", verdict})
+		if goAfter := readGoMemory(servers[0].metrics); goBefore.ok() && goAfter.ok() {
+			perConn := func(b, a float64) float64 { return (a - b) / 1024 / float64(conn) }
+			e.logf("idle: Go heap in use %.0f → %.0f MiB, stacks %.0f → %.0f MiB", goBefore.heap/(1<<20), goAfter.heap/(1<<20), goBefore.stacks/(1<<20), goAfter.stacks/(1<<20))
+			rows = append(rows, row{fmt.Sprintf("idle %d", o.users), "of which Go heap in use / goroutine stacks, per connection",
+				fmt.Sprintf("%.2f / %.2f KiB", perConn(goBefore.heap, goAfter.heap), perConn(goBefore.stacks, goAfter.stacks)),
+				"the rest: heap the runtime has not yet returned, runtime structures", ""})
+		}
 	}
 	connVerdict := "ok"
 	if conn != o.users {
