@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -283,45 +284,77 @@ func TestStalledFramesCostWhatArrived(t *testing.T) {
 }
 
 // TestIdleSessionsWaitOnSmallStacks checks that a session waiting for its next
-// frame does not keep the stack that handling its frames grew: the node's stack
+// frame does not keep the stack that handling its frames grew: a node's stack
 // memory per idle session must stay near a fresh goroutine's 2 KiB, where a
 // goroutine that handled a login and waits itself would keep 4 KiB (conn.readLoop).
-// The raw clients start no goroutines, so the stacks are the node's.
+// The node is a process of its own, so that its stacks are all there is to count.
 func TestIdleSessionsWaitOnSmallStacks(t *testing.T) {
 	const sessions = 300
-	want := int64(3 << 10)
+	want := 3 << 10
 	if chattest.RaceEnabled {
 		want *= 2 // the race detector's instrumentation doubles every stack
 	}
 	r := redistest.Start(t)
-	n := startNode(t, r, "n1", func(c *chat.Config) { c.PresenceLimit = 0 })
-	before := stacksInUse()
+	metricsAddr := chattest.FreeAddr(t)
+	p := startProcess(t, r, "-metrics-addr", metricsAddr, "-presence-limit", "-1")
+	checkFor(t, waitTimeout, "the metrics listening", func() bool {
+		res, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err == nil
+	})
+	before := stacksInUse(t, metricsAddr)
 	conns := make([]*rawConn, sessions)
 	parallel(t, sessions, func(j int) (err error) {
-		if conns[j], err = tryDialRaw(t, n.Addr); err != nil {
+		if conns[j], err = tryDialRaw(t, p.Addr); err != nil {
 			return err
 		}
-		if err := conns[j].tryLogin(j + 1); err != nil {
-			return err
-		}
+		return conns[j].tryLogin(j + 1)
+	})
+	// A goroutine starts with the average stack of the last collection: once the
+	// sessions wait, that is a waiting reader's. Then each handles a frame again.
+	collect(t, metricsAddr)
+	parallel(t, sessions, func(j int) error {
 		return conns[j].request(message.PingMesType, message.PingMes{}, message.PongMesType, nil)
 	})
-	per := (int64(stacksInUse()) - int64(before)) / sessions
+	per := (stacksInUse(t, metricsAddr) - before) / sessions
 	t.Logf("%d idle sessions: %d bytes of stack each", sessions, per)
 	if per > want {
 		t.Errorf("got %d bytes of stack per idle session, want at most %d", per, want)
 	}
 }
 
-// stacksInUse returns the bytes of goroutine stacks after the collections that
-// shrink what can shrink (each halves a stack at most once).
-func stacksInUse() uint64 {
-	var m runtime.MemStats
+// stacksInUse returns the goroutine stacks of the server process whose metrics
+// and pprof are on addr, after the collections that shrink what can shrink (each
+// halves a stack at most once).
+func stacksInUse(t testing.TB, addr string) int {
+	t.Helper()
+	collect(t, addr)
+	return int(metricIn(t, httpGet(t, "http://"+addr+"/metrics"), "go_memstats_stack_inuse_bytes"))
+}
+
+// collect has the server process whose pprof is on addr run four collections.
+func collect(t testing.TB, addr string) {
+	t.Helper()
 	for range 4 {
-		runtime.GC()
+		httpGet(t, "http://"+addr+"/debug/pprof/heap?gc=1")
 	}
-	runtime.ReadMemStats(&m)
-	return m.StackInuse
+}
+
+// httpGet returns the body of a GET of url that answered 200.
+func httpGet(t testing.TB, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d, %v", url, res.StatusCode, err)
+	}
+	return string(b)
 }
 
 func TestMaxConns(t *testing.T) {
@@ -368,7 +401,13 @@ func metric(t testing.TB, srv *chat.Server, name string) float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
+	return metricIn(t, rec.Body.String(), name)
+}
+
+// metricIn returns the value of an unlabelled metric in a /metrics page.
+func metricIn(t testing.TB, page, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(page, "\n") {
 		var v float64
 		if rest, ok := strings.CutPrefix(line, name+" "); ok {
 			if _, err := fmt.Sscan(rest, &v); err == nil {
