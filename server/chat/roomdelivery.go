@@ -25,7 +25,10 @@ type sessionRooms struct {
 	loaded bool // the memberships were read at login
 	ended  bool // the session ended: it joins no more of the node's room index
 	// answeredAt is when the login was answered (Unix ms): a message kept later
-	// did not wait for the login, whatever the rooms' first read finds.
+	// did not wait for the login, whatever the rooms' first read finds. Nor did
+	// one kept in that same millisecond, as far as anyone can tell: it may have
+	// been sent after the client read the answer, and such a message must not
+	// come marked offline.
 	answeredAt int64
 	rooms      map[int]*roomFeed // by room id
 	dirty      map[int]bool      // rooms to read on from their cursor
@@ -316,7 +319,7 @@ func (c *conn) queueRoomMessage(room int, feed *roomFeed, m model.Stored, f []by
 		return true // the sender has its own message
 	}
 	msgID := model.RoomMsgID(room, m.ID)
-	offline := feed.offlineUpTo != "" && model.CompareIDs(m.ID, feed.offlineUpTo) <= 0 && m.SentAt <= c.rooms.answeredAt
+	offline := feed.offlineUpTo != "" && model.CompareIDs(m.ID, feed.offlineUpTo) <= 0 && m.SentAt < c.rooms.answeredAt
 	if f == nil || offline {
 		var err error
 		f, err = message.EncodeFrame(message.RoomMesType, roomMes(room, feed.name, m, offline))
