@@ -158,8 +158,8 @@ func (c *conn) serve() {
 // for as long as it is idle. A fresh goroutine starts with the stack the
 // runtime's goroutines used on average at the last collection, rounded up: 2 KiB
 // when most of them wait like this one. That is 2 KiB less per idle session, 37
-// MiB at 19,000, for a goroutine start per wait, which the p2p load does not show
-// (BENCHMARKS.md).
+// MiB at 19,000, for a goroutine start per wait: the p2p, logins and cluster
+// loads show no cost beyond their noise (BENCHMARKS.md).
 func (c *conn) readLoop() (reason closeReason, movedOn bool) {
 	handled := false
 	for {
