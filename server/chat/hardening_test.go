@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -197,8 +196,7 @@ func TestTLSEndToEnd(t *testing.T) {
 
 func TestMetricsAfterScriptedSession(t *testing.T) {
 	r := redistest.Start(t)
-	metricsAddr := chattest.FreeAddr(t)
-	p := startProcess(t, r, "-metrics-addr", metricsAddr)
+	p, metricsAddr := startProcessWithMetrics(t, r)
 	alice := user(t, p.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, p.Addr, 2, "bob", message.ProtoAck)
 	if res := dial(t, p.Addr).login(1, "wrong-password", 2); res.Code != message.CodeWrongPassword {
@@ -209,19 +207,8 @@ func TestMetricsAfterScriptedSession(t *testing.T) {
 	alice.send(message.PrivateMesType, message.PrivateMes{ToUserID: 2, Content: "hi"})
 	bob.next(message.PrivateMesType, nil)
 
-	get := func(path string) (int, string) {
-		res, err := http.Get("http://" + metricsAddr + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
-	if code, body := get("/healthz"); code != http.StatusOK {
-		t.Fatalf("/healthz: got %d %q, want 200", code, body)
-	}
-	_, body := get("/metrics")
+	httpGet(t, "http://"+metricsAddr+"/healthz")
+	body := httpGet(t, "http://"+metricsAddr+"/metrics")
 	for _, want := range []string{
 		`chat_connections 3`,
 		`chat_logins_total{result="ok"} 2`,

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -147,6 +148,38 @@ func startProcessAt(t testing.TB, r *redistest.Server, addr string, args ...stri
 	all := append([]string{"-rate-private", "0", "-rate-group", "0", "-heartbeat", "500ms",
 		"-registrations-per-address", "0", "-logins-per-user", "0", "-login-failures-per-address", "0"}, args...)
 	return chattest.StartServerAt(t, addr, r.Addr, all...)
+}
+
+// startProcessWithMetrics is startProcess with -metrics-addr, once /metrics
+// answers (the metrics endpoint may start listening after the chat port); it
+// returns the metrics address too.
+func startProcessWithMetrics(t testing.TB, r *redistest.Server, args ...string) (*chattest.Process, string) {
+	t.Helper()
+	addr := chattest.FreeAddr(t)
+	p := startProcess(t, r, append([]string{"-metrics-addr", addr}, args...)...)
+	checkFor(t, waitTimeout, "the metrics endpoint to answer", func() bool {
+		res, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err == nil
+	})
+	return p, addr
+}
+
+// httpGet returns the body of a GET of url that answered 200.
+func httpGet(t testing.TB, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d, %v", url, res.StatusCode, err)
+	}
+	return string(b)
 }
 
 // rawFrame frames a body given as text, as is.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -295,15 +294,7 @@ func TestIdleSessionsWaitOnSmallStacks(t *testing.T) {
 		want *= 2 // the race detector's instrumentation doubles every stack
 	}
 	r := redistest.Start(t)
-	metricsAddr := chattest.FreeAddr(t)
-	p := startProcess(t, r, "-metrics-addr", metricsAddr, "-presence-limit", "-1")
-	checkFor(t, waitTimeout, "the metrics listening", func() bool {
-		res, err := http.Get("http://" + metricsAddr + "/metrics")
-		if err == nil {
-			res.Body.Close()
-		}
-		return err == nil
-	})
+	p, metricsAddr := startProcessWithMetrics(t, r, "-presence-limit", "-1")
 	before := stacksInUse(t, metricsAddr)
 	conns := make([]*rawConn, sessions)
 	parallel(t, sessions, func(j int) (err error) {
@@ -340,21 +331,6 @@ func collect(t testing.TB, addr string) {
 	for range 4 {
 		httpGet(t, "http://"+addr+"/debug/pprof/heap?gc=1")
 	}
-}
-
-// httpGet returns the body of a GET of url that answered 200.
-func httpGet(t testing.TB, url string) string {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d, %v", url, res.StatusCode, err)
-	}
-	return string(b)
 }
 
 func TestMaxConns(t *testing.T) {
