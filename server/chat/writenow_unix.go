@@ -23,8 +23,8 @@ func socketFD(nc net.Conn) int32 {
 	return fd
 }
 
-// maxWriteNowFrames is how many frames one writev takes; what is left waits
-// for the next round.
+// maxWriteNowFrames is how many frames one writev takes; what is left goes on
+// through net.Conn, as what a full socket did not take does (writeNow).
 const maxWriteNowFrames = 64
 
 // writeNonblocking writes frames to the socket fd with one write or writev
