@@ -52,6 +52,7 @@ type Server struct {
 
 	bin          string
 	args         []string      // Config.Args
+	cluster      bool          // Config.Cluster
 	readyTimeout time.Duration // Config.ReadyTimeout, or readyTimeout
 	port         int
 	logPath      string // redis's own log file (--logfile)
@@ -72,6 +73,9 @@ type Config struct {
 	Args []string
 	// ReadyTimeout bounds the wait for PONG after the start; zero means 10 s.
 	ReadyTimeout time.Duration
+	// Cluster starts a node of a Redis Cluster (cluster-enabled, a node timeout
+	// of one second) on a port whose cluster bus port, 10000 above, is free too.
+	Cluster bool
 }
 
 // Launch starts redis-server on a free loopback port in cfg.Dir with AOF on
@@ -90,6 +94,7 @@ func Launch(cfg Config) (*Server, error) {
 		Dir:          cfg.Dir,
 		bin:          bin,
 		args:         cfg.Args,
+		cluster:      cfg.Cluster,
 		readyTimeout: cfg.ReadyTimeout,
 		logPath:      filepath.Join(cfg.Dir, "redis.log"),
 		outPath:      filepath.Join(cfg.Dir, "redis.out"),
@@ -99,7 +104,11 @@ func Launch(cfg Config) (*Server, error) {
 	}
 	var lastErr error
 	for range startAttempts {
-		port, err := freePort()
+		pick := freePort
+		if cfg.Cluster {
+			pick = freeClusterPort
+		}
+		port, err := pick()
 		if err != nil {
 			return nil, fmt.Errorf("picking a free port: %w", err)
 		}
@@ -234,7 +243,8 @@ func (s *Server) start() error {
 		"--appendfsync", "always",
 		"--save", "",
 		"--protected-mode", "no",
-	}, s.args...)
+	}, s.clusterArgs()...)
+	args = append(args, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.Dir
 	cmd.Stdout = out

@@ -1,0 +1,379 @@
+package rediscluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"chat/internal/redistest"
+)
+
+func newClient(t *testing.T, rc *redistest.Cluster) *Cluster {
+	t.Helper()
+	c, err := New(Config{Seeds: rc.Seeds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var echoScript = redis.NewScript(1, `redis.call("SET", KEYS[1], ARGV[1]) return redis.call("GET", KEYS[1])`)
+
+func TestClusterRouting(t *testing.T) {
+	rc := redistest.StartCluster(t)
+	c := newClient(t, rc)
+	ctx := testCtx(t, 10*time.Second)
+
+	primaries, err := c.Primaries(ctx)
+	if err != nil || len(primaries) != 3 {
+		t.Fatalf("Primaries: got %v, %v, want 3 addresses", primaries, err)
+	}
+	t.Run("Do", func(t *testing.T) {
+		for i := range 50 {
+			k := fmt.Sprint("key:", i)
+			if _, err := c.Do(ctx, k, "SET", k, i); err != nil {
+				t.Fatalf("SET %s: %v", k, err)
+			}
+			// Each key is where the cluster says it is.
+			got, err := redis.Int(rc.PrimaryOf(t, k).Do(t, "GET", k), nil)
+			if err != nil || got != i {
+				t.Fatalf("GET %s on its primary: got %d, %v, want %d", k, got, err, i)
+			}
+			addr, err := c.Addr(ctx, k)
+			if err != nil || addr != rc.PrimaryOf(t, k).Addr {
+				t.Fatalf("Addr(%s): got %s, %v, want %s", k, addr, err, rc.PrimaryOf(t, k).Addr)
+			}
+		}
+	})
+	t.Run("Pipeline", func(t *testing.T) {
+		var cmds []Cmd
+		for i := range 200 {
+			k := fmt.Sprint("p:", i)
+			cmds = append(cmds, Cmd{Key: k, Name: "INCRBY", Args: []any{k, i}})
+			if i%3 == 0 { // scripts among commands: the first finds no script cached
+				cmds = append(cmds, Cmd{Key: k, Script: echoScript, Args: []any{k, fmt.Sprint("s", i)}})
+			}
+		}
+		cmds = append(cmds, Cmd{Key: "p:1", Name: "HGET", Args: []any{"p:1", "f"}}) // WRONGTYPE
+		res := c.Pipeline(ctx, cmds)
+		if len(res) != len(cmds) {
+			t.Fatalf("got %d results, want %d", len(res), len(cmds))
+		}
+		for j, r := range res[:len(res)-1] {
+			cmd := cmds[j]
+			var want any
+			var got any
+			if cmd.Script != nil {
+				want = cmd.Args[1]
+				got, _ = redis.String(r.Reply, r.Err)
+			} else {
+				want = int64(cmd.Args[1].(int))
+				got = r.Reply
+			}
+			if r.Err != nil || got != want {
+				t.Fatalf("command %d (%s %v): got %v, %v, want %v", j, cmd.Name, cmd.Args, got, r.Err, want)
+			}
+		}
+		var e redis.Error
+		if last := res[len(res)-1]; !errors.As(last.Err, &e) || !strings.HasPrefix(string(e), "WRONGTYPE") {
+			t.Errorf("HGET on a string: got %v, %v, want WRONGTYPE", last.Reply, last.Err)
+		}
+	})
+	t.Run("DoScript", func(t *testing.T) {
+		got, err := redis.String(c.DoScript(ctx, echoScript, "{s}a", "{s}a", "x"))
+		if err != nil || got != "x" {
+			t.Errorf("DoScript: got %q, %v, want x", got, err)
+		}
+	})
+}
+
+// migrate moves slot from src to dst the way redis-cli does: IMPORTING on dst,
+// MIGRATING on src, the keys moved, then the slot given to dst on every primary.
+// With finish false it stops after moving keys, leaving the slot migrating.
+type migration struct {
+	rc       *redistest.Cluster
+	slot     int
+	src, dst *redistest.Server
+}
+
+func (m migration) begin(t *testing.T) {
+	m.dst.Do(t, "CLUSTER", "SETSLOT", m.slot, "IMPORTING", m.src.NodeID(t))
+	m.src.Do(t, "CLUSTER", "SETSLOT", m.slot, "MIGRATING", m.dst.NodeID(t))
+}
+
+func (m migration) move(t *testing.T, keys ...string) {
+	host, port, _ := net.SplitHostPort(m.dst.Addr)
+	args := []any{host, port, "", 0, 5000, "KEYS"}
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	m.src.Do(t, "MIGRATE", args...)
+}
+
+func (m migration) finish(t *testing.T) {
+	id := m.dst.NodeID(t)
+	m.dst.Do(t, "CLUSTER", "SETSLOT", m.slot, "NODE", id)
+	m.src.Do(t, "CLUSTER", "SETSLOT", m.slot, "NODE", id)
+	for _, p := range m.rc.Primaries(t) {
+		if p != m.src && p != m.dst {
+			p.Do(t, "CLUSTER", "SETSLOT", m.slot, "NODE", id)
+		}
+	}
+}
+
+func otherPrimary(t *testing.T, rc *redistest.Cluster, not *redistest.Server) *redistest.Server {
+	for _, p := range rc.Primaries(t) {
+		if p != not {
+			return p
+		}
+	}
+	t.Fatal("no other primary")
+	return nil
+}
+
+func TestClusterRedirections(t *testing.T) {
+	rc := redistest.StartCluster(t)
+	c := newClient(t, rc)
+	ctx := testCtx(t, 20*time.Second)
+
+	t.Run("MOVED", func(t *testing.T) {
+		k := "{moved}k"
+		if _, err := c.Do(ctx, k, "SET", k, "v"); err != nil {
+			t.Fatal(err)
+		}
+		src := rc.PrimaryOf(t, k)
+		m := migration{rc, Slot(k), src, otherPrimary(t, rc, src)}
+		m.begin(t)
+		m.move(t, k)
+		m.finish(t)
+		// The client's map still names src: src answers MOVED.
+		got, err := redis.String(c.Do(ctx, k, "GET", k))
+		if err != nil || got != "v" {
+			t.Fatalf("GET after the slot moved: got %q, %v, want v", got, err)
+		}
+		if addr, _ := c.Addr(ctx, k); addr != m.dst.Addr {
+			t.Errorf("the slot's node after MOVED: got %s, want %s", addr, m.dst.Addr)
+		}
+	})
+	t.Run("ASK", func(t *testing.T) {
+		moved, stays := "{ask}moved", "{ask}stays"
+		for _, k := range []string{moved, stays} {
+			if _, err := c.Do(ctx, k, "SET", k, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		src := rc.PrimaryOf(t, moved)
+		m := migration{rc, Slot(moved), src, otherPrimary(t, rc, src)}
+		m.begin(t)
+		m.move(t, moved)
+		// src answers ASK for the key it no longer holds, and serves the other.
+		res := c.Pipeline(ctx, []Cmd{
+			{Key: moved, Name: "GET", Args: []any{moved}},
+			{Key: stays, Name: "GET", Args: []any{stays}},
+			{Key: moved, Script: echoScript, Args: []any{moved, "new"}},
+		})
+		for i, want := range []string{moved, stays, "new"} {
+			if got, err := redis.String(res[i].Reply, res[i].Err); err != nil || got != want {
+				t.Errorf("command %d during the migration: got %q, %v, want %q", i, got, err, want)
+			}
+		}
+		// ASK does not change the map: the slot is still src's until it is moved.
+		if addr, _ := c.Addr(ctx, moved); addr != src.Addr {
+			t.Errorf("the slot's node after ASK: got %s, want %s", addr, src.Addr)
+		}
+		m.move(t, stays)
+		m.finish(t)
+	})
+	t.Run("TRYAGAIN", func(t *testing.T) {
+		a, b := "{try}a", "{try}b"
+		for _, k := range []string{a, b} {
+			if _, err := c.Do(ctx, k, "SET", k, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		src := rc.PrimaryOf(t, a)
+		m := migration{rc, Slot(a), src, otherPrimary(t, rc, src)}
+		m.begin(t)
+		m.move(t, a)
+		// With the keys split between two nodes, MGET gets TRYAGAIN until the
+		// migration ends; then MOVED, and the reply from dst.
+		type reply struct {
+			vals []string
+			err  error
+		}
+		done := make(chan reply, 1)
+		go func() {
+			v, err := redis.Strings(c.Do(ctx, a, "MGET", a, b))
+			done <- reply{v, err}
+		}()
+		select {
+		case r := <-done:
+			t.Fatalf("MGET during the migration: got %v, %v before it ended, want it to wait", r.vals, r.err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		m.move(t, b)
+		m.finish(t)
+		r := <-done
+		if r.err != nil || len(r.vals) != 2 || r.vals[0] != a || r.vals[1] != b {
+			t.Errorf("MGET after the migration: got %v, %v, want [%s %s]", r.vals, r.err, a, b)
+		}
+	})
+	t.Run("TRYAGAIN until the context ends", func(t *testing.T) {
+		a, b := "{stuck}a", "{stuck}b"
+		for _, k := range []string{a, b} {
+			if _, err := c.Do(ctx, k, "SET", k, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		src := rc.PrimaryOf(t, a)
+		m := migration{rc, Slot(a), src, otherPrimary(t, rc, src)}
+		m.begin(t)
+		m.move(t, a)
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := c.Do(short, a, "MGET", a, b)
+		var e redis.Error
+		if !errors.As(err, &e) || !strings.HasPrefix(string(e), "TRYAGAIN") || time.Since(start) > time.Second {
+			t.Errorf("MGET on a migration that does not end: got %v after %v, want TRYAGAIN after about 300ms", err, time.Since(start))
+		}
+		m.move(t, b)
+		m.finish(t)
+	})
+}
+
+// A primary killed: a request on a connection to it fails, the next ones wait
+// for the replica to take over, then succeed, within 5 s.
+func TestClusterFailover(t *testing.T) {
+	rc := redistest.StartCluster(t)
+	c := newClient(t, rc)
+	ctx := testCtx(t, 30*time.Second)
+	k := "{fail}k"
+	if _, err := c.Do(ctx, k, "SET", k, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(ctx, k, "WAIT", 1, 5000); err != nil {
+		t.Fatal(err)
+	}
+	p := rc.PrimaryOf(t, k)
+	start := time.Now()
+	p.Kill(t)
+	failed := 0
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		got, err := redis.String(c.Do(rctx, k, "GET", k))
+		cancel()
+		if err == nil {
+			if got != "v" {
+				t.Errorf("GET after the failover: got %q, want v", got)
+			}
+			break
+		}
+		if failed++; failed > 1 {
+			t.Fatalf("GET %d after the kill: %v; want one failure at most (the connection the kill cut)", failed, err)
+		}
+	}
+	took := time.Since(start)
+	t.Logf("served again %v after the kill (%d failed request)", took, failed)
+	if took > 5*time.Second {
+		t.Errorf("served again %v after the kill, want within 5s", took)
+	}
+	if addr, _ := c.Addr(ctx, k); addr == p.Addr {
+		t.Errorf("the map still names the killed primary")
+	}
+}
+
+// Slots moved to a new primary while commands flow: none fails, every value
+// is found afterwards where the cluster says.
+func TestClusterGrows(t *testing.T) {
+	rc := redistest.StartCluster(t)
+	c := newClient(t, rc)
+	ctx := testCtx(t, 2*time.Minute)
+	const keys = 200
+	for i := range keys {
+		k := fmt.Sprint("g:", i)
+		if _, err := c.Do(ctx, k, "RPUSH", k, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	rounds := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 1; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var cmds []Cmd
+			for i := range keys {
+				k := fmt.Sprint("g:", i)
+				cmds = append(cmds, Cmd{Key: k, Name: "RPUSH", Args: []any{k, n}})
+			}
+			for i, r := range c.Pipeline(ctx, cmds) {
+				if r.Err != nil {
+					select {
+					case errs <- fmt.Errorf("round %d, RPUSH g:%d: %w", n, i, r.Err):
+					default:
+					}
+					return
+				}
+			}
+			rounds = n
+			time.Sleep(2 * time.Millisecond) // a steady flow, not a flood, on a small machine
+		}
+	}()
+	rc.AddPrimary(t)
+	err := rc.RebalanceErr()
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	t.Logf("%d rounds of %d RPUSH during the rebalance", rounds, keys)
+	if got := len(rc.Primaries(t)); got != 4 {
+		t.Fatalf("got %d primaries, want 4", got)
+	}
+	moved := 0
+	for i := range keys {
+		k := fmt.Sprint("g:", i)
+		vals, err := redis.Ints(c.Do(ctx, k, "LRANGE", k, 0, -1))
+		if err != nil || len(vals) != rounds+1 {
+			t.Fatalf("LRANGE %s: got %d values, %v, want %d", k, len(vals), err, rounds+1)
+		}
+		for j, v := range vals {
+			if v != j {
+				t.Fatalf("LRANGE %s: got %v at %d, want %d (in order)", k, v, j, j)
+			}
+		}
+		if rc.PrimaryOf(t, k) == rc.Nodes[len(rc.Nodes)-1] {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Errorf("no key moved to the new primary")
+	}
+}
