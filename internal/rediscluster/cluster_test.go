@@ -93,6 +93,50 @@ func TestClusterRouting(t *testing.T) {
 			t.Errorf("HGET on a string: got %v, %v, want WRONGTYPE", last.Reply, last.Err)
 		}
 	})
+	t.Run("Conn", func(t *testing.T) {
+		pool := c.Pool()
+		defer pool.Close()
+		conn, err := pool.GetContext(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// A script by redigo's Script: EVALSHA, then EVAL on NOSCRIPT, both routed.
+		script := redis.NewScript(1, `return redis.call("INCR", KEYS[1])`)
+		for i := 1; i <= 2; i++ {
+			if got, err := redis.Int(script.Do(conn, "{c}n")); err != nil || got != i {
+				t.Fatalf("script call %d: got %d, %v, want %d", i, got, err, i)
+			}
+		}
+		// A pipeline over several primaries keeps its order.
+		for i := range 20 {
+			conn.Send("SET", fmt.Sprint("c:", i), i)
+		}
+		for i := range 20 {
+			conn.Send("GET", fmt.Sprint("c:", i))
+		}
+		r, err := redis.Values(conn.Do(""))
+		if err != nil || len(r) != 40 {
+			t.Fatalf("pipeline: got %d replies, %v, want 40", len(r), err)
+		}
+		for i := range 20 {
+			if got, _ := redis.Int(r[20+i], nil); got != i {
+				t.Errorf("GET c:%d in the pipeline: got %v, want %d", i, r[20+i], i)
+			}
+		}
+		// Send, Flush, Receive; an error reply among them.
+		conn.Send("HGET", "c:1", "f")
+		conn.Send("GET", "c:2")
+		if err := conn.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Receive(); err == nil || !strings.HasPrefix(err.Error(), "WRONGTYPE") {
+			t.Errorf("Receive HGET on a string: got %v, want WRONGTYPE", err)
+		}
+		if got, err := redis.Int(conn.Receive()); err != nil || got != 2 {
+			t.Errorf("Receive GET c:2: got %d, %v, want 2", got, err)
+		}
+	})
 	t.Run("DoScript", func(t *testing.T) {
 		got, err := redis.String(c.DoScript(ctx, echoScript, "{s}a", "{s}a", "x"))
 		if err != nil || got != "x" {
