@@ -233,7 +233,7 @@ func TestClassicPrivateMessages(t *testing.T) {
 		t.Errorf("got %d PrivateMes on a classic session, want 0", k)
 	}
 	// Written, hence gone from the inbox.
-	inboxEmpty := func() bool { return r.Do(t, "XLEN", "inbox:2") == int64(0) }
+	inboxEmpty := func() bool { return r.Do(t, "XLEN", "inbox:{2}") == int64(0) }
 	checkFor(t, waitTimeout, "the inbox to be emptied", inboxEmpty)
 
 	// Offline: kept, then given once at the next login, marked offline.

@@ -70,10 +70,10 @@ func ackAll(c *client, ids ...string) {
 }
 
 // acked reports whether user's cursor in room is at the room message msgID: the
-// acknowledgement reached Redis (the hash "rooms:<user>" of docs/SCALING.md).
+// acknowledgement reached Redis (the hash "rooms:{<user>}" of docs/SCALING.md).
 func acked(t *testing.T, r *redistest.Server, user, room int, msgID string) bool {
 	_, id, _ := strings.Cut(msgID, ":")
-	cursor, _ := r.Do(t, "HGET", fmt.Sprint("rooms:", user), room).([]byte)
+	cursor, _ := r.Do(t, "HGET", fmt.Sprint("rooms:{", user, "}"), room).([]byte)
 	return string(cursor) == id
 }
 

@@ -52,8 +52,8 @@ func TestAckTakesTheGoodIdsOneByOne(t *testing.T) {
 	if e.Code != message.CodeInvalid || e.RefType != message.AckMesType || !strings.HasPrefix(e.Error, "3 ") {
 		t.Errorf("got %+v, want 422 for the 3 ids that are not message ids", e)
 	}
-	checkFor(t, waitTimeout, "bob's two good acks to be taken", func() bool { return xlen(t, r, "inbox:2") == 1 })
-	if got := xlen(t, r, "inbox:1"); got != 1 {
+	checkFor(t, waitTimeout, "bob's two good acks to be taken", func() bool { return xlen(t, r, "inbox:{2}") == 1 })
+	if got := xlen(t, r, "inbox:{1}"); got != 1 {
 		t.Errorf("alice's inbox holds %d messages after bob acked her message's id, want 1", got)
 	}
 	if !strings.Contains(scrape(t, n), "chat_acks_ignored_total 3") {
@@ -63,7 +63,7 @@ func TestAckTakesTheGoodIdsOneByOne(t *testing.T) {
 	// The last ack empties the inbox: its stream goes.
 	bob.send(message.AckMesType, message.AckMes{MsgIDs: ids[2:]})
 	checkFor(t, waitTimeout, "bob's empty inbox to be deleted", func() bool {
-		return r.Do(t, "EXISTS", "inbox:2").(int64) == 0
+		return r.Do(t, "EXISTS", "inbox:{2}").(int64) == 0
 	})
 	// A new message makes it again, with an id above the ones bob has seen.
 	if res := alice.private(2, "after", ""); res.Code != message.CodeOK || model.CompareIDs(res.MsgID, ids[2]) <= 0 {
@@ -79,8 +79,8 @@ func TestAckRemovalFailureIsCounted(t *testing.T) {
 	n := startNode(t, r, "n1", nil)
 	_, bob, ids := offlineMessages(t, n, 1)
 	// Something that is not a stream where bob's inbox was: the removal fails.
-	r.Do(t, "DEL", "inbox:2")
-	r.Do(t, "SET", "inbox:2", "not a stream")
+	r.Do(t, "DEL", "inbox:{2}")
+	r.Do(t, "SET", "inbox:{2}", "not a stream")
 	bob.send(message.AckMesType, message.AckMes{MsgIDs: ids})
 	checkFor(t, waitTimeout, "the failed removal to be counted", func() bool {
 		return strings.Contains(scrape(t, n), "chat_ack_removals_failed_total 1")
@@ -102,7 +102,7 @@ func TestInboxCap(t *testing.T) {
 	if res.Code != message.CodeRateLimited || !strings.Contains(res.Error, "inbox full") || res.MsgID != "" {
 		t.Errorf("a message beyond the cap: got %+v, want 429 inbox full without a msgId", res)
 	}
-	if got := xlen(t, r, "inbox:2"); got != most {
+	if got := xlen(t, r, "inbox:{2}"); got != most {
 		t.Errorf("inbox holds %d messages, want %d", got, most)
 	}
 	// Everything acknowledged arrives.
@@ -128,11 +128,11 @@ func TestDedupKeysHoldNoClientBytes(t *testing.T) {
 	if len(keys) != 5 {
 		t.Fatalf("got dedup keys %q, want 5", keys)
 	}
-	form := regexp.MustCompile(`^dedup:1:[0-9a-f]{32}$`)
+	form := regexp.MustCompile(`^dedup:\{1\}:[0-9a-f]{32}$`)
 	for _, k := range keys {
 		key := string(k.([]byte))
 		if !form.MatchString(key) {
-			t.Errorf("dedup key %q: want dedup:<sender>:<32 hex digits>", key)
+			t.Errorf("dedup key %q: want dedup:{<sender>}:<32 hex digits>", key)
 		}
 		if ttl := r.Do(t, "PTTL", key).(int64); ttl <= 0 {
 			t.Errorf("dedup key %q has PTTL %d, want a bounded life", key, ttl)

@@ -76,7 +76,7 @@ func TestSendBurst(t *testing.T) {
 func TestSendBurstAfterFutureHistory(t *testing.T) {
 	inbox, _, r := storeOn(t, model.Retention{}, 2)
 	ctx := context.Background()
-	r.Do(t, "XADD", "hist:1:2", "9999999999999-5", "f", "2", "n", "u2", "c", "from the future")
+	r.Do(t, "XADD", "hist:{1:2}", "9999999999999-5", "f", "2", "n", "u2", "c", "from the future")
 	res, errs := inbox.Send(ctx, 1, "u1", []model.SendRequest{{To: 2, Content: "x"}, {To: 2, Content: "y"}}, model.SendLimits{})
 	if errs[0] != nil || errs[1] != nil {
 		t.Fatal(errs)

@@ -10,7 +10,7 @@ import (
 )
 
 // History: every private message is kept, with the id its recipient gets, in one
-// stream per conversation ("hist:<lower id>:<higher id>", both directions); a room
+// stream per conversation ("hist:{<lower id>:<higher id>}", both directions); a room
 // message is kept once, in its room's stream, which is both the room's backlog and
 // its history. Both are bounded by a Retention.
 
@@ -61,7 +61,8 @@ func (b *RedisInbox) History(ctx context.Context, user, other int, before string
 	if err != nil {
 		return nil, false, err
 	}
-	exists, err := redis.Bool(conn.Do("HEXISTS", usersKey, other))
+	cmd, args := accountsOn(b.pool).exists(other)
+	exists, err := redis.Bool(conn.Do(cmd, args...))
 	conn.Close()
 	if err != nil {
 		return nil, false, err

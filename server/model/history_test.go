@@ -34,7 +34,7 @@ func TestPrivateHistoryTakesTheDeliveredID(t *testing.T) {
 	inbox, _, r := storeOn(t, model.Retention{}, 2)
 	ctx := context.Background()
 	// A reply from 2 to 1 took an id later than any 2's inbox will give now.
-	r.Do(t, "XADD", "hist:1:2", "9999999999999-5", "f", "2", "n", "u2", "c", "from the future")
+	r.Do(t, "XADD", "hist:{1:2}", "9999999999999-5", "f", "2", "n", "u2", "c", "from the future")
 	res, err := inbox.SendOne(ctx, 1, "u1", 2, "hello", "", model.SendLimits{})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func TestRetentionBoundsHistory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, key := range []string{"hist:1:2", fmt.Sprintf("room:%d:log", room)} {
+	for _, key := range []string{"hist:{1:2}", model.RoomLogKey(room)} {
 		n, _ := redis.Int(r.Do(t, "XLEN", key), nil)
 		// Trimming removes whole stream nodes (100 entries by default).
 		if n < keep.MaxLen || n > keep.MaxLen+100 {
@@ -124,7 +124,7 @@ func TestHistoryMemoryPerMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, key := range []string{"hist:1:2", fmt.Sprintf("room:%d:log", room)} {
+	for _, key := range []string{"hist:{1:2}", model.RoomLogKey(room)} {
 		bytes, _ := redis.Int(r.Do(t, "MEMORY", "USAGE", key, "SAMPLES", 0), nil)
 		per := float64(bytes) / messages
 		t.Logf("MEMORY USAGE %s SAMPLES 0: %d bytes for %d messages of %d bytes: %.0f bytes per message", key, bytes, messages, size, per)

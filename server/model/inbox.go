@@ -20,6 +20,7 @@ type RedisInbox struct {
 	dedupTTL time.Duration
 	keep     Retention // of the conversations' history
 	sends    *batcher
+	cluster  *clusterSends // on a Redis Cluster, the steps that replace sends
 }
 
 // sendLeaders is how many pipelines of sends may be in Redis at once.
@@ -29,7 +30,8 @@ const sendLeaders = 4
 // dedupTTL, and every message is kept in its conversation's history as keep says
 // (zero fields take DefaultRetention's).
 func NewRedisInbox(pool *redis.Pool, dedupTTL time.Duration, keep Retention) *RedisInbox {
-	return &RedisInbox{pool: pool, dedupTTL: dedupTTL, keep: keep.orDefault(), sends: newBatcher(pool, sendScript, sendLeaders)}
+	return &RedisInbox{pool: pool, dedupTTL: dedupTTL, keep: keep.orDefault(), sends: newBatcher(pool, sendScript, sendLeaders),
+		cluster: newClusterSends(pool)}
 }
 
 // Outcome of a send.
@@ -71,6 +73,9 @@ func (b *RedisInbox) Send(ctx context.Context, from int, fromName string, reqs [
 	errs := make([]error, len(reqs))
 	if len(reqs) == 0 {
 		return results, errs
+	}
+	if b.cluster != nil {
+		return b.cluster.send(ctx, b, from, fromName, reqs, lim)
 	}
 	// The recipients, each once, in order of first message: rcpt[k] is request
 	// k's recipient's index (from 0) in to.

@@ -41,4 +41,9 @@ var (
 	loginReleaseScript  = newScript(reservedCounters, "login_release")
 	loginFailScript     = newScript(1, "login_fail")
 	ackScript           = newScript(1, "ack")
+
+	// On a Redis Cluster, the steps of the scripts above that span several slots.
+	rateTakeScript    = newScript(1, "rate_take")
+	sendInboxScript   = newScript(-1, "send_inbox")
+	sendHistoryScript = newScript(1, "send_history")
 )

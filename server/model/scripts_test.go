@@ -38,6 +38,7 @@ func TestScriptsLoad(t *testing.T) {
 		"room_create": roomCreateScript, "room_join": roomJoinScript, "room_remove": roomRemoveScript,
 		"room_send": roomSendScript, "room_ack": roomAckScript,
 		"rate": rateScript, "login_reserve": loginReserveScript, "login_release": loginReleaseScript, "login_fail": loginFailScript, "ack": ackScript,
+		"rate_take": rateTakeScript, "send_inbox": sendInboxScript, "send_history": sendHistoryScript,
 	}
 	files, _ := fs.Glob(luaFiles, "lua/*.lua")
 	for _, f := range files {

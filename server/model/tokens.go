@@ -42,7 +42,8 @@ func (s *RedisUserStore) AuthenticateToken(ctx context.Context, userID int, toke
 	}
 	defer conn.Close()
 	conn.Send("EXISTS", tokenKey(userID, hashToken(token)))
-	conn.Send("HGET", usersKey, userID)
+	cmd, args := s.accounts.get(userID)
+	conn.Send(cmd, args...)
 	r, err := redis.Values(conn.Do(""))
 	if err != nil {
 		return message.User{}, err

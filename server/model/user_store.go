@@ -13,15 +13,16 @@ import (
 )
 
 // RedisUserStore keeps accounts in the hash "users", one JSON value per user id,
-// as the classic course does.
+// as the classic course does; on a Redis Cluster, one key per user (accounts).
 type RedisUserStore struct {
-	pool *redis.Pool
-	cost int // bcrypt cost of new hashes
+	pool     *redis.Pool
+	cost     int // bcrypt cost of new hashes
+	accounts accounts
 }
 
 // NewRedisUserStore returns a store that hashes passwords with bcrypt at cost.
 func NewRedisUserStore(pool *redis.Pool, cost int) *RedisUserStore {
-	return &RedisUserStore{pool: pool, cost: cost}
+	return &RedisUserStore{pool: pool, cost: cost, accounts: accountsOn(pool)}
 }
 
 // Register creates u, storing a hash of its password. It returns ErrUserExists
@@ -43,7 +44,8 @@ func (s *RedisUserStore) Register(ctx context.Context, u message.User) error {
 		return err
 	}
 	defer conn.Close()
-	created, err := redis.Bool(conn.Do("HSETNX", usersKey, u.UserID, data))
+	cmd, args := s.accounts.create(u.UserID, data)
+	created, err := s.accounts.created(conn.Do(cmd, args...))
 	if err != nil {
 		return err
 	}
@@ -61,7 +63,8 @@ func (s *RedisUserStore) Exists(ctx context.Context, id int) (bool, error) {
 		return false, err
 	}
 	defer conn.Close()
-	return redis.Bool(conn.Do("HEXISTS", usersKey, id))
+	cmd, args := s.accounts.exists(id)
+	return redis.Bool(conn.Do(cmd, args...))
 }
 
 // Authenticate returns the user whose id and password match. A password stored in
@@ -73,7 +76,8 @@ func (s *RedisUserStore) Authenticate(ctx context.Context, id int, password stri
 		return message.User{}, err
 	}
 	defer conn.Close()
-	raw, err := redis.Bytes(conn.Do("HGET", usersKey, id))
+	cmd, args := s.accounts.get(id)
+	raw, err := redis.Bytes(conn.Do(cmd, args...))
 	if err == redis.ErrNil {
 		return message.User{}, ErrUserNotFound
 	}
@@ -114,6 +118,6 @@ func (s *RedisUserStore) upgradePassword(conn redis.Conn, old []byte, u message.
 	if err != nil {
 		return err
 	}
-	_, err = compareAndSetScript.Do(conn, usersKey, u.UserID, old, data)
+	_, err = compareAndSetScript.Do(conn, s.accounts.replace(u.UserID, old, data)...)
 	return err
 }
