@@ -16,11 +16,14 @@ import (
 // (ordered paging by id), the hash "session" (the node, session id and name of each
 // online user) and, per node, the set of its users and a heartbeat with a TTL.
 type RedisPresence struct {
-	pool *redis.Pool
+	pool    *redis.Pool
+	cluster bool // on a Redis Cluster: the scripts split in steps (presence_cluster.go)
 }
 
 // NewRedisPresence returns the presence store on pool.
-func NewRedisPresence(pool *redis.Pool) *RedisPresence { return &RedisPresence{pool: pool} }
+func NewRedisPresence(pool *redis.Pool) *RedisPresence {
+	return &RedisPresence{pool: pool, cluster: onCluster(pool) != nil}
+}
 
 // Session says where a user's live session is.
 type Session struct {
@@ -61,6 +64,9 @@ type Claim struct {
 // that of one atomic claim; a further run is needed only if the user's session
 // moves to yet another node in between.
 func (p *RedisPresence) Claim(ctx context.Context, userID int, s Session, firstIDs int) (Claim, error) {
+	if p.cluster {
+		return p.clusterClaim(ctx, userID, s, firstIDs)
+	}
 	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return Claim{}, err
@@ -113,6 +119,9 @@ func (p *RedisPresence) claim(conn redis.Conn, userID int, s Session, expected s
 // Release ends the session s of userID. It returns the online count after it and
 // whether the session was still current (a replaced one is not).
 func (p *RedisPresence) Release(ctx context.Context, userID int, s Session) (count int, released bool, err error) {
+	if p.cluster {
+		return p.clusterRelease(ctx, userID, s)
+	}
 	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return 0, false, err
@@ -128,6 +137,9 @@ func (p *RedisPresence) Release(ctx context.Context, userID int, s Session) (cou
 // Page returns the total online count and the users at [offset, offset+limit) in
 // id order.
 func (p *RedisPresence) Page(ctx context.Context, offset, limit int) (int, []message.OnlineUser, error) {
+	if p.cluster {
+		return p.clusterPage(ctx, offset, limit)
+	}
 	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return 0, nil, err
@@ -194,6 +206,9 @@ func (p *RedisPresence) Reset(ctx context.Context, node, run string) ([]Reaped, 
 }
 
 func (p *RedisPresence) reap(ctx context.Context, node, run string) ([]Reaped, int, error) {
+	if p.cluster {
+		return p.clusterReap(ctx, node, run)
+	}
 	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return nil, 0, err
@@ -225,6 +240,9 @@ type Restored struct {
 
 // Restore re-announces the sessions of node, pipelined.
 func (p *RedisPresence) Restore(ctx context.Context, node string, sessions map[int]Session) (Restored, error) {
+	if p.cluster {
+		return p.clusterRestore(ctx, node, sessions)
+	}
 	conn, err := get(ctx, p.pool)
 	if err != nil {
 		return Restored{}, err

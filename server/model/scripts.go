@@ -46,4 +46,8 @@ var (
 	rateTakeScript    = newScript(1, "rate_take")
 	sendInboxScript   = newScript(-1, "send_inbox")
 	sendHistoryScript = newScript(1, "send_history")
+	claimUserScript   = newScript(2, "claim_user")
+	releaseUserScript = newScript(1, "release_user")
+	reapUserScript    = newScript(1, "reap_user")
+	restoreUserScript = newScript(1, "restore_user")
 )

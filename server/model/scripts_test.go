@@ -39,6 +39,7 @@ func TestScriptsLoad(t *testing.T) {
 		"room_send": roomSendScript, "room_ack": roomAckScript,
 		"rate": rateScript, "login_reserve": loginReserveScript, "login_release": loginReleaseScript, "login_fail": loginFailScript, "ack": ackScript,
 		"rate_take": rateTakeScript, "send_inbox": sendInboxScript, "send_history": sendHistoryScript,
+		"claim_user": claimUserScript, "release_user": releaseUserScript, "reap_user": reapUserScript, "restore_user": restoreUserScript,
 	}
 	files, _ := fs.Glob(luaFiles, "lua/*.lua")
 	for _, f := range files {
