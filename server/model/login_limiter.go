@@ -19,6 +19,9 @@ import (
 type RedisLoginLimiter struct {
 	pool   *redis.Pool
 	window time.Duration
+	// cluster: the address's count lives on another slot than the user's, and
+	// is checked before the reservation instead of within it.
+	cluster bool
 }
 
 // LoginLimits are the failed logins allowed within a window; a zero limit turns
@@ -33,7 +36,7 @@ type LoginLimits struct {
 // its count's first failure: a blocked login is free again at most one window
 // later.
 func NewRedisLoginLimiter(pool *redis.Pool, window time.Duration) *RedisLoginLimiter {
-	return &RedisLoginLimiter{pool: pool, window: window}
+	return &RedisLoginLimiter{pool: pool, window: window, cluster: onCluster(pool) != nil}
 }
 
 // counters are the keys of the counts of a login, then their limits, in the
@@ -59,6 +62,22 @@ func (l *RedisLoginLimiter) Reserve(ctx context.Context, userID int, addr string
 	}
 	defer conn.Close()
 	keys, limits := counters(userID, addr, lim)
+	if l.cluster {
+		// The address's count only grows once a failure is known (Failed): read
+		// apart from the reservation, it lets through no guess the user's
+		// reserved counts do not bound.
+		if lim.PerAddr > 0 {
+			n, err := redis.Int(conn.Do("GET", keys[reservedCounters]))
+			if err != nil && err != redis.ErrNil {
+				return false, err
+			}
+			if n >= lim.PerAddr {
+				return false, nil
+			}
+		}
+		args := append(append(keys[:reservedCounters], l.window.Milliseconds(), reservedCounters), limits[:reservedCounters]...)
+		return redis.Bool(loginReserveUserScript.Do(conn, args...))
+	}
 	args := append(append(keys, l.window.Milliseconds(), reservedCounters), limits...)
 	return redis.Bool(loginReserveScript.Do(conn, args...))
 }

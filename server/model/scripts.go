@@ -50,4 +50,6 @@ var (
 	releaseUserScript = newScript(1, "release_user")
 	reapUserScript    = newScript(1, "reap_user")
 	restoreUserScript = newScript(1, "restore_user")
+	// login_reserve on the user's counters only: the address's is on another slot.
+	loginReserveUserScript = newScript(reservedCounters, "login_reserve")
 )
