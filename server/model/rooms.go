@@ -22,13 +22,15 @@ type RedisRooms struct {
 	dedupTTL time.Duration
 	keep     Retention
 	sends    *batcher
+	cluster  *clusterRooms // on a Redis Cluster, the steps that replace the scripts spanning slots (rooms_cluster.go)
 }
 
 // NewRedisRooms returns the room store on pool: a clientMsgId is remembered for
 // dedupTTL, and each room keeps its messages as keep says (zero fields take
 // DefaultRetention's); the cap is also the backlog a member who was away can get.
 func NewRedisRooms(pool *redis.Pool, dedupTTL time.Duration, keep Retention) *RedisRooms {
-	return &RedisRooms{pool: pool, dedupTTL: dedupTTL, keep: keep.orDefault(), sends: newBatcher(pool, roomSendScript, sendLeaders)}
+	return &RedisRooms{pool: pool, dedupTTL: dedupTTL, keep: keep.orDefault(), sends: newBatcher(pool, roomSendScript, sendLeaders),
+		cluster: newClusterRooms(pool)}
 }
 
 // Membership is one of a user's rooms and its cursor there.
@@ -41,6 +43,9 @@ type Membership struct {
 // Create makes a room named name owned by owner and returns its id;
 // ErrTooManyRooms if owner is in userRooms rooms already.
 func (r *RedisRooms) Create(ctx context.Context, owner int, name string, userRooms int) (int, error) {
+	if r.cluster != nil {
+		return r.clusterCreate(ctx, owner, name, userRooms)
+	}
 	conn, err := r.pool.GetContext(ctx)
 	if err != nil {
 		return 0, err
@@ -64,6 +69,9 @@ func (r *RedisRooms) Create(ctx context.Context, owner int, name string, userRoo
 // Join adds user to room, unless the room has roomMembers members or the user is
 // in userRooms rooms already.
 func (r *RedisRooms) Join(ctx context.Context, room, user, roomMembers, userRooms int) (Membership, error) {
+	if r.cluster != nil {
+		return r.clusterJoin(ctx, room, user, roomMembers, userRooms)
+	}
 	var code int
 	var which string
 	m := Membership{Room: room}
@@ -89,6 +97,9 @@ func (r *RedisRooms) Join(ctx context.Context, room, user, roomMembers, userRoom
 // owner's, and returns the room's name and the target's. ErrNotMember if target is
 // not a member or actor is neither target nor the owner.
 func (r *RedisRooms) Remove(ctx context.Context, room, actor, target int) (string, string, error) {
+	if r.cluster != nil {
+		return r.clusterRemove(ctx, room, actor, target)
+	}
 	var code int
 	var name, targetName string
 	err := r.script(ctx, roomRemoveScript, []any{roomKey(room), roomMembersKey(room), userRoomsKey(target), RoomLogKey(room), usersKey,
@@ -228,6 +239,10 @@ func (r *RedisRooms) Members(ctx context.Context, room, user, offset, limit int)
 	if err != nil || len(ids) == 0 {
 		return total, []message.OnlineUser{}, err
 	}
+	if r.cluster != nil {
+		users, err := clusterNames(conn, ids)
+		return total, users, err
+	}
 	args := make([]any, 0, len(ids)+1)
 	args = append(args, usersKey)
 	for _, id := range ids {
@@ -264,6 +279,9 @@ type RoomSendResult struct {
 // ErrRateLimited if from is over rate (shared with its private messages).
 // Concurrent sends share pipelines (batcher).
 func (r *RedisRooms) Send(ctx context.Context, room, from int, fromName, content, clientMsgID string, rate Limit) (RoomSendResult, error) {
+	if r.cluster != nil {
+		return r.clusterSend(ctx, room, from, fromName, content, clientMsgID, rate)
+	}
 	args := append([]any{roomKey(room), roomMembersKey(room), RoomLogKey(room), RoomDedupKey(from, room, clientMsgID), userRoomsKey(from),
 		rateKey(RatePrivate, itoa(from)), room, from, fromName, content, dedupFlag(clientMsgID), r.dedupTTL.Milliseconds()},
 		r.keep.args()...)

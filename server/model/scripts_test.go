@@ -40,6 +40,8 @@ func TestScriptsLoad(t *testing.T) {
 		"rate": rateScript, "login_reserve": loginReserveScript, "login_release": loginReleaseScript, "login_fail": loginFailScript, "ack": ackScript,
 		"rate_take": rateTakeScript, "send_inbox": sendInboxScript, "send_history": sendHistoryScript,
 		"claim_user": claimUserScript, "release_user": releaseUserScript, "reap_user": reapUserScript, "restore_user": restoreUserScript,
+		"room_enter": roomEnterScript, "room_user_add": roomUserAddScript, "room_leave": roomLeaveScript,
+		"room_user_remove": roomUserRemoveScript, "room_post": roomPostScript, "room_cursor": roomCursorScript,
 	}
 	files, _ := fs.Glob(luaFiles, "lua/*.lua")
 	for _, f := range files {
