@@ -26,6 +26,14 @@ type testRedis struct {
 	server  *redistest.Server  // nil for a cluster
 }
 
+// addr is the address of the single Redis, or of a node of the cluster.
+func (r testRedis) addr() string {
+	if r.server != nil {
+		return r.server.Addr
+	}
+	return r.cluster.Seeds()[0]
+}
+
 // do runs one command, routed by its first key on a cluster.
 func (r testRedis) do(t *testing.T, cmd string, args ...any) any {
 	t.Helper()

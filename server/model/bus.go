@@ -6,13 +6,16 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"chat/internal/rediscluster"
 )
 
 // RedisBus carries notices between nodes over Redis pub/sub. It only wakes nodes:
 // anything that must not be lost is in Redis proper (the inboxes) before it is published.
 type RedisBus struct {
-	pool *redis.Pool
-	cfg  PoolConfig
+	pool    *redis.Pool
+	cfg     PoolConfig
+	cluster *rediscluster.Cluster // nil on a single Redis (bus_cluster.go)
 }
 
 // NewRedisBus publishes through pool and subscribes on connections of its own,
@@ -20,7 +23,7 @@ type RedisBus struct {
 // it only sends and receives (ReceiveWithTimeout), and only Do is timed (netConn).
 // Its waits for messages would be no round-trip latency anyway.
 func NewRedisBus(pool *redis.Pool, cfg PoolConfig) *RedisBus {
-	return &RedisBus{pool: pool, cfg: cfg}
+	return &RedisBus{pool: pool, cfg: cfg, cluster: onCluster(pool)}
 }
 
 // Publish sends payload on channel.
@@ -30,7 +33,7 @@ func (b *RedisBus) Publish(ctx context.Context, channel string, payload []byte) 
 		return err
 	}
 	defer conn.Close()
-	_, err = conn.Do("PUBLISH", channel, payload)
+	_, err = conn.Do(b.publishCommand(channel), channel, payload)
 	return err
 }
 
@@ -44,6 +47,10 @@ const healthInterval = 2 * time.Second
 // the caller must catch up. It reconnects by itself with a back-off. It returns
 // once ctx has ended and every goroutine it started has too.
 func (b *RedisBus) Subscribe(ctx context.Context, channels []string, subscribed func(), handle func(channel string, payload []byte), onError func(error)) {
+	if b.cluster != nil {
+		b.subscribeCluster(ctx, b.cluster, channels, subscribed, handle, onError)
+		return
+	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := b.listen(ctx, channels, subscribed, handle)
