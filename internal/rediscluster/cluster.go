@@ -31,6 +31,9 @@ var (
 	ErrNoSeeds = errors.New("rediscluster: no seed address")
 	// ErrUnmapped means no node serves the slot, even after a refresh of the map.
 	ErrUnmapped = errors.New("rediscluster: no node serves the slot")
+	// ErrNotReplicated means a command ran on its primary but fewer replicas
+	// than Config.WaitReplicas acknowledged it within Config.WaitTimeout.
+	ErrNotReplicated = errors.New("rediscluster: not acknowledged by enough replicas")
 )
 
 // Config says how to reach a cluster.
@@ -44,6 +47,13 @@ type Config struct {
 	// RetryTimeout bounds the retries of a call whose context has no deadline;
 	// zero means 10 s.
 	RetryTimeout time.Duration
+	// WaitReplicas, if above 0, makes every pipeline to a primary end with
+	// WAIT WaitReplicas WaitTimeout on the same connection: its writes are
+	// answered only once that many replicas have them, or fail with
+	// ErrNotReplicated (they ran on the primary, but a failover may lose them).
+	WaitReplicas int
+	// WaitTimeout bounds WAIT; zero means 1 s.
+	WaitTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the pause before a retry after TRYAGAIN,
 	// CLUSTERDOWN or a refused connection; the pause doubles from one to the
 	// other. Zero means 10 ms and 200 ms.
@@ -86,6 +96,9 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	if cfg.RetryTimeout <= 0 {
 		cfg.RetryTimeout = 10 * time.Second
+	}
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = time.Second
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 10 * time.Millisecond

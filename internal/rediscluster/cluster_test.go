@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -419,5 +420,41 @@ func TestClusterGrows(t *testing.T) {
 	}
 	if moved == 0 {
 		t.Errorf("no key moved to the new primary")
+	}
+}
+
+// With WaitReplicas, a write is answered once a replica has it; a replica that
+// does not answer makes it fail with ErrNotReplicated, and the next succeed
+// once the replica is back.
+func TestClusterWait(t *testing.T) {
+	rc := redistest.StartCluster(t)
+	c, err := New(Config{Seeds: rc.Seeds(), WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	k := "{wait}k"
+	if _, err := c.Do(ctx, k, "SET", k, 1); err != nil {
+		t.Fatalf("SET with a replica up: %v", err)
+	}
+	replica := rc.ReplicaOf(t, rc.PrimaryOf(t, k))
+	if err := syscall.Kill(replica.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Do(ctx, k, "SET", k, 2)
+	syscall.Kill(replica.Pid(), syscall.SIGCONT)
+	if !errors.Is(err, ErrNotReplicated) {
+		t.Errorf("SET with the replica stopped: got %v, want ErrNotReplicated", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := c.Do(ctx, k, "SET", k, 3)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SET after the replica came back: %v", err)
+		}
 	}
 }

@@ -25,7 +25,7 @@ func (c *Cluster) Pool() *redis.Pool {
 // its first key (Do); a pipeline (Send, then Flush or Do) is split per primary
 // (Pipeline). A command that names no key goes where the previous command
 // went. WAIT needs the very connection of the writes it waits for, which a
-// Conn does not hold between two calls: see Pipeline's WAIT instead.
+// Conn does not hold between two calls: see Config.WaitReplicas instead.
 func (c *Cluster) Conn() *Conn { return &Conn{cluster: c} }
 
 // Conn is a connection to a cluster as redigo sees one. It is not safe for

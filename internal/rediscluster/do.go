@@ -161,12 +161,14 @@ func (c *Cluster) runGroup(ctx context.Context, n *node, cmds []Cmd, st []cmdSta
 		return
 	}
 	defer conn.Close()
-	sent := 0
 	for _, i := range idx {
 		if err = send(conn, cmds[i], st[i].ask != "", false); err != nil {
 			break
 		}
-		sent++
+	}
+	wait := c.cfg.WaitReplicas > 0
+	if err == nil && wait {
+		err = conn.Send("WAIT", c.cfg.WaitReplicas, c.cfg.WaitTimeout.Milliseconds())
 	}
 	var replies []any
 	if err == nil {
@@ -190,10 +192,13 @@ func (c *Cluster) runGroup(ctx context.Context, n *node, cmds []Cmd, st []cmdSta
 		res[i] = reply(replies[k])
 		k++
 	}
+	acked := !wait || c.replicated(replies[k])
+	retried := false
 	for _, i := range idx {
 		if e, ok := res[i].Err.(redis.Error); !ok || cmds[i].Script == nil || !strings.HasPrefix(string(e), "NOSCRIPT") {
 			continue
 		}
+		retried = true
 		if err := send(conn, cmds[i], st[i].ask != "", true); err != nil {
 			res[i] = Result{Err: err}
 			continue
@@ -205,6 +210,24 @@ func (c *Cluster) runGroup(ctx context.Context, n *node, cmds []Cmd, st []cmdSta
 		}
 		res[i] = reply(rs[len(rs)-1])
 	}
+	if wait && retried {
+		// The scripts run again by EVAL wrote after the WAIT: wait for them too.
+		r, err := redis.DoContext(conn, ctx, "WAIT", c.cfg.WaitReplicas, c.cfg.WaitTimeout.Milliseconds())
+		acked = err == nil && c.replicated(r)
+	}
+	if !acked {
+		for _, i := range idx {
+			if res[i].Err == nil {
+				res[i] = Result{Err: ErrNotReplicated}
+			}
+		}
+	}
+}
+
+// replicated reads WAIT's reply: whether enough replicas acknowledged.
+func (c *Cluster) replicated(r any) bool {
+	n, err := redis.Int(r, nil)
+	return err == nil && n >= c.cfg.WaitReplicas
 }
 
 // send writes cmd to conn's buffer, after ASKING if asking; a script by its

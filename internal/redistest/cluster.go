@@ -438,3 +438,20 @@ func (c *Cluster) redisCLI(args ...string) error {
 	}
 	return nil
 }
+
+// ReplicaOf returns a running replica of primary p.
+func (c *Cluster) ReplicaOf(tb testing.TB, p *Server) *Server {
+	tb.Helper()
+	_, port, _ := net.SplitHostPort(p.Addr)
+	for _, s := range c.running() {
+		info, err := redis.String(s.Do(tb, "INFO", "replication"), nil)
+		if err != nil {
+			tb.Fatalf("redistest: INFO replication: %v", err)
+		}
+		if m := parseInfo(info); m["role"] == "slave" && m["master_port"] == port {
+			return s
+		}
+	}
+	tb.Fatalf("redistest: no running replica of %s", p.Addr)
+	return nil
+}

@@ -18,6 +18,12 @@ type ClusterConfig struct {
 	MaxActive int
 	// Observe, if set, is told the duration and error of every round trip to a node.
 	Observe func(time.Duration, error)
+	// WaitReplicas, if above 0, answers a write only once that many replicas of
+	// its primary have it (WAIT, once per pipeline to a primary): a failover
+	// then loses no message answered 200. WaitTimeout bounds the wait (0: 1 s);
+	// a write not replicated within it fails, and its sender resends.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
 
 // clusters maps each pool NewClusterPool made to its cluster: the stores keep
@@ -32,7 +38,9 @@ var clusters sync.Map // *redis.Pool -> *rediscluster.Cluster
 // primary is reached through a pool as NewPool makes it.
 func NewClusterPool(cfg ClusterConfig) (*redis.Pool, *rediscluster.Cluster, error) {
 	c, err := rediscluster.New(rediscluster.Config{
-		Seeds: cfg.Seeds,
+		Seeds:        cfg.Seeds,
+		WaitReplicas: cfg.WaitReplicas,
+		WaitTimeout:  cfg.WaitTimeout,
 		NewPool: func(addr string) *redis.Pool {
 			return NewPool(PoolConfig{Addr: addr, Password: cfg.Password, MaxActive: cfg.MaxActive, Observe: cfg.Observe})
 		},
