@@ -28,6 +28,8 @@ import (
 
 type options struct {
 	addr, redisAddr, redisPassword string
+	redisCluster                   string // seed nodes, comma-separated; "" for one Redis at redisAddr
+	redisWaitReplicas              int
 	redisDB, bcryptCost            int
 	node, metricsAddr, logFormat   string
 	tlsCert, tlsKey                string
@@ -48,6 +50,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.redisAddr, "redis", "127.0.0.1:6379", "Redis address (host:port)")
 	fs.StringVar(&o.redisPassword, "redis-password", "", "Redis password (AUTH)")
 	fs.IntVar(&o.redisDB, "redis-db", 0, "Redis database number")
+	fs.StringVar(&o.redisCluster, "redis-cluster", "", "seed nodes of a Redis Cluster (host:port[,host:port...]) to run on instead of one Redis at -redis")
+	fs.IntVar(&o.redisWaitReplicas, "redis-wait-replicas", 0, "with -redis-cluster, answer a write (a message 200) only once this many replicas of its primary have it, so that a failover loses none (WAIT; 0 = do not wait)")
 	fs.IntVar(&o.bcryptCost, "bcrypt-cost", 10, "bcrypt cost of stored password hashes (4..31; load tests use 4)")
 	fs.StringVar(&o.node, "node", "", "node id, unique among the nodes sharing one Redis, without spaces (default: host-port)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "address for /metrics, /healthz and /debug/pprof over HTTP (off when empty)")
@@ -108,6 +112,9 @@ func parseConfig(fs *flag.FlagSet, o *options, args []string, lookupEnv func(str
 	if err := applyEnv(fs, lookupEnv); err != nil {
 		return err
 	}
+	if err := checkRedisChoice(fs, o, lookupEnv); err != nil {
+		return err
+	}
 	if o.node == "" {
 		host, _ := os.Hostname()
 		_, port, _ := net.SplitHostPort(o.addr)
@@ -161,6 +168,44 @@ func (o *options) check(fs *flag.FlagSet) error {
 		}
 	}
 	return nil
+}
+
+// checkRedisChoice rejects a Redis Cluster given together with an explicit
+// single Redis, and the settings that only one of the two takes.
+func checkRedisChoice(fs *flag.FlagSet, o *options, lookupEnv func(string) (string, bool)) error {
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "redis" })
+	if _, ok := lookupEnv(envName("redis")); ok {
+		explicit = true
+	}
+	cluster := strings.TrimSpace(o.redisCluster) != ""
+	switch {
+	case cluster && explicit:
+		return errors.New("-redis-cluster / CHAT_REDIS_CLUSTER and -redis / CHAT_REDIS both given: a node runs on one Redis or on one cluster")
+	case cluster && o.redisDB != 0:
+		return errors.New("-redis-db / CHAT_REDIS_DB with -redis-cluster: a Redis Cluster has database 0 only")
+	case o.redisWaitReplicas < 0:
+		return fmt.Errorf("invalid value %d for -redis-wait-replicas / CHAT_REDIS_WAIT_REPLICAS: want 0 or more", o.redisWaitReplicas)
+	case o.redisWaitReplicas > 0 && !cluster:
+		return errors.New("-redis-wait-replicas / CHAT_REDIS_WAIT_REPLICAS needs -redis-cluster")
+	}
+	for _, seed := range o.seeds() {
+		if _, _, err := net.SplitHostPort(seed); err != nil {
+			return fmt.Errorf("invalid seed %q in -redis-cluster / CHAT_REDIS_CLUSTER: want host:port", seed)
+		}
+	}
+	return nil
+}
+
+// seeds returns the seed nodes of -redis-cluster, none for one Redis.
+func (o *options) seeds() []string {
+	var out []string
+	for _, s := range strings.Split(o.redisCluster, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // applyEnv sets every flag not given on the command line from CHAT_<NAME>.
@@ -222,6 +267,17 @@ func run(o options, log *slog.Logger) error {
 		Observe: func(d time.Duration, err error) { srv.ObserveRedis(d, err) },
 	}
 	pool := model.NewPool(redisCfg)
+	redisAt := o.redisAddr
+	if seeds := o.seeds(); len(seeds) > 0 {
+		p, cluster, err := model.NewClusterPool(model.ClusterConfig{
+			Seeds: seeds, Password: o.redisPassword, Observe: redisCfg.Observe, WaitReplicas: o.redisWaitReplicas,
+		})
+		if err != nil {
+			return err
+		}
+		defer cluster.Close()
+		pool, redisAt = p, "cluster "+o.redisCluster
+	}
 	defer pool.Close()
 	o.chat.Logger = log
 	keep := model.Retention{MaxAge: time.Duration(o.historyDays) * 24 * time.Hour, MaxLen: o.historyMessages}
@@ -249,7 +305,7 @@ func run(o options, log *slog.Logger) error {
 	if o.metricsAddr != "" {
 		go serveMetrics(o.metricsAddr, srv, log)
 	}
-	log.Info("chat server listening", "addr", l.Addr().String(), "redis", o.redisAddr, "node", o.node, "tls", o.tlsCert != "")
+	log.Info("chat server listening", "addr", l.Addr().String(), "redis", redisAt, "node", o.node, "tls", o.tlsCert != "")
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()

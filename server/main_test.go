@@ -40,6 +40,15 @@ func TestParseConfigErrors(t *testing.T) {
 		{"negative rate", []string{"-rate-group", "-1"}, nil, "-rate-group"},
 		{"zero rate", []string{"-rate-group", "0"}, nil, ""},
 		{"negative presence limit", []string{"-presence-limit", "-1"}, nil, ""},
+		{"cluster", []string{"-redis-cluster", "127.0.0.1:7000,127.0.0.1:7001"}, nil, ""},
+		{"cluster in the environment", nil, map[string]string{"CHAT_REDIS_CLUSTER": "127.0.0.1:7000"}, ""},
+		{"cluster and redis", []string{"-redis-cluster", "127.0.0.1:7000", "-redis", "127.0.0.1:6379"}, nil, "-redis-cluster / CHAT_REDIS_CLUSTER and -redis"},
+		{"cluster and redis in the environment", []string{"-redis-cluster", "127.0.0.1:7000"}, map[string]string{"CHAT_REDIS": "h:1"}, "and -redis / CHAT_REDIS both"},
+		{"cluster and a database", []string{"-redis-cluster", "127.0.0.1:7000", "-redis-db", "1"}, nil, "-redis-db"},
+		{"cluster seed without a port", []string{"-redis-cluster", "127.0.0.1"}, nil, `seed "127.0.0.1"`},
+		{"wait replicas", []string{"-redis-cluster", "127.0.0.1:7000", "-redis-wait-replicas", "1"}, nil, ""},
+		{"wait replicas without a cluster", []string{"-redis-wait-replicas", "1"}, nil, "needs -redis-cluster"},
+		{"negative wait replicas", []string{"-redis-cluster", "127.0.0.1:7000", "-redis-wait-replicas", "-1"}, nil, "-redis-wait-replicas"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +102,7 @@ func TestBinaryConfigErrors(t *testing.T) {
 		{"node", []string{"-node", "a b"}, "", "-node"},
 		{"log level", []string{"-log-level", "loud"}, "", "-log-level"},
 		{"unknown flag", []string{"-colour"}, "", "-colour"},
+		{"cluster and redis", nil, "CHAT_REDIS_CLUSTER=127.0.0.1:7000", "-redis-cluster"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

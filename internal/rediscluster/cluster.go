@@ -47,10 +47,12 @@ type Config struct {
 	// RetryTimeout bounds the retries of a call whose context has no deadline;
 	// zero means 10 s.
 	RetryTimeout time.Duration
-	// WaitReplicas, if above 0, makes every pipeline to a primary end with
-	// WAIT WaitReplicas WaitTimeout on the same connection: its writes are
-	// answered only once that many replicas have them, or fail with
+	// WaitReplicas, if above 0, makes every pipeline to a primary that may
+	// write end with WAIT WaitReplicas WaitTimeout on the same connection: its
+	// writes are answered only once that many replicas have them, or fail with
 	// ErrNotReplicated (they ran on the primary, but a failover may lose them).
+	// Reads keep their replies. A primary with fewer replicas than WaitReplicas
+	// (its replica took over from it, and none joined since) fails every write.
 	WaitReplicas int
 	// WaitTimeout bounds WAIT; zero means 1 s.
 	WaitTimeout time.Duration

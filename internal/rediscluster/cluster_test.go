@@ -458,3 +458,38 @@ func TestClusterWait(t *testing.T) {
 		}
 	}
 }
+
+// With WaitReplicas, reads stand when the replica does not answer: only writes
+// wait for it.
+func TestClusterWaitSparesReads(t *testing.T) {
+	rc := redistest.StartCluster(t)
+	c, err := New(Config{Seeds: rc.Seeds(), WaitReplicas: 1, WaitTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	k := "{wait}k"
+	if _, err := c.Do(ctx, k, "SET", k, 1); err != nil {
+		t.Fatal(err)
+	}
+	replica := rc.ReplicaOf(t, rc.PrimaryOf(t, k))
+	if err := syscall.Kill(replica.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(replica.Pid(), syscall.SIGCONT)
+	res := c.Pipeline(ctx, []Cmd{{Key: k, Name: "GET", Args: []any{k}}, {Key: k, Name: "INCR", Args: []any{k}}, {Key: k, Name: "XRANGE", Args: []any{"{wait}s", "-", "+"}}})
+	if got, err := redis.Int(res[0].Reply, res[0].Err); err != nil || got != 1 {
+		t.Errorf("GET beside a write not replicated: got %d, %v, want 1", got, err)
+	}
+	if !errors.Is(res[1].Err, ErrNotReplicated) {
+		t.Errorf("INCR not replicated: got %v, %v, want ErrNotReplicated", res[1].Reply, res[1].Err)
+	}
+	if res[2].Err != nil {
+		t.Errorf("XRANGE beside a write not replicated: got %v", res[2].Err)
+	}
+	start := time.Now()
+	if _, err := c.Do(ctx, k, "GET", k); err != nil || time.Since(start) > 50*time.Millisecond {
+		t.Errorf("GET alone: got %v after %v, want a reply without waiting for the replica", err, time.Since(start))
+	}
+}

@@ -166,7 +166,10 @@ func (c *Cluster) runGroup(ctx context.Context, n *node, cmds []Cmd, st []cmdSta
 			break
 		}
 	}
-	wait := c.cfg.WaitReplicas > 0
+	wait := false
+	for _, i := range idx {
+		wait = wait || c.cfg.WaitReplicas > 0 && writes(cmds[i])
+	}
 	if err == nil && wait {
 		err = conn.Send("WAIT", c.cfg.WaitReplicas, c.cfg.WaitTimeout.Milliseconds())
 	}
@@ -217,11 +220,29 @@ func (c *Cluster) runGroup(ctx context.Context, n *node, cmds []Cmd, st []cmdSta
 	}
 	if !acked {
 		for _, i := range idx {
-			if res[i].Err == nil {
+			if res[i].Err == nil && writes(cmds[i]) {
 				res[i] = Result{Err: ErrNotReplicated}
 			}
 		}
 	}
+}
+
+// readOnly are the commands that change no data: a pipeline of them alone
+// waits for no replica, and their replies stand whatever WAIT answers. Pub/sub
+// is among them: a message published is not kept.
+var readOnly = map[string]bool{
+	"GET": true, "MGET": true, "EXISTS": true, "TTL": true, "PTTL": true, "TYPE": true, "STRLEN": true,
+	"HGET": true, "HMGET": true, "HGETALL": true, "HEXISTS": true, "HLEN": true, "HKEYS": true, "HVALS": true,
+	"ZRANGE": true, "ZREVRANGE": true, "ZCARD": true, "ZSCORE": true, "ZRANK": true, "ZCOUNT": true, "ZRANGEBYSCORE": true,
+	"SMEMBERS": true, "SISMEMBER": true, "SCARD": true, "LRANGE": true, "LLEN": true,
+	"XRANGE": true, "XREVRANGE": true, "XLEN": true, "XINFO": true, "XREAD": true,
+	"PING": true, "TIME": true, "ECHO": true, "INFO": true, "CLUSTER": true, "KEYS": true, "SCAN": true, "DBSIZE": true,
+	"EVAL_RO": true, "EVALSHA_RO": true, "WAIT": true, "PUBLISH": true, "SPUBLISH": true,
+}
+
+// writes reports whether cmd may change data: a script always may.
+func writes(cmd Cmd) bool {
+	return cmd.Script != nil || !readOnly[strings.ToUpper(cmd.Name)]
 }
 
 // replicated reads WAIT's reply: whether enough replicas acknowledged.
