@@ -2,6 +2,7 @@
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
 //	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse|rooms [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load chart [-in results.json -out dir]   the SVG charts of a results file (-json)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
 // 9,000 connections each, because a process may hold 20,000 files), coordinated
@@ -37,7 +38,10 @@ commands:
   abuse     stalled frames and non-reading clients: what they cost the server's memory
   rooms     room messages to members over two nodes, some members away and back
 
-run "chat-load COMMAND -h" for the flags of a command.
+  chart     draw the SVG charts of a results file (-json of any command above)
+
+run "chat-load COMMAND -h" for the flags of a command. The table printed at the end
+is explained in BENCHMARKS.md (section "Method"); a FAIL verdict makes the exit status 1.
 `)
 }
 
@@ -60,6 +64,8 @@ func main() {
 	case "rooms-worker":
 		runRoomsWorker()
 		return
+	case "chart":
+		os.Exit(runChart(args))
 	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse", "rooms":
 	case "-h", "--help", "help":
 		usage()

@@ -34,6 +34,7 @@ type series struct {
 	// CPUPerMsg is the CPU time, in microseconds, the system spent per message
 	// (per broadcast for fan-out), read from /proc/<pid>/stat over the window.
 	CPUPerMsg float64 `json:"cpuPerMsgUs,omitempty"`
+	CPUOf     string  `json:"cpuOf,omitempty"` // whose CPU CPUPerMsg counts, e.g. "server + Redis"
 }
 
 // quantile is the latency at fraction Q of the measured messages, in milliseconds.
@@ -105,15 +106,21 @@ func (r *results) failed() bool {
 	return false
 }
 
+// resultsFile is the JSON a run writes with -json and chart reads.
+type resultsFile struct {
+	Machine string `json:"machine"`
+	// Source says where the figures come from when they were not written by a
+	// single run (e.g. gathered from several runs of one build).
+	Source string   `json:"source,omitempty"`
+	Rows   []row    `json:"rows"`
+	Series []series `json:"series"`
+}
+
 // writeJSON writes the results to file with the machine they were measured on.
 func (r *results) writeJSON(file string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := struct {
-		Machine string   `json:"machine"`
-		Rows    []row    `json:"rows"`
-		Series  []series `json:"series"`
-	}{machine(), r.Rows, r.Series}
+	out := resultsFile{Machine: machine(), Rows: r.Rows, Series: r.Series}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err

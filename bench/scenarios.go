@@ -451,6 +451,10 @@ func pairSeries(scenario, system string, r pairResult) series {
 	s := series{Scenario: scenario, System: system, Rate: r.rate(), Latency: "send → receipt", Quantiles: histQuantiles(r.hist)}
 	if r.delivered > 0 {
 		s.CPUPerMsg = float64((r.serverCPU + r.redisCPU).Microseconds()) / float64(r.delivered)
+		s.CPUOf = "Redis"
+		if system == systemOurs {
+			s.CPUOf = "server + Redis"
+		}
 	}
 	return s
 }
@@ -620,8 +624,12 @@ func scenarioFanout(ctx context.Context, e *env, o *opts) ([]row, error) {
 // series is what the charts draw of a fan-out: the distribution of send → last
 // receipt over the rounds (the target's measure) and of every single receipt.
 func (r *fanResult) series(scenario, system string) []series {
+	cpuOf := "server" // the sending side
+	if system != systemOurs {
+		cpuOf = "Redis"
+	}
 	return []series{
-		{Scenario: scenario, System: system, Latency: "send → last receipt", Quantiles: sortedQuantiles(r.lasts), CPUPerMsg: float64(r.cpu.Microseconds())},
+		{Scenario: scenario, System: system, Latency: "send → last receipt", Quantiles: sortedQuantiles(r.lasts), CPUPerMsg: float64(r.cpu.Microseconds()), CPUOf: cpuOf},
 		{Scenario: scenario, System: system, Latency: "send → each receipt", Quantiles: histQuantiles(r.all)},
 	}
 }
@@ -792,6 +800,7 @@ func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
 	var before int64 = -1
 	var goBefore goMemory
 	if pid > 0 {
+		e.logf("idle: reading the server's RSS once it settles (forced collections 2 s apart until it moves < 0.5 %%; at most 10 s)")
 		before = settledRSS(ctx, servers[0], pid, 10*time.Second)
 		goBefore = readGoMemory(servers[0].metrics)
 		e.logf("idle: server RSS before: %d KiB", before)
@@ -819,6 +828,7 @@ func scenarioIdle(ctx context.Context, e *env, o *opts) ([]row, error) {
 		{fmt.Sprintf("idle %d", o.users), "server CPU per login", fmt.Sprintf("%.0f µs", float64(loginCPU.Microseconds())/float64(o.users)), "-", ""},
 	}
 	if pid > 0 {
+		e.logf("idle: reading the server's RSS once it settles (at most 30 s)")
 		after := settledRSS(ctx, servers[0], pid, 30*time.Second)
 		per := float64(after-before) / float64(conn)
 		e.logf("idle: server RSS after %d connections: %d KiB (+%d KiB, %.2f KiB per connection)", conn, after, after-before, per)
