@@ -142,7 +142,8 @@ func (d *svgDoc) barPanel(title, note string, bars []bar, format func(float64) s
 		d.printf(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" rx="2"/>`+"\n", x(0), y, x(b.value)-x(0), barH, colour(b.system))
 		d.text(chartLeft-8, y+barH/2+4, 12, "end", "#2d3748", b.label, false)
 		// The value inside the bar's end if it fits, else after it.
-		if x(b.value)-x(0) > 90 {
+		underTarget := target > 0 && x(target) > x(b.value)-70 && x(target) < x(b.value)
+		if x(b.value)-x(0) > 90 && !underTarget {
 			d.text(x(b.value)-6, y+barH/2+4, 12, "end", "#ffffff", format(b.value), true)
 		} else {
 			d.text(x(b.value)+6, y+barH/2+4, 12, "start", "#2d3748", format(b.value), true)
@@ -249,9 +250,19 @@ func (d *svgDoc) latencyPanel(title string, ss []series) {
 		d.printf(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e2e8f0"/>`+"\n", chartLeft, y(v), chartWidth-chartRight, y(v))
 		d.text(chartLeft-8, y(v)+4, 10, "end", "#718096", millis(v), false)
 	}
-	groupW := plotW / float64(len(quantilesOf))
-	barW := math.Min(40, (groupW-16)/float64(len(ss)))
-	for gi, q := range quantilesOf {
+	// Only the percentiles some system of the panel has.
+	var qs []float64
+	for _, q := range quantilesOf {
+		for _, s := range ss {
+			if _, ok := quantileAt(s.Quantiles, q); ok {
+				qs = append(qs, q)
+				break
+			}
+		}
+	}
+	groupW := plotW / float64(len(qs))
+	barW := math.Min(48, (groupW-16)/float64(len(ss)))
+	for gi, q := range qs {
 		gx := float64(chartLeft) + float64(gi)*groupW + (groupW-barW*float64(len(ss)))/2
 		d.text(float64(chartLeft)+(float64(gi)+0.5)*groupW, top+height+16, 11, "middle", "#4a5568", quantileName(q), false)
 		for si, s := range ss {
