@@ -902,8 +902,10 @@ func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 	if conn != o.users || after != o.users {
 		cv = "FAIL"
 	}
+	// A rejection is an answered 505 (the node shed load after waiting for Redis):
+	// reported, but only what was lost or never answered fails.
 	lv := "ok"
-	if res.lost > 0 || res.rejected > 0 || res.unanswered > 0 {
+	if res.lost > 0 || res.dup > 0 || res.unanswered > 0 {
 		lv = "FAIL"
 	}
 	rows := []row{
@@ -911,7 +913,7 @@ func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 		{name, "logins/s", fmt.Sprintf("%.0f", float64(o.users)/d.Seconds()), "-", ""},
 		{name, "cross-node private delivered/s", fmt.Sprintf("%.0f", res.rate()), fmt.Sprintf("%d in flight per sender", o.inflight), ""},
 		{name, "latency p50 / p99", ms(res.hist.Quantile(.5)) + " / " + ms(res.hist.Quantile(.99)), "-", ""},
-		{name, "lost / duplicated / unanswered / rejected", fmt.Sprintf("%d / %d / %d / %d of %d sent", res.lost, res.dup, res.unanswered, res.rejected, res.sent), "lost = 0", lv},
+		{name, "lost / duplicated / unanswered / rejected (505)", fmt.Sprintf("%d / %d / %d / %d of %d sent", res.lost, res.dup, res.unanswered, res.rejected, res.sent), "0 / 0 / 0 / any", lv},
 	}
 	if res.delivered > 0 && res.serverCPU > 0 {
 		rows = append(rows, row{name, "CPU per message: servers / redis", fmt.Sprintf("%.1f / %.1f µs",
