@@ -25,8 +25,8 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: chat-load COMMAND [flags]
 
 commands:
-  bench     run p2p (+ Redis baselines), fanout (+ Redis baseline), idle, cluster, storm, logins,
-            loginstorm end to end with a private redis-server and server nodes, then print the table
+  bench     run every scenario (p2p to rooms) end to end, each with a private redis-server and server
+            nodes, then print the table (-skip p2p,fanout,… leaves some out; -json FILE keeps the results)
   p2p       durable private messages between pairs, with the Redis streams (target)
             and pub/sub baselines
   fanout    one user broadcasts to many online users, with the Redis PUBLISH baseline
@@ -37,7 +37,6 @@ commands:
   loginstorm  private-message latency of logged-in pairs while 2,000 password logins are in flight
   abuse     stalled frames and non-reading clients: what they cost the server's memory
   rooms     room messages to members over two nodes, some members away and back
-
   chart     draw the SVG charts of a results file (-json of any command above)
 
 run "chat-load COMMAND -h" for the flags of a command. The table printed at the end

@@ -748,6 +748,7 @@ func settleAll(ctx context.Context, e *env, ws *workers, want int, who string) e
 // settle waits until presence notices stop arriving (bounded), and returns how
 // many clients are connected.
 func settle(ctx context.Context, e *env, ws *workers) (int, error) {
+	e.logf("waiting for the presence notices of the logins to stop arriving (counted every 0.5 s until unchanged twice; at most 2 min)")
 	var prev int64 = -1
 	stable := 0
 	for i := 0; i < 240; i++ {
