@@ -332,7 +332,9 @@ func runPairsLoad(ctx context.Context, e *env, o *opts, ws *workers, serverPIDs 
 	var sm, rm *cpuMeter
 	var sCPU, rCPU time.Duration
 	var wg sync.WaitGroup
+	measured := make(chan struct{}) // closed once sCPU and rCPU are read, or ctx ended
 	go func() {
+		defer close(measured)
 		select {
 		case <-time.After(o.warmup):
 		case <-ctx.Done():
@@ -359,6 +361,7 @@ func runPairsLoad(ctx context.Context, e *env, o *opts, ws *workers, serverPIDs 
 		sCPU, rCPU = sm.used(), rm.used()
 	}()
 	rs, err := ws.collect(ctx, "result", nil)
+	<-measured
 	wg.Wait()
 	res := mergeResults(rs, o.measure)
 	res.serverCPU, res.redisCPU = sCPU, rCPU
