@@ -74,13 +74,17 @@ func (p *RedisPresence) clusterRelease(ctx context.Context, userID int, s Sessio
 	}
 	conn.Send("ZREM", onlineKey, userID)
 	conn.Send("SREM", nodeUsersKey(s.Node), userID)
+	if _, err := conn.Do(""); err != nil {
+		return 0, false, err
+	}
+	// Only once the ZREM is done (a pipeline runs its primaries side by side).
 	conn.Send("EXISTS", sessionKey(userID))
 	conn.Send("ZCARD", onlineKey)
 	r, err := redis.Values(conn.Do(""))
 	if err != nil {
 		return 0, false, err
 	}
-	if again, _ := redis.Bool(r[2], nil); again {
+	if again, _ := redis.Bool(r[0], nil); again {
 		// A login took the session between the two steps, and may have listed
 		// the user before the ZREM: list it again.
 		conn.Send("ZADD", onlineKey, userID, userID)
@@ -151,7 +155,7 @@ func (p *RedisPresence) clusterReap(ctx context.Context, node, run string) ([]Re
 		}
 	}
 	var gone []Reaped
-	var drop []any
+	var drop, offline []any
 	if len(members) > 0 {
 		r, err := redis.Values(conn.Do(""))
 		if err != nil {
@@ -170,17 +174,17 @@ func (p *RedisPresence) clusterReap(ctx context.Context, node, run string) ([]Re
 				s, _ := parseSession(v[1])
 				gone = append(gone, Reaped{UserID: id, Name: s.Name})
 				drop = append(drop, id)
+				offline = append(offline, id)
+			case "none": // a reap cut short after it ended the session
+				drop = append(drop, id)
+				offline = append(offline, id)
 			case "stale":
 				drop = append(drop, id)
 			}
 		}
 	}
-	if len(gone) > 0 {
-		args := []any{onlineKey}
-		for _, g := range gone {
-			args = append(args, g.UserID)
-		}
-		conn.Send("ZREM", args...)
+	if len(offline) > 0 {
+		conn.Send("ZREM", append([]any{onlineKey}, offline...)...)
 	}
 	if len(drop) > 0 {
 		conn.Send("SREM", append([]any{nodeUsersKey(node)}, drop...)...)
@@ -194,6 +198,31 @@ func (p *RedisPresence) clusterReap(ctx context.Context, node, run string) ([]Re
 		return nil, 0, err
 	}
 	count, err := redis.Int(r[len(r)-1], nil)
+	if err != nil || len(offline) == 0 {
+		return gone, count, err
+	}
+	// A login elsewhere may have taken the session and listed the user between
+	// the steps, before the ZREM: listed again. Read once the ZREM is done.
+	for _, id := range offline {
+		conn.Send("EXISTS", sessionKey(id.(int)))
+	}
+	if r, err = redis.Values(conn.Do("")); err != nil {
+		return nil, 0, err
+	}
+	back := []any{onlineKey}
+	for i, id := range offline {
+		if again, _ := redis.Bool(r[i], nil); again {
+			back = append(back, id, id)
+		}
+	}
+	if len(back) > 1 {
+		conn.Send("ZADD", back...)
+		conn.Send("ZCARD", onlineKey)
+		if r, err = redis.Values(conn.Do("")); err != nil {
+			return nil, 0, err
+		}
+		count, err = redis.Int(r[1], nil)
+	}
 	return gone, count, err
 }
 

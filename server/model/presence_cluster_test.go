@@ -73,6 +73,17 @@ func TestPresenceBothLayouts(t *testing.T) {
 		if gone, _, err := p.Reap(ctx, "a"); err != nil || len(gone) != 0 {
 			t.Errorf("second reap: got %v, %v, want nothing", gone, err)
 		}
+		if r.cluster != nil {
+			// A reap cut short after it ended a session: the next takes the user
+			// off the online list.
+			if _, err := p.Claim(ctx, 5, Session{"d", "v5", "five"}, 2); err != nil {
+				t.Fatal(err)
+			}
+			r.do(t, "DEL", sessionKey(5))
+			if _, n, err := p.Reap(ctx, "d"); err != nil || n != 1 {
+				t.Errorf("reap after a reap cut short: got %d online, %v, want 1", n, err)
+			}
+		}
 		// b restarted under run "z": the session of run "y" goes, one of "z" stays.
 		if _, err := p.Claim(ctx, 4, Session{"b", "z4", "four"}, 2); err != nil {
 			t.Fatal(err)
