@@ -139,7 +139,7 @@ stop-cluster: ## stop the cluster started by make redis-cluster (AOF is flushed)
 test-cluster: redis-install ## the Redis Cluster client's tests, the store tests on a cluster, and two nodes on a cluster through a primary killed and a primary added (tests start their own clusters)
 	go test -race -count=1 -p 1 -timeout 20m ./internal/redistest ./internal/rediscluster
 	CHAT_TEST_CLUSTER=1 go test -race -count=1 -p 1 -timeout 20m ./server/model
-	CHAT_TEST_CLUSTER=1 go test -race -count=1 -p 1 -timeout 20m -run Cluster ./server
+	CHAT_TEST_CLUSTER=1 go test -race -count=1 -p 1 -timeout 20m -run 'Cluster|TwoNodes' ./server
 
 clean: ## remove bin/ (keeps the redis data in .data/)
 	rm -rf bin
