@@ -17,12 +17,14 @@ import (
 	"chat/internal/redistest"
 )
 
-// startClusterNode runs the server binary as node name on the cluster rc.
+// startClusterNode runs the server binary as node name on the cluster rc. The
+// binary is built without the race detector even under -race: these tests time
+// a failover (5 s at most), which the detector's slowdown would measure instead.
 func startClusterNode(t *testing.T, rc *redistest.Cluster, name string, args ...string) *chattest.Process {
 	t.Helper()
 	addr := chattest.FreeAddr(t)
 	p, err := chattest.Launch(chattest.Spec{
-		Bin: chattest.ServerBinary(t),
+		Bin: chattest.Build(t, "chat/server"),
 		Args: append([]string{"-addr", addr, "-node", name, "-redis-cluster", strings.Join(rc.Seeds(), ","),
 			"-bcrypt-cost", "4", "-rate-private", "0", "-rate-group", "0", "-registrations-per-address", "0",
 			"-logins-per-user", "0", "-log-level", "warn"}, args...),

@@ -423,33 +423,46 @@ func TestClusterGrows(t *testing.T) {
 	}
 }
 
+// waitKey is the key of the WAIT tests: set to 1 by waitingClient.
+const waitKey = "{wait}k"
+
+// waitingClient starts a cluster and a client with WaitReplicas 1 that has set
+// waitKey; stop stops the replica of waitKey's primary (SIGSTOP) and returns
+// the func that resumes it.
+func waitingClient(t *testing.T, timeout time.Duration) (c *Cluster, stop func() (resume func())) {
+	rc := redistest.StartCluster(t)
+	c, err := New(Config{Seeds: rc.Seeds(), WaitReplicas: 1, WaitTimeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Do(testCtx(t, 10*time.Second), waitKey, "SET", waitKey, 1); err != nil {
+		t.Fatalf("SET with a replica up: %v", err)
+	}
+	replica := rc.ReplicaOf(t, rc.PrimaryOf(t, waitKey))
+	return c, func() func() {
+		if err := syscall.Kill(replica.Pid(), syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		return func() { syscall.Kill(replica.Pid(), syscall.SIGCONT) }
+	}
+}
+
 // With WaitReplicas, a write is answered once a replica has it; a replica that
 // does not answer makes it fail with ErrNotReplicated, and the next succeed
 // once the replica is back.
 func TestClusterWait(t *testing.T) {
-	rc := redistest.StartCluster(t)
-	c, err := New(Config{Seeds: rc.Seeds(), WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, stop := waitingClient(t, 200*time.Millisecond)
 	ctx := testCtx(t, 20*time.Second)
-	k := "{wait}k"
-	if _, err := c.Do(ctx, k, "SET", k, 1); err != nil {
-		t.Fatalf("SET with a replica up: %v", err)
-	}
-	replica := rc.ReplicaOf(t, rc.PrimaryOf(t, k))
-	if err := syscall.Kill(replica.Pid(), syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.Do(ctx, k, "SET", k, 2)
-	syscall.Kill(replica.Pid(), syscall.SIGCONT)
+	resume := stop()
+	_, err := c.Do(ctx, waitKey, "SET", waitKey, 2)
+	resume()
 	if !errors.Is(err, ErrNotReplicated) {
 		t.Errorf("SET with the replica stopped: got %v, want ErrNotReplicated", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, err := c.Do(ctx, k, "SET", k, 3)
+		_, err := c.Do(ctx, waitKey, "SET", waitKey, 3)
 		if err == nil {
 			break
 		}
@@ -462,22 +475,10 @@ func TestClusterWait(t *testing.T) {
 // With WaitReplicas, reads stand when the replica does not answer: only writes
 // wait for it.
 func TestClusterWaitSparesReads(t *testing.T) {
-	rc := redistest.StartCluster(t)
-	c, err := New(Config{Seeds: rc.Seeds(), WaitReplicas: 1, WaitTimeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, stop := waitingClient(t, 100*time.Millisecond)
 	ctx := testCtx(t, 20*time.Second)
-	k := "{wait}k"
-	if _, err := c.Do(ctx, k, "SET", k, 1); err != nil {
-		t.Fatal(err)
-	}
-	replica := rc.ReplicaOf(t, rc.PrimaryOf(t, k))
-	if err := syscall.Kill(replica.Pid(), syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Kill(replica.Pid(), syscall.SIGCONT)
+	defer stop()()
+	k := waitKey
 	res := c.Pipeline(ctx, []Cmd{{Key: k, Name: "GET", Args: []any{k}}, {Key: k, Name: "INCR", Args: []any{k}}, {Key: k, Name: "XRANGE", Args: []any{"{wait}s", "-", "+"}}})
 	if got, err := redis.Int(res[0].Reply, res[0].Err); err != nil || got != 1 {
 		t.Errorf("GET beside a write not replicated: got %d, %v, want 1", got, err)

@@ -98,7 +98,7 @@ func (b *RedisBus) listen(ctx context.Context, channels []string, subscribed fun
 			if v.Kind == "subscribe" {
 				if pending--; pending == 0 {
 					subscribed()
-					pinger.Go(func() { b.ping(pingCtx, &psc) })
+					pinger.Go(func() { pingEvery(pingCtx, func() error { return psc.Ping("") }) })
 				}
 			}
 		case redis.Pong:
@@ -108,9 +108,9 @@ func (b *RedisBus) listen(ctx context.Context, channels []string, subscribed fun
 	}
 }
 
-// ping keeps a quiet subscription checked; a failed ping closes nothing itself,
-// the receive timeout does.
-func (b *RedisBus) ping(ctx context.Context, psc *redis.PubSubConn) {
+// pingEvery keeps a quiet subscription checked with ping until ctx ends or a
+// ping fails; a failed ping closes nothing itself, the receive timeout does.
+func pingEvery(ctx context.Context, ping func() error) {
 	t := time.NewTicker(healthInterval)
 	defer t.Stop()
 	for {
@@ -118,7 +118,7 @@ func (b *RedisBus) ping(ctx context.Context, psc *redis.PubSubConn) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if psc.Ping("") != nil {
+			if ping() != nil {
 				return
 			}
 		}

@@ -64,7 +64,9 @@ func (b *RedisBus) subscribeCluster(ctx context.Context, cl *rediscluster.Cluste
 				})
 			}
 			deliver := func(channel string, data []byte) { locked(func() { handle(channel, data) }) }
-			backoff := 100 * time.Millisecond
+			// Shorter than on one Redis: a failover is over in about 2 s, and
+			// every wake lost meanwhile waits for the subscription to come back.
+			backoff := 50 * time.Millisecond
 			for ctx.Err() == nil {
 				addr, err := cl.Addr(ctx, ch)
 				if err == nil {
@@ -79,7 +81,7 @@ func (b *RedisBus) subscribeCluster(ctx context.Context, cl *rediscluster.Cluste
 					return
 				case <-time.After(backoff):
 				}
-				backoff = min(2*backoff, 2*time.Second)
+				backoff = min(2*backoff, 500*time.Millisecond)
 				refresh, cancel := context.WithTimeout(ctx, ioTimeout)
 				_ = cl.Refresh(refresh) // a map not read now is read by the next Addr
 				cancel()
@@ -135,20 +137,7 @@ func (b *RedisBus) listenNode(ctx context.Context, addr, cmd, channel string, su
 			}
 		case "subscribe", "ssubscribe":
 			subscribed()
-			pinger.Go(func() {
-				t := time.NewTicker(healthInterval)
-				defer t.Stop()
-				for {
-					select {
-					case <-pingCtx.Done():
-						return
-					case <-t.C:
-						if do("PING") != nil {
-							return
-						}
-					}
-				}
-			})
+			pinger.Go(func() { pingEvery(pingCtx, func() error { return do("PING") }) })
 		case "sunsubscribe", "unsubscribe":
 			return errShardMoved
 		case "pong":
