@@ -1,7 +1,7 @@
 // Command chat-load is the load generator of the chat server.
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
-//	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse|rooms [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse|rooms|rediscluster [flags]   one scenario; -addr uses existing server node(s)
 //	chat-load chart [-in results.json -out dir]   the SVG charts of a results file (-json)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
@@ -25,7 +25,7 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: chat-load COMMAND [flags]
 
 commands:
-  bench     run every scenario (p2p to rooms) end to end, each with a private redis-server and server
+  bench     run every scenario (p2p to rediscluster) end to end, each with a private redis-server and server
             nodes, then print the table (-skip p2p,fanout,… leaves some out; -json FILE keeps the results)
   p2p       durable private messages between pairs, with the Redis streams (target)
             and pub/sub baselines
@@ -37,6 +37,8 @@ commands:
   loginstorm  private-message latency of logged-in pairs while 2,000 password logins are in flight
   abuse     stalled frames and non-reading clients: what they cost the server's memory
   rooms     room messages to members over two nodes, some members away and back
+  rediscluster  p2p across two nodes on one Redis, then on a Redis Cluster of 3 primaries and
+            3 replicas: messages/s and the Redis CPU per message, summed and per primary
   chart     draw the SVG charts of a results file (-json of any command above)
 
 run "chat-load COMMAND -h" for the flags of a command. The table printed at the end
@@ -65,7 +67,7 @@ func main() {
 		return
 	case "chart":
 		os.Exit(runChart(args))
-	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse", "rooms":
+	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse", "rooms", "rediscluster":
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -211,6 +213,7 @@ func runCommand(cmd string, args []string) int {
 				o.nodes = 2
 			}
 		}},
+		{"rediscluster", 300 * time.Second, scenarioRedisCluster, func(o *opts) { o.users = f.p2pPairs }},
 	}
 	failed := false
 	for _, s := range all {

@@ -155,9 +155,12 @@ func (e *env) startServer(redisAddr, node string, extra ...string) (*server, err
 		return nil, fmt.Errorf("%w (build it with make build, or name it with -server-bin)", err)
 	}
 	s := &server{addr: addr, metrics: metrics}
+	if redisAddr != "" { // none for a node on a Redis Cluster: extra names it
+		extra = append([]string{"-redis", redisAddr}, extra...)
+	}
 	s.p, err = chattest.Launch(chattest.Spec{
 		Bin: e.serverBin,
-		Args: append([]string{"-addr", addr, "-redis", redisAddr, "-node", node, "-bcrypt-cost", "4",
+		Args: append([]string{"-addr", addr, "-node", node, "-bcrypt-cost", "4",
 			"-rate-private", "0", "-rate-group", "0", "-registrations-per-address", "0", "-logins-per-user", "0", "-log-level", "warn", "-metrics-addr", metrics, "-grace", "3s"}, extra...),
 		Addr:    addr,
 		LogPath: filepath.Join(e.tmp, node+".log"),

@@ -198,15 +198,9 @@ func (c *Cluster) running() []*Server {
 // Primaries returns the running nodes that are primaries serving slots.
 func (c *Cluster) Primaries(tb testing.TB) []*Server {
 	tb.Helper()
-	var out []*Server
-	for _, s := range c.running() {
-		st, err := s.clusterView()
-		if err != nil {
-			tb.Fatalf("redistest: %v", err)
-		}
-		if st.primary && st.ownSlots > 0 {
-			out = append(out, s)
-		}
+	out, err := c.PrimaryServers()
+	if err != nil {
+		tb.Fatalf("redistest: %v", err)
 	}
 	return out
 }
@@ -454,4 +448,20 @@ func (c *Cluster) ReplicaOf(tb testing.TB, p *Server) *Server {
 	}
 	tb.Fatalf("redistest: no running replica of %s", p.Addr)
 	return nil
+}
+
+// PrimaryServers returns the running nodes that are primaries serving slots,
+// for a caller without a testing.TB (see Primaries).
+func (c *Cluster) PrimaryServers() ([]*Server, error) {
+	var out []*Server
+	for _, s := range c.running() {
+		st, err := s.clusterView()
+		if err != nil {
+			return nil, err
+		}
+		if st.primary && st.ownSlots > 0 {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
