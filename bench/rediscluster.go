@@ -14,7 +14,8 @@ import (
 // then on a Redis Cluster of 3 primaries with a replica each. It reports the
 // messages/s of both and the Redis CPU per message: one Redis's, and the
 // cluster's summed over the primaries and per primary (what the scripts split
-// into per-slot steps cost), with the replicas' apart.
+// into per-slot steps cost), with the replicas' apart; then, on a fresh cluster,
+// what -redis-wait-replicas 1 costs.
 func scenarioRedisCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 	one, err := clusterP2P(ctx, e, o, false)
 	if err != nil {
@@ -24,6 +25,11 @@ func scenarioRedisCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 	many, err := clusterP2P(ctx, e, o, true)
 	if err != nil {
 		return nil, fmt.Errorf("on the cluster: %w", err)
+	}
+	e.stopAll(5 * time.Second)
+	waited, err := clusterP2P(ctx, e, o, true, "-redis-wait-replicas", "1")
+	if err != nil {
+		return nil, fmt.Errorf("on the cluster with WAIT: %w", err)
 	}
 	perMsg := func(d time.Duration, r pairResult) float64 {
 		if r.delivered == 0 {
@@ -45,18 +51,23 @@ func scenarioRedisCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 	if ratio == 0 || ratio > 1.5 {
 		verdict = "FAIL"
 	}
-	r := many.res
 	faults := "ok"
-	if r.lost > 0 || r.dup > 0 || r.reordered > 0 || r.unanswered > 0 {
-		faults = "FAIL"
+	for _, r := range []pairResult{one.res, many.res, waited.res} {
+		if r.lost > 0 || r.dup > 0 || r.reordered > 0 || r.unanswered > 0 {
+			faults = "FAIL"
+		}
 	}
+	r := many.res
 	return []row{
 		{"rediscluster", "delivered/s, one Redis → cluster", fmt.Sprintf("%.0f → %.0f", one.res.rate(), many.res.rate()), "reference", ""},
 		{"rediscluster", "Redis CPU per message, one Redis → cluster's primaries summed", fmt.Sprintf("%.1f µs → %.1f µs (%.2f×)", oneCPU, manyCPU, ratio), "target ≤ 1.5×", verdict},
 		{"rediscluster", "Redis CPU per message, per primary", strings.Join(per, ", "), "", ""},
 		{"rediscluster", "Redis CPU per message, the replicas", fmt.Sprintf("%.1f µs", perMsg(many.replicas, many.res)), "", ""},
-		{"rediscluster", "lost / duplicated / out of order / unanswered / rejected", fmt.Sprintf("%d / %d / %d / %d / %d of %d sent",
-			r.lost, r.dup, r.reordered, r.unanswered, r.rejected, r.sent), "0 / 0 / 0 / 0", faults},
+		{"rediscluster", "with -redis-wait-replicas 1: delivered/s, Redis CPU per message (primaries), latency p50 / p99",
+			fmt.Sprintf("%.0f, %.1f µs, %s / %s (without: %s / %s)", waited.res.rate(), perMsg(waited.primaries(), waited.res),
+				ms(waited.res.hist.Quantile(.5)), ms(waited.res.hist.Quantile(.99)), ms(r.hist.Quantile(.5)), ms(r.hist.Quantile(.99))), "", ""},
+		{"rediscluster", "lost / duplicated / out of order / unanswered / rejected, on the cluster", fmt.Sprintf("%d / %d / %d / %d / %d of %d sent",
+			r.lost, r.dup, r.reordered, r.unanswered, r.rejected, r.sent), "0 / 0 / 0 / 0 (all three runs)", faults},
 	}, nil
 }
 
@@ -77,7 +88,7 @@ func (c clusterRun) primaries() time.Duration {
 
 // clusterP2P starts one Redis or a 3×1 cluster, two nodes on it, and runs p2p
 // with the pairs across the nodes.
-func clusterP2P(ctx context.Context, e *env, o *opts, cluster bool) (clusterRun, error) {
+func clusterP2P(ctx context.Context, e *env, o *opts, cluster bool, nodeArgs ...string) (clusterRun, error) {
 	var primaries, replicas []int
 	var servers []*server
 	start := func(redisAddr, node string, extra ...string) error {
@@ -119,7 +130,7 @@ func clusterP2P(ctx context.Context, e *env, o *opts, cluster bool) (clusterRun,
 		}
 		seeds := strings.Join(c.Seeds(), ",")
 		for i := 1; i <= 2; i++ {
-			if err := start("", fmt.Sprintf("rc-%d", i), "-redis-cluster", seeds); err != nil {
+			if err := start("", fmt.Sprintf("rc-%d", i), append([]string{"-redis-cluster", seeds}, nodeArgs...)...); err != nil {
 				return clusterRun{}, err
 			}
 		}
@@ -144,6 +155,9 @@ func clusterP2P(ctx context.Context, e *env, o *opts, cluster bool) (clusterRun,
 	what := "one Redis"
 	if cluster {
 		what = "3×1 cluster"
+	}
+	if len(nodeArgs) > 0 {
+		what += " " + strings.Join(nodeArgs, " ")
 	}
 	e.logf("rediscluster on %s: %d pairs across 2 nodes, %d in flight each, warm-up %v, measure %v", what, o.users, o.inflight, o.warmup, o.measure)
 	// The Redis processes are metered here, over runPairsLoad's window, one by one.
