@@ -117,6 +117,9 @@ func (tb *fatalTB) Fatalf(format string, args ...any) {
 }
 
 func TestStartWithoutRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("Start skips in -short before it looks for redis-server")
+	}
 	t.Setenv("PATH", t.TempDir())
 	tb := &fatalTB{TB: t}
 	done := make(chan *Server)

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 	"chat/server/model"
 )
@@ -33,12 +32,12 @@ func offlineMessages(t *testing.T, n *node, k int) (alice, bob *client, ids []st
 	return alice, bob, ids
 }
 
-func xlen(t *testing.T, r *redistest.Server, key string) int64 {
+func xlen(t *testing.T, r *storage, key string) int64 {
 	return r.Do(t, "XLEN", key).(int64)
 }
 
 func TestAckTakesTheGoodIdsOneByOne(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	n := startNode(t, r, "n1", nil)
 	alice, bob, ids := offlineMessages(t, n, 3)
 	// alice's own message: in her inbox, not bob's.
@@ -75,7 +74,7 @@ func TestAckTakesTheGoodIdsOneByOne(t *testing.T) {
 }
 
 func TestAckRemovalFailureIsCounted(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	n := startNode(t, r, "n1", nil)
 	_, bob, ids := offlineMessages(t, n, 1)
 	// Something that is not a stream where bob's inbox was: the removal fails.
@@ -89,7 +88,7 @@ func TestAckRemovalFailureIsCounted(t *testing.T) {
 
 func TestInboxCap(t *testing.T) {
 	const most = 3
-	r := redistest.Start(t)
+	r := needRedis(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.InboxMax = most })
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	registerUser(t, n.Addr, 2, "bob")
@@ -115,7 +114,7 @@ func TestInboxCap(t *testing.T) {
 }
 
 func TestDedupKeysHoldNoClientBytes(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	n := startNode(t, r, "n1", nil)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	registerUser(t, n.Addr, 2, "bob")

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
@@ -69,7 +68,7 @@ func guessAll(t *testing.T, addr string, id, n int, ips ...string) map[int]int {
 
 func TestFailedLoginsCountedBeforeThePassword(t *testing.T) {
 	const perUserAddr, perUser = 5, 8
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) {
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) {
 		c.LoginFailures, c.LoginFailuresPerUser = perUserAddr, perUser
 	})
 	registerUser(t, n.Addr, 1, "owner")
@@ -107,7 +106,7 @@ func TestFailedLoginsCountedBeforeThePassword(t *testing.T) {
 // address's count over all user ids grows only with logins that failed.
 func TestLoginsFromOneAddressAtOnce(t *testing.T) {
 	const users, perAddr = 40, 5
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) { c.LoginFailuresPerAddr = perAddr })
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) { c.LoginFailuresPerAddr = perAddr })
 	for id := 1; id <= users; id++ {
 		registerUser(t, n.Addr, id, "u")
 	}
@@ -157,7 +156,7 @@ func sendAll(t *testing.T, c *client, k int, typ string, req any, resType string
 
 func TestRatesHoldAcrossLoginsAndNodes(t *testing.T) {
 	const rate, burst = 1, 10
-	r := redistest.Start(t)
+	r := newStorage(t)
 	limited := func(c *chat.Config) {
 		c.RatePrivate, c.BurstPrivate = rate, burst
 		c.RateGroup, c.BurstGroup = rate, burst
@@ -201,7 +200,7 @@ func TestRatesHoldAcrossLoginsAndNodes(t *testing.T) {
 }
 
 func TestRegistrationLimits(t *testing.T) {
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) { c.RegistrationsPerAddr = 3 })
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) { c.RegistrationsPerAddr = 3 })
 	c := dialFrom(t, n.Addr, "127.0.0.2")
 	for id := 1; id <= 3; id++ {
 		if res := c.register(id, password, "u"); res.Code != message.CodeOK {
@@ -236,7 +235,7 @@ func TestRegistrationLimits(t *testing.T) {
 
 func TestLoginsPerUserLimited(t *testing.T) {
 	const logins = 3
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) { c.LoginsPerUser = logins })
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) { c.LoginsPerUser = logins })
 	watcher := user(t, n.Addr, 9, "watcher", message.ProtoAck)
 	registerUser(t, n.Addr, 1, "flapper")
 	for i := range logins {

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
@@ -170,7 +169,7 @@ func TestPrivateClientMsgIDDedup(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) {
 		c.RatePrivate, c.BurstPrivate = 1, 2
 		c.RateGroup, c.BurstGroup = 1, 2

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
@@ -19,7 +18,7 @@ func (c *client) tokenLogin(id int, token string) message.LoginResMes {
 }
 
 // tokenKeys returns the session tokens Redis holds, by key.
-func tokenKeys(t *testing.T, r *redistest.Server) []string {
+func tokenKeys(t *testing.T, r *storage) []string {
 	t.Helper()
 	var keys []string
 	for _, k := range r.Do(t, "KEYS", "token:*").([]any) {
@@ -29,7 +28,8 @@ func tokenKeys(t *testing.T, r *redistest.Server) []string {
 }
 
 func TestTokenLogin(t *testing.T) {
-	r, n := startOneNode(t)
+	r := needRedis(t)
+	n := startNode(t, r, "n1", nil)
 	classic := dial(t, n.Addr)
 	classic.register(1, "password", "ann")
 	if res := classic.login(1, "password", message.ProtoClassic); res.Code != message.CodeOK || res.Token != "" {
@@ -76,7 +76,7 @@ func TestTokenLogin(t *testing.T) {
 }
 
 func TestTokenLoginNeedsExactlyOneCredential(t *testing.T) {
-	n := startNode(t, redistest.Start(t), "n1", nil)
+	n := startNode(t, newStorage(t), "n1", nil)
 	user(t, n.Addr, 1, "ann", message.ProtoAck)
 	for _, tc := range []struct {
 		name string
@@ -97,7 +97,7 @@ func TestTokenLoginNeedsExactlyOneCredential(t *testing.T) {
 }
 
 func TestTokenSurvivesADropAndDiesWithLogout(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	n1, n2 := startNode(t, r, "n1", nil), startNode(t, r, "n2", nil)
 	c := dial(t, n1.Addr)
 	c.register(1, "password", "ann")
@@ -120,7 +120,7 @@ func TestTokenSurvivesADropAndDiesWithLogout(t *testing.T) {
 }
 
 func TestTokenExpires(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.TokenTTL = 300 * time.Millisecond })
 	c := dial(t, n.Addr)
 	c.register(1, "password", "ann")
@@ -135,7 +135,7 @@ func TestTokenExpires(t *testing.T) {
 }
 
 func TestWrongTokenCountsAsFailedLogin(t *testing.T) {
-	n := startNode(t, redistest.Start(t), "n1", nil) // the harness allows 5 failures per user
+	n := startNode(t, newStorage(t), "n1", nil) // the harness allows 5 failures per user
 	c := dial(t, n.Addr)
 	c.register(1, "password", "ann")
 	token := c.login(1, "password", message.ProtoAck).Token
@@ -154,7 +154,7 @@ func TestWrongTokenCountsAsFailedLogin(t *testing.T) {
 
 func TestPasswordWorkIsBounded(t *testing.T) {
 	const workers, logins = 2, 6
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) {
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) {
 		c.PasswordWorkers, c.PasswordWait = workers, waitTimeout
 	})
 	for id := 1; id <= logins; id++ {
@@ -205,7 +205,7 @@ func TestPasswordWorkIsBounded(t *testing.T) {
 }
 
 func TestPasswordWorkTurnsAwayLongWaits(t *testing.T) {
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) {
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) {
 		c.PasswordWorkers, c.PasswordWait = 1, 100*time.Millisecond
 	})
 	for id := 1; id <= 3; id++ {

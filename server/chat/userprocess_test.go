@@ -17,7 +17,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
@@ -58,7 +57,7 @@ func takeNotifies(c *client) []message.NotifyUserStatusMes {
 }
 
 // storedUser reads the users hash entry of id.
-func storedUser(t testing.TB, r *redistest.Server, id int) (message.User, string) {
+func storedUser(t testing.TB, r *storage, id int) (message.User, string) {
 	t.Helper()
 	raw, ok := r.Do(t, "HGET", "users", fmt.Sprint(id)).([]byte)
 	if !ok {
@@ -179,7 +178,8 @@ func TestUserRegisterConcurrentDuplicate(t *testing.T) {
 }
 
 func TestUserLoginCodes(t *testing.T) {
-	r, n := startOneNode(t)
+	r := needRedis(t)
+	n := startNode(t, r, "n1", nil)
 	const pwd = "S3cret-Pa55word"
 	reg := dial(t, n.Addr)
 	if res := reg.register(7, pwd, "seven"); res.Code != message.CodeOK {
@@ -251,7 +251,8 @@ func TestUserLoginCodes(t *testing.T) {
 }
 
 func TestUserLegacyPlaintextPassword(t *testing.T) {
-	r, n := startOneNode(t)
+	r := needRedis(t)
+	n := startNode(t, r, "n1", nil)
 	r.Do(t, "HSET", "users", "100", `{"userId":100,"userPwd":"123456","userName":"scott"}`)
 	r.Do(t, "HSET", "users", "101", `{"userId":101,"userPwd":"abcdef","userName":"tiger"}`)
 
@@ -573,7 +574,7 @@ func TestUserPresenceNotifications(t *testing.T) {
 }
 
 func TestUserPresenceLimit(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.PresenceLimit = 2 })
 	a := user(t, n.Addr, 1, "alice", 0)
 	b := user(t, n.Addr, 2, "bob", 0)
@@ -639,7 +640,7 @@ func TestUserLoginRequired(t *testing.T) {
 }
 
 func TestUserLoginTimeout(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	const timeout = 300 * time.Millisecond
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.LoginTimeout = timeout })
 	in := user(t, n.Addr, 1, "alice", 0)
