@@ -1,6 +1,8 @@
 package chat_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -8,6 +10,7 @@ import (
 
 	"chat/common/message"
 	"chat/server/chat"
+	"chat/server/model"
 )
 
 // tokenLogin logs c in as id with a session token.
@@ -97,7 +100,7 @@ func TestTokenLoginNeedsExactlyOneCredential(t *testing.T) {
 }
 
 func TestTokenSurvivesADropAndDiesWithLogout(t *testing.T) {
-	r := needRedis(t)
+	r := newStorage(t)
 	n1, n2 := startNode(t, r, "n1", nil), startNode(t, r, "n2", nil)
 	c := dial(t, n1.Addr)
 	c.register(1, "password", "ann")
@@ -109,8 +112,13 @@ func TestTokenSurvivesADropAndDiesWithLogout(t *testing.T) {
 		t.Fatalf("token login after a drop: got %+v, want 200", res)
 	}
 	back.logout()
-	if keys := tokenKeys(t, r); len(keys) != 0 {
-		t.Errorf("got token keys %v after logout, want none", keys)
+	if _, err := r.stores(t).Users.AuthenticateToken(context.Background(), 1, token); !errors.Is(err, model.ErrBadToken) {
+		t.Errorf("the store's answer to the token after logout: got %v, want ErrBadToken", err)
+	}
+	if r.Server != nil {
+		if keys := tokenKeys(t, r); len(keys) != 0 {
+			t.Errorf("got token keys %v after logout, want none", keys)
+		}
 	}
 	for _, addr := range []string{n1.Addr, n2.Addr} {
 		if res := dial(t, addr).tokenLogin(1, token); res.Code != message.CodeWrongPassword {
@@ -120,7 +128,7 @@ func TestTokenSurvivesADropAndDiesWithLogout(t *testing.T) {
 }
 
 func TestTokenExpires(t *testing.T) {
-	r := needRedis(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.TokenTTL = 300 * time.Millisecond })
 	c := dial(t, n.Addr)
 	c.register(1, "password", "ann")
@@ -128,7 +136,10 @@ func TestTokenExpires(t *testing.T) {
 	if token == "" {
 		t.Fatal("got no token")
 	}
-	checkFor(t, waitTimeout, "the token to expire in Redis", func() bool { return len(tokenKeys(t, r)) == 0 })
+	checkFor(t, waitTimeout, "the token to expire in the store", func() bool {
+		_, err := r.stores(t).Users.AuthenticateToken(context.Background(), 1, token)
+		return errors.Is(err, model.ErrBadToken)
+	})
 	if res := dial(t, n.Addr).tokenLogin(1, token); res.Code != message.CodeWrongPassword {
 		t.Errorf("expired token: got %+v, want 403", res)
 	}

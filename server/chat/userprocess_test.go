@@ -5,6 +5,7 @@ package chat_test
 // against a real Redis.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -178,8 +179,7 @@ func TestUserRegisterConcurrentDuplicate(t *testing.T) {
 }
 
 func TestUserLoginCodes(t *testing.T) {
-	r := needRedis(t)
-	n := startNode(t, r, "n1", nil)
+	r, n := startOneNode(t)
 	const pwd = "S3cret-Pa55word"
 	reg := dial(t, n.Addr)
 	if res := reg.register(7, pwd, "seven"); res.Code != message.CodeOK {
@@ -240,6 +240,12 @@ func TestUserLoginCodes(t *testing.T) {
 		if strings.Contains(f.Data, pwd) {
 			t.Errorf("got %s %s, want no password in it", f.Type, f.Data)
 		}
+	}
+	if u, err := r.stores(t).Users.Authenticate(context.Background(), 7, pwd); err != nil || u.UserName != "seven" {
+		t.Errorf("the stored account of 7: got %+v, %v, want seven with the password", u, err)
+	}
+	if r.Server == nil {
+		return // what Redis holds, below
 	}
 	u, raw := storedUser(t, r, 7)
 	if strings.Contains(raw, pwd) || !isBcrypt(u.UserPwd, pwd) {
