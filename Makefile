@@ -18,7 +18,7 @@ ADDR2        ?= 127.0.0.1:8890
 # REDIS_CLUSTER set (make testuser REDIS_CLUSTER=1) addresses the cluster of make run-cluster.
 REDIS_CLUSTER ?=
 
-.PHONY: help redis-install build redis run client testuser test fuzz bench charts stop-redis clean \
+.PHONY: help redis-install build redis run client testuser test test-short fuzz bench charts stop-redis clean \
 	redis-cluster run-cluster stop-cluster test-cluster
 
 help: ## list the targets and the variables they use
@@ -90,11 +90,14 @@ testuser: ## add the course's test user 100 / 123456 (plaintext; hashed at first
 		redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) hset users 100 '{"userId":100,"userPwd":"123456","userName":"scott"}'; \
 	fi
 
-test: redis-install ## go vet, then every test with the race detector (tests start their own redis)
-	go vet ./...
-	@# One package at a time: each integration test package starts its own Redis and
-	@# server processes, and on a 2-core machine packages side by side starve each other.
-	go test -race -count=1 -p 1 -timeout 20m ./...
+test: redis-install ## go vet, then every package's tests with the race detector on real Redis, one package at a time, saying which as it goes
+	@echo "== go vet ./..."
+	@go vet ./...
+	@.ci/test-packages -race -count=1 -timeout 20m
+
+test-short: ## the fast tier: every package's tests in -short mode, on the memory stores, starting no Redis (under a minute)
+	@echo "== go test -short ./... (memory stores; tests that need Redis or node processes are skipped)"
+	go test -short -count=1 ./...
 
 fuzz: ## run every fuzz target of the repo for FUZZTIME each, one at a time
 	@set -euo pipefail; \
