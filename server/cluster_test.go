@@ -119,8 +119,8 @@ func checkOutcome(t *testing.T, what string, o p2pOutcome) {
 }
 
 func clusterTest(t *testing.T) {
-	if os.Getenv("CHAT_TEST_CLUSTER") != "1" {
-		t.Skip("CHAT_TEST_CLUSTER=1 runs the tests on a Redis Cluster")
+	if testing.Short() || os.Getenv("CHAT_TEST_CLUSTER") != "1" {
+		t.Skip("CHAT_TEST_CLUSTER=1 runs the tests on a Redis Cluster (not in -short)")
 	}
 }
 

@@ -137,6 +137,9 @@ func LaunchCluster(cfg ClusterConfig) (*Cluster, error) {
 // LaunchCluster) in tb.TempDir() and registers tb.Cleanup to kill it.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("redistest: a Redis Cluster is not started in -short")
+	}
 	c, err := LaunchCluster(ClusterConfig{Dir: tb.TempDir()})
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)

@@ -67,9 +67,7 @@ func forEachRedis(t *testing.T, test func(t *testing.T, r testRedis)) {
 		test(t, testRedis{name: "standalone", pool: pool, server: s})
 	})
 	t.Run("cluster", func(t *testing.T) {
-		if os.Getenv(clusterEnv) != "1" {
-			t.Skip(clusterEnv + "=1 runs this on a Redis Cluster")
-		}
+		skipUnlessCluster(t)
 		c := sharedCluster(t)
 		for _, p := range c.Primaries(t) {
 			p.Do(t, "FLUSHALL")
@@ -81,6 +79,14 @@ func forEachRedis(t *testing.T, test func(t *testing.T, r testRedis)) {
 		t.Cleanup(func() { pool.Close(); cl.Close() })
 		test(t, testRedis{name: "cluster", pool: pool, cluster: c})
 	})
+}
+
+// skipUnlessCluster skips t unless CHAT_TEST_CLUSTER=1, and in -short.
+func skipUnlessCluster(t *testing.T) {
+	t.Helper()
+	if testing.Short() || os.Getenv(clusterEnv) != "1" {
+		t.Skip(clusterEnv + "=1 runs this on a Redis Cluster (not in -short)")
+	}
 }
 
 var (

@@ -1,8 +1,9 @@
 package model_test
 
 // The contract of the stores: one suite, run against the memory stores and the
-// Redis stores (the Redis run needs redis-server and is skipped in -short), so
-// that a test of the server on memory tells what it would on Redis.
+// Redis stores (the Redis run needs redis-server and is skipped in -short), and
+// with CHAT_TEST_CLUSTER=1 the Redis stores on a Redis Cluster, so that a test
+// of the server on memory tells what it would on Redis.
 
 import (
 	"context"
@@ -44,18 +45,17 @@ func TestStoreContract(t *testing.T) {
 		{"room messages", testRoomMessages},
 		{"bus", testBus},
 	}
-	backends := []struct {
-		name  string
-		redis bool
-	}{{"memory", false}, {"redis", true}}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, backend := range []string{"memory", "redis", "cluster"} {
+		t.Run(backend, func(t *testing.T) {
 			open := openMemory
-			if b.redis {
+			switch backend {
+			case "redis":
 				if testing.Short() {
 					t.Skip("the Redis stores need redis-server; skipped in -short")
 				}
 				open = redisOpener(redistest.Start(t))
+			case "cluster": // with CHAT_TEST_CLUSTER=1
+				open = clusterOpener(model.ClusterForTests(t))
 			}
 			for _, c := range contracts {
 				t.Run(c.name, func(t *testing.T) { c.run(t, open) })
@@ -104,6 +104,31 @@ func redisOpener(r *redistest.Server) opener {
 			Inbox:    model.NewRedisInbox(pool, o.dedupTTL, o.keep),
 			Rooms:    model.NewRedisRooms(pool, o.dedupTTL, o.keep),
 			Bus:      model.NewRedisBus(pool, cfg),
+		}
+	}
+}
+
+// clusterOpener opens stores on the Redis Cluster c, emptied first: one
+// cluster serves a whole run.
+func clusterOpener(c *redistest.Cluster) opener {
+	return func(t *testing.T, o options) chat.Stores {
+		o = o.withDefaults()
+		for _, p := range c.Primaries(t) {
+			p.Do(t, "FLUSHALL")
+		}
+		pool, cl, err := model.NewClusterPool(model.ClusterConfig{Seeds: c.Seeds()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pool.Close(); cl.Close() })
+		return chat.Stores{
+			Users:    model.NewRedisUserStore(pool, 4),
+			Logins:   model.NewRedisLoginLimiter(pool, o.loginWindow),
+			Rates:    model.NewRedisRateLimiter(pool),
+			Presence: model.NewRedisPresence(pool),
+			Inbox:    model.NewRedisInbox(pool, o.dedupTTL, o.keep),
+			Rooms:    model.NewRedisRooms(pool, o.dedupTTL, o.keep),
+			Bus:      model.NewRedisBus(pool, model.PoolConfig{}),
 		}
 	}
 }

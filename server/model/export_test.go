@@ -1,9 +1,22 @@
 package model
 
-import "context"
+import (
+	"context"
+	"testing"
+
+	"chat/internal/redistest"
+)
 
 // SendOne keeps one private message: Send with a burst of one.
 func (b *RedisInbox) SendOne(ctx context.Context, from int, fromName string, to int, content, clientMsgID string, lim SendLimits) (SendResult, error) {
 	res, errs := b.Send(ctx, from, fromName, []SendRequest{{To: to, Content: content, ClientMsgID: clientMsgID}}, lim)
 	return res[0], errs[0]
+}
+
+// ClusterForTests is the package's test cluster, started at its first use and
+// stopped by TestMain; nil, after skipping t, unless CHAT_TEST_CLUSTER=1.
+func ClusterForTests(t *testing.T) *redistest.Cluster {
+	t.Helper()
+	skipUnlessCluster(t)
+	return sharedCluster(t)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -59,11 +60,18 @@ func (s *clusterSends) send(ctx context.Context, b *RedisInbox, from int, fromNa
 	for k := range all {
 		all[k] = k
 	}
+	// The conversations' newest ids are read beside the rate step, from their
+	// own slots: the inbox step gives each message an id above its
+	// conversation's.
+	var floors map[int]string
+	var read sync.WaitGroup
+	read.Go(func() { floors = s.floors(ctx, b, from, reqs) })
 	allowed, err := take(len(reqs), 0)
+	read.Wait()
 	if err != nil {
 		return fail(err)
 	}
-	s.steps(ctx, b, from, fromName, reqs, all, allowed, lim.InboxMax, results, errs)
+	s.steps(ctx, b, from, fromName, reqs, all, allowed, lim.InboxMax, floors, results, errs)
 	unused := s.unused(all[:allowed], results, errs)
 	// The rate was taken for the burst's first messages before the inbox told
 	// which are resends (free, as on one Redis): give it back and take it again
@@ -77,7 +85,7 @@ func (s *clusterSends) send(ctx context.Context, b *RedisInbox, from int, fromNa
 	if unused > 0 && len(refused) > 0 {
 		again, err := take(len(refused), unused)
 		if err == nil {
-			s.steps(ctx, b, from, fromName, reqs, refused, again, lim.InboxMax, results, errs)
+			s.steps(ctx, b, from, fromName, reqs, refused, again, lim.InboxMax, floors, results, errs)
 			unused = s.unused(refused[:again], results, errs)
 		}
 	}
@@ -86,6 +94,39 @@ func (s *clusterSends) send(ctx context.Context, b *RedisInbox, from int, fromNa
 		_, _ = take(0, unused)
 	}
 	return results, errs
+}
+
+// floors returns the newest id of the history of each conversation of reqs,
+// by recipient. It is a hint: a conversation it could not read has none, and a
+// message then gets an id of the history's own if the other direction is ahead.
+func (s *clusterSends) floors(ctx context.Context, b *RedisInbox, from int, reqs []SendRequest) map[int]string {
+	var to []int
+	for _, r := range reqs {
+		if !slices.Contains(to, r.To) {
+			to = append(to, r.To)
+		}
+	}
+	conn, err := get(ctx, b.pool)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	for _, t := range to {
+		conn.Send("XREVRANGE", historyKey(from, t), "+", "-", "COUNT", 1)
+	}
+	replies, err := redis.Values(conn.Do(""))
+	if err != nil {
+		return nil
+	}
+	out := make(map[int]string, len(to))
+	for i, t := range to {
+		if last, _ := redis.Values(replies[i], nil); len(last) == 1 {
+			if entry, _ := redis.Values(last[0], nil); len(entry) > 0 {
+				out[t], _ = redis.String(entry[0], nil)
+			}
+		}
+	}
+	return out
 }
 
 // unused counts the messages of idx that took the rate but were not kept.
@@ -101,7 +142,7 @@ func (s *clusterSends) unused(idx []int, results []SendResult, errs []error) int
 
 // steps runs the inbox and history steps of the messages idx of reqs (in
 // order), the first allowed of which the rate allows, recipients side by side.
-func (s *clusterSends) steps(ctx context.Context, b *RedisInbox, from int, fromName string, reqs []SendRequest, idx []int, allowed, inboxMax int, results []SendResult, errs []error) {
+func (s *clusterSends) steps(ctx context.Context, b *RedisInbox, from int, fromName string, reqs []SendRequest, idx []int, allowed, inboxMax int, floors map[int]string, results []SendResult, errs []error) {
 	var to []int
 	byRcpt := map[int][]int{}
 	ok := map[int]bool{}
@@ -114,19 +155,19 @@ func (s *clusterSends) steps(ctx context.Context, b *RedisInbox, from int, fromN
 		ok[k] = j < allowed
 	}
 	if len(to) == 1 {
-		s.sendTo(ctx, b, from, fromName, to[0], reqs, byRcpt[to[0]], ok, inboxMax, results, errs)
+		s.sendTo(ctx, b, from, fromName, to[0], reqs, byRcpt[to[0]], ok, inboxMax, floors[to[0]], results, errs)
 		return
 	}
 	var wg sync.WaitGroup
 	for _, t := range to {
-		wg.Go(func() { s.sendTo(ctx, b, from, fromName, t, reqs, byRcpt[t], ok, inboxMax, results, errs) })
+		wg.Go(func() { s.sendTo(ctx, b, from, fromName, t, reqs, byRcpt[t], ok, inboxMax, floors[t], results, errs) })
 	}
 	wg.Wait()
 }
 
 // sendTo runs the inbox and history steps of the messages idx, all to one
 // recipient, and sets their results and errors.
-func (s *clusterSends) sendTo(ctx context.Context, b *RedisInbox, from int, fromName string, to int, reqs []SendRequest, idx []int, allowed map[int]bool, inboxMax int, results []SendResult, errs []error) {
+func (s *clusterSends) sendTo(ctx context.Context, b *RedisInbox, from int, fromName string, to int, reqs []SendRequest, idx []int, allowed map[int]bool, inboxMax int, floor string, results []SendResult, errs []error) {
 	setErr := func(err error) {
 		for _, k := range idx {
 			errs[k] = err
@@ -141,7 +182,7 @@ func (s *clusterSends) sendTo(ctx context.Context, b *RedisInbox, from int, from
 	}
 	args = append(args, dedups...)
 	args[0] = 3 + len(dedups)
-	args = append(args, from, fromName, b.dedupTTL.Milliseconds(), max(inboxMax, 0))
+	args = append(args, from, fromName, b.dedupTTL.Milliseconds(), max(inboxMax, 0), floor)
 	d := 3
 	for _, k := range idx {
 		key := 0

@@ -11,9 +11,14 @@
 -- KEYS: 1 the recipient's account, 2 its session, 3 its inbox, then the dedup
 --       keys of the messages that have a clientMsgId.
 -- ARGV: 1 from, 2 from's name, 3 dedup TTL (ms), 4 most messages an inbox holds
---       (0: no cap), then per message k (from 0), at m = 5+3k: m content, m+1 its
---       dedup key's index in KEYS (0: no dedup), m+2 '1' if the rate allows it.
-local from, name, ttl, cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+--       (0: no cap), 5 the newest id of the conversation's history ('' for none),
+--       then per message k (from 0), at m = 6+3k: m content, m+1 its dedup key's
+--       index in KEYS (0: no dedup), m+2 '1' if the rate allows it.
+--
+-- A message's id is above ARGV[5] even when this primary's clock is behind the
+-- one that gave it, so that the history (send_history.lua) takes it as it is and
+-- the ids of a conversation grow with its messages, in both directions.
+local from, name, ttl, cap, floor = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local where = redis.call('GET', KEYS[2]) or ''
 -- A recipient online has an account: most need no EXISTS.
 local known = where ~= '' or redis.call('EXISTS', KEYS[1]) == 1
@@ -24,7 +29,20 @@ if known then
 end
 local out = {where, prev}
 local length, touched = nil, false
-for m = 5, #ARGV, 3 do
+-- add appends a message to the inbox, above floor if floor is ahead of the clock.
+local function add(content)
+  local fms, fseq = string.match(floor, '^(%d+)-(%d+)$')
+  if fms then
+    local t = redis.call('TIME')
+    if tonumber(fms) >= t[1] * 1000 + math.floor(t[2] / 1000) then
+      local id = redis.pcall('XADD', KEYS[3], fms .. '-' .. string.format('%d', tonumber(fseq) + 1), 'f', from, 'n', name, 'c', content)
+      if type(id) == 'string' then return id end
+      -- The inbox is past it already: its own next id is above floor too.
+    end
+  end
+  return redis.call('XADD', KEYS[3], '*', 'f', from, 'n', name, 'c', content)
+end
+for m = 6, #ARGV, 3 do
   local content, d, allowed = ARGV[m], tonumber(ARGV[m + 1]), ARGV[m + 2] == '1'
   local first = false
   if known and d > 0 then first = redis.call('GET', KEYS[d]) end
@@ -43,7 +61,8 @@ for m = 5, #ARGV, 3 do
       -- An emptied inbox was set to expire (ack.lua); one that holds messages never is.
       if not touched and prev == '' then redis.call('PERSIST', KEYS[3]) end
       touched = true
-      id = redis.call('XADD', KEYS[3], '*', 'f', from, 'n', name, 'c', content)
+      id = add(content)
+      floor = id
       if cap > 0 then length = length + 1 end
       if d > 0 then redis.call('SET', KEYS[d], id, 'PX', ttl) end
     end
