@@ -139,9 +139,9 @@ run-cluster: build redis-cluster ## start the cluster (make redis-cluster), a no
 stop-cluster: ## stop the cluster started by make redis-cluster (AOF is flushed)
 	@CLUSTER_PORT=$(CLUSTER_PORT) DATA=$(DATA) scripts/redis-cluster stop
 
-test-cluster: redis-install ## the Redis Cluster client's tests, the store tests on a cluster, and two nodes on a cluster through a primary killed and a primary added (tests start their own clusters)
+test-cluster: redis-install ## the cluster client's tests, then the store and server tests with their storage on a Redis Cluster, and two node processes through a primary killed and a primary added
 	go test -race -count=1 -p 1 -timeout 20m ./internal/redistest ./internal/rediscluster
-	CHAT_TEST_CLUSTER=1 go test -race -count=1 -p 1 -timeout 20m ./server/model
+	CHAT_TEST_CLUSTER=1 go test -race -count=1 -p 1 -timeout 20m ./server/model ./server/chat
 	CHAT_TEST_CLUSTER=1 go test -race -count=1 -p 1 -timeout 20m -run 'Cluster|TwoNodes' ./server
 
 clean: ## remove bin/ (keeps the redis data in .data/)

@@ -29,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"chat/internal/redistest"
 )
 
 // StartTimeout bounds the wait for a started server to accept connections.
@@ -122,11 +124,16 @@ func RemoveBuilds() error {
 	return os.RemoveAll(dir)
 }
 
-// Main runs the tests of m and removes what Build made, then exits with the
-// tests' status: the TestMain of a package whose tests build binaries, so that
-// no run leaves them behind in the temporary directory.
+// Main runs the tests of m, stops redistest's shared cluster if they started it
+// and removes what Build made, then exits with the tests' status: the TestMain
+// of a package whose tests build binaries or share a cluster, so that no run
+// leaves them behind.
 func Main(m *testing.M) {
 	code := m.Run()
+	if err := redistest.CloseShared(); err != nil {
+		fmt.Fprintln(os.Stderr, "chattest:", err)
+		code = max(code, 1)
+	}
 	if err := RemoveBuilds(); err != nil {
 		fmt.Fprintln(os.Stderr, "chattest:", err)
 		code = max(code, 1)

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
+
 	"chat/common/frame"
 	"chat/common/message"
 	"chat/internal/chattest"
@@ -66,8 +68,9 @@ type node struct {
 // storage is what the nodes of a test share, as a cluster shares one Redis: the
 // memory stores of one model.Memory, or a redis-server.
 type storage struct {
-	*redistest.Server // nil on memory
+	*redistest.Server // nil on memory and on a cluster
 	mem               *model.Memory
+	cluster           *redistest.Cluster // with CHAT_TEST_CLUSTER=1
 
 	inspectOnce sync.Once
 	inspect     chat.Stores // stores for the test's own checks
@@ -75,11 +78,15 @@ type storage struct {
 
 // newStorage returns the storage of a test of the server's logic: memory in
 // -short runs (no Redis is started), a redis-server otherwise, so that the full
-// run checks the same behaviour on Redis.
+// run checks the same behaviour on Redis; with CHAT_TEST_CLUSTER=1, the test
+// binary's Redis Cluster, emptied (make test-cluster).
 func newStorage(t testing.TB) *storage {
 	t.Helper()
-	if testing.Short() {
+	switch {
+	case testing.Short():
 		return &storage{mem: model.NewMemory()}
+	case os.Getenv("CHAT_TEST_CLUSTER") == "1":
+		return &storage{cluster: redistest.SharedCluster(t)}
 	}
 	return needRedis(t)
 }
@@ -106,6 +113,13 @@ func (s *storage) stores(t testing.TB) chat.Stores {
 // open returns stores on s as a node makes them (bcrypt at its cheapest), and
 // what ends them.
 func (s *storage) open() (chat.Stores, func()) {
+	if s.cluster != nil {
+		pool, cl, err := model.NewClusterPool(model.ClusterConfig{Seeds: s.cluster.Seeds()})
+		if err != nil {
+			panic(err) // only an empty seed list fails
+		}
+		return redisStores(pool, model.PoolConfig{}), func() { pool.Close(); cl.Close() }
+	}
 	if s.Server == nil {
 		return chat.Stores{
 			Users:    model.NewMemoryUserStore(s.mem, 4),
@@ -119,6 +133,11 @@ func (s *storage) open() (chat.Stores, func()) {
 	}
 	pcfg := model.PoolConfig{Addr: s.Addr}
 	pool := model.NewPool(pcfg)
+	return redisStores(pool, pcfg), func() { pool.Close() }
+}
+
+// redisStores are the Redis stores on pool, as a node makes them.
+func redisStores(pool *redis.Pool, pcfg model.PoolConfig) chat.Stores {
 	return chat.Stores{
 		Users:    model.NewRedisUserStore(pool, 4),
 		Logins:   model.NewRedisLoginLimiter(pool, time.Minute),
@@ -127,13 +146,30 @@ func (s *storage) open() (chat.Stores, func()) {
 		Inbox:    model.NewRedisInbox(pool, time.Hour, model.Retention{}),
 		Rooms:    model.NewRedisRooms(pool, time.Hour, model.Retention{}),
 		Bus:      model.NewRedisBus(pool, pcfg),
-	}, func() { pool.Close() }
+	}
 }
 
 // putUser stores an account as written by hand, its password in plaintext: the
 // course's way of adding its test user.
 func (s *storage) putUser(t testing.TB, u message.User) {
 	t.Helper()
+	if s.cluster != nil {
+		raw, err := json.Marshal(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool, cl, err := model.NewClusterPool(model.ClusterConfig{Seeds: s.cluster.Seeds()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		conn := pool.Get()
+		defer conn.Close()
+		if _, err := conn.Do("SET", fmt.Sprintf("user:{%d}", u.UserID), raw); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	if s.Server == nil {
 		model.NewMemoryUserStore(s.mem, 4).Put(u)
 		return

@@ -2,8 +2,8 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"os"
-	"sync"
 	"testing"
 
 	"github.com/gomodule/redigo/redis"
@@ -68,10 +68,7 @@ func forEachRedis(t *testing.T, test func(t *testing.T, r testRedis)) {
 	})
 	t.Run("cluster", func(t *testing.T) {
 		skipUnlessCluster(t)
-		c := sharedCluster(t)
-		for _, p := range c.Primaries(t) {
-			p.Do(t, "FLUSHALL")
-		}
+		c := redistest.SharedCluster(t)
 		pool, cl, err := NewClusterPool(ClusterConfig{Seeds: c.Seeds()})
 		if err != nil {
 			t.Fatal(err)
@@ -89,36 +86,11 @@ func skipUnlessCluster(t *testing.T) {
 	}
 }
 
-var (
-	clusterOnce sync.Once
-	theCluster  *redistest.Cluster
-	clusterErr  error
-	clusterDir  string
-)
-
-// sharedCluster starts the package's cluster at its first use; TestMain stops
-// it. A test that kills or adds nodes starts a cluster of its own.
-func sharedCluster(t *testing.T) *redistest.Cluster {
-	t.Helper()
-	clusterOnce.Do(func() {
-		if clusterDir, clusterErr = os.MkdirTemp("", "model-cluster-"); clusterErr != nil {
-			return
-		}
-		theCluster, clusterErr = redistest.LaunchCluster(redistest.ClusterConfig{Dir: clusterDir})
-	})
-	if clusterErr != nil {
-		t.Fatalf("starting the cluster: %v", clusterErr)
-	}
-	return theCluster
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if theCluster != nil {
-		theCluster.Close()
-	}
-	if clusterDir != "" {
-		os.RemoveAll(clusterDir)
+	if err := redistest.CloseShared(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = max(code, 1)
 	}
 	os.Exit(code)
 }

@@ -113,9 +113,7 @@ func redisOpener(r *redistest.Server) opener {
 func clusterOpener(c *redistest.Cluster) opener {
 	return func(t *testing.T, o options) chat.Stores {
 		o = o.withDefaults()
-		for _, p := range c.Primaries(t) {
-			p.Do(t, "FLUSHALL")
-		}
+		model.ClusterForTests(t) // empties it
 		pool, cl, err := model.NewClusterPool(model.ClusterConfig{Seeds: c.Seeds()})
 		if err != nil {
 			t.Fatal(err)

@@ -13,10 +13,10 @@ func (b *RedisInbox) SendOne(ctx context.Context, from int, fromName string, to 
 	return res[0], errs[0]
 }
 
-// ClusterForTests is the package's test cluster, started at its first use and
-// stopped by TestMain; nil, after skipping t, unless CHAT_TEST_CLUSTER=1.
+// ClusterForTests is the test binary's cluster, emptied (redistest.SharedCluster);
+// it skips t unless CHAT_TEST_CLUSTER=1.
 func ClusterForTests(t *testing.T) *redistest.Cluster {
 	t.Helper()
 	skipUnlessCluster(t)
-	return sharedCluster(t)
+	return redistest.SharedCluster(t)
 }
