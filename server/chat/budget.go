@@ -2,7 +2,8 @@ package chat
 
 // fileReserve is how many of the process's files a node keeps for what is not a
 // client connection: the Redis pool (at most 128 connections, model.NewPool's
-// default) and the bus's subscription, the listeners, the metrics endpoint's
+// default; on a Redis Cluster 32 per primary, as many for 4 primaries) and the
+// bus's subscriptions, the listeners, the metrics endpoint's
 // connections (scrapes, health checks, profiles), the logs and the runtime's own
 // (standard streams, epoll and its wake-up pipe). 192 leaves room to spare, so
 // that a node full of clients still reaches Redis and answers /metrics.

@@ -14,7 +14,9 @@ type ClusterConfig struct {
 	// Seeds are host:port of some of its nodes.
 	Seeds    []string
 	Password string
-	// MaxActive bounds the connections to each primary (see PoolConfig).
+	// MaxActive bounds the connections to each primary (see PoolConfig); zero
+	// means 32, so that a node's connections to a cluster of up to 4 primaries
+	// stay within what one Redis's pool may open (128).
 	MaxActive int
 	// Observe, if set, is told the duration and error of every round trip to a node.
 	Observe func(time.Duration, error)
@@ -37,6 +39,9 @@ var clusters sync.Map // *redis.Pool -> *rediscluster.Cluster
 // several slots split into steps of one slot each (docs/SCALING.md). Each
 // primary is reached through a pool as NewPool makes it.
 func NewClusterPool(cfg ClusterConfig) (*redis.Pool, *rediscluster.Cluster, error) {
+	if cfg.MaxActive <= 0 {
+		cfg.MaxActive = 32
+	}
 	c, err := rediscluster.New(rediscluster.Config{
 		Seeds:        cfg.Seeds,
 		WaitReplicas: cfg.WaitReplicas,
