@@ -1,5 +1,6 @@
 // Package model is the storage layer of the server: users, presence, inboxes and the
-// message bus, all in one Redis reached through one redigo pool.
+// message bus, all in one Redis reached through one redigo pool, or in a Redis
+// Cluster (NewClusterPool).
 package model
 
 import "errors"
