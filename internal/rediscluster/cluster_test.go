@@ -180,6 +180,23 @@ func (m migration) finish(t *testing.T) {
 	}
 }
 
+// halfMigrated sets the keys first and second, of one slot, to their names,
+// and starts moving their slot to another primary: first is moved, second not.
+func halfMigrated(t *testing.T, c *Cluster, rc *redistest.Cluster, first, second string) migration {
+	t.Helper()
+	ctx := testCtx(t, 10*time.Second)
+	for _, k := range []string{first, second} {
+		if _, err := c.Do(ctx, k, "SET", k, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := rc.PrimaryOf(t, first)
+	m := migration{rc, Slot(first), src, otherPrimary(t, rc, src)}
+	m.begin(t)
+	m.move(t, first)
+	return m
+}
+
 func otherPrimary(t *testing.T, rc *redistest.Cluster, not *redistest.Server) *redistest.Server {
 	for _, p := range rc.Primaries(t) {
 		if p != not {
@@ -216,15 +233,8 @@ func TestClusterRedirections(t *testing.T) {
 	})
 	t.Run("ASK", func(t *testing.T) {
 		moved, stays := "{ask}moved", "{ask}stays"
-		for _, k := range []string{moved, stays} {
-			if _, err := c.Do(ctx, k, "SET", k, k); err != nil {
-				t.Fatal(err)
-			}
-		}
-		src := rc.PrimaryOf(t, moved)
-		m := migration{rc, Slot(moved), src, otherPrimary(t, rc, src)}
-		m.begin(t)
-		m.move(t, moved)
+		m := halfMigrated(t, c, rc, moved, stays)
+		src := m.src
 		// src answers ASK for the key it no longer holds, and serves the other.
 		res := c.Pipeline(ctx, []Cmd{
 			{Key: moved, Name: "GET", Args: []any{moved}},
@@ -245,15 +255,7 @@ func TestClusterRedirections(t *testing.T) {
 	})
 	t.Run("TRYAGAIN", func(t *testing.T) {
 		a, b := "{try}a", "{try}b"
-		for _, k := range []string{a, b} {
-			if _, err := c.Do(ctx, k, "SET", k, k); err != nil {
-				t.Fatal(err)
-			}
-		}
-		src := rc.PrimaryOf(t, a)
-		m := migration{rc, Slot(a), src, otherPrimary(t, rc, src)}
-		m.begin(t)
-		m.move(t, a)
+		m := halfMigrated(t, c, rc, a, b)
 		// With the keys split between two nodes, MGET gets TRYAGAIN until the
 		// migration ends; then MOVED, and the reply from dst.
 		type reply struct {
@@ -279,15 +281,7 @@ func TestClusterRedirections(t *testing.T) {
 	})
 	t.Run("TRYAGAIN until the context ends", func(t *testing.T) {
 		a, b := "{stuck}a", "{stuck}b"
-		for _, k := range []string{a, b} {
-			if _, err := c.Do(ctx, k, "SET", k, k); err != nil {
-				t.Fatal(err)
-			}
-		}
-		src := rc.PrimaryOf(t, a)
-		m := migration{rc, Slot(a), src, otherPrimary(t, rc, src)}
-		m.begin(t)
-		m.move(t, a)
+		m := halfMigrated(t, c, rc, a, b)
 		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		start := time.Now()

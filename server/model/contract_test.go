@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
+
 	"chat/common/message"
 	"chat/internal/redistest"
 	"chat/server/chat"
@@ -96,15 +98,20 @@ func redisOpener(r *redistest.Server) opener {
 		cfg := model.PoolConfig{Addr: r.Addr}
 		pool := model.NewPool(cfg)
 		t.Cleanup(func() { pool.Close() })
-		return chat.Stores{
-			Users:    model.NewRedisUserStore(pool, 4),
-			Logins:   model.NewRedisLoginLimiter(pool, o.loginWindow),
-			Rates:    model.NewRedisRateLimiter(pool),
-			Presence: model.NewRedisPresence(pool),
-			Inbox:    model.NewRedisInbox(pool, o.dedupTTL, o.keep),
-			Rooms:    model.NewRedisRooms(pool, o.dedupTTL, o.keep),
-			Bus:      model.NewRedisBus(pool, cfg),
-		}
+		return redisStores(pool, cfg, o)
+	}
+}
+
+// redisStores are the Redis stores on pool, one Redis or a cluster.
+func redisStores(pool *redis.Pool, cfg model.PoolConfig, o options) chat.Stores {
+	return chat.Stores{
+		Users:    model.NewRedisUserStore(pool, 4),
+		Logins:   model.NewRedisLoginLimiter(pool, o.loginWindow),
+		Rates:    model.NewRedisRateLimiter(pool),
+		Presence: model.NewRedisPresence(pool),
+		Inbox:    model.NewRedisInbox(pool, o.dedupTTL, o.keep),
+		Rooms:    model.NewRedisRooms(pool, o.dedupTTL, o.keep),
+		Bus:      model.NewRedisBus(pool, cfg),
 	}
 }
 
@@ -119,15 +126,7 @@ func clusterOpener(c *redistest.Cluster) opener {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { pool.Close(); cl.Close() })
-		return chat.Stores{
-			Users:    model.NewRedisUserStore(pool, 4),
-			Logins:   model.NewRedisLoginLimiter(pool, o.loginWindow),
-			Rates:    model.NewRedisRateLimiter(pool),
-			Presence: model.NewRedisPresence(pool),
-			Inbox:    model.NewRedisInbox(pool, o.dedupTTL, o.keep),
-			Rooms:    model.NewRedisRooms(pool, o.dedupTTL, o.keep),
-			Bus:      model.NewRedisBus(pool, model.PoolConfig{}),
-		}
+		return redisStores(pool, model.PoolConfig{}, o)
 	}
 }
 
