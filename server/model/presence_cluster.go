@@ -149,22 +149,21 @@ func (p *RedisPresence) clusterReap(ctx context.Context, node, run string) ([]Re
 	if err != nil {
 		return nil, 0, err
 	}
-	for _, id := range members {
-		if err := reapUserScript.SendHash(conn, sessionKey(id), node, run); err != nil {
-			return nil, 0, err
-		}
+	calls := make([][]any, len(members))
+	for i, id := range members {
+		calls[i] = []any{sessionKey(id), node, run}
 	}
 	var gone []Reaped
 	var drop, offline []any
 	if len(members) > 0 {
-		r, err := redis.Values(conn.Do(""))
+		r, err := pipelineScript(conn, reapUserScript, calls)
 		if err != nil {
 			return nil, 0, err
 		}
 		for i, id := range members {
 			v, err := redis.Strings(r[i], nil)
-			if e, ok := r[i].(redis.Error); ok && len(e) >= 8 && string(e[:8]) == "NOSCRIPT" {
-				v, err = redis.Strings(reapUserScript.Do(conn, sessionKey(id), node, run))
+			if e, ok := r[i].(redis.Error); ok {
+				err = e
 			}
 			if err != nil || len(v) != 2 {
 				return nil, 0, fmt.Errorf("reap: user %d: %v %v", id, v, err)
@@ -246,8 +245,21 @@ func (p *RedisPresence) clusterRestore(ctx context.Context, node string, session
 	}
 	online := []any{onlineKey}
 	var stale []any
-	for _, id := range ids {
-		status, err := redis.Int(restoreUserScript.Do(conn, sessionKey(id), sessions[id].String()))
+	calls := make([][]any, len(ids))
+	for i, id := range ids {
+		calls[i] = []any{sessionKey(id), sessions[id].String()}
+	}
+	var statuses []any
+	if len(ids) > 0 {
+		if statuses, err = pipelineScript(conn, restoreUserScript, calls); err != nil {
+			return Restored{}, err
+		}
+	}
+	for i, id := range ids {
+		if e, ok := statuses[i].(redis.Error); ok {
+			return Restored{}, e
+		}
+		status, err := redis.Int(statuses[i], nil)
 		if err != nil {
 			return Restored{}, err
 		}
