@@ -237,15 +237,19 @@ func (c *conn) history(m message.Message) {
 	if !c.unpack(m, &req) {
 		return
 	}
-	answer := func(res message.HistoryResMes) {
-		if res.Messages == nil {
-			res.Messages = []message.HistoryItem{}
-		}
-		c.reply(message.HistoryResMesType, res)
-	}
+	answer := c.replyHistory
 	invalid := func(text string) { answer(message.HistoryResMes{Code: message.CodeInvalid, Error: text}) }
 	if (req.UserID == 0) == (req.RoomID == 0) {
 		invalid("give exactly one of userId and roomId")
+		return
+	}
+	if req.RoomID != 0 {
+		if code, text := checkRoomID(req.RoomID); code != 0 {
+			invalid(text)
+			return
+		}
+	} else if code, text := checkUserID(req.UserID); code != 0 {
+		invalid(text)
 		return
 	}
 	if req.Limit < 1 || req.Limit > message.MaxHistoryPage {
@@ -284,9 +288,6 @@ func (c *conn) history(m message.Message) {
 }
 
 func (c *conn) privateHistory(ctx context.Context, other int, before string, limit int) ([]message.HistoryItem, bool, error) {
-	if code, _ := checkUserID(other); code != 0 {
-		return nil, false, model.ErrUserNotFound
-	}
 	msgs, more, err := c.srv.st.Inbox.History(ctx, c.user, other, before, limit)
 	items := make([]message.HistoryItem, len(msgs))
 	for i, m := range msgs {
