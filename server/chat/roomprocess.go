@@ -223,11 +223,17 @@ func (c *conn) roomMessage(m message.Message) {
 		fail(code, text)
 		return
 	}
-	if !res.Duplicate {
-		c.srv.roomMessage(req.RoomID, res.RoomName, res.Previous, model.Stored{
-			ID: res.MsgID, From: c.user, FromName: c.name, Content: req.Content, SentAt: model.IDTime(res.MsgID),
-		})
+	previous := res.Previous
+	if res.Duplicate {
+		// As for a private message (runSends): the first send may have been kept
+		// but never delivered. A message that follows itself wakes the members'
+		// room deliveries, which read on from their cursors, instead of being
+		// offered as it is.
+		previous = res.MsgID
 	}
+	c.srv.roomMessage(req.RoomID, res.RoomName, previous, model.Stored{
+		ID: res.MsgID, From: c.user, FromName: c.name, Content: req.Content, SentAt: model.IDTime(res.MsgID),
+	})
 	c.answerRoom(message.RoomResMes{Code: message.CodeOK, RoomID: req.RoomID, Name: res.RoomName,
 		MsgID: model.RoomMsgID(req.RoomID, res.MsgID), ClientMsgID: req.ClientMsgID})
 }
