@@ -95,7 +95,8 @@ func (c *conn) runSends() {
 				logged = true
 			}
 			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: message.CodeServerError,
-				Error: "server error; the message was not sent"})
+				Error:      "server error; the message may have been kept: resend it with the same clientMsgId",
+				RetryAfter: retryAfter(message.CodeServerError)})
 		default:
 			if res.Online {
 				m := model.Stored{ID: res.MsgID, From: c.user, FromName: c.name, Content: r.Content, SentAt: model.IDTime(res.MsgID)}

@@ -196,7 +196,8 @@ func (c *conn) roomMessage(m message.Message) {
 		return
 	}
 	fail := func(code int, text string) {
-		c.answerRoom(message.RoomResMes{Code: code, Error: text, RoomID: req.RoomID, ClientMsgID: req.ClientMsgID})
+		c.answerRoom(message.RoomResMes{Code: code, Error: text, RoomID: req.RoomID, ClientMsgID: req.ClientMsgID,
+			RetryAfter: retryAfter(code)})
 	}
 	if len(req.ClientMsgID) > message.MaxClientMsgID {
 		fail(message.CodeTooLarge, "clientMsgId is over 64 bytes")
@@ -287,7 +288,7 @@ func (c *conn) history(m message.Message) {
 	if err != nil {
 		c.logStoreError("history not read", err)
 		code, text := roomFailure(err)
-		answer(message.HistoryResMes{Code: code, Error: text})
+		answer(message.HistoryResMes{Code: code, Error: text, RetryAfter: retryAfter(code)})
 		return
 	}
 	answer(message.HistoryResMes{Code: message.CodeOK, Messages: items, More: more})

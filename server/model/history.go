@@ -57,7 +57,7 @@ func (r Retention) oldest(now time.Time) string {
 // that are older than before ("" for the newest), oldest first, and whether older
 // ones exist. ErrUserNotFound if other has no account.
 func (b *RedisInbox) History(ctx context.Context, user, other int, before string, limit int) ([]Stored, bool, error) {
-	conn, err := b.pool.GetContext(ctx)
+	conn, err := get(ctx, b.pool)
 	if err != nil {
 		return nil, false, err
 	}
@@ -75,7 +75,7 @@ func (b *RedisInbox) History(ctx context.Context, user, other int, before string
 // readBefore reads the newest limit entries of stream key older than before and
 // not older than oldest, and trims what is older than oldest.
 func readBefore(ctx context.Context, pool *redis.Pool, key, before string, limit int, oldest string) ([]Stored, bool, error) {
-	conn, err := pool.GetContext(ctx)
+	conn, err := get(ctx, pool)
 	if err != nil {
 		return nil, false, err
 	}
