@@ -183,3 +183,28 @@ func TestHistoryCursors(t *testing.T) {
 		t.Errorf("the node logged, want nothing above DEBUG:\n%s", got)
 	}
 }
+
+// A classic session's room lists are cut to fit its frame, and always answered:
+// 500 members with long names take far more than 8,096 bytes.
+func TestClassicRoomMembersFit(t *testing.T) {
+	r, n := startOneNode(t)
+	meter := meterFrames(t, n.Addr)
+	ann := dial(t, meter.Addr)
+	if res := ann.register(1, password, "ann"); res.Code != message.CodeOK {
+		t.Fatal(res)
+	}
+	ann.mustLogin(1, 0)
+	room := createRoom(ann, "crowd")
+	name := strings.Repeat(`"`, 32)
+	for id := 2; id <= 500; id++ {
+		r.Do(t, "HSET", "users", id, fmt.Sprintf(`{"userId":%d,"userName":%q}`, id, name))
+		r.Do(t, "ZADD", fmt.Sprint("room:", room, ":members"), id, id)
+	}
+	res := ask[message.RoomMembersResMes](ann, message.RoomMembersMesType, message.RoomMembersMes{RoomID: room, Limit: 500}, message.RoomMembersResMesType)
+	if res.Code != message.CodeOK || res.Total != 500 || len(res.Users) == 0 || len(res.Users) == 500 {
+		t.Errorf("got code %d, total %d and %d users, want 200, 500 and a page cut to fit", res.Code, res.Total, len(res.Users))
+	}
+	if l := meter.Longest(); l > message.MaxClassicFrame {
+		t.Errorf("got a frame of %d bytes, want at most %d", l, message.MaxClassicFrame)
+	}
+}
