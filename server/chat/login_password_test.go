@@ -7,7 +7,7 @@ import (
 	"chat/common/message"
 )
 
-// A login's userPwd, whatever its length, is checked against what is stored:
+// A login's userPwd, whatever its length (but empty: 422), is checked against what is stored:
 // users added by hand (the course's way) may hold any plaintext password. Only
 // registration bounds a password to 6 to 72 bytes (docs/PROTOCOL.md, Limits).
 func TestLoginPasswordLength(t *testing.T) {
@@ -22,7 +22,7 @@ func TestLoginPasswordLength(t *testing.T) {
 		pwd  string
 		want int
 	}{
-		{"empty, wrong", 100, "", message.CodeWrongPassword},
+		{"empty", 100, "", message.CodeInvalid},
 		{"5 bytes, wrong", 100, "12345", message.CodeWrongPassword},
 		{"73 bytes, wrong", 100, strings.Repeat("1", 73), message.CodeWrongPassword},
 		{"72 bytes, wrong", 100, strings.Repeat("1", 72), message.CodeWrongPassword},

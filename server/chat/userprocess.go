@@ -151,10 +151,12 @@ func (c *conn) authenticate(req message.LoginMes) (u message.User, ok bool, err 
 
 // checkCredentials checks that a login carries exactly what it may: a classic
 // login a password, a proto-2 login a password or a session token. A password of
-// any length is checked against what is stored (only registration bounds it): a
-// user added by hand may hold any plaintext password.
+// any length but none is checked against what is stored (only registration
+// bounds it): a user added by hand may hold any plaintext password.
 func checkCredentials(req message.LoginMes) (int, string) {
 	switch {
+	case req.Token == "" && req.UserPwd == "":
+		return message.CodeInvalid, "userPwd is empty"
 	case req.Token == "":
 		return 0, ""
 	case req.Proto != message.ProtoAck:
