@@ -218,14 +218,15 @@ func (s *Server) onNotice(_ string, payload []byte) {
 	}
 }
 
-// start joins the cluster: it starts the acker, the heartbeat loop and the
-// subscription. The heartbeat loop's first round takes offline the sessions an
-// earlier run under this node id left behind (reapOwn), and retries that every
-// beat until Redis answers.
+// start joins the cluster: it starts the acker, the heartbeat loop, the
+// subscription and the memory trimmer (trim.go). The heartbeat loop's first round
+// takes offline the sessions an earlier run under this node id left behind
+// (reapOwn), and retries that every beat until Redis answers.
 func (s *Server) start() {
 	s.goTracked(s.ackLoop)
 	s.goTracked(s.heartbeatLoop)
 	s.goTracked(s.subscribe)
+	s.goTracked(s.trimLoop)
 }
 
 // reapOwn clears what an earlier run under this node id left; sessions of this

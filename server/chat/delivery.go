@@ -23,6 +23,10 @@ type inboxState struct {
 	ready   bool // the login was answered: deliveries may start
 	pending bool // a wake came since the running delivery last read
 	running bool
+	// retry, while a delivery waits to retry a failed read, cuts the wait short
+	// at a wake: a wake after Redis came back (a new message, the bus's return)
+	// gets the delivery going at once rather than at the end of its backoff.
+	retry chan struct{}
 
 	// Owned by the running delivery (handed over through mu).
 	cursor      string // id of the last message queued to the client
@@ -35,6 +39,12 @@ func (c *conn) wakeInbox() {
 	c.inbox.pending = true
 	start := c.inbox.ready && !c.inbox.running
 	c.inbox.running = c.inbox.running || start
+	if c.inbox.retry != nil {
+		select {
+		case c.inbox.retry <- struct{}{}:
+		default:
+		}
+	}
 	c.inbox.mu.Unlock()
 	if start {
 		c.srv.goTracked(c.deliverLoop)
@@ -76,8 +86,15 @@ func (c *conn) deliverLoop() {
 		// Messages may be waiting that no later wake will come for (their sender
 		// waits for them to arrive): try again until the read succeeds.
 		c.srv.log.Warn("inbox read failed; retrying", "user", c.user, "in", retry)
+		c.inbox.mu.Lock()
+		if c.inbox.retry == nil {
+			c.inbox.retry = make(chan struct{}, 1)
+		}
+		woken := c.inbox.retry
+		c.inbox.mu.Unlock()
 		select {
 		case <-time.After(retry):
+		case <-woken:
 		case <-c.gone:
 		}
 		retry = min(2*retry, maxRetry)

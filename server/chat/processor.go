@@ -1,6 +1,10 @@
 package chat
 
 import (
+	"context"
+	"errors"
+	"log/slog"
+
 	"chat/common/message"
 )
 
@@ -70,7 +74,11 @@ func (c *conn) reply(typ string, v any) {
 	defer putBuffer(buf)
 	f, err := c.encodeReply((*buf)[:0], typ, v)
 	if err != nil {
-		c.srv.log.Error("encode", "type", typ, "err", err)
+		level := slog.LevelError
+		if errors.Is(err, errNoClassicFit) {
+			level = slog.LevelDebug // what the client asked for, not a fault
+		}
+		c.srv.log.Log(context.Background(), level, "response not sent", "type", typ, "err", err)
 		return
 	}
 	c.replyFrame(typ, f)

@@ -357,6 +357,21 @@ func (s *Server) loginLock(user int) *sync.Mutex {
 	return &s.loginLocks[uint(user)%uint(len(s.loginLocks))]
 }
 
+// storeRetryAfter is the retryAfter of a 505 whose store did not answer: long
+// enough that a node's clients do not pile their retries onto a store that is
+// away (each retry would hold a connection for the store timeout), short enough
+// that they are back soon after it is.
+const storeRetryAfter = time.Second
+
+// retryAfter is what a 505 answer of code says to wait before a retry, in
+// milliseconds: storeRetryAfter for a server error, else nothing.
+func retryAfter(code int) int {
+	if code != message.CodeServerError {
+		return 0
+	}
+	return int(storeRetryAfter.Milliseconds())
+}
+
 // requestContext bounds one request's store work.
 func (s *Server) requestContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(s.storeCtx, storeTimeout)
@@ -367,10 +382,16 @@ func (s *Server) newID() string {
 	return s.idBase + strconv.FormatUint(s.idCount.Add(1), 36)
 }
 
-// Healthy reports whether the server serves and reaches Redis.
+// healthTimeout bounds a health check: a probe that waited for a hung Redis as
+// long as a request may would itself time out, and not tell the node is unwell.
+const healthTimeout = 500 * time.Millisecond
+
+// Healthy reports whether the server serves and reaches Redis within healthTimeout.
 func (s *Server) Healthy(ctx context.Context) error {
 	if s.shuttingDown.Load() {
 		return ErrServerClosed
 	}
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
 	return s.st.Presence.Ping(ctx)
 }

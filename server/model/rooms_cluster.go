@@ -39,7 +39,7 @@ func newClusterRooms(pool *redis.Pool) *clusterRooms {
 }
 
 func (r *RedisRooms) clusterCreate(ctx context.Context, owner int, name string, userRooms int) (int, error) {
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return 0, err
 	}
@@ -63,7 +63,7 @@ func (r *RedisRooms) clusterCreate(ctx context.Context, owner int, name string, 
 
 func (r *RedisRooms) clusterJoin(ctx context.Context, room, user, roomMembers, userRooms int) (Membership, error) {
 	m := Membership{Room: room}
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return m, err
 	}
@@ -98,7 +98,7 @@ func (r *RedisRooms) clusterJoin(ctx context.Context, room, user, roomMembers, u
 }
 
 func (r *RedisRooms) clusterRemove(ctx context.Context, room, actor, target int) (string, string, error) {
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return "", "", err
 	}
