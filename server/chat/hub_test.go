@@ -7,7 +7,7 @@ func TestHubRestore(t *testing.T) {
 	tests := []struct {
 		name    string
 		before  *session // the session of user 7 before the failed login, if any
-		replace bool  // a newer login took over before the failed one was undone
+		replace bool     // a newer login took over before the failed one was undone
 		want    *session // the session after restore
 	}{
 		{"no earlier session: none again", nil, false, nil},
