@@ -98,8 +98,8 @@ func DefaultConfig() Config {
 		InboxMax:             10000,
 
 		// One processor is left to messaging: with bcrypt on every one, a
-		// message waits for preemption at each step (see BENCHMARKS.md,
-		// password logins next to messaging).
+		// message waits for preemption at each step (BENCHMARKS.md,
+		// chat-load loginstorm).
 		PasswordWorkers: max(1, runtime.GOMAXPROCS(0)-1),
 		PasswordWait:    2 * time.Second,
 		TokenTTL:        7 * 24 * time.Hour,

@@ -21,7 +21,7 @@ import (
 type session struct {
 	// user and proto come first, next to the transport's own fields that a
 	// fan-out uses: a broadcast reads them for every session of the node, and
-	// each cache line it touches per session is a miss (BENCHMARKS.md, fan-out).
+	// each cache line it touches per session is a miss (BENCHMARKS.md, chat-load fanout).
 	// Both are set once by the reading goroutine at login, before the session
 	// is published in the hub, and read-only after that (user goes back to
 	// zero only if the login fails, before it is answered).

@@ -62,7 +62,7 @@ type Conn struct {
 	//
 	// The fields a fan-out touches (mu, out, queued, cfg, fd, holds and the
 	// flags) come first: a fan-out touches thousands of connections once each,
-	// and each cache line is a miss (see BENCHMARKS.md, fan-out).
+	// and each cache line is a miss (BENCHMARKS.md, chat-load fanout).
 	mu     sync.Mutex
 	out    *[][]byte // frames waiting for the writer; nil while none do
 	queued int       // what out and the batch being written hold (frameCost or copyCost each)

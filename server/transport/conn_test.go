@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// pipeConn returns a conn of a server with default settings whose peer is the
+// pipeConn returns a Conn with default settings whose peer is the
 // other end of a net.Pipe: nothing written to it goes anywhere until peer reads.
 func pipeConn(t *testing.T) (c *Conn, peer net.Conn) {
 	t.Helper()
@@ -109,4 +109,79 @@ func TestWaitQueueBelow(t *testing.T) {
 			t.Errorf("closing conn: got %v, want false", got)
 		}
 	})
+}
+
+// TestPlainConn: with Config.Plain, a socket gets no descriptor of its own (every
+// write goes through net.Conn), its reader stays on its goroutine, and frames
+// still reach the peer whole and in order.
+func TestPlainConn(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plain %v", plain), func(t *testing.T) {
+			cfg := testConfig(4<<20, 30*time.Second)
+			cfg.Plain = plain
+			c, peer := socketPair(t, cfg)
+			if got := c.FD() >= 0; got == plain {
+				t.Errorf("direct writes: got %v, want %v", got, !plain)
+			}
+			if got := c.br.raw != nil; got == plain {
+				t.Errorf("reads without waiting: got %v, want %v", got, !plain)
+			}
+			if got := c.Idle(true); got == plain {
+				t.Errorf("a reader that handled frames hands on: got %v, want %v", got, !plain)
+			}
+			frames := patterned(50, 1000)
+			c.Hold()
+			for _, f := range frames {
+				if !c.Queue(f, "") {
+					t.Fatal("a frame was refused")
+				}
+			}
+			c.Release()
+			want := bytes.Join(frames, nil)
+			if b := <-readAll(peer, len(want)); !bytes.Equal(b, want) {
+				t.Errorf("the peer got %d bytes, want %d: the stream differs at byte %d", len(b), len(want), firstDifference(b, want))
+			}
+		})
+	}
+}
+
+// TestCloseDuringWrites closes connections while their writers write to them
+// directly, without the lock: whichever of Close and the writer closes the
+// socket, it is closed once, and Gone ends.
+func TestCloseDuringWrites(t *testing.T) {
+	cfg := testConfig(64<<20, 30*time.Second)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 100 {
+		// Default buffers and a peer that reads: the socket is rarely full, so
+		// the writer is mostly in a direct write.
+		peer, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer.Close()
+		nc, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newTestConn(cfg, nc)
+		go io.Copy(io.Discard, peer)
+		frame := make([]byte, 1<<10)
+		for range 64 {
+			c.Queue(frame, "")
+		}
+		time.Sleep(time.Duration(i%10) * 20 * time.Microsecond) // a spread of moments, not a synchronisation
+		c.Close(ClientClosed)
+		select {
+		case <-c.Gone():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("connection %d: not closed", i)
+		}
+		if got := c.Reason(); got != ClientClosed {
+			t.Errorf("connection %d: got reason %v, want %v", i, got, ClientClosed)
+		}
+	}
 }

@@ -14,7 +14,7 @@ import (
 // fan-out's, so concurrent fan-outs (the presence notices of many logins)
 // share writes. The fan-out's writers never wait for a socket: one whose
 // socket is full hands the rest to a writer goroutine of the connection's own
-// (flushHere). See BENCHMARKS.md, fan-out, for what each choice below is worth.
+// (flushHere). See BENCHMARKS.md, chat-load fanout, for what each choice below is worth.
 
 // fanOutWriters bounds the writers of one fan-out.
 const fanOutWriters = 8
@@ -79,7 +79,7 @@ func (l *FanOut) unref() {
 //
 // The targets go in the order of their sockets: the kernel hands out the lowest
 // free descriptor, so this is the order of its tables and mostly of the
-// sockets' memory, here and at local peers (see BENCHMARKS.md, fan-out).
+// sockets' memory, here and at local peers (BENCHMARKS.md, chat-load fanout).
 func (l *FanOut) Send(f, alt []byte) int {
 	defer l.unref()
 	targets := l.targets

@@ -84,7 +84,7 @@ func (c *Conn) frameBuffered() (n int, ok bool) {
 // nothing is buffered and Config.Plain is not set. Handling frames grows a
 // goroutine's stack, which the runtime does not shrink back to its smallest
 // while the goroutine waits in a read; a fresh goroutine starts small, so an
-// idle connection costs less (see BENCHMARKS.md, idle sessions).
+// idle connection costs less (BENCHMARKS.md, chat-load idle).
 func (c *Conn) Idle(handled bool) (handOn bool) {
 	c.skipLast()
 	c.br.release()

@@ -32,7 +32,7 @@ const maxWriteNowFrames = 64
 // socket's buffer is full), so this is a raw system call, which the scheduler
 // need not hand the processor off around: a fan-out makes thousands in a row,
 // and with Syscall's bookkeeping the runtime's monitor keeps waking to check on
-// them (see BENCHMARKS.md, fan-out).
+// them (BENCHMARKS.md, chat-load fanout).
 func writeNonblocking(fd int, frames [][]byte) (int, error) {
 	if len(frames) == 1 {
 		if len(frames[0]) == 0 {

@@ -146,7 +146,7 @@ func (c *Conn) written(r *writeRound) {
 // writeNow writes what of frames the socket takes without waiting, with one
 // system call, and returns the rest. Going through net.Conn costs a fan-out,
 // which writes to thousands of sockets once each, a cache miss per socket in
-// its locks, poller state and deadline (see BENCHMARKS.md, fan-out). A socket
+// its locks, poller state and deadline (BENCHMARKS.md, chat-load fanout). A socket
 // that is full gets the rest through net.Conn (write), which waits for it with
 // the write deadline. Without a descriptor (Config.Plain, or not a socket)
 // everything is the rest.
@@ -208,7 +208,7 @@ func (c *Conn) write(frames [][]byte) error {
 
 // renewWriteDeadline gives the next write between 7/8 of WriteTimeout and all
 // of it. Setting a deadline re-arms a runtime timer, which is costly on every
-// write of a fan-out (see BENCHMARKS.md, fan-out); moving it only once it has
+// write of a fan-out (BENCHMARKS.md, chat-load fanout); moving it only once it has
 // fallen an eighth behind makes that rare on a busy connection.
 func (c *Conn) renewWriteDeadline() {
 	t := c.cfg.WriteTimeout
