@@ -39,10 +39,9 @@ type kickNotice struct {
 }
 
 func (n kickNotice) append(b []byte) []byte {
-	b = append(b, noticeKick, ' ')
-	b = strconv.AppendInt(b, int64(n.user), 10)
-	b = append(b, ' ')
-	return append(b, n.sid...)
+	b = append(b, noticeKick)
+	b = appendInt(b, n.user)
+	return appendField(b, n.sid)
 }
 
 func parseKick(body []byte) (n kickNotice, ok bool) {
@@ -50,11 +49,8 @@ func parseKick(body []byte) (n kickNotice, ok bool) {
 	if !ok {
 		return n, false
 	}
-	user, err := strconv.Atoi(string(f[0]))
-	if err != nil {
-		return n, false
-	}
-	return kickNotice{user: user, sid: string(f[1])}, true
+	v, ok := numbers(f[0])
+	return kickNotice{user: v[0], sid: string(f[1])}, ok
 }
 
 // messageNotice carries a private message just kept in user's inbox to the node
@@ -66,18 +62,13 @@ type messageNotice struct {
 }
 
 func (n messageNotice) append(b []byte) []byte {
-	b = append(b, noticeMessage, ' ')
-	b = strconv.AppendInt(b, int64(n.user), 10)
-	b = append(b, ' ')
+	b = append(b, noticeMessage)
+	b = appendInt(b, n.user)
 	b = appendPrevious(b, n.previous)
-	b = append(b, ' ')
-	b = append(b, n.m.ID...)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(n.m.From), 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(len(n.m.FromName)), 10)
-	b = append(b, ' ')
-	b = append(b, n.m.FromName...)
+	b = appendField(b, n.m.ID)
+	b = appendInt(b, n.m.From)
+	b = appendInt(b, len(n.m.FromName))
+	b = appendField(b, n.m.FromName)
 	return append(b, n.m.Content...)
 }
 
@@ -86,15 +77,13 @@ func parseMessage(body []byte) (n messageNotice, ok bool) {
 	if !ok {
 		return n, false
 	}
-	user, err1 := strconv.Atoi(string(f[0]))
-	from, err2 := strconv.Atoi(string(f[3]))
-	nameLen, err3 := strconv.Atoi(string(f[4]))
-	if err1 != nil || err2 != nil || err3 != nil || nameLen < 0 || nameLen > len(rest) {
+	v, ok := numbers(f[0], f[3], f[4])
+	user, from, nameLen := v[0], v[1], v[2]
+	if !ok || nameLen < 0 || nameLen > len(rest) {
 		return n, false
 	}
-	id := string(f[2])
-	return messageNotice{user: user, previous: parsePrevious(f[1]), m: model.Stored{ID: id, From: from,
-		FromName: string(rest[:nameLen]), Content: string(rest[nameLen:]), SentAt: model.IDTime(id)}}, true
+	return messageNotice{user: user, previous: parsePrevious(f[1]),
+		m: storedOf(string(f[2]), from, rest[:nameLen], rest[nameLen:])}, true
 }
 
 // broadcastNotice carries a broadcast frame (a group message, a presence
@@ -107,12 +96,10 @@ type broadcastNotice struct {
 }
 
 func (n broadcastNotice) append(b []byte) []byte {
-	b = append(b, noticeBroadcast, ' ')
-	b = append(b, n.origin...)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(n.exclude), 10)
-	b = append(b, ' ')
-	b = append(b, n.typ...)
+	b = append(b, noticeBroadcast)
+	b = appendField(b, n.origin)
+	b = appendInt(b, n.exclude)
+	b = appendField(b, n.typ)
 	b = append(b, ' ')
 	return append(b, n.frame...)
 }
@@ -122,11 +109,8 @@ func parseBroadcast(body []byte) (n broadcastNotice, ok bool) {
 	if !ok {
 		return n, false
 	}
-	exclude, err := strconv.Atoi(string(f[1]))
-	if err != nil {
-		return n, false
-	}
-	return broadcastNotice{origin: string(f[0]), exclude: exclude, typ: string(f[2]), frame: rest}, true
+	v, ok := numbers(f[1])
+	return broadcastNotice{origin: string(f[0]), exclude: v[0], typ: string(f[2]), frame: rest}, ok
 }
 
 // roomMessageNotice carries a message just kept in a room to every node, for
@@ -140,22 +124,15 @@ type roomMessageNotice struct {
 }
 
 func (n roomMessageNotice) append(b []byte) []byte {
-	b = append(b, noticeRoomMessage, ' ')
-	b = append(b, n.origin...)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(n.room), 10)
-	b = append(b, ' ')
+	b = append(b, noticeRoomMessage)
+	b = appendField(b, n.origin)
+	b = appendInt(b, n.room)
 	b = appendPrevious(b, n.previous)
-	b = append(b, ' ')
-	b = append(b, n.m.ID...)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(n.m.From), 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(len(n.m.FromName)), 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(len(n.roomName)), 10)
-	b = append(b, ' ')
-	b = append(b, n.m.FromName...)
+	b = appendField(b, n.m.ID)
+	b = appendInt(b, n.m.From)
+	b = appendInt(b, len(n.m.FromName))
+	b = appendInt(b, len(n.roomName))
+	b = appendField(b, n.m.FromName)
 	b = append(b, n.roomName...)
 	return append(b, n.m.Content...)
 }
@@ -165,19 +142,14 @@ func parseRoomMessage(body []byte) (n roomMessageNotice, ok bool) {
 	if !ok {
 		return n, false
 	}
-	room, err1 := strconv.Atoi(string(f[1]))
-	from, err2 := strconv.Atoi(string(f[4]))
-	nameLen, err3 := strconv.Atoi(string(f[5]))
-	roomNameLen, err4 := strconv.Atoi(string(f[6]))
-	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || nameLen < 0 || roomNameLen < 0 ||
-		nameLen > len(rest) || roomNameLen > len(rest)-nameLen {
+	v, ok := numbers(f[1], f[4], f[5], f[6])
+	room, from, nameLen, roomNameLen := v[0], v[1], v[2], v[3]
+	if !ok || nameLen < 0 || roomNameLen < 0 || nameLen > len(rest) || roomNameLen > len(rest)-nameLen {
 		return n, false
 	}
-	id := string(f[3])
 	return roomMessageNotice{origin: string(f[0]), room: room, previous: parsePrevious(f[2]),
 		roomName: string(rest[nameLen : nameLen+roomNameLen]),
-		m: model.Stored{ID: id, From: from, FromName: string(rest[:nameLen]),
-			Content: string(rest[nameLen+roomNameLen:]), SentAt: model.IDTime(id)}}, true
+		m:        storedOf(string(f[3]), from, rest[:nameLen], rest[nameLen+roomNameLen:])}, true
 }
 
 // roomEventNotice tells every node that user joined, left or was removed from
@@ -191,16 +163,12 @@ type roomEventNotice struct {
 }
 
 func (n roomEventNotice) append(b []byte) []byte {
-	b = append(b, noticeRoomEvent, ' ')
-	b = append(b, n.origin...)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(n.room), 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(n.user), 10)
-	b = append(b, ' ')
-	b = append(b, n.event...)
-	b = append(b, ' ')
-	return append(b, n.name...)
+	b = append(b, noticeRoomEvent)
+	b = appendField(b, n.origin)
+	b = appendInt(b, n.room)
+	b = appendInt(b, n.user)
+	b = appendField(b, n.event)
+	return appendField(b, n.name)
 }
 
 func parseRoomEvent(body []byte) (n roomEventNotice, ok bool) {
@@ -208,20 +176,38 @@ func parseRoomEvent(body []byte) (n roomEventNotice, ok bool) {
 	if !ok {
 		return n, false
 	}
-	room, err1 := strconv.Atoi(string(f[1]))
-	user, err2 := strconv.Atoi(string(f[2]))
-	if err1 != nil || err2 != nil {
-		return n, false
+	v, ok := numbers(f[1], f[2])
+	return roomEventNotice{origin: string(f[0]), room: v[0], user: v[1], event: string(f[3]), name: string(name)}, ok
+}
+
+// appendField writes a field after a space; appendInt a number.
+func appendField(b []byte, f string) []byte { return append(append(b, ' '), f...) }
+
+func appendInt(b []byte, n int) []byte { return strconv.AppendInt(append(b, ' '), int64(n), 10) }
+
+// numbers parses up to four decimal fields; false if one is not a number.
+func numbers(fs ...[]byte) (v [4]int, ok bool) {
+	for i, f := range fs {
+		n, err := strconv.Atoi(string(f))
+		if err != nil {
+			return v, false
+		}
+		v[i] = n
 	}
-	return roomEventNotice{origin: string(f[0]), room: room, user: user, event: string(f[3]), name: string(name)}, true
+	return v, true
+}
+
+// storedOf is the message of a notice; its time is its id's.
+func storedOf(id string, from int, name, content []byte) model.Stored {
+	return model.Stored{ID: id, From: from, FromName: string(name), Content: string(content), SentAt: model.IDTime(id)}
 }
 
 // appendPrevious writes a previous id, "-" for none (a field is never empty).
 func appendPrevious(b []byte, previous string) []byte {
 	if previous == "" {
-		return append(b, '-')
+		previous = "-"
 	}
-	return append(b, previous...)
+	return appendField(b, previous)
 }
 
 func parsePrevious(f []byte) string {

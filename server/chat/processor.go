@@ -24,33 +24,27 @@ type handler struct {
 // the sms process (smsprocess.go) and the room process (roomprocess.go). LogoutMes
 // ends the read loop in dispatch.
 var handlers = map[string]handler{
-	message.LoginMesType:       {run: user(userProcess.login), public: true},
-	message.RegisterMesType:    {run: user(userProcess.register), public: true},
+	message.LoginMesType:       {run: process(userProcess.login), public: true},
+	message.RegisterMesType:    {run: process(userProcess.register), public: true},
 	message.PingMesType:        {run: (*session).ping, public: true},
-	message.OnlineUsersMesType: {run: user(userProcess.onlineUsers)},
-	message.SmsMesType:         {run: sms(smsProcess.groupMessage)},
-	message.PrivateMesType:     {run: sms(smsProcess.privateMessage)},
-	message.AckMesType:         {run: sms(smsProcess.ack)},
-	message.RoomCreateMesType:  {run: room(roomProcess.create)},
-	message.RoomJoinMesType:    {run: room(roomProcess.join)},
-	message.RoomLeaveMesType:   {run: room(roomProcess.leave)},
-	message.RoomKickMesType:    {run: room(roomProcess.kick)},
-	message.RoomListMesType:    {run: room(roomProcess.list)},
-	message.RoomMembersMesType: {run: room(roomProcess.members)},
-	message.RoomMesType:        {run: room(roomProcess.message)},
-	message.HistoryMesType:     {run: room(roomProcess.history)},
+	message.OnlineUsersMesType: {run: process(userProcess.onlineUsers)},
+	message.SmsMesType:         {run: process(smsProcess.groupMessage)},
+	message.PrivateMesType:     {run: process(smsProcess.privateMessage)},
+	message.AckMesType:         {run: process(smsProcess.ack)},
+	message.RoomCreateMesType:  {run: process(roomProcess.create)},
+	message.RoomJoinMesType:    {run: process(roomProcess.join)},
+	message.RoomLeaveMesType:   {run: process(roomProcess.leave)},
+	message.RoomKickMesType:    {run: process(roomProcess.kick)},
+	message.RoomListMesType:    {run: process(roomProcess.list)},
+	message.RoomMembersMesType: {run: process(roomProcess.members)},
+	message.RoomMesType:        {run: process(roomProcess.message)},
+	message.HistoryMesType:     {run: process(roomProcess.history)},
 }
 
-func user(f func(userProcess, message.Message)) func(*session, message.Message) {
-	return func(c *session, m message.Message) { f(userProcess{c}, m) }
-}
-
-func sms(f func(smsProcess, message.Message)) func(*session, message.Message) {
-	return func(c *session, m message.Message) { f(smsProcess{c}, m) }
-}
-
-func room(f func(roomProcess, message.Message)) func(*session, message.Message) {
-	return func(c *session, m message.Message) { f(roomProcess{c}, m) }
+// process makes a handler of a method of a process (userProcess, smsProcess,
+// roomProcess): each is the session seen as that process.
+func process[P ~struct{ *session }](f func(P, message.Message)) func(*session, message.Message) {
+	return func(c *session, m message.Message) { f(P{c}, m) }
 }
 
 // maxFrameBeforeLogin bounds a frame before a successful login. What may come then
