@@ -26,8 +26,7 @@ type Counter interface{ Add(float64) }
 // Owner is told what concerns the connection's owner.
 type Owner interface {
 	// Written is given the acks (see Conn.Queue) of frames once they are
-	// written. It runs on the writer with the connection's mu held: it must
-	// not block, and must not call back into the connection.
+	// written. It runs on the writer: it must not wait for long.
 	Written(acks []string)
 }
 

@@ -30,12 +30,15 @@ type writeRound struct {
 // writeRounds runs the writer's rounds after last, which is written. The
 // direct write (writeNow) runs without mu: inSyscall tells Close to leave
 // closing the socket to this goroutine, so that its descriptor cannot be
-// closed, and maybe reused, under the write.
+// closed, and maybe reused, under the write. The acks of the frames written
+// go to the owner once mu is released.
 func (c *Conn) writeRounds(last writeRound, handOff bool) {
+	var acks []string
 	c.mu.Lock()
 	for {
 		if c.closed {
 			c.mu.Unlock()
+			c.tell(acks)
 			return
 		}
 		c.queued -= last.cost
@@ -58,6 +61,7 @@ func (c *Conn) writeRounds(last writeRound, handOff bool) {
 			c.out = nil
 			closing := c.closing
 			c.mu.Unlock()
+			c.tell(acks)
 			if drained {
 				signal(c.drained)
 			}
@@ -68,27 +72,34 @@ func (c *Conn) writeRounds(last writeRound, handOff bool) {
 		}
 		c.inSyscall = c.fd >= 0
 		c.mu.Unlock()
+		c.tell(acks)
 		if drained {
 			signal(c.drained)
 		}
 		rest, err := c.writeNow(*r.frames)
 		c.mu.Lock()
 		c.inSyscall = false
-		if c.closed {
-			c.mu.Unlock()
+		if err == nil && len(rest) == 0 {
+			// Written whole: let go of the round without a lock round trip of
+			// its own.
+			c.written(&r)
+			acks, last = r.acks, r
+			if c.closed && c.fd >= 0 {
+				c.mu.Unlock()
+				c.closeNow() // Close left it to this goroutine
+				c.tell(acks)
+				return
+			}
+			continue
+		}
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
 			if c.fd >= 0 {
 				c.closeNow() // Close left it to this goroutine
 			}
 			return
 		}
-		if err == nil && len(rest) == 0 {
-			// Written whole: let go of the round without a lock round trip of
-			// its own (written does not block).
-			c.written(&r)
-			last = r
-			continue
-		}
-		c.mu.Unlock()
 		if err == nil {
 			if handOff {
 				c.handOff(r, rest)
@@ -102,7 +113,7 @@ func (c *Conn) writeRounds(last writeRound, handOff bool) {
 		}
 		c.mu.Lock()
 		c.written(&r)
-		last = r
+		acks, last = r.acks, r
 	}
 }
 
@@ -119,6 +130,7 @@ func (c *Conn) handOff(r writeRound, rest [][]byte) {
 		c.mu.Lock()
 		c.written(&r)
 		c.mu.Unlock()
+		c.tell(r.acks)
 		c.writeRounds(r, false)
 	})
 }
@@ -127,9 +139,6 @@ func (c *Conn) handOff(r writeRound, rest [][]byte) {
 // frames' array for the next round unless it grew large (c.mu held).
 func (c *Conn) written(r *writeRound) {
 	c.cfg.FramesWritten.Add(float64(len(*r.frames)))
-	if len(r.acks) > 0 {
-		c.owner.Written(r.acks)
-	}
 	for _, b := range r.full {
 		putChunk(b)
 	}
@@ -140,6 +149,13 @@ func (c *Conn) written(r *writeRound) {
 	*r.frames = (*r.frames)[:0]
 	if cap(*r.frames) > maxPooledFrames {
 		r.frames = nil
+	}
+}
+
+// tell gives the owner the acks of frames written (c.mu not held).
+func (c *Conn) tell(acks []string) {
+	if len(acks) > 0 {
+		c.owner.Written(acks)
 	}
 }
 
