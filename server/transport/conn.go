@@ -55,9 +55,10 @@ type Config struct {
 //
 // Reads: only the owner's reading goroutine calls the read methods (reader.go).
 type Conn struct {
-	// mu guards the writer's state below, up to and including closed, and
-	// chunk, acks, full, reason. It is never held during a read or a write
-	// that can wait; nothing that holds it takes another lock.
+	// mu guards the writer's state below, from out to drainWanted (but cfg
+	// and fd, set by Init), and chunk, acks, full and reason. It is never
+	// held during a read or a write, nor while the owner is told what was
+	// written; nothing that holds it takes another lock.
 	//
 	// The fields a fan-out touches (mu, out, queued, cfg, fd, holds and the
 	// flags) come first: a fan-out touches thousands of connections once each,
