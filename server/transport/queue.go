@@ -186,9 +186,9 @@ func (c *Conn) copyFrame(f []byte) []byte {
 	return b[n:len(b):len(b)]
 }
 
-// Buffers is a pool of scratch buffers for encoding a frame before QueueCopy,
-// and for the writes of connections without writev, so that idle connections
-// hold none.
+// bufferPool holds scratch buffers, for encoding a frame before QueueCopy and
+// for the writes of connections without writev, so that idle connections hold
+// none.
 var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // maxPooledBuffer keeps one huge frame from pinning its buffer in the pool.
