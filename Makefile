@@ -13,7 +13,7 @@ REDIS_HOST := $(firstword $(subst :, ,$(REDIS_ADDR)))
 REDIS_PORT := $(lastword $(subst :, ,$(REDIS_ADDR)))
 DATA       := $(CURDIR)/.data
 
-.PHONY: help redis-install build redis run client testuser test fuzz bench charts stop-redis clean
+.PHONY: help redis-install build redis run client testuser test test-short fuzz bench charts stop-redis clean
 
 help: ## list the targets and the variables they use
 	@echo "usage: make TARGET [ADDR=$(ADDR)] [REDIS_ADDR=$(REDIS_ADDR)] [FUZZTIME=$(FUZZTIME)] [BENCHFLAGS='-skip cluster']"
@@ -78,11 +78,14 @@ client: ## build and run the terminal client against the server at ADDR
 testuser: redis ## add the course's test user 100 / 123456 (plaintext; hashed at first login)
 	redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) hset users 100 '{"userId":100,"userPwd":"123456","userName":"scott"}'
 
-test: redis-install ## go vet, then every test with the race detector (tests start their own redis)
-	go vet ./...
-	@# One package at a time: each integration test package starts its own Redis and
-	@# server processes, and on a 2-core machine packages side by side starve each other.
-	go test -race -count=1 -p 1 -timeout 20m ./...
+test: redis-install ## go vet, then every package's tests with the race detector on real Redis, one package at a time, saying which as it goes
+	@echo "== go vet ./..."
+	@go vet ./...
+	@.ci/test-packages -race -count=1 -timeout 20m
+
+test-short: ## the fast tier: every package's tests in -short mode, on the memory stores, starting no Redis (under a minute)
+	@echo "== go test -short ./... (memory stores; tests that need Redis or node processes are skipped)"
+	go test -short -count=1 ./...
 
 fuzz: ## run every fuzz target of the repo for FUZZTIME each, one at a time
 	@set -euo pipefail; \

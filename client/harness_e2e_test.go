@@ -18,6 +18,9 @@ import (
 	"chat/internal/redistest"
 )
 
+// TestMain removes the binaries chattest built: the end-to-end tests build the client and the server.
+func TestMain(m *testing.M) { chattest.Main(m) }
+
 // clientBinary builds the client once per test binary; it skips the end-to-end test
 // where the server or the go tool is missing, and in -short mode.
 func clientBinary(t *testing.T) string {

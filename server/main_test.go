@@ -12,6 +12,9 @@ import (
 	"chat/internal/chattest"
 )
 
+// TestMain removes the binaries chattest built: the tests of the flags build the server.
+func TestMain(m *testing.M) { chattest.Main(m) }
+
 func TestParseConfigErrors(t *testing.T) {
 	tests := []struct {
 		name string

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +57,7 @@ func PickAddr() (string, error) {
 // build is the outcome of building one package.
 type build struct {
 	once sync.Once
+	dir  string // of its own, in buildDir
 	bin  string
 	err  error
 }
@@ -63,29 +65,37 @@ type build struct {
 var (
 	buildsMu sync.Mutex
 	builds   = map[string]*build{}
+	buildDir string // made by the first Build, removed by RemoveBuilds
 )
 
 // Build builds the main package pkg of this module (an import path such as
 // "chat/client") with the go build flags, once per test binary for each pkg and
 // flags, and returns the path of the executable, in a temporary directory shared
-// by the tests. It fails tb if the build fails.
+// by the tests. It fails tb if the build fails. A package whose tests build
+// binaries runs them through Main, which removes the builds at the end.
 func Build(tb testing.TB, pkg string, flags ...string) string {
 	tb.Helper()
 	key := strings.Join(append([]string{pkg}, flags...), " ")
 	buildsMu.Lock()
+	if buildDir == "" {
+		dir, err := os.MkdirTemp("", "chattest-bin")
+		if err != nil {
+			buildsMu.Unlock()
+			tb.Fatalf("go build %s: %v", key, err)
+		}
+		buildDir = dir
+	}
 	b := builds[key]
 	if b == nil {
-		b = &build{}
+		b = &build{dir: filepath.Join(buildDir, strconv.Itoa(len(builds)))}
 		builds[key] = b
 	}
 	buildsMu.Unlock()
 	b.once.Do(func() {
-		dir, err := os.MkdirTemp("", "chattest-bin")
-		if err != nil {
-			b.err = err
+		if b.err = os.Mkdir(b.dir, 0o755); b.err != nil {
 			return
 		}
-		b.bin = filepath.Join(dir, filepath.Base(pkg))
+		b.bin = filepath.Join(b.dir, filepath.Base(pkg))
 		args := append(append([]string{"build", "-o", b.bin}, flags...), pkg)
 		cmd := exec.Command("go", args...)
 		cmd.Dir = moduleRoot()
@@ -97,6 +107,31 @@ func Build(tb testing.TB, pkg string, flags ...string) string {
 		tb.Fatalf("go build %s: %v", key, b.err)
 	}
 	return b.bin
+}
+
+// RemoveBuilds removes every executable Build made (tens of MB each). Main calls
+// it once the tests are done; after it, Build builds again.
+func RemoveBuilds() error {
+	buildsMu.Lock()
+	defer buildsMu.Unlock()
+	dir := buildDir
+	buildDir, builds = "", map[string]*build{}
+	if dir == "" {
+		return nil
+	}
+	return os.RemoveAll(dir)
+}
+
+// Main runs the tests of m and removes what Build made, then exits with the
+// tests' status: the TestMain of a package whose tests build binaries, so that
+// no run leaves them behind in the temporary directory.
+func Main(m *testing.M) {
+	code := m.Run()
+	if err := RemoveBuilds(); err != nil {
+		fmt.Fprintln(os.Stderr, "chattest:", err)
+		code = max(code, 1)
+	}
+	os.Exit(code)
 }
 
 // ServerBinary builds the chat server (chat/server) once per test binary, with

@@ -16,6 +16,9 @@ import (
 	"chat/internal/redistest"
 )
 
+// TestMain removes the binaries chattest built: the tests build the server.
+func TestMain(m *testing.M) { chattest.Main(m) }
+
 func TestFreeAddr(t *testing.T) {
 	addr := chattest.FreeAddr(t)
 	l, err := net.Listen("tcp", addr)

@@ -120,9 +120,13 @@ func Launch(cfg Config) (*Server, error) {
 
 // Start launches redis-server (see Launch) in tb.TempDir() and registers
 // tb.Cleanup to stop it. It fails tb if redis-server is not installed or does not
-// answer PING.
+// answer PING. In -short runs it skips tb instead: the fast tier starts no Redis
+// (tests of the server's logic run on the memory stores of package model).
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs redis-server: skipped in -short")
+	}
 	s, err := Launch(Config{Dir: tb.TempDir()})
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)

@@ -117,6 +117,9 @@ func (tb *fatalTB) Fatalf(format string, args ...any) {
 }
 
 func TestStartWithoutRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("Start skips in -short before it looks for redis-server")
+	}
 	t.Setenv("PATH", t.TempDir())
 	tb := &fatalTB{TB: t}
 	done := make(chan *Server)
@@ -134,6 +137,9 @@ func TestStartWithoutRedis(t *testing.T) {
 }
 
 func TestLaunch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server: skipped in -short")
+	}
 	s, err := Launch(Config{Dir: t.TempDir(), Args: []string{"--appendfsync", "everysec", "--maxclients", "123"}})
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +177,9 @@ func TestLaunch(t *testing.T) {
 // A redis that accepts connections but never answers PONG (here it wants a
 // password) is a failed start, not a server to use.
 func TestLaunchWithoutPong(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server: skipped in -short")
+	}
 	dir := t.TempDir()
 	s, err := Launch(Config{Dir: dir, Args: []string{"--requirepass", "secret"}, ReadyTimeout: 300 * time.Millisecond})
 	if err == nil {

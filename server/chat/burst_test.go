@@ -7,7 +7,6 @@ import (
 
 	"chat/common/frame"
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
@@ -16,7 +15,7 @@ import (
 // and checks that every answer comes, in request order, and that the recipient gets
 // each message once, in send order.
 func TestBurstAnswersInRequestOrder(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", nil)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
@@ -92,7 +91,7 @@ func TestBurstAnswersInRequestOrder(t *testing.T) {
 // reach the user's classic session at login as SmsMes marked private and offline, in
 // send order, their text as it was sent.
 func TestBurstToClassicWithInboxCap(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", func(cfg *chat.Config) { cfg.InboxMax = 2 })
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	registerUser(t, n.Addr, 2, "carol")

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 )
 
 // reapTimeout bounds how long the surviving nodes may take to notice a dead node
@@ -95,7 +94,7 @@ func waitPrivate(t testing.TB, c *client, timeout time.Duration, msgID string, f
 // TestClusterThreeNodes runs every user-visible feature across three nodes on one
 // Redis, each user on another node than the one it talks to.
 func TestClusterThreeNodes(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n1 := startNode(t, r, "n1", nil)
 	n2 := startNode(t, r, "n2", nil)
 	n3 := startNode(t, r, "n3", nil)
@@ -293,7 +292,7 @@ func TestClusterThreeNodes(t *testing.T) {
 // TestClusterNodeKilled kills a node (its own process) with SIGKILL: the others
 // take its users offline within seconds and keep their messages for them.
 func TestClusterNodeKilled(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	n1 := startNode(t, r, "n1", nil)
 	n2 := startNode(t, r, "n2", nil)
 	p3 := startProcess(t, r, "-node", "n3")
@@ -347,7 +346,7 @@ func TestClusterNodeRestartSameID(t *testing.T) {
 		{"WithAnotherNode", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := redistest.Start(t)
+			r := needRedis(t)
 			const k1, k2, x, w = 31, 32, 33, 34
 			p := startProcess(t, r, "-node", "n3")
 			registerAll(t, p.Addr, k1, k2, x, w)
@@ -409,7 +408,7 @@ func TestClusterRedisRestart(t *testing.T) {
 		{"OutageLongerThanHeartbeatTTL", 2500 * time.Millisecond}, // TTL is 3 x 500 ms
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := redistest.Start(t)
+			r := needRedis(t)
 			n1 := startNode(t, r, "n1", nil)
 			n2 := startNode(t, r, "n2", nil)
 			const a, b, late = 41, 42, 43
@@ -539,7 +538,7 @@ func TestClusterRedisRestart(t *testing.T) {
 // logs in on it then stays online (clearing the old run must not take the new
 // sessions with it).
 func TestClusterNodeRestartWhileRedisDown(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	const k1, x = 51, 52
 	p := startProcess(t, r, "-node", "n3")
 	registerAll(t, p.Addr, k1, x)

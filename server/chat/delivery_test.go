@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
@@ -86,7 +85,7 @@ func TestPrivateDelivery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := redistest.Start(t)
+			r := newStorage(t)
 			n := startNode(t, r, "n1", nil)
 			alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 			var bob *client
@@ -187,7 +186,7 @@ func TestPrivateRedelivery(t *testing.T) {
 	const total = 3
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := redistest.Start(t)
+			r := newStorage(t)
 			n := startNode(t, r, "n1", nil)
 			alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 			bob := user(t, n.Addr, 2, "bob", tt.proto)
@@ -457,7 +456,7 @@ func TestPrivateSurvivesNodeCrash(t *testing.T) {
 		{"offline classic recipient", message.ProtoClassic, false},
 		{"online proto 2 recipient that has not acked", message.ProtoAck, true},
 	}
-	r := redistest.Start(t)
+	r := needRedis(t)
 	p := startProcess(t, r, "-node", "n1")
 	alice := user(t, p.Addr, 1, "alice", message.ProtoAck)
 	want := map[int][]string{}
@@ -503,7 +502,8 @@ func TestPrivateSurvivesNodeCrash(t *testing.T) {
 // Redis restart, and the node recovers by itself.
 func TestPrivateSurvivesRedisRestart(t *testing.T) {
 	const total = 10
-	r, n := startOneNode(t)
+	r := needRedis(t)
+	n := startNode(t, r, "n1", nil)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	registerUser(t, n.Addr, 2, "bob")
 	var want []string
@@ -579,7 +579,7 @@ func TestSlowConsumer(t *testing.T) {
 		batch    = 50
 		maxSends = 6000 // 24 MB of group messages at most
 	)
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.MaxQueue = 64 << 10 })
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	registerUser(t, n.Addr, slowID, "slow")

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
@@ -38,7 +37,7 @@ func FuzzServerFrames(f *testing.F) {
 	f.Add(envelopeFrame(message.LoginMesType, `{"userId":"x"}`))
 	f.Add(rawFrame(`[1,2,3]`))
 
-	r := redistest.Start(f)
+	r := newStorage(f)
 	n := startNode(f, r, "fuzz", func(c *chat.Config) {
 		c.LoginTimeout = 200 * time.Millisecond
 		c.FrameTimeout = 200 * time.Millisecond

@@ -18,7 +18,6 @@ import (
 
 	"chat/common/message"
 	"chat/internal/chattest"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
@@ -68,7 +67,7 @@ func (ch *chatter) finish(t *testing.T) int {
 }
 
 func TestSilentConnectionsClosedWhileSessionChats(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.LoginTimeout = 2 * time.Second })
 	pair := startChatter(t, n.Addr, 1, 2)
 
@@ -108,7 +107,7 @@ func TestSilentConnectionsClosedWhileSessionChats(t *testing.T) {
 }
 
 func TestNonReadingClientIsCutOff(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	// The queue limit is well above what a reading client ever has waiting, so
 	// that only the client that never reads is cut off.
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.MaxQueue = 1 << 20 })
@@ -152,7 +151,7 @@ func isOnline(c *client, id int) bool {
 }
 
 func TestTLSEndToEnd(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	caFile, certFile, keyFile := chattest.WriteCert(t, t.TempDir())
 	p := startProcess(t, r, "-tls-cert", certFile, "-tls-key", keyFile)
 
@@ -195,7 +194,7 @@ func TestTLSEndToEnd(t *testing.T) {
 }
 
 func TestMetricsAfterScriptedSession(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	p, metricsAddr := startProcessWithMetrics(t, r)
 	alice := user(t, p.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, p.Addr, 2, "bob", message.ProtoAck)
@@ -230,7 +229,7 @@ func TestMetricsAfterScriptedSession(t *testing.T) {
 }
 
 func TestSIGTERMDuringTraffic(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	p := startProcess(t, r, "-node", "doomed")
 	watcher := startNode(t, r, "survivor", nil)
 	observer := user(t, watcher.Addr, 1000, "observer", message.ProtoAck)

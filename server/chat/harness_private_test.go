@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 )
 
 // recipientCases runs f in a subtest "online recipient", where bob (2) is logged
@@ -26,7 +25,7 @@ func recipientCases(t *testing.T, offlineName string, bobProto int, f func(t *te
 			name = "online recipient"
 		}
 		t.Run(name, func(t *testing.T) {
-			r := redistest.Start(t)
+			r := newStorage(t)
 			n := startNode(t, r, "n1", nil)
 			alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 			var bob *client

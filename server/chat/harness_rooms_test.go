@@ -4,12 +4,12 @@ package chat_test
 // through history, each failing the test where the contract says it must work.
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 )
 
 // roomOfTwo logs ann in on addrA and ben on addrB (proto 2), registering them
@@ -70,11 +70,20 @@ func ackAll(c *client, ids ...string) {
 }
 
 // acked reports whether user's cursor in room is at the room message msgID: the
-// acknowledgement reached Redis (the hash "rooms:<user>" of docs/SCALING.md).
-func acked(t *testing.T, r *redistest.Server, user, room int, msgID string) bool {
+// acknowledgement reached the store (in Redis, the hash "rooms:<user>" of
+// docs/SCALING.md).
+func acked(t *testing.T, r *storage, user, room int, msgID string) bool {
 	_, id, _ := strings.Cut(msgID, ":")
-	cursor, _ := r.Do(t, "HGET", fmt.Sprint("rooms:", user), room).([]byte)
-	return string(cursor) == id
+	ms, err := r.stores(t).Rooms.Memberships(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Room == room {
+			return m.Cursor == id
+		}
+	}
+	return false
 }
 
 // history asks for one page of history.

@@ -1,11 +1,13 @@
 package chat_test
 
-// The test harness: real redis-server processes (internal/redistest), server nodes
-// in-process or as separate processes, polling, and raw frames. The protocol client
+// The test harness: the storage of a test (the memory stores of package model, or
+// a real redis-server started by internal/redistest), server nodes in-process or
+// as separate processes, polling, and raw frames. The protocol client
 // is in harness_client_test.go; the contract it speaks is docs/PROTOCOL.md.
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,15 +15,20 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"chat/common/frame"
+	"chat/common/message"
 	"chat/internal/chattest"
 	"chat/internal/redistest"
 	"chat/server/chat"
 	"chat/server/model"
 )
+
+// TestMain removes the binaries chattest built: the tests of node processes build the server.
+func TestMain(m *testing.M) { chattest.Main(m) }
 
 // waitTimeout bounds every wait for something that should happen at once.
 const waitTimeout = 20 * time.Second
@@ -51,8 +58,91 @@ func poll(timeout time.Duration, cond func() bool) bool {
 type node struct {
 	Addr string
 	srv  *chat.Server
-	pool interface{ Close() error }
 	done chan error
+	// closeStores ends the node's hold on the storage (a Redis pool).
+	closeStores func()
+}
+
+// storage is what the nodes of a test share, as a cluster shares one Redis: the
+// memory stores of one model.Memory, or a redis-server.
+type storage struct {
+	*redistest.Server // nil on memory
+	mem               *model.Memory
+
+	inspectOnce sync.Once
+	inspect     chat.Stores // stores for the test's own checks
+}
+
+// newStorage returns the storage of a test of the server's logic: memory in
+// -short runs (no Redis is started), a redis-server otherwise, so that the full
+// run checks the same behaviour on Redis.
+func newStorage(t testing.TB) *storage {
+	t.Helper()
+	if testing.Short() {
+		return &storage{mem: model.NewMemory()}
+	}
+	return needRedis(t)
+}
+
+// needRedis returns a redis-server as storage, for a test that needs Redis
+// itself: it restarts or stops it, reads its keys, or runs node processes. Such
+// tests are skipped in -short runs (redistest.Start).
+func needRedis(t testing.TB) *storage {
+	t.Helper()
+	return &storage{Server: redistest.Start(t)}
+}
+
+// stores returns stores on s as a node makes them, for a test to look at what the
+// server stored: the same ones on every call, ended at cleanup.
+func (s *storage) stores(t testing.TB) chat.Stores {
+	s.inspectOnce.Do(func() {
+		var closeStores func()
+		s.inspect, closeStores = s.open()
+		t.Cleanup(closeStores)
+	})
+	return s.inspect
+}
+
+// open returns stores on s as a node makes them (bcrypt at its cheapest), and
+// what ends them.
+func (s *storage) open() (chat.Stores, func()) {
+	if s.Server == nil {
+		return chat.Stores{
+			Users:    model.NewMemoryUserStore(s.mem, 4),
+			Logins:   model.NewMemoryLoginLimiter(s.mem, time.Minute),
+			Rates:    model.NewMemoryRateLimiter(s.mem),
+			Presence: model.NewMemoryPresence(s.mem),
+			Inbox:    model.NewMemoryInbox(s.mem, time.Hour, model.Retention{}),
+			Rooms:    model.NewMemoryRooms(s.mem, time.Hour, model.Retention{}),
+			Bus:      model.NewMemoryBus(s.mem),
+		}, func() {}
+	}
+	pcfg := model.PoolConfig{Addr: s.Addr}
+	pool := model.NewPool(pcfg)
+	return chat.Stores{
+		Users:    model.NewRedisUserStore(pool, 4),
+		Logins:   model.NewRedisLoginLimiter(pool, time.Minute),
+		Rates:    model.NewRedisRateLimiter(pool),
+		Presence: model.NewRedisPresence(pool),
+		Inbox:    model.NewRedisInbox(pool, time.Hour, model.Retention{}),
+		Rooms:    model.NewRedisRooms(pool, time.Hour, model.Retention{}),
+		Bus:      model.NewRedisBus(pool, pcfg),
+	}, func() { pool.Close() }
+}
+
+// putUser stores an account as written by hand, its password in plaintext: the
+// course's way of adding its test user.
+func (s *storage) putUser(t testing.TB, u message.User) {
+	t.Helper()
+	if s.Server == nil {
+		model.NewMemoryUserStore(s.mem, 4).Put(u)
+		return
+	}
+	raw, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Do(t, "HSET", "users", u.UserID, raw)
 }
 
 // testConfig is the configuration of test nodes: cheap bcrypt is a store setting,
@@ -75,45 +165,36 @@ func testConfig(name string) chat.Config {
 }
 
 // startNode starts a node on r, with cfg changed by mod, and stops it at cleanup.
-func startNode(t testing.TB, r *redistest.Server, name string, mod func(*chat.Config)) *node {
+func startNode(t testing.TB, r *storage, name string, mod func(*chat.Config)) *node {
 	t.Helper()
 	cfg := testConfig(name)
 	if mod != nil {
 		mod(&cfg)
 	}
-	pcfg := model.PoolConfig{Addr: r.Addr}
-	pool := model.NewPool(pcfg)
-	srv := chat.New(cfg, chat.Stores{
-		Users:    model.NewRedisUserStore(pool, 4),
-		Logins:   model.NewRedisLoginLimiter(pool, time.Minute),
-		Rates:    model.NewRedisRateLimiter(pool),
-		Presence: model.NewRedisPresence(pool),
-		Inbox:    model.NewRedisInbox(pool, time.Hour, model.Retention{}),
-		Rooms:    model.NewRedisRooms(pool, time.Hour, model.Retention{}),
-		Bus:      model.NewRedisBus(pool, pcfg),
-	})
+	st, closeStores := r.open()
+	srv := chat.New(cfg, st)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{Addr: l.Addr().String(), srv: srv, pool: pool, done: make(chan error, 1)}
+	n := &node{Addr: l.Addr().String(), srv: srv, done: make(chan error, 1), closeStores: closeStores}
 	go func() { n.done <- srv.Serve(l) }()
 	t.Cleanup(func() { n.stop(t) })
 	return n
 }
 
-// startOneNode starts a Redis and the node n1 on it with the test config.
-func startOneNode(t testing.TB) (*redistest.Server, *node) {
+// startOneNode starts new storage and the node n1 on it with the test config.
+func startOneNode(t testing.TB) (*storage, *node) {
 	t.Helper()
-	r := redistest.Start(t)
+	r := newStorage(t)
 	return r, startNode(t, r, "n1", nil)
 }
 
-// startTwoNodes starts nodes n1 and n2 on a new Redis, for tests of a user whose
+// startTwoNodes starts nodes n1 and n2 on new storage, for tests of a user whose
 // sessions are on different nodes.
 func startTwoNodes(t testing.TB) (n1, n2 *node) {
 	t.Helper()
-	r := redistest.Start(t)
+	r := newStorage(t)
 	return startNode(t, r, "n1", nil), startNode(t, r, "n2", nil)
 }
 
@@ -130,21 +211,24 @@ func (n *node) stop(t testing.TB) {
 	if err := <-n.done; !errors.Is(err, chat.ErrServerClosed) {
 		t.Errorf("Serve returned %v, want ErrServerClosed", err)
 	}
-	n.pool.Close()
+	n.closeStores()
 	n.srv = nil
 }
 
 // startProcess runs the server binary (chattest) with the harness's settings plus
 // args, on a free port against r, waits until it accepts connections, and kills it
 // at cleanup.
-func startProcess(t testing.TB, r *redistest.Server, args ...string) *chattest.Process {
+func startProcess(t testing.TB, r *storage, args ...string) *chattest.Process {
 	t.Helper()
 	return startProcessAt(t, r, chattest.FreeAddr(t), args...)
 }
 
 // startProcessAt is startProcess on addr, for a node that comes back where it was.
-func startProcessAt(t testing.TB, r *redistest.Server, addr string, args ...string) *chattest.Process {
+func startProcessAt(t testing.TB, r *storage, addr string, args ...string) *chattest.Process {
 	t.Helper()
+	if r.Server == nil {
+		t.Fatal("a node process needs Redis: the test must take its storage from needRedis")
+	}
 	all := append([]string{"-rate-private", "0", "-rate-group", "0", "-heartbeat", "500ms",
 		"-registrations-per-address", "0", "-logins-per-user", "0", "-login-failures-per-address", "0"}, args...)
 	return chattest.StartServerAt(t, addr, r.Addr, all...)
@@ -153,7 +237,7 @@ func startProcessAt(t testing.TB, r *redistest.Server, addr string, args ...stri
 // startProcessWithMetrics is startProcess with -metrics-addr, once /metrics
 // answers (the metrics endpoint may start listening after the chat port); it
 // returns the metrics address too.
-func startProcessWithMetrics(t testing.TB, r *redistest.Server, args ...string) (*chattest.Process, string) {
+func startProcessWithMetrics(t testing.TB, r *storage, args ...string) (*chattest.Process, string) {
 	t.Helper()
 	addr := chattest.FreeAddr(t)
 	p := startProcess(t, r, append([]string{"-metrics-addr", addr}, args...)...)

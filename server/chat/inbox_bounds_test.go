@@ -5,12 +5,12 @@ package chat_test
 // that hold no client bytes.
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 	"chat/server/model"
 )
@@ -33,12 +33,18 @@ func offlineMessages(t *testing.T, n *node, k int) (alice, bob *client, ids []st
 	return alice, bob, ids
 }
 
-func xlen(t *testing.T, r *redistest.Server, key string) int64 {
-	return r.Do(t, "XLEN", key).(int64)
+// inboxLen is how many messages user's inbox holds.
+func inboxLen(t *testing.T, r *storage, user int) int {
+	t.Helper()
+	msgs, err := r.stores(t).Inbox.Read(context.Background(), user, "", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(msgs)
 }
 
 func TestAckTakesTheGoodIdsOneByOne(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", nil)
 	alice, bob, ids := offlineMessages(t, n, 3)
 	// alice's own message: in her inbox, not bob's.
@@ -52,17 +58,20 @@ func TestAckTakesTheGoodIdsOneByOne(t *testing.T) {
 	if e.Code != message.CodeInvalid || e.RefType != message.AckMesType || !strings.HasPrefix(e.Error, "3 ") {
 		t.Errorf("got %+v, want 422 for the 3 ids that are not message ids", e)
 	}
-	checkFor(t, waitTimeout, "bob's two good acks to be taken", func() bool { return xlen(t, r, "inbox:2") == 1 })
-	if got := xlen(t, r, "inbox:1"); got != 1 {
+	checkFor(t, waitTimeout, "bob's two good acks to be taken", func() bool { return inboxLen(t, r, 2) == 1 })
+	if got := inboxLen(t, r, 1); got != 1 {
 		t.Errorf("alice's inbox holds %d messages after bob acked her message's id, want 1", got)
 	}
 	if !strings.Contains(scrape(t, n), "chat_acks_ignored_total 3") {
 		t.Errorf("metrics lack 3 ignored acks")
 	}
 
-	// The last ack empties the inbox: its stream goes.
+	// The last ack empties the inbox: in Redis, its stream goes.
 	bob.send(message.AckMesType, message.AckMes{MsgIDs: ids[2:]})
 	checkFor(t, waitTimeout, "bob's empty inbox to be deleted", func() bool {
+		if r.Server == nil {
+			return inboxLen(t, r, 2) == 0
+		}
 		return r.Do(t, "EXISTS", "inbox:2").(int64) == 0
 	})
 	// A new message makes it again, with an id above the ones bob has seen.
@@ -75,7 +84,7 @@ func TestAckTakesTheGoodIdsOneByOne(t *testing.T) {
 }
 
 func TestAckRemovalFailureIsCounted(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	n := startNode(t, r, "n1", nil)
 	_, bob, ids := offlineMessages(t, n, 1)
 	// Something that is not a stream where bob's inbox was: the removal fails.
@@ -89,7 +98,7 @@ func TestAckRemovalFailureIsCounted(t *testing.T) {
 
 func TestInboxCap(t *testing.T) {
 	const most = 3
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.InboxMax = most })
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	registerUser(t, n.Addr, 2, "bob")
@@ -102,7 +111,7 @@ func TestInboxCap(t *testing.T) {
 	if res.Code != message.CodeRateLimited || !strings.Contains(res.Error, "inbox full") || res.MsgID != "" {
 		t.Errorf("a message beyond the cap: got %+v, want 429 inbox full without a msgId", res)
 	}
-	if got := xlen(t, r, "inbox:2"); got != most {
+	if got := inboxLen(t, r, 2); got != most {
 		t.Errorf("inbox holds %d messages, want %d", got, most)
 	}
 	// Everything acknowledged arrives.
@@ -115,7 +124,7 @@ func TestInboxCap(t *testing.T) {
 }
 
 func TestDedupKeysHoldNoClientBytes(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	n := startNode(t, r, "n1", nil)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	registerUser(t, n.Addr, 2, "bob")

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
@@ -69,7 +68,7 @@ func guessAll(t *testing.T, addr string, id, n int, ips ...string) map[int]int {
 
 func TestFailedLoginsCountedBeforeThePassword(t *testing.T) {
 	const perUserAddr, perUser = 5, 8
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) {
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) {
 		c.LoginFailures, c.LoginFailuresPerUser = perUserAddr, perUser
 	})
 	registerUser(t, n.Addr, 1, "owner")
@@ -107,7 +106,7 @@ func TestFailedLoginsCountedBeforeThePassword(t *testing.T) {
 // address's count over all user ids grows only with logins that failed.
 func TestLoginsFromOneAddressAtOnce(t *testing.T) {
 	const users, perAddr = 40, 5
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) { c.LoginFailuresPerAddr = perAddr })
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) { c.LoginFailuresPerAddr = perAddr })
 	for id := 1; id <= users; id++ {
 		registerUser(t, n.Addr, id, "u")
 	}
@@ -157,7 +156,7 @@ func sendAll(t *testing.T, c *client, k int, typ string, req any, resType string
 
 func TestRatesHoldAcrossLoginsAndNodes(t *testing.T) {
 	const rate, burst = 1, 10
-	r := redistest.Start(t)
+	r := newStorage(t)
 	limited := func(c *chat.Config) {
 		c.RatePrivate, c.BurstPrivate = rate, burst
 		c.RateGroup, c.BurstGroup = rate, burst
@@ -201,7 +200,7 @@ func TestRatesHoldAcrossLoginsAndNodes(t *testing.T) {
 }
 
 func TestRegistrationLimits(t *testing.T) {
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) { c.RegistrationsPerAddr = 3 })
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) { c.RegistrationsPerAddr = 3 })
 	c := dialFrom(t, n.Addr, "127.0.0.2")
 	for id := 1; id <= 3; id++ {
 		if res := c.register(id, password, "u"); res.Code != message.CodeOK {
@@ -236,15 +235,23 @@ func TestRegistrationLimits(t *testing.T) {
 
 func TestLoginsPerUserLimited(t *testing.T) {
 	const logins = 3
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) { c.LoginsPerUser = logins })
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) { c.LoginsPerUser = logins })
 	watcher := user(t, n.Addr, 9, "watcher", message.ProtoAck)
 	registerUser(t, n.Addr, 1, "flapper")
+	offline := func() int {
+		return watcher.countMatch(message.NotifyUserStatusMesType, matching(func(m message.NotifyUserStatusMes) bool {
+			return m.Status == message.UserOffline
+		}))
+	}
 	for i := range logins {
 		c := dial(t, n.Addr)
 		if res := c.login(1, password, message.ProtoAck); res.Code != message.CodeOK {
 			t.Fatalf("login %d: got %+v, want 200", i+1, res)
 		}
 		c.conn.Close()
+		// Each session ends before the next login: a login that replaced a
+		// session still open would make no offline notice.
+		checkFor(t, waitTimeout, "the offline notice of the session closed", func() bool { return offline() == i+1 })
 	}
 	for i := range 5 {
 		if res := dial(t, n.Addr).login(1, password, message.ProtoAck); res.Code != message.CodeRateLimited {
@@ -254,11 +261,6 @@ func TestLoginsPerUserLimited(t *testing.T) {
 	// The refused logins made no presence notices: the watcher saw at most
 	// the allowed logins come and go.
 	watcher.ping()
-	checkFor(t, waitTimeout, "the last offline notice", func() bool {
-		return watcher.countMatch(message.NotifyUserStatusMesType, matching(func(m message.NotifyUserStatusMes) bool {
-			return m.Status == message.UserOffline
-		})) == logins
-	})
 	if got := watcher.count(message.NotifyUserStatusMesType); got != 2*logins {
 		t.Errorf("watcher got %d presence notices, want %d", got, 2*logins)
 	}

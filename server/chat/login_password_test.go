@@ -12,7 +12,7 @@ import (
 func TestLoginPasswordLength(t *testing.T) {
 	r, n := startOneNode(t)
 	// The course's way of adding a user: by hand, with a 6-byte plaintext password.
-	r.Do(t, "HSET", "users", "100", `{"userId":100,"userPwd":"123456","userName":"scott"}`)
+	r.putUser(t, message.User{UserID: 100, UserPwd: "123456", UserName: "scott"})
 	tests := []struct {
 		name string
 		pwd  string

@@ -17,7 +17,6 @@ import (
 	"chat/common/frame"
 	"chat/common/message"
 	"chat/internal/chattest"
-	"chat/internal/redistest"
 	"chat/server/chat"
 	"chat/server/model"
 )
@@ -223,7 +222,7 @@ func TestFrameLimitBeforeLogin(t *testing.T) {
 // frame, send a little of it and stall, and measures what the node's heap grew by
 // (client and server share the process; the raw clients hold little).
 func TestStalledFramesCostWhatArrived(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	// No presence notices: the logged-in clients do not read.
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.PresenceLimit = 0 })
 	tests := []struct {
@@ -293,7 +292,7 @@ func TestIdleSessionsWaitOnSmallStacks(t *testing.T) {
 	if chattest.RaceEnabled {
 		want *= 2 // the race detector's instrumentation doubles every stack
 	}
-	r := redistest.Start(t)
+	r := needRedis(t)
 	p, metricsAddr := startProcessWithMetrics(t, r, "-presence-limit", "-1")
 	before := stacksInUse(t, metricsAddr)
 	conns := make([]*rawConn, sessions)
@@ -335,7 +334,7 @@ func collect(t testing.TB, addr string) {
 
 func TestMaxConns(t *testing.T) {
 	const maxConns = 3
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.MaxConns = maxConns })
 	alice := dialRaw(t, n.Addr)
 	alice.login(1)
@@ -405,9 +404,7 @@ func TestNothingOverTheFrameLimitGoesOut(t *testing.T) {
 	t.Run("a page of 500 users with long escaped names", func(t *testing.T) {
 		// 500 users online under 32-character names that JSON escapes, then the
 		// envelope escapes again: 4 bytes or more a character.
-		pool := model.NewPool(model.PoolConfig{Addr: r.Addr})
-		defer pool.Close()
-		presence := model.NewRedisPresence(pool)
+		presence := r.stores(t).Presence
 		name := strings.Repeat(`"\`, 16)
 		for id := 2; id <= 501; id++ {
 			s := model.Session{Node: "n1", ID: fmt.Sprint("s", id), Name: name}

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
@@ -21,7 +20,7 @@ func TestPresenceLimitZeroAndNegative(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := redistest.Start(t)
+			r := newStorage(t)
 			n := startNode(t, r, "n1", func(c *chat.Config) { c.PresenceLimit = tt.limit })
 			alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 			bob := user(t, n.Addr, 2, "bob", message.ProtoAck)

@@ -5,6 +5,7 @@ package chat_test
 // violations close it, and other sessions never notice.
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"strings"
@@ -97,8 +98,8 @@ func TestRobustMalformedData(t *testing.T) {
 	if k := bob.count(message.SmsMesType) + bob.count(message.PrivateMesType); k != 0 {
 		t.Errorf("bob got %d messages from malformed requests, want 0", k)
 	}
-	if got := r.Do(t, "HEXISTS", "users", "3"); got != int64(0) {
-		t.Errorf("HEXISTS users 3: got %v, want 0", got)
+	if got, err := r.stores(t).Users.Exists(context.Background(), 3); got || err != nil {
+		t.Errorf("user 3 exists: got %v, %v, want false", got, err)
 	}
 	if res := out.login(3, "password", 0); res.Code != message.CodeUserNotFound {
 		t.Errorf("login 3: got %+v, want 500", res)

@@ -6,14 +6,13 @@ import (
 	"testing"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
 // TestRoomLifecycle walks a room through create, join, messages, kick and leave,
 // with every error code of the contract.
 func TestRoomLifecycle(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.RoomMembers, c.UserRooms = 3, 2 })
 	const owner, bob, carol, dave = 101, 102, 103, 104
 	a := user(t, n.Addr, owner, "alice", message.ProtoAck)
@@ -160,7 +159,7 @@ func TestRoomLifecycle(t *testing.T) {
 // others at once, once, with the room's name, and never its sender; a repeated
 // clientMsgId is not delivered twice.
 func TestRoomMessageAcrossNodes(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	nodes := []*node{startNode(t, r, "n1", nil), startNode(t, r, "n2", nil), startNode(t, r, "n3", nil)}
 	a := user(t, nodes[0].Addr, 201, "ann", message.ProtoAck)
 	b := user(t, nodes[1].Addr, 202, "ben", message.ProtoAck)
@@ -230,7 +229,7 @@ func TestRoomMessageAcrossNodes(t *testing.T) {
 // TestRoomMissedMessages: a member away gets what was said at its next login,
 // marked offline, in order; once acknowledged, never again.
 func TestRoomMissedMessages(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n1, n2 := startNode(t, r, "n1", nil), startNode(t, r, "n2", nil)
 	const ann, ben = 301, 302
 	a, b, room := roomOfTwo(t, n1.Addr, n2.Addr, ann, ben, "missed")
@@ -328,7 +327,7 @@ func TestHistory(t *testing.T) {
 // killed, with Redis restarted after it, reaches the member who was away, and is
 // in the history.
 func TestRoomMessageSurvivesCrash(t *testing.T) {
-	r := redistest.Start(t)
+	r := needRedis(t)
 	n1 := startNode(t, r, "n1", nil)
 	p := startProcess(t, r, "-node", "n3")
 	const ann, ben = 501, 502

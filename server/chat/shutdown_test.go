@@ -19,7 +19,8 @@ import (
 // waiting on Redis, and leaves no goroutine of the server behind.
 func TestShutdownDuringRedisOutage(t *testing.T) {
 	before := serverGoroutines()
-	r, n := startOneNode(t)
+	r := needRedis(t)
+	n := startNode(t, r, "n1", nil)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	user(t, n.Addr, 2, "bob", message.ProtoAck)
 	carol := user(t, n.Addr, 3, "carol", message.ProtoClassic)
@@ -45,7 +46,7 @@ func TestShutdownDuringRedisOutage(t *testing.T) {
 	if err := <-n.done; !errors.Is(err, chat.ErrServerClosed) {
 		t.Errorf("Serve returned %v, want ErrServerClosed", err)
 	}
-	n.pool.Close()
+	n.closeStores()
 	n.srv = nil // stopped: the harness's cleanup has nothing left to do
 
 	// A goroutine that has just signalled its end may still be on its way out.

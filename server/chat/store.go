@@ -8,8 +8,8 @@ import (
 	"chat/server/model"
 )
 
-// The server's view of its storage. The model package implements each on Redis;
-// tests of dispatch may use fakes.
+// The server's view of its storage. The model package implements each on Redis,
+// and on memory (model.Memory) for tests that need no Redis.
 
 // UserStore keeps accounts and their session tokens.
 type UserStore interface {
@@ -98,4 +98,14 @@ var (
 	_ InboxStore    = (*model.RedisInbox)(nil)
 	_ RoomStore     = (*model.RedisRooms)(nil)
 	_ Bus           = (*model.RedisBus)(nil)
+)
+
+var (
+	_ UserStore     = (*model.MemoryUserStore)(nil)
+	_ LoginLimiter  = (*model.MemoryLoginLimiter)(nil)
+	_ RateLimiter   = (*model.MemoryRateLimiter)(nil)
+	_ PresenceStore = (*model.MemoryPresence)(nil)
+	_ InboxStore    = (*model.MemoryInbox)(nil)
+	_ RoomStore     = (*model.MemoryRooms)(nil)
+	_ Bus           = (*model.MemoryBus)(nil)
 )

@@ -4,13 +4,12 @@ import (
 	"testing"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 )
 
 // Text a terminal would act on is refused: control characters in content, and
 // names that hide what they hold.
 func TestTerminalAttackingTextRefused(t *testing.T) {
-	n := startNode(t, redistest.Start(t), "n1", nil)
+	n := startNode(t, newStorage(t), "n1", nil)
 	alice := user(t, n.Addr, 1, "alice", message.ProtoAck)
 	bob := user(t, n.Addr, 2, "bob", message.ProtoAck)
 

@@ -1,14 +1,16 @@
 package chat_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
+	"chat/server/model"
 )
 
 // tokenLogin logs c in as id with a session token.
@@ -19,7 +21,7 @@ func (c *client) tokenLogin(id int, token string) message.LoginResMes {
 }
 
 // tokenKeys returns the session tokens Redis holds, by key.
-func tokenKeys(t *testing.T, r *redistest.Server) []string {
+func tokenKeys(t *testing.T, r *storage) []string {
 	t.Helper()
 	var keys []string
 	for _, k := range r.Do(t, "KEYS", "token:*").([]any) {
@@ -29,7 +31,8 @@ func tokenKeys(t *testing.T, r *redistest.Server) []string {
 }
 
 func TestTokenLogin(t *testing.T) {
-	r, n := startOneNode(t)
+	r := needRedis(t)
+	n := startNode(t, r, "n1", nil)
 	classic := dial(t, n.Addr)
 	classic.register(1, "password", "ann")
 	if res := classic.login(1, "password", message.ProtoClassic); res.Code != message.CodeOK || res.Token != "" {
@@ -76,7 +79,7 @@ func TestTokenLogin(t *testing.T) {
 }
 
 func TestTokenLoginNeedsExactlyOneCredential(t *testing.T) {
-	n := startNode(t, redistest.Start(t), "n1", nil)
+	n := startNode(t, newStorage(t), "n1", nil)
 	user(t, n.Addr, 1, "ann", message.ProtoAck)
 	for _, tc := range []struct {
 		name string
@@ -97,7 +100,7 @@ func TestTokenLoginNeedsExactlyOneCredential(t *testing.T) {
 }
 
 func TestTokenSurvivesADropAndDiesWithLogout(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n1, n2 := startNode(t, r, "n1", nil), startNode(t, r, "n2", nil)
 	c := dial(t, n1.Addr)
 	c.register(1, "password", "ann")
@@ -109,8 +112,13 @@ func TestTokenSurvivesADropAndDiesWithLogout(t *testing.T) {
 		t.Fatalf("token login after a drop: got %+v, want 200", res)
 	}
 	back.logout()
-	if keys := tokenKeys(t, r); len(keys) != 0 {
-		t.Errorf("got token keys %v after logout, want none", keys)
+	if _, err := r.stores(t).Users.AuthenticateToken(context.Background(), 1, token); !errors.Is(err, model.ErrBadToken) {
+		t.Errorf("the store's answer to the token after logout: got %v, want ErrBadToken", err)
+	}
+	if r.Server != nil {
+		if keys := tokenKeys(t, r); len(keys) != 0 {
+			t.Errorf("got token keys %v after logout, want none", keys)
+		}
 	}
 	for _, addr := range []string{n1.Addr, n2.Addr} {
 		if res := dial(t, addr).tokenLogin(1, token); res.Code != message.CodeWrongPassword {
@@ -120,7 +128,7 @@ func TestTokenSurvivesADropAndDiesWithLogout(t *testing.T) {
 }
 
 func TestTokenExpires(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.TokenTTL = 300 * time.Millisecond })
 	c := dial(t, n.Addr)
 	c.register(1, "password", "ann")
@@ -128,14 +136,17 @@ func TestTokenExpires(t *testing.T) {
 	if token == "" {
 		t.Fatal("got no token")
 	}
-	checkFor(t, waitTimeout, "the token to expire in Redis", func() bool { return len(tokenKeys(t, r)) == 0 })
+	checkFor(t, waitTimeout, "the token to expire in the store", func() bool {
+		_, err := r.stores(t).Users.AuthenticateToken(context.Background(), 1, token)
+		return errors.Is(err, model.ErrBadToken)
+	})
 	if res := dial(t, n.Addr).tokenLogin(1, token); res.Code != message.CodeWrongPassword {
 		t.Errorf("expired token: got %+v, want 403", res)
 	}
 }
 
 func TestWrongTokenCountsAsFailedLogin(t *testing.T) {
-	n := startNode(t, redistest.Start(t), "n1", nil) // the harness allows 5 failures per user
+	n := startNode(t, newStorage(t), "n1", nil) // the harness allows 5 failures per user
 	c := dial(t, n.Addr)
 	c.register(1, "password", "ann")
 	token := c.login(1, "password", message.ProtoAck).Token
@@ -154,7 +165,7 @@ func TestWrongTokenCountsAsFailedLogin(t *testing.T) {
 
 func TestPasswordWorkIsBounded(t *testing.T) {
 	const workers, logins = 2, 6
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) {
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) {
 		c.PasswordWorkers, c.PasswordWait = workers, waitTimeout
 	})
 	for id := 1; id <= logins; id++ {
@@ -205,7 +216,7 @@ func TestPasswordWorkIsBounded(t *testing.T) {
 }
 
 func TestPasswordWorkTurnsAwayLongWaits(t *testing.T) {
-	n := startNode(t, redistest.Start(t), "n1", func(c *chat.Config) {
+	n := startNode(t, newStorage(t), "n1", func(c *chat.Config) {
 		c.PasswordWorkers, c.PasswordWait = 1, 100*time.Millisecond
 	})
 	for id := 1; id <= 3; id++ {

@@ -5,6 +5,7 @@ package chat_test
 // against a real Redis.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -17,7 +18,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"chat/common/message"
-	"chat/internal/redistest"
 	"chat/server/chat"
 )
 
@@ -58,7 +58,7 @@ func takeNotifies(c *client) []message.NotifyUserStatusMes {
 }
 
 // storedUser reads the users hash entry of id.
-func storedUser(t testing.TB, r *redistest.Server, id int) (message.User, string) {
+func storedUser(t testing.TB, r *storage, id int) (message.User, string) {
 	t.Helper()
 	raw, ok := r.Do(t, "HGET", "users", fmt.Sprint(id)).([]byte)
 	if !ok {
@@ -241,6 +241,12 @@ func TestUserLoginCodes(t *testing.T) {
 			t.Errorf("got %s %s, want no password in it", f.Type, f.Data)
 		}
 	}
+	if u, err := r.stores(t).Users.Authenticate(context.Background(), 7, pwd); err != nil || u.UserName != "seven" {
+		t.Errorf("the stored account of 7: got %+v, %v, want seven with the password", u, err)
+	}
+	if r.Server == nil {
+		return // what Redis holds, below
+	}
 	u, raw := storedUser(t, r, 7)
 	if strings.Contains(raw, pwd) || !isBcrypt(u.UserPwd, pwd) {
 		t.Errorf("got users[7] = %s, want a bcrypt hash of the password and no plaintext", raw)
@@ -251,7 +257,8 @@ func TestUserLoginCodes(t *testing.T) {
 }
 
 func TestUserLegacyPlaintextPassword(t *testing.T) {
-	r, n := startOneNode(t)
+	r := needRedis(t)
+	n := startNode(t, r, "n1", nil)
 	r.Do(t, "HSET", "users", "100", `{"userId":100,"userPwd":"123456","userName":"scott"}`)
 	r.Do(t, "HSET", "users", "101", `{"userId":101,"userPwd":"abcdef","userName":"tiger"}`)
 
@@ -573,7 +580,7 @@ func TestUserPresenceNotifications(t *testing.T) {
 }
 
 func TestUserPresenceLimit(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.PresenceLimit = 2 })
 	a := user(t, n.Addr, 1, "alice", 0)
 	b := user(t, n.Addr, 2, "bob", 0)
@@ -639,7 +646,7 @@ func TestUserLoginRequired(t *testing.T) {
 }
 
 func TestUserLoginTimeout(t *testing.T) {
-	r := redistest.Start(t)
+	r := newStorage(t)
 	const timeout = 300 * time.Millisecond
 	n := startNode(t, r, "n1", func(c *chat.Config) { c.LoginTimeout = timeout })
 	in := user(t, n.Addr, 1, "alice", 0)

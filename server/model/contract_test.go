@@ -1,0 +1,147 @@
+package model_test
+
+// The contract of the stores: one suite, run against the memory stores and the
+// Redis stores (the Redis run needs redis-server and is skipped in -short), so
+// that a test of the server on memory tells what it would on Redis.
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"chat/common/message"
+	"chat/internal/redistest"
+	"chat/server/chat"
+	"chat/server/model"
+)
+
+// options are the settings of the stores a test opens.
+type options struct {
+	keep        model.Retention
+	loginWindow time.Duration // zero: a minute
+	dedupTTL    time.Duration // zero: an hour
+}
+
+// opener returns new, empty stores, all on one storage.
+type opener func(t *testing.T, o options) chat.Stores
+
+// TestStoreContract runs the contract of every store on each backend.
+func TestStoreContract(t *testing.T) {
+	contracts := []struct {
+		name string
+		run  func(t *testing.T, open opener)
+	}{
+		{"users", testUserStore},
+		{"tokens", testTokens},
+		{"logins", testLoginLimiter},
+		{"rates", testRateLimiter},
+		{"presence", testPresence},
+		{"reap", testReap},
+		{"inbox", testInbox},
+		{"history", testPrivateHistory},
+		{"rooms", testRooms},
+		{"room messages", testRoomMessages},
+		{"bus", testBus},
+	}
+	backends := []struct {
+		name  string
+		redis bool
+	}{{"memory", false}, {"redis", true}}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			open := openMemory
+			if b.redis {
+				if testing.Short() {
+					t.Skip("the Redis stores need redis-server; skipped in -short")
+				}
+				open = redisOpener(redistest.Start(t))
+			}
+			for _, c := range contracts {
+				t.Run(c.name, func(t *testing.T) { c.run(t, open) })
+			}
+		})
+	}
+}
+
+func (o options) withDefaults() options {
+	if o.loginWindow == 0 {
+		o.loginWindow = time.Minute
+	}
+	if o.dedupTTL == 0 {
+		o.dedupTTL = time.Hour
+	}
+	return o
+}
+
+func openMemory(t *testing.T, o options) chat.Stores {
+	o = o.withDefaults()
+	m := model.NewMemory()
+	return chat.Stores{
+		Users:    model.NewMemoryUserStore(m, 4),
+		Logins:   model.NewMemoryLoginLimiter(m, o.loginWindow),
+		Rates:    model.NewMemoryRateLimiter(m),
+		Presence: model.NewMemoryPresence(m),
+		Inbox:    model.NewMemoryInbox(m, o.dedupTTL, o.keep),
+		Rooms:    model.NewMemoryRooms(m, o.dedupTTL, o.keep),
+		Bus:      model.NewMemoryBus(m),
+	}
+}
+
+// redisOpener opens stores on r, emptied first: one redis-server serves a whole run.
+func redisOpener(r *redistest.Server) opener {
+	return func(t *testing.T, o options) chat.Stores {
+		o = o.withDefaults()
+		r.Do(t, "FLUSHALL")
+		cfg := model.PoolConfig{Addr: r.Addr}
+		pool := model.NewPool(cfg)
+		t.Cleanup(func() { pool.Close() })
+		return chat.Stores{
+			Users:    model.NewRedisUserStore(pool, 4),
+			Logins:   model.NewRedisLoginLimiter(pool, o.loginWindow),
+			Rates:    model.NewRedisRateLimiter(pool),
+			Presence: model.NewRedisPresence(pool),
+			Inbox:    model.NewRedisInbox(pool, o.dedupTTL, o.keep),
+			Rooms:    model.NewRedisRooms(pool, o.dedupTTL, o.keep),
+			Bus:      model.NewRedisBus(pool, cfg),
+		}
+	}
+}
+
+// register makes the accounts 1..n, user i named u<i> with password p<i>.
+func register(t *testing.T, st chat.Stores, n int) {
+	t.Helper()
+	for id := 1; id <= n; id++ {
+		u := message.User{UserID: id, UserName: fmt.Sprint("u", id), UserPwd: fmt.Sprint("p", id)}
+		if err := st.Users.Register(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sendOne keeps one private message: Send with a burst of one.
+func sendOne(st chat.Stores, from, to int, content, clientMsgID string, lim model.SendLimits) (model.SendResult, error) {
+	res, errs := st.Inbox.Send(context.Background(), from, fmt.Sprint("u", from), []model.SendRequest{{To: to, Content: content, ClientMsgID: clientMsgID}}, lim)
+	return res[0], errs[0]
+}
+
+// waitFor polls cond until it holds, or fails t after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+}
+
+// contents lists the contents of messages, for got/want comparisons.
+func contents(msgs []model.Stored) []string {
+	out := []string{}
+	for _, m := range msgs {
+		out = append(out, m.Content)
+	}
+	return out
+}
