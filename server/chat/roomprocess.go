@@ -329,19 +329,13 @@ func (c roomProcess) logStoreError(what string, err error) {
 }
 
 // roomMessage gets a message just kept in room to every member session: this
-// node's at once, the others' through one notice on the bus.
+// node's at once, the others' through one notice on the bus, retried for a while
+// if Redis refuses it. Should it still be lost, the message reaches the members
+// elsewhere from their cursor at their next wake or login (every session reads
+// its rooms again when a node's subscription comes back).
 func (s *Server) roomMessage(room int, roomName, previous string, m model.Stored) {
 	s.offerRoomLocal(room, roomName, previous, m)
-	s.publishRoom(roomMessageNotice{origin: s.cfg.Node, room: room, roomName: roomName, previous: previous, m: m}.append(nil))
-}
-
-// publishRoom publishes a room notice to every node, retried for a while if Redis
-// refuses it. Should it still be lost, a room message reaches the members
-// elsewhere from their cursor at their next wake or login (every session reads its
-// rooms again when a node's subscription comes back), and a removed member's
-// session leaves the room at its next read, which checks membership.
-func (s *Server) publishRoom(payload []byte) {
-	s.publishRetried(model.BroadcastChannel, payload)
+	s.publishRetried(model.BroadcastChannel, roomMessageNotice{origin: s.cfg.Node, room: room, roomName: roomName, previous: previous, m: m}.append(nil))
 }
 
 // offerRoomLocal offers a room message to this node's sessions in the room; the
@@ -362,9 +356,11 @@ func (s *Server) offerRoomLocal(room int, roomName, previous string, m model.Sto
 
 // roomEvent tells the room's members online, on every node, that user joined,
 // left or was removed; a removed user's session, wherever it is, leaves the room.
+// Should the notice be lost, a removed member's session leaves the room at its
+// next read, which checks membership.
 func (s *Server) roomEvent(room, user int, name, event string) {
 	s.roomEventLocal(room, user, name, event)
-	s.publishRoom(roomEventNotice{origin: s.cfg.Node, room: room, user: user, event: event, name: name}.append(nil))
+	s.publishRetried(model.BroadcastChannel, roomEventNotice{origin: s.cfg.Node, room: room, user: user, event: event, name: name}.append(nil))
 }
 
 func (s *Server) roomEventLocal(room, user int, name, event string) {
