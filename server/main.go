@@ -85,6 +85,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.PasswordWorkers, "password-workers", def.PasswordWorkers, "password checks and hashes (bcrypt) run at most this many at a time; the default leaves one CPU to messaging: GOMAXPROCS-1, at least 1")
 	fs.DurationVar(&c.PasswordWait, "password-wait", def.PasswordWait, "a login or registration that waits this long for password work is answered 505 with retryAfter")
 	fs.IntVar(&c.RoomMembers, "room-members", def.RoomMembers, "members per room, at most")
+	fs.BoolVar(&c.PlainConn, "plain-conn", false, "read and write client connections through net.Conn only, without the system-call fast paths (for comparison and debugging)")
 	fs.IntVar(&c.UserRooms, "user-rooms", def.UserRooms, "rooms per user, at most")
 	fs.IntVar(&o.historyDays, "history-days", 30, "days a private or room message is kept in the history")
 	fs.IntVar(&o.historyMessages, "history-messages", model.DefaultRetention.MaxLen,

@@ -19,14 +19,11 @@ import (
 // errNoClassicFit means a response cannot be made to fit a classic session's frame.
 var errNoClassicFit = errors.New("response does not fit a classic frame")
 
-// classic reports whether the session gets only what the course's client shows.
-func (c *conn) classic() bool { return c.proto != message.ProtoAck }
-
 // encodeReply encodes a response for this connection, appended to dst or in a
 // frame of its own. After login, a classic session gets an ErrorResMes as a notice
 // from the server; and a response that would pass its frame limit carries fewer
 // list entries, or is not sent at all.
-func (c *conn) encodeReply(dst []byte, typ string, v any) ([]byte, error) {
+func (c *session) encodeReply(dst []byte, typ string, v any) ([]byte, error) {
 	if !c.classic() {
 		return message.AppendFrame(dst, typ, v)
 	}
@@ -93,7 +90,7 @@ func serverNotice(text string) message.SmsMes {
 
 // noticeShutdown tells a classic session that the server is going away; a proto-2
 // client sees the connection close.
-func (c *conn) noticeShutdown() {
+func (c *session) noticeShutdown() {
 	if c.user != 0 && c.classic() {
 		c.reply(message.SmsMesType, serverNotice("the server is shutting down; log in again in a moment"))
 	}

@@ -1,102 +1,20 @@
 package chat
 
 import (
-	"bytes"
-	"cmp"
-	"slices"
-	"strconv"
 	"time"
 
-	"chat/common/message"
 	"chat/server/model"
+	"chat/server/transport"
 )
 
-// Nodes share one Redis. What a node must tell others travels as a notice on Redis
-// pub/sub: on a node's own channel (wake a user's delivery, end a replaced session)
-// or on the broadcast channel (group messages and presence, as ready-made frames).
-// A notice is a kind letter and space-separated fields; a frame comes last.
-const (
-	noticeKick      = 'k' // k <user> <session id>
-	noticeMessage   = 'm' // m <user> <previous id or -> <id> <from> <name length> <name><content>
-	noticeBroadcast = 'b' // b <origin node> <excluded user> <type> <frame>
-)
-
-func kickNotice(user int, sid string) []byte {
-	return []byte(string(noticeKick) + " " + strconv.Itoa(user) + " " + sid)
-}
-
-// messageNotice carries a private message just kept in user's inbox to the node
-// that holds the session, so that it can deliver it without reading the inbox.
-func messageNotice(user int, previous string, m model.Stored) []byte {
-	if previous == "" {
-		previous = "-"
-	}
-	b := make([]byte, 0, 64+len(m.FromName)+len(m.Content))
-	b = append(b, noticeMessage, ' ')
-	b = strconv.AppendInt(b, int64(user), 10)
-	b = append(b, ' ')
-	b = append(b, previous...)
-	b = append(b, ' ')
-	b = append(b, m.ID...)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(m.From), 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(len(m.FromName)), 10)
-	b = append(b, ' ')
-	b = append(b, m.FromName...)
-	return append(b, m.Content...)
-}
-
-// parseMessageNotice reads what messageNotice wrote (after the kind).
-func parseMessageNotice(body []byte) (user int, previous string, m model.Stored, ok bool) {
-	f, rest, ok := fields(body, 5)
-	if !ok {
-		return 0, "", m, false
-	}
-	user, err1 := strconv.Atoi(string(f[0]))
-	from, err2 := strconv.Atoi(string(f[3]))
-	nameLen, err3 := strconv.Atoi(string(f[4]))
-	if err1 != nil || err2 != nil || err3 != nil || nameLen < 0 || nameLen > len(rest) {
-		return 0, "", m, false
-	}
-	if previous = string(f[1]); previous == "-" {
-		previous = ""
-	}
-	id := string(f[2])
-	m = model.Stored{ID: id, From: from, FromName: string(rest[:nameLen]), Content: string(rest[nameLen:]), SentAt: model.IDTime(id)}
-	return user, previous, m, true
-}
-
-func broadcastNotice(origin string, exclude int, typ string, f []byte) []byte {
-	b := make([]byte, 0, len(origin)+len(typ)+len(f)+16)
-	b = append(b, noticeBroadcast, ' ')
-	b = append(b, origin...)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(exclude), 10)
-	b = append(b, ' ')
-	b = append(b, typ...)
-	b = append(b, ' ')
-	return append(b, f...)
-}
-
-// fields splits the first n space-separated fields off a notice body.
-func fields(b []byte, n int) (out [][]byte, rest []byte, ok bool) {
-	for range n {
-		var f []byte
-		f, b, ok = bytes.Cut(b, []byte{' '})
-		if !ok && len(out) < n-1 {
-			return nil, nil, false
-		}
-		out = append(out, f)
-	}
-	return out, b, true
-}
+// The node in the cluster: broadcasts, notices to other nodes (their format is
+// in notice.go) and the subscription that reads them.
 
 // broadcast queues frame f for every ready session but exclude's, here and on
 // every other node. The frame is encoded once and shared by all the queues.
 func (s *Server) broadcast(typ string, f []byte, exclude int) error {
 	s.fanOut(typ, f, exclude)
-	return s.publish(model.BroadcastChannel, broadcastNotice(s.cfg.Node, exclude, typ, f))
+	return s.publish(model.BroadcastChannel, broadcastNotice{origin: s.cfg.Node, exclude: exclude, typ: typ, frame: f}.append(nil))
 }
 
 // fanOut queues f for this node's sessions but exclude's; classic sessions get
@@ -106,18 +24,13 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 		return // every local session is on its way out
 	}
 	classic := s.classicFrame(typ, f)
-	l := newFanOutList()
-	s.hub.each(func(c *conn) {
+	l := transport.NewFanOut(&s.wire)
+	s.hub.each(func(c *session) {
 		if c.user != exclude && (classic != nil || !c.classic()) {
-			l.conns = append(l.conns, c)
+			l.Add(&c.t, c.classic())
 		}
 	})
-	// In the order of their sockets: the kernel hands out the lowest free file
-	// descriptor, so this is the order of its tables and mostly of the sockets'
-	// memory, here and at local peers. Writing 10,000 sessions in the map's random
-	// order cost a tenth more CPU per broadcast, and local receivers a twentieth.
-	slices.SortFunc(l.conns, func(a, b *conn) int { return cmp.Compare(a.fd, b.fd) })
-	n := s.queueHeld(l, f, classic)
+	n := l.Send(f, classic)
 	s.metrics.messagesOut.WithLabelValues(typ).Add(float64(n))
 }
 
@@ -172,79 +85,46 @@ func (s *Server) publish(channel string, payload []byte) error {
 // that follows).
 func (s *Server) deliverNew(to int, sent model.SendResult, m model.Stored) {
 	if sent.Recipient.Node != s.cfg.Node {
-		s.publishToNode(sent.Recipient.Node, messageNotice(to, sent.Previous, m))
+		s.publishToNode(sent.Recipient.Node, messageNotice{user: to, previous: sent.Previous, m: m}.append(nil))
 		return
 	}
 	if c := s.hub.get(to); c != nil {
-		c.offer(m, sent.Previous)
+		c.feeds.offer(0, m, sent.Previous, nil)
 	}
 }
 
-// onNotice handles one notice from the bus.
+// onNotice handles one notice from the bus. What does not parse is dropped:
+// its sender is a node of another version, or the notice was damaged.
 func (s *Server) onNotice(_ string, payload []byte) {
-	if len(payload) < 2 {
+	kind, body, ok := splitNotice(payload)
+	if !ok {
 		return
 	}
-	kind, body := payload[0], payload[2:]
 	switch kind {
 	case noticeKick:
-		f, _, ok := fields(body, 2)
-		if !ok {
-			return
-		}
-		user, _ := strconv.Atoi(string(f[0]))
-		if c := s.hub.get(user); c != nil && c.sid == string(f[1]) {
-			c.replace()
+		if n, ok := parseKick(body); ok {
+			if c := s.hub.get(n.user); c != nil && c.sid == n.sid {
+				c.replace()
+			}
 		}
 	case noticeMessage:
-		user, previous, m, ok := parseMessageNotice(body)
-		if !ok {
-			return
-		}
-		if c := s.hub.get(user); c != nil {
-			c.offer(m, previous)
+		if n, ok := parseMessage(body); ok {
+			if c := s.hub.get(n.user); c != nil {
+				c.feeds.offer(0, n.m, n.previous, nil)
+			}
 		}
 	case noticeRoomMessage:
-		s.onRoomMessage(body)
-	case noticeRoomEvent:
-		s.onRoomEvent(body)
-	case noticeBroadcast:
-		f, frame, ok := fields(body, 3)
-		if !ok || string(f[0]) == s.cfg.Node {
-			return // this node's own broadcast, fanned out already
+		if n, ok := parseRoomMessage(body); ok && n.origin != s.cfg.Node {
+			s.offerRoomLocal(n.room, n.roomName, n.previous, n.m)
 		}
-		exclude, _ := strconv.Atoi(string(f[1]))
-		s.fanOut(string(f[2]), frame, exclude)
-	}
-}
-
-// start joins the cluster: it starts the acker, the heartbeat loop, the
-// subscription and the memory trimmer (trim.go). The heartbeat loop's first round
-// takes offline the sessions an earlier run under this node id left behind
-// (reapOwn), and retries that every beat until Redis answers.
-func (s *Server) start() {
-	s.goTracked(s.ackLoop)
-	s.goTracked(s.heartbeatLoop)
-	s.goTracked(s.subscribe)
-	s.goTracked(s.trimLoop)
-}
-
-// reapOwn clears what an earlier run under this node id left; sessions of this
-// run (their ids start with idBase) are spared, as logins may come first.
-func (s *Server) reapOwn() error {
-	ctx, cancel := s.requestContext()
-	defer cancel()
-	gone, count, err := s.st.Presence.Reset(ctx, s.cfg.Node, s.idBase)
-	if err != nil {
-		return err
-	}
-	s.notifyReaped(gone, count)
-	return nil
-}
-
-func (s *Server) notifyReaped(gone []model.Reaped, count int) {
-	for _, u := range gone {
-		s.notifyPresence(u.UserID, u.Name, message.UserOffline, count)
+	case noticeRoomEvent:
+		if n, ok := parseRoomEvent(body); ok && n.origin != s.cfg.Node {
+			s.roomEventLocal(n.room, n.user, n.name, n.event)
+		}
+	case noticeBroadcast:
+		if n, ok := parseBroadcast(body); ok && n.origin != s.cfg.Node {
+			s.fanOut(n.typ, n.frame, n.exclude) // a node's own was fanned out already
+		}
 	}
 }
 
@@ -258,7 +138,7 @@ func (s *Server) subscribe() {
 		func() {
 			if !first {
 				s.log.Info("subscription restored")
-				s.hub.each(func(c *conn) { c.wakeAllRooms() })
+				s.hub.each(func(c *session) { c.feeds.wakeRooms(true) })
 			}
 			first = false
 		},

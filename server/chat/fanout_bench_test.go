@@ -34,8 +34,9 @@ func BenchmarkFanOut10k(b *testing.B) {
 	var wg sync.WaitGroup
 	for i := range receivers {
 		d := &discardConn{signal: wg.Done}
-		c := newConn(s, d)
-		c.user, c.ready = i+1, true
+		c := newSession(s, d)
+		c.user = i + 1
+		c.t.SetReady()
 		s.hub.conns[c.user] = c
 	}
 	b.ReportAllocs()

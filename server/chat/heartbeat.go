@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"chat/common/message"
+	"chat/server/model"
 )
 
 // heartbeatLoop keeps this node's heartbeat alive and reaps nodes whose heartbeat
@@ -98,5 +99,24 @@ func (s *Server) reapOthers() {
 			s.log.Info("node stopped beating; its users are offline", "dead", n, "users", len(gone))
 			s.notifyReaped(gone, count)
 		}
+	}
+}
+
+// reapOwn clears what an earlier run under this node id left; sessions of this
+// run (their ids start with idBase) are spared, as logins may come first.
+func (s *Server) reapOwn() error {
+	ctx, cancel := s.requestContext()
+	defer cancel()
+	gone, count, err := s.st.Presence.Reset(ctx, s.cfg.Node, s.idBase)
+	if err != nil {
+		return err
+	}
+	s.notifyReaped(gone, count)
+	return nil
+}
+
+func (s *Server) notifyReaped(gone []model.Reaped, count int) {
+	for _, u := range gone {
+		s.notifyPresence(u.UserID, u.Name, message.UserOffline, count)
 	}
 }

@@ -16,7 +16,7 @@ import (
 // message remains, and is always answered.
 
 // replyHistory answers a HistoryMes with res, fitted to this session.
-func (c *conn) replyHistory(res message.HistoryResMes) {
+func (c roomProcess) replyHistory(res message.HistoryResMes) {
 	if res.Messages == nil {
 		res.Messages = []message.HistoryItem{}
 	}
@@ -34,7 +34,7 @@ func (c *conn) replyHistory(res message.HistoryResMes) {
 
 // historyLimit is the longest history frame, length prefix included, this
 // session gets.
-func (c *conn) historyLimit() int {
+func (c roomProcess) historyLimit() int {
 	limit := c.srv.sendLimit() + frame.HeaderLen
 	if c.classic() {
 		limit = min(limit, message.MaxClassicFrame)
@@ -44,7 +44,7 @@ func (c *conn) historyLimit() int {
 
 // historyFrame encodes the longest tail of res.Messages (oldest first) whose frame
 // fits historyLimit, or the newest message alone, cut to fit.
-func (c *conn) historyFrame(res message.HistoryResMes) ([]byte, error) {
+func (c roomProcess) historyFrame(res message.HistoryResMes) ([]byte, error) {
 	limit := c.historyLimit()
 	items, more := res.Messages, res.More
 	n := len(items)

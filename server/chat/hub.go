@@ -8,12 +8,12 @@ import (
 
 // hub is this node's sessions by user id.
 type hub struct {
-	mu    sync.RWMutex
-	conns map[int]*conn
+	mu    sync.RWMutex // guards conns
+	conns map[int]*session
 }
 
 // add makes c its user's session on this node and returns the one it replaces.
-func (h *hub) add(c *conn) (prev *conn) {
+func (h *hub) add(c *session) (prev *session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	prev = h.conns[c.user]
@@ -22,7 +22,7 @@ func (h *hub) add(c *conn) (prev *conn) {
 }
 
 // remove forgets c, unless a newer session of its user replaced it already.
-func (h *hub) remove(c *conn) {
+func (h *hub) remove(c *session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.conns[c.user] == c {
@@ -31,7 +31,7 @@ func (h *hub) remove(c *conn) {
 }
 
 // restore undoes add after a failed login: prev, if any, is the session again.
-func (h *hub) restore(c, prev *conn) {
+func (h *hub) restore(c, prev *session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.conns[c.user] != c {
@@ -44,14 +44,14 @@ func (h *hub) restore(c, prev *conn) {
 	}
 }
 
-func (h *hub) get(user int) *conn {
+func (h *hub) get(user int) *session {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.conns[user]
 }
 
 // each calls fn for every session; fn must not call back into the hub.
-func (h *hub) each(fn func(*conn)) {
+func (h *hub) each(fn func(*session)) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, c := range h.conns {
@@ -62,6 +62,48 @@ func (h *hub) each(fn func(*conn)) {
 // sessions returns where each local session is, for re-announcing them.
 func (h *hub) sessions() map[int]model.Session {
 	out := make(map[int]model.Session)
-	h.each(func(c *conn) { out[c.user] = c.session() })
+	h.each(func(c *session) { out[c.user] = c.presence() })
+	return out
+}
+
+// roomIndex is this node's sessions by room, for fanning out room messages and notices.
+type roomIndex struct {
+	mu      sync.RWMutex // guards members
+	members map[int]map[*session]struct{}
+}
+
+func (x *roomIndex) add(room int, c *session) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.members == nil {
+		x.members = make(map[int]map[*session]struct{})
+	}
+	set := x.members[room]
+	if set == nil {
+		set = make(map[*session]struct{})
+		x.members[room] = set
+	}
+	set[c] = struct{}{}
+}
+
+func (x *roomIndex) remove(room int, c *session) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if set := x.members[room]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(x.members, room)
+		}
+	}
+}
+
+// sessions returns this node's sessions in room.
+func (x *roomIndex) sessions(room int) []*session {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]*session, 0, len(x.members[room]))
+	for c := range x.members[room] {
+		out = append(out, c)
+	}
 	return out
 }

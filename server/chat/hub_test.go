@@ -3,12 +3,12 @@ package chat
 import "testing"
 
 func TestHubRestore(t *testing.T) {
-	older, failed, newer := &conn{user: 7}, &conn{user: 7}, &conn{user: 7}
+	older, failed, newer := &session{user: 7}, &session{user: 7}, &session{user: 7}
 	tests := []struct {
 		name    string
-		before  *conn // the session of user 7 before the failed login, if any
-		replace bool  // a newer login took over before the failed one was undone
-		want    *conn // the session after restore
+		before  *session // the session of user 7 before the failed login, if any
+		replace bool     // a newer login took over before the failed one was undone
+		want    *session // the session after restore
 	}{
 		{"no earlier session: none again", nil, false, nil},
 		{"earlier session: it again", older, false, older},
@@ -17,8 +17,8 @@ func TestHubRestore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &hub{conns: map[int]*conn{}}
-			other := &conn{user: 8}
+			h := &hub{conns: map[int]*session{}}
+			other := &session{user: 8}
 			h.add(other)
 			if tt.before != nil {
 				h.add(tt.before)

@@ -26,7 +26,7 @@ func (s *Server) loginLimits() model.LoginLimits {
 
 // reserveLoginFailure counts a failed login of userID from this connection's
 // address before its credentials are checked; 429 if a count is at its limit.
-func (c *conn) reserveLoginFailure(userID int) (int, string) {
+func (c userProcess) reserveLoginFailure(userID int) (int, string) {
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
 	ok, err := c.srv.st.Logins.Reserve(ctx, userID, c.addr, c.srv.loginLimits())
@@ -42,7 +42,7 @@ func (c *conn) reserveLoginFailure(userID int) (int, string) {
 
 // releaseLoginFailure gives back the reservation of a login that did not fail.
 // Its context is its own: the password check may have used up the request's.
-func (c *conn) releaseLoginFailure(userID int) {
+func (c userProcess) releaseLoginFailure(userID int) {
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
 	if err := c.srv.st.Logins.Release(ctx, userID, c.addr, c.srv.loginLimits()); err != nil {
@@ -53,7 +53,7 @@ func (c *conn) releaseLoginFailure(userID int) {
 
 // countLoginFailure counts a failed login from this connection's address over
 // all user ids (its user id's counts were reserved ahead).
-func (c *conn) countLoginFailure() {
+func (c userProcess) countLoginFailure() {
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
 	if err := c.srv.st.Logins.Failed(ctx, c.addr, c.srv.loginLimits()); err != nil {
@@ -64,7 +64,7 @@ func (c *conn) countLoginFailure() {
 // loginAllowed limits the successful logins of a user: one who logs in and
 // drops in a loop would otherwise make every online user a presence notice per
 // login.
-func (c *conn) loginAllowed(userID int) (int, string) {
+func (c userProcess) loginAllowed(userID int) (int, string) {
 	return c.allow(model.RateLogin, strconv.Itoa(userID), perMinute(c.srv.cfg.LoginsPerUser),
 		"too many logins of this user; try again in a minute")
 }
@@ -72,7 +72,7 @@ func (c *conn) loginAllowed(userID int) (int, string) {
 // registrationAllowed turns a registration away before any password work: the
 // address is over its registrations (429), or the id is taken (400; Register's
 // HSETNX still decides between two registrations of a free id).
-func (c *conn) registrationAllowed(userID int) (int, string) {
+func (c userProcess) registrationAllowed(userID int) (int, string) {
 	if code, text := c.allow(model.RateRegister, c.addr, perMinute(c.srv.cfg.RegistrationsPerAddr),
 		"too many registrations from this address; try again in a minute"); code != 0 {
 		return code, text
@@ -90,24 +90,9 @@ func (c *conn) registrationAllowed(userID int) (int, string) {
 	return 0, ""
 }
 
-// groupAllowed applies the user's group message rate, across logins and nodes.
-// While Redis cannot be asked, the connection's own bucket (checked before) is
-// the limit: a group message reaches this node's users even then.
-func (c *conn) groupAllowed() bool {
-	ctx, cancel := c.srv.requestContext()
-	defer cancel()
-	ok, err := c.srv.st.Rates.Allow(ctx, model.RateGroup, strconv.Itoa(c.user),
-		model.Limit{Rate: c.srv.cfg.RateGroup, Burst: c.srv.cfg.BurstGroup})
-	if err != nil {
-		c.srv.log.Warn("could not check a group message's rate", "user", c.user, "err", err)
-		return true
-	}
-	return ok
-}
-
 // allow counts one event of kind for who against lim: 429 with text when over
 // it, 505 when Redis cannot say.
-func (c *conn) allow(kind, who string, lim model.Limit, text string) (int, string) {
+func (c userProcess) allow(kind, who string, lim model.Limit, text string) (int, string) {
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
 	ok, err := c.srv.st.Rates.Allow(ctx, kind, who, lim)

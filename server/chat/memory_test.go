@@ -284,7 +284,7 @@ func TestStalledFramesCostWhatArrived(t *testing.T) {
 // TestIdleSessionsWaitOnSmallStacks checks that a session waiting for its next
 // frame does not keep the stack that handling its frames grew: a node's stack
 // memory per idle session must stay near a fresh goroutine's 2 KiB, where a
-// goroutine that handled a login and waits itself would keep 4 KiB (conn.readLoop).
+// goroutine that handled a login and waits itself would keep 4 KiB (transport.Conn.Idle).
 // The node is a process of its own, so that its stacks are all there is to count.
 func TestIdleSessionsWaitOnSmallStacks(t *testing.T) {
 	const sessions = 300

@@ -11,7 +11,10 @@ import (
 )
 
 // The room process: rooms (create, join, leave, kick, list, members), room
-// messages and the history of conversations. Delivery is in roomdelivery.go.
+// messages and their notices to the members on every node, and the history of
+// conversations. A room message reaches a member's session through its feeds,
+// as a private message does (delivery.go).
+type roomProcess struct{ *session }
 
 // roomFailure answers a store error with the code and sentence of the contract.
 func roomFailure(err error) (int, string) {
@@ -48,11 +51,11 @@ func checkRoomName(name string, validUTF8 bool) (int, string) {
 	return 0, ""
 }
 
-func (c *conn) answerRoom(res message.RoomResMes) {
+func (c roomProcess) answerRoom(res message.RoomResMes) {
 	c.reply(message.RoomResMesType, res)
 }
 
-func (c *conn) roomCreate(m message.Message) {
+func (c roomProcess) create(m message.Message) {
 	var req message.RoomCreateMes
 	if !c.unpack(m, &req) {
 		return
@@ -70,11 +73,11 @@ func (c *conn) roomCreate(m message.Message) {
 		c.answerRoom(message.RoomResMes{Code: code, Error: text})
 		return
 	}
-	c.joinedRoom(room, req.Name, "0-0")
+	c.feeds.joined(room, req.Name, "0-0")
 	c.answerRoom(message.RoomResMes{Code: message.CodeOK, RoomID: room, Name: req.Name})
 }
 
-func (c *conn) roomJoin(m message.Message) {
+func (c roomProcess) join(m message.Message) {
 	var req message.RoomJoinMes
 	if !c.unpack(m, &req) {
 		return
@@ -92,12 +95,12 @@ func (c *conn) roomJoin(m message.Message) {
 		c.answerRoom(message.RoomResMes{Code: code, Error: text, RoomID: req.RoomID, Name: joined.Name})
 		return
 	}
-	c.joinedRoom(req.RoomID, joined.Name, joined.Cursor)
+	c.feeds.joined(req.RoomID, joined.Name, joined.Cursor)
 	c.answerRoom(message.RoomResMes{Code: message.CodeOK, RoomID: req.RoomID, Name: joined.Name})
 	c.srv.roomEvent(req.RoomID, c.user, c.name, message.RoomJoined)
 }
 
-func (c *conn) roomLeave(m message.Message) {
+func (c roomProcess) leave(m message.Message) {
 	var req message.RoomLeaveMes
 	if !c.unpack(m, &req) {
 		return
@@ -105,7 +108,7 @@ func (c *conn) roomLeave(m message.Message) {
 	c.removeMember(req.RoomID, c.user, message.RoomLeft)
 }
 
-func (c *conn) roomKick(m message.Message) {
+func (c roomProcess) kick(m message.Message) {
 	var req message.RoomKickMes
 	if !c.unpack(m, &req) {
 		return
@@ -119,7 +122,7 @@ func (c *conn) roomKick(m message.Message) {
 }
 
 // removeMember takes target out of room: itself (leave) or by the owner (kick).
-func (c *conn) removeMember(room, target int, event string) {
+func (c roomProcess) removeMember(room, target int, event string) {
 	if code, text := checkRoomID(room); code != 0 {
 		c.answerRoom(message.RoomResMes{Code: code, Error: text, RoomID: room})
 		return
@@ -137,13 +140,13 @@ func (c *conn) removeMember(room, target int, event string) {
 		return
 	}
 	if target == c.user {
-		c.leftRoom(room)
+		c.feeds.left(room)
 	}
 	c.answerRoom(message.RoomResMes{Code: message.CodeOK, RoomID: room, Name: name})
 	c.srv.roomEvent(room, target, targetName, event)
 }
 
-func (c *conn) roomList(m message.Message) {
+func (c roomProcess) list(m message.Message) {
 	var req message.RoomListMes
 	if !c.unpack(m, &req) {
 		return
@@ -159,7 +162,7 @@ func (c *conn) roomList(m message.Message) {
 	c.reply(message.RoomListResMesType, message.RoomListResMes{Code: message.CodeOK, Rooms: rooms})
 }
 
-func (c *conn) roomMembers(m message.Message) {
+func (c roomProcess) members(m message.Message) {
 	var req message.RoomMembersMes
 	if !c.unpack(m, &req) {
 		return
@@ -190,7 +193,7 @@ func (c *conn) roomMembers(m message.Message) {
 	answer(message.RoomMembersResMes{Code: message.CodeOK, Total: total, Users: users})
 }
 
-func (c *conn) roomMessage(m message.Message) {
+func (c roomProcess) message(m message.Message) {
 	var req message.RoomMes
 	if !c.unpack(m, &req) {
 		return
@@ -239,7 +242,7 @@ func (c *conn) roomMessage(m message.Message) {
 		MsgID: model.RoomMsgID(req.RoomID, res.MsgID), ClientMsgID: req.ClientMsgID})
 }
 
-func (c *conn) history(m message.Message) {
+func (c roomProcess) history(m message.Message) {
 	var req message.HistoryMes
 	if !c.unpack(m, &req) {
 		return
@@ -294,7 +297,7 @@ func (c *conn) history(m message.Message) {
 	answer(message.HistoryResMes{Code: message.CodeOK, Messages: items, More: more})
 }
 
-func (c *conn) privateHistory(ctx context.Context, other int, before string, limit int) ([]message.HistoryItem, bool, error) {
+func (c roomProcess) privateHistory(ctx context.Context, other int, before string, limit int) ([]message.HistoryItem, bool, error) {
 	msgs, more, err := c.srv.st.Inbox.History(ctx, c.user, other, before, limit)
 	items := make([]message.HistoryItem, len(msgs))
 	for i, m := range msgs {
@@ -308,7 +311,7 @@ func (c *conn) privateHistory(ctx context.Context, other int, before string, lim
 	return items, more, err
 }
 
-func (c *conn) roomHistory(ctx context.Context, room int, before string, limit int) ([]message.HistoryItem, bool, error) {
+func (c roomProcess) roomHistory(ctx context.Context, room int, before string, limit int) ([]message.HistoryItem, bool, error) {
 	name, msgs, more, err := c.srv.st.Rooms.History(ctx, room, c.user, before, limit)
 	items := make([]message.HistoryItem, len(msgs))
 	for i, m := range msgs {
@@ -319,8 +322,68 @@ func (c *conn) roomHistory(ctx context.Context, room int, before string, limit i
 }
 
 // logStoreError logs a failure that is not an expected outcome of the request.
-func (c *conn) logStoreError(what string, err error) {
+func (c roomProcess) logStoreError(what string, err error) {
 	if code, _ := roomFailure(err); code == message.CodeServerError {
 		c.srv.log.Warn(what, "user", c.user, "err", err)
 	}
+}
+
+// roomMessage gets a message just kept in room to every member session: this
+// node's at once, the others' through one notice on the bus, retried for a while
+// if Redis refuses it. Should it still be lost, the message reaches the members
+// elsewhere from their cursor at their next wake or login (every session reads
+// its rooms again when a node's subscription comes back).
+func (s *Server) roomMessage(room int, roomName, previous string, m model.Stored) {
+	s.offerRoomLocal(room, roomName, previous, m)
+	s.publishRetried(model.BroadcastChannel, roomMessageNotice{origin: s.cfg.Node, room: room, roomName: roomName, previous: previous, m: m}.append(nil))
+}
+
+// offerRoomLocal offers a room message to this node's sessions in the room; the
+// live frame is encoded once for all of them.
+func (s *Server) offerRoomLocal(room int, roomName, previous string, m model.Stored) {
+	members := s.rooms.sessions(room)
+	if len(members) == 0 {
+		return
+	}
+	f, err := message.EncodeFrame(message.RoomMesType, roomMes(room, roomName, m, false))
+	if err != nil {
+		return
+	}
+	for _, c := range members {
+		c.feeds.offer(room, m, previous, f)
+	}
+}
+
+// roomEvent tells the room's members online, on every node, that user joined,
+// left or was removed; a removed user's session, wherever it is, leaves the room.
+// Should the notice be lost, a removed member's session leaves the room at its
+// next read, which checks membership.
+func (s *Server) roomEvent(room, user int, name, event string) {
+	s.roomEventLocal(room, user, name, event)
+	s.publishRetried(model.BroadcastChannel, roomEventNotice{origin: s.cfg.Node, room: room, user: user, event: event, name: name}.append(nil))
+}
+
+func (s *Server) roomEventLocal(room, user int, name, event string) {
+	members := s.rooms.sessions(room)
+	if len(members) == 0 {
+		return
+	}
+	f, err := message.EncodeFrame(message.RoomNoticeMesType,
+		message.RoomNoticeMes{RoomID: room, UserID: user, UserName: name, Event: event})
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, c := range members {
+		if event == message.RoomJoined && c.user == user {
+			continue // the joiner has its answer
+		}
+		if c.t.Queue(f, "") {
+			n++
+		}
+		if event == message.RoomRemoved && c.user == user {
+			c.feeds.left(room)
+		}
+	}
+	s.metrics.messagesOut.WithLabelValues(message.RoomNoticeMesType).Add(float64(n))
 }

@@ -1,6 +1,8 @@
 // Package chat is the chat server: it accepts connections, reads frames and runs
-// the user process (register, login, logout, online list, presence) and the sms
-// process (group, private and offline messages) against the stores of package model.
+// the user process (register, login, logout, online list, presence), the sms
+// process (group, private and offline messages) and the room process against
+// the stores of package model. Each connection's frames travel through package
+// transport.
 // Its shape follows net/http: Serve(l), Shutdown(ctx), ErrServerClosed.
 package chat
 
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"chat/common/message"
+	"chat/server/transport"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -64,7 +67,10 @@ type Config struct {
 	PasswordWorkers int
 	PasswordWait    time.Duration
 	TokenTTL        time.Duration // lifetime of a session token
-	Logger          *slog.Logger  // nil: slog.Default()
+	// PlainConn turns the connections' system-call fast paths off: every read
+	// and write goes through net.Conn (package transport, Config.Plain).
+	PlainConn bool
+	Logger    *slog.Logger // nil: slog.Default()
 }
 
 // DefaultConfig returns the defaults of docs/PROTOCOL.md and the server's flags.
@@ -92,8 +98,8 @@ func DefaultConfig() Config {
 		InboxMax:             10000,
 
 		// One processor is left to messaging: with bcrypt on every one, a
-		// message waits for preemption at each step (BENCHMARKS.md, password
-		// logins next to messaging).
+		// message waits for preemption at each step (BENCHMARKS.md,
+		// chat-load loginstorm).
 		PasswordWorkers: max(1, runtime.GOMAXPROCS(0)-1),
 		PasswordWait:    2 * time.Second,
 		TokenTTL:        7 * 24 * time.Hour,
@@ -148,8 +154,10 @@ type Server struct {
 	st      Stores
 	log     *slog.Logger
 	metrics *metrics
+	wire    transport.Config // what every connection's transport shares
 	hub     hub
 	rooms   roomIndex // this node's sessions by room
+	acks    *acker
 
 	passwords *passwordPool
 
@@ -162,9 +170,12 @@ type Server struct {
 	storeCancel context.CancelFunc
 	startOnce   sync.Once
 
+	// mu guards listeners, conns and perIP, and orders Serve's first
+	// goroutines.Add before Shutdown's Wait. It is never held while a lock
+	// of a session is taken.
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
+	conns     map[*session]struct{}
 	perIP     map[string]int
 	connsWG   sync.WaitGroup // connection goroutines, for Shutdown's graceful wait
 	// goroutines counts every goroutine the server starts: connections, their
@@ -174,9 +185,10 @@ type Server struct {
 	// count during the Wait.
 	goroutines sync.WaitGroup
 
-	loginLocks [64]sync.Mutex // striped by user id
+	// loginLocks serialise the logins of one user on this node (loginLock),
+	// striped by user id; one is held for a whole login.
+	loginLocks [64]sync.Mutex
 
-	acks    chan ackBatch
 	idBase  string // makes session and group message ids unique across restarts
 	idCount atomic.Uint64
 }
@@ -194,23 +206,43 @@ func New(cfg Config, st Stores) *Server {
 	passwords := newPasswordPool(cfg.PasswordWorkers, cfg.PasswordWait)
 	ctx, cancel := context.WithCancel(context.Background())
 	storeCtx, storeCancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		cfg:         cfg,
 		st:          st,
 		log:         cfg.Logger.With("node", cfg.Node),
 		metrics:     newMetrics(passwords),
 		passwords:   passwords,
-		hub:         hub{conns: make(map[int]*conn)},
+		hub:         hub{conns: make(map[int]*session)},
 		ctx:         ctx,
 		cancel:      cancel,
 		storeCtx:    storeCtx,
 		storeCancel: storeCancel,
 		listeners:   make(map[net.Listener]struct{}),
-		conns:       make(map[*conn]struct{}),
+		conns:       make(map[*session]struct{}),
 		perIP:       make(map[string]int),
-		acks:        make(chan ackBatch, 4096),
 		idBase:      strconv.FormatInt(time.Now().UnixNano(), 36) + ".",
 	}
+	s.wire = transport.Config{
+		MaxQueue:      cfg.MaxQueue,
+		WriteTimeout:  cfg.WriteTimeout,
+		Plain:         cfg.PlainConn,
+		Go:            s.goTracked,
+		FramesWritten: s.metrics.framesWritten,
+		Overflows:     s.metrics.queueOverflows,
+	}
+	s.acks = &acker{ch: make(chan ackBatch, 4096), st: &s.st, log: s.log, metrics: s.metrics, request: s.requestContext}
+	return s
+}
+
+// start joins the cluster: it starts the acker, the heartbeat loop, the
+// subscription and the memory trimmer (trim.go). The heartbeat loop's first round
+// takes offline the sessions an earlier run under this node id left behind
+// (reapOwn), and retries that every beat until Redis answers.
+func (s *Server) start() {
+	s.goTracked(func() { s.acks.loop(s.ctx.Done()) })
+	s.goTracked(s.heartbeatLoop)
+	s.goTracked(s.subscribe)
+	s.goTracked(s.trimLoop)
 }
 
 // Serve accepts connections on l until Shutdown. The first call also starts the
@@ -252,7 +284,7 @@ func (s *Server) Serve(l net.Listener) error {
 		// The login deadline is set before track, so that Shutdown's deadline,
 		// set on tracked connections, comes after it.
 		nc.SetReadDeadline(time.Now().Add(s.cfg.LoginTimeout)) // cleared by the login
-		c := newConn(s, nc)
+		c := newSession(s, nc)
 		if !s.track(c) {
 			nc.Close()
 			continue
@@ -267,7 +299,7 @@ func (s *Server) Serve(l net.Listener) error {
 // track registers a new connection, enforcing the node's connection budget and
 // the per-address limit. A connection over the budget is closed before it costs
 // a goroutine, so that the files left serve Redis, metrics and the sessions held.
-func (s *Server) track(c *conn) bool {
+func (s *Server) track(c *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shuttingDown.Load() {
@@ -289,7 +321,7 @@ func (s *Server) track(c *conn) bool {
 	return true
 }
 
-func (s *Server) untrack(c *conn) {
+func (s *Server) untrack(c *session) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	if s.perIP[c.addr]--; s.perIP[c.addr] <= 0 {
@@ -297,7 +329,7 @@ func (s *Server) untrack(c *conn) {
 	}
 	s.mu.Unlock()
 	s.metrics.connections.Dec()
-	s.metrics.closes.WithLabelValues(c.closeReason().String()).Inc()
+	s.metrics.closes.WithLabelValues(c.t.Reason().String()).Inc()
 	s.connsWG.Done()
 }
 
@@ -314,16 +346,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for l := range s.listeners {
 		l.Close()
 	}
-	conns := make([]*conn, 0, len(s.conns))
+	conns := make([]*session, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, s.storeCancel)
 	defer stop()
-	// The flag is set before the deadline: see conn.readFrame.
+	// The flag is set before the deadline: see session.readFrame.
 	for _, c := range conns {
-		c.nc.SetReadDeadline(time.Now())
+		c.t.SetReadDeadline(time.Now())
 	}
 	done := make(chan struct{})
 	go func() {
@@ -336,7 +368,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 		for _, c := range conns {
-			c.close(ServerShutdown)
+			c.t.Close(transport.ServerShutdown)
 		}
 		<-done
 	}

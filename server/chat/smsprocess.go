@@ -1,16 +1,26 @@
 package chat
 
 import (
+	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"chat/common/message"
 	"chat/server/model"
+	"chat/server/transport"
 )
 
 // The sms process: group messages, private messages and their acknowledgements.
+//
+// The private messages of a burst (the frames one read brought, processor.go)
+// are gathered (privateMessage) and kept in Redis in one round trip (runSends),
+// in order, before any other answer, so that answers keep the order of the
+// requests; the recipients on this node are held while the burst delivers to
+// them, so that each gets the burst's messages in one write.
+type smsProcess struct{ *session }
 
-func (c *conn) groupMessage(m message.Message) {
+func (c smsProcess) groupMessage(m message.Message) {
 	var req message.SmsMes
 	if !c.unpack(m, &req) {
 		return
@@ -54,7 +64,7 @@ func (c *conn) groupMessage(m message.Message) {
 
 // privateMessage checks a private message and adds it to the burst's sends, which
 // runSends keeps in Redis and answers, in order.
-func (c *conn) privateMessage(m message.Message) {
+func (c smsProcess) privateMessage(m message.Message) {
 	var req message.PrivateMes
 	if !c.unpack(m, &req) {
 		return
@@ -88,21 +98,21 @@ func (c *conn) privateMessage(m message.Message) {
 
 // answerPrivate answers a private message, repeating its clientMsgId (cut to the
 // protocol's limit: the answer to one over it says so).
-func (c *conn) answerPrivate(clientMsgID string, res message.PrivateResMes) {
+func (c smsProcess) answerPrivate(clientMsgID string, res message.PrivateResMes) {
 	res.ClientMsgID = truncate(clientMsgID, message.MaxClientMsgID)
 	// Small, and not one of the types encodeReply changes for classic sessions,
 	// it is the same frame for every session.
-	buf := getBuffer()
+	buf := transport.GetBuffer()
 	f := message.AppendFrameOf((*buf)[:0], message.PrivateResMesType, &res)
 	c.replyFrame(message.PrivateResMesType, f)
 	*buf = f[:0]
-	putBuffer(buf)
+	transport.PutBuffer(buf)
 }
 
 // maxAckIDs bounds one AckMes; a client acks as it reads, in small batches.
 const maxAckIDs = 1000
 
-func (c *conn) ack(m message.Message) {
+func (c smsProcess) ack(m message.Message) {
 	var req message.AckMes
 	if !c.unpack(m, &req) {
 		return
@@ -127,6 +137,129 @@ func (c *conn) ack(m message.Message) {
 		c.replyError(message.CodeInvalid, strconv.Itoa(bad)+" msgIds are not message ids: ignored", m.Type)
 	}
 	if len(ids) > 0 {
-		c.srv.forget(c.user, ids)
+		c.srv.acks.forget(c.user, ids)
 	}
+}
+
+// groupAllowed applies the user's group message rate, across logins and nodes.
+// While Redis cannot be asked, the connection's own bucket (checked before) is
+// the limit: a group message reaches this node's users even then.
+func (c smsProcess) groupAllowed() bool {
+	ctx, cancel := c.srv.requestContext()
+	defer cancel()
+	ok, err := c.srv.st.Rates.Allow(ctx, model.RateGroup, strconv.Itoa(c.user),
+		model.Limit{Rate: c.srv.cfg.RateGroup, Burst: c.srv.cfg.BurstGroup})
+	if err != nil {
+		c.srv.log.Warn("could not check a group message's rate", "user", c.user, "err", err)
+		return true
+	}
+	return ok
+}
+
+// maxBurstSends bounds the private messages of one round trip of a connection.
+const maxBurstSends = 64
+
+// sendArrays holds the arrays of the private messages of bursts: a connection
+// takes one for a burst that sends, so that an idle one holds none.
+var sendArrays = sync.Pool{New: func() any { s := make([]model.SendRequest, 0, maxBurstSends); return &s }}
+
+// addSend adds r to the burst's private messages and returns how many it holds.
+func (c smsProcess) addSend(r model.SendRequest) int {
+	if c.sends == nil {
+		c.sends = sendArrays.Get().(*[]model.SendRequest)
+	}
+	*c.sends = append(*c.sends, r)
+	return len(*c.sends)
+}
+
+// runSends keeps the private messages the burst has gathered so far in Redis, in
+// one round trip, delivers them and answers each, in request order. Handlers that
+// answer anything else call it first, so that answers keep the order of requests.
+func (c smsProcess) runSends() {
+	if c.sends == nil {
+		return
+	}
+	reqs := *c.sends
+	ctx, cancel := c.srv.requestContext()
+	// The send script applies the user's rate in Redis and each inbox's cap.
+	results, errs := c.srv.st.Inbox.Send(ctx, c.user, c.name, reqs, c.srv.sendLimits())
+	cancel()
+	var on [16]*session // most bursts have few recipients
+	held := c.srv.holdRecipients(on[:0], reqs, results, errs)
+	logged := false
+	for i, r := range reqs {
+		res, err := results[i], errs[i]
+		if code, text, refused := privateRefusal(err); refused {
+			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: code, Error: text})
+			continue
+		}
+		switch {
+		case errors.Is(err, model.ErrUserNotFound):
+			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: message.CodeNoSuchUser, Error: "no such user"})
+		case err != nil:
+			if !logged {
+				c.srv.log.Warn("private message not stored", "from", c.user, "err", err)
+				logged = true
+			}
+			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: message.CodeServerError,
+				Error:      "server error; the message may have been kept: resend it with the same clientMsgId",
+				RetryAfter: retryAfter(message.CodeServerError)})
+		default:
+			if res.Online {
+				m := model.Stored{ID: res.MsgID, From: c.user, FromName: c.name, Content: r.Content, SentAt: model.IDTime(res.MsgID)}
+				if res.Duplicate {
+					// The first send may have been kept after its answer was lost
+					// (Redis ran it once the request had timed out), and never
+					// delivered: wake the recipient's delivery, which reads its
+					// inbox on from where it stopped. A message that follows itself
+					// is never offered as it is, so a copy delivered already is not
+					// sent again.
+					res.Previous = res.MsgID
+					c.srv.deliverNew(r.To, res, m)
+				} else if rc := heldSession(held, r.To); rc != nil {
+					rc.feeds.offer(0, m, res.Previous, nil) // deliverNew without looking it up again
+				} else {
+					c.srv.deliverNew(r.To, res, m)
+				}
+			}
+			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: message.CodeOK, MsgID: res.MsgID, Stored: !res.Online})
+		}
+	}
+	for _, rc := range held {
+		rc.t.Release()
+	}
+	clear(reqs) // the pool keeps no message alive
+	*c.sends = reqs[:0]
+	sendArrays.Put(c.sends)
+	c.sends = nil
+}
+
+// holdRecipients holds the sessions on this node that sends just kept messages
+// for, each once, so that a burst's deliveries to each go out in one write. It
+// appends them to held, looking each recipient up in the hub once.
+func (s *Server) holdRecipients(held []*session, reqs []model.SendRequest, results []model.SendResult, errs []error) []*session {
+	for i, r := range reqs {
+		res := results[i]
+		if errs[i] != nil || !res.Online || res.Duplicate || res.Recipient.Node != s.cfg.Node ||
+			heldSession(held, r.To) != nil {
+			continue
+		}
+		rc := s.hub.get(r.To)
+		if rc == nil {
+			continue
+		}
+		rc.t.Hold()
+		held = append(held, rc)
+	}
+	return held
+}
+
+// heldSession returns the session of user among held, nil if none.
+func heldSession(held []*session, user int) *session {
+	for _, c := range held {
+		if c.user == user {
+			return c
+		}
+	}
+	return nil
 }

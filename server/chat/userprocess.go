@@ -6,11 +6,13 @@ import (
 
 	"chat/common/message"
 	"chat/server/model"
+	"chat/server/transport"
 )
 
 // The user process: register, login, logout, online list and presence.
+type userProcess struct{ *session }
 
-func (c *conn) register(m message.Message) {
+func (c userProcess) register(m message.Message) {
 	var req message.RegisterMes
 	if !c.unpack(m, &req) {
 		return
@@ -55,7 +57,7 @@ func (c *conn) register(m message.Message) {
 	}
 }
 
-func (c *conn) login(m message.Message) {
+func (c userProcess) login(m message.Message) {
 	var req message.LoginMes
 	if !c.unpack(m, &req) {
 		return
@@ -129,7 +131,7 @@ func (c *conn) login(m message.Message) {
 // authenticate checks the token or the password of req. A password waits for a
 // slot of the password pool; if it waits too long, the login is answered 505
 // with retryAfter and ok is false.
-func (c *conn) authenticate(req message.LoginMes) (u message.User, ok bool, err error) {
+func (c userProcess) authenticate(req message.LoginMes) (u message.User, ok bool, err error) {
 	if req.Token != "" {
 		ctx, cancel := c.srv.requestContext()
 		defer cancel()
@@ -200,7 +202,7 @@ func loginResult(code int) string {
 // startSession makes this connection u's only session, in this node and in the
 // cluster, answers the login, tells the others and starts the offline messages.
 // token is the session token of a proto-2 login ("" for a classic one).
-func (c *conn) startSession(u message.User, proto int, token string) {
+func (c userProcess) startSession(u message.User, proto int, token string) {
 	// Logins of one user on this node go one at a time, so that the order of
 	// their claims in Redis is the order in the hub.
 	lock := c.srv.loginLock(u.UserID)
@@ -211,13 +213,13 @@ func (c *conn) startSession(u message.User, proto int, token string) {
 	c.groupRate = newBucket(c.srv.cfg.RateGroup, c.srv.cfg.BurstGroup)
 	// In the hub before the claim, so that a wake sent as soon as the claim is
 	// visible finds this connection.
-	prev := c.srv.hub.add(c)
+	prev := c.srv.hub.add(c.session)
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
-	claim, err := c.srv.st.Presence.Claim(ctx, c.user, c.session(), message.MaxLoginUserIDs)
+	claim, err := c.srv.st.Presence.Claim(ctx, c.user, c.presence(), message.MaxLoginUserIDs)
 	if err != nil {
 		c.srv.log.Warn("login failed", "user", c.user, "err", err)
-		c.srv.hub.restore(c, prev)
+		c.srv.hub.restore(c.session, prev)
 		c.user, c.token = 0, ""
 		c.srv.metrics.logins.WithLabelValues("server_error").Inc()
 		c.reply(message.LoginResMesType, message.LoginResMes{Code: message.CodeServerError, Error: "server error; try again"})
@@ -229,10 +231,10 @@ func (c *conn) startSession(u message.User, proto int, token string) {
 		prev.replace()
 	}
 	if claim.Replaced && claim.Previous.Node != c.srv.cfg.Node {
-		c.srv.publishToNode(claim.Previous.Node, kickNotice(c.user, claim.Previous.ID))
+		c.srv.publishToNode(claim.Previous.Node, kickNotice{user: c.user, sid: claim.Previous.ID}.append(nil))
 	}
-	c.nc.SetReadDeadline(time.Time{}) // logged in: no more login deadline
-	c.inbox.offlineUpTo = claim.LastInboxID
+	c.t.SetReadDeadline(time.Time{})              // logged in: no more login deadline
+	c.feeds.inbox.offlineUpTo = claim.LastInboxID // before the feeds start
 	c.srv.metrics.logins.WithLabelValues("ok").Inc()
 	c.reply(message.LoginResMesType, message.LoginResMes{
 		Code:        message.CodeOK,
@@ -247,42 +249,23 @@ func (c *conn) startSession(u message.User, proto int, token string) {
 		return
 	}
 	c.srv.notifyPresence(c.user, c.name, message.UserOnline, claim.OnlineCount)
-	c.startDelivery()
-}
-
-func (c *conn) session() model.Session {
-	return model.Session{Node: c.srv.cfg.Node, ID: c.sid, Name: c.name}
-}
-
-// replace ends this session because a newer login of its user took over. A
-// session whose login is not answered yet is ended right after the answer, so
-// that every LoginMes gets its LoginResMes.
-func (c *conn) replace() {
-	c.mu.Lock()
-	if !c.ready {
-		c.replacedEarly = true
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Unlock()
-	c.replyError(message.CodeReplaced, "you logged in somewhere else", "")
-	c.closeAfterFlush(Replaced)
+	c.feeds.start()
 }
 
 // endSession runs once the read loop is over: the user goes offline (unless a newer
 // session took over), the others are told, and the connection closes.
-func (c *conn) endSession(reason closeReason) {
-	if reason == ServerShutdown {
+func (c userProcess) endSession(reason transport.Reason) {
+	if reason == transport.ServerShutdown {
 		c.noticeShutdown()
 	}
 	if c.user != 0 {
-		c.srv.hub.remove(c)
-		if reason == LoggedOut && c.token != "" {
+		c.srv.hub.remove(c.session)
+		if reason == transport.LoggedOut && c.token != "" {
 			c.revokeToken()
 		}
-		c.dropRooms()
+		c.feeds.drop()
 		ctx, cancel := c.srv.requestContext()
-		count, released, err := c.srv.st.Presence.Release(ctx, c.user, c.session())
+		count, released, err := c.srv.st.Presence.Release(ctx, c.user, c.presence())
 		cancel()
 		if err != nil {
 			// The heartbeat lapses if Redis stays away; other nodes then reap.
@@ -292,16 +275,16 @@ func (c *conn) endSession(reason closeReason) {
 		}
 	}
 	switch reason {
-	case ClientClosed, WriteError, SlowConsumer:
-		c.close(reason)
+	case transport.ClientClosed, transport.WriteError, transport.SlowConsumer:
+		c.t.Close(reason)
 	default:
-		c.closeAfterFlush(reason)
+		c.t.CloseAfterFlush(reason)
 	}
 }
 
 // revokeToken ends the session token of a user who logged out: it is never
 // accepted again, on any node.
-func (c *conn) revokeToken() {
+func (c userProcess) revokeToken() {
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
 	if err := c.srv.st.Users.RevokeToken(ctx, c.user, c.token); err != nil {
@@ -310,13 +293,7 @@ func (c *conn) revokeToken() {
 	}
 }
 
-func (c *conn) closeReason() closeReason {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reason
-}
-
-func (c *conn) onlineUsers(m message.Message) {
+func (c userProcess) onlineUsers(m message.Message) {
 	var req message.OnlineUsersMes
 	if !c.unpack(m, &req) {
 		return

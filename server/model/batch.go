@@ -20,7 +20,7 @@ type batcher struct {
 	script  *redis.Script
 	leaders int // round trips under way at once, at most
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards queued and leading
 	queued  []*batchCall
 	leading int
 }

@@ -1,8 +1,6 @@
-package chat
+package transport
 
 import (
-	"io"
-	"log/slog"
 	"net"
 	"runtime"
 	"testing"
@@ -33,14 +31,14 @@ func TestQueueCountsWhatItHolds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := New(Config{Node: "t", MaxQueue: maxQueue, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Stores{})
+			s := testConfig(maxQueue, 30*time.Second)
 			nc, peer := net.Pipe()
 			defer peer.Close()
-			c := newConn(s, nc)
+			c := newTestConn(s, nc)
 			if tt.held {
-				c.hold()
+				c.Hold()
 			}
-			if !c.enqueue(tt.first, "") {
+			if !c.Queue(tt.first, "") {
 				t.Fatal("the first frame was refused")
 			}
 			held := heldCost(tt.first)
@@ -53,7 +51,7 @@ func TestQueueCountsWhatItHolds(t *testing.T) {
 					t.Fatal("never cut off")
 				}
 				f = tt.next()
-				if !c.enqueue(f, "") {
+				if !c.Queue(f, "") {
 					break
 				}
 				held += heldCost(f)
@@ -64,11 +62,11 @@ func TestQueueCountsWhatItHolds(t *testing.T) {
 			if held+heldCost(f) <= maxQueue {
 				t.Errorf("cut off at %d bytes held, while the refused frame would have fit in %d", held, maxQueue)
 			}
-			if got := c.closeReason(); got != SlowConsumer {
+			if got := c.Reason(); got != SlowConsumer {
 				t.Errorf("got close reason %v, want %v", got, SlowConsumer)
 			}
 			if tt.held {
-				c.release() // the writer it starts finds the connection closed
+				c.Release() // the writer it starts finds the connection closed
 			}
 			select {
 			case <-c.gone:
@@ -88,7 +86,7 @@ func TestBroadcastFramesAreNotCopied(t *testing.T) {
 		frames = 256
 		size   = 4 << 10
 	)
-	s := New(Config{Node: "t", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Stores{})
+	s := testConfig(4<<20, 30*time.Second)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +96,7 @@ func TestBroadcastFramesAreNotCopied(t *testing.T) {
 	for i := range batch {
 		batch[i] = make([]byte, size)
 	}
-	var cs []*conn
+	var cs []*Conn
 	for range conns {
 		peer, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {
@@ -111,14 +109,14 @@ func TestBroadcastFramesAreNotCopied(t *testing.T) {
 			t.Fatal(err)
 		}
 		nc.(*net.TCPConn).SetWriteBuffer(4096)
-		c := newConn(s, nc)
-		defer c.close(ClientClosed)
+		c := newTestConn(s, nc)
+		defer c.Close(ClientClosed)
 		// Queued before any writer runs, so that it takes the whole batch at once.
 		c.mu.Lock()
 		c.writing = true
 		c.mu.Unlock()
 		for _, f := range batch {
-			c.enqueue(f, "")
+			c.Queue(f, "")
 		}
 		cs = append(cs, c)
 	}
@@ -145,7 +143,7 @@ func heapInUse() uint64 {
 }
 
 // waitTaken polls until c's writer has taken every queued frame.
-func waitTaken(t *testing.T, c *conn) {
+func waitTaken(t *testing.T, c *Conn) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -165,27 +163,27 @@ func waitTaken(t *testing.T, c *conn) {
 // TestHeldWriterWritesOnce: frames queued while the writer is held wait, and the
 // last release writes them all in one write.
 func TestHeldWriterWritesOnce(t *testing.T) {
-	s := New(Config{Node: "t", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Stores{})
+	s := testConfig(4<<20, 30*time.Second)
 	nc, peer := net.Pipe()
 	defer peer.Close()
-	c := newConn(s, nc)
-	defer c.close(ClientClosed)
-	c.hold()
-	c.hold() // a burst and a broadcast at once
+	c := newTestConn(s, nc)
+	defer c.Close(ClientClosed)
+	c.Hold()
+	c.Hold() // a burst and a broadcast at once
 	frames := [][]byte{[]byte("one"), []byte("two"), []byte("three")}
 	for _, f := range frames {
-		if !c.enqueue(f, "") {
+		if !c.Queue(f, "") {
 			t.Fatalf("frame %q refused", f)
 		}
 	}
-	c.release()
+	c.Release()
 	c.mu.Lock()
 	waiting, deferred := framesWaiting(c), c.deferred
 	c.mu.Unlock()
 	if waiting != len(frames) || !deferred {
 		t.Fatalf("one hold left: %d frames wait (deferred %v), want all %d waiting for the writer", waiting, deferred, len(frames))
 	}
-	c.release()
+	c.Release()
 	buf := make([]byte, 64)
 	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
 	n, err := peer.Read(buf) // a net.Pipe read gets what one write wrote, at most
@@ -195,7 +193,7 @@ func TestHeldWriterWritesOnce(t *testing.T) {
 }
 
 // framesWaiting is how many frames wait for c's writer (c.mu held).
-func framesWaiting(c *conn) int {
+func framesWaiting(c *Conn) int {
 	if c.out == nil {
 		return 0
 	}

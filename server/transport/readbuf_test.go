@@ -1,4 +1,4 @@
-package chat
+package transport
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func pipeReader(t *testing.T) (rb *readBuffer, peer net.Conn) {
 		end.Close()
 		peer.Close()
 	})
-	return newReadBuffer(end, readBufferSize), peer
+	return newReadBuffer(end, readBufferSize, true), peer
 }
 
 // writeFrames writes the frames of bodies to peer in one call, in the background.
@@ -185,7 +185,7 @@ func tcpReader(t *testing.T) (rb *readBuffer, peer net.Conn) {
 		end.Close()
 		peer.Close()
 	})
-	return newReadBuffer(end, readBufferSize), peer
+	return newReadBuffer(end, readBufferSize, true), peer
 }
 
 func TestReadBufferBusySocketKeepsBig(t *testing.T) {

@@ -1,4 +1,4 @@
-package chat
+package transport
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 // copiedHeld is what c holds for the frames copied into its chunks, computed
 // from its chunks: each one filled up whole, the used part of the current one,
 // and a slot per queued frame.
-func copiedHeld(c *conn) int {
+func copiedHeld(c *Conn) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	held := framesWaiting(c) * slotSize
@@ -29,8 +29,8 @@ func copiedHeld(c *conn) int {
 func TestCopiedFramesCountWhatTheyHold(t *testing.T) {
 	const maxQueue = 64 << 10
 	c, _ := pipeConn(t)
-	c.srv.cfg.MaxQueue = maxQueue // before anything is queued
-	if !c.enqueueCopy([]byte("first"), "") {
+	c.cfg.MaxQueue = maxQueue // before anything is queued
+	if !c.QueueCopy([]byte("first"), "") {
 		t.Fatal("the first frame was refused")
 	}
 	waitTaken(t, c) // the writer is stuck writing it, which holds its slot too
@@ -50,7 +50,7 @@ func TestCopiedFramesCountWhatTheyHold(t *testing.T) {
 			cost += cap(*c.chunk) - len(*c.chunk)
 		}
 		c.mu.Unlock()
-		if !c.enqueueCopy(buf, "") {
+		if !c.QueueCopy(buf, "") {
 			t.Logf("cut off at frame %d, %d bytes held", i, before)
 			if before+cost <= maxQueue {
 				t.Errorf("cut off with %d bytes held, while a frame costing %d would have fit in %d", before, cost, maxQueue)
@@ -61,7 +61,7 @@ func TestCopiedFramesCountWhatTheyHold(t *testing.T) {
 			t.Fatalf("frame %d: %d bytes held, want at most MaxQueue = %d", i, h, maxQueue)
 		}
 	}
-	if got := c.closeReason(); got != SlowConsumer {
+	if got := c.Reason(); got != SlowConsumer {
 		t.Errorf("got close reason %v, want %v", got, SlowConsumer)
 	}
 }
@@ -71,18 +71,18 @@ func TestCopiedFramesCountWhatTheyHold(t *testing.T) {
 // written the connection gives its chunk back.
 func TestCopiedFrames(t *testing.T) {
 	c, peer := pipeConn(t)
-	c.hold()
+	c.Hold()
 	var want []byte
 	buf := make([]byte, 0, 2*maxChunkedFrame)
 	for i, size := range []int{10, maxChunkedFrame, maxChunkedFrame + 1, 300, 2 * maxChunkedFrame, 7} {
 		buf = append(buf[:0], bytes.Repeat([]byte{'a' + byte(i)}, size)...)
 		want = append(want, buf...)
-		if !c.enqueueCopy(buf, "") {
+		if !c.QueueCopy(buf, "") {
 			t.Fatalf("frame %d refused", i)
 		}
 		clear(buf[:size]) // the caller uses its buffer again
 	}
-	c.release()
+	c.Release()
 	got := make([]byte, len(want))
 	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadFull(peer, got); err != nil || !bytes.Equal(got, want) {

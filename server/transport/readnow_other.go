@@ -1,6 +1,6 @@
 //go:build !unix
 
-package chat
+package transport
 
 import "errors"
 

@@ -1,4 +1,4 @@
-package chat
+package transport
 
 import (
 	"bufio"
@@ -35,10 +35,12 @@ type readBuffer struct {
 	err    error           // of the last read; returned once what is buffered is used
 }
 
-func newReadBuffer(rd io.Reader, size int) *readBuffer {
+// newReadBuffer returns a readBuffer of rd whose own buffer has size bytes;
+// readNow reads without waiting only if direct is set.
+func newReadBuffer(rd io.Reader, size int, direct bool) *readBuffer {
 	small := make([]byte, size)
 	b := &readBuffer{rd: rd, small: small, buf: small}
-	if sc, ok := rd.(syscall.Conn); ok {
+	if sc, ok := rd.(syscall.Conn); ok && direct {
 		b.raw, _ = sc.SyscallConn()
 	}
 	return b

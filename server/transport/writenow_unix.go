@@ -1,6 +1,6 @@
 //go:build unix
 
-package chat
+package transport
 
 import (
 	"net"
@@ -28,11 +28,11 @@ func socketFD(nc net.Conn) int32 {
 const maxWriteNowFrames = 64
 
 // writeNonblocking writes frames to the socket fd with one write or writev
-// and returns how many bytes went. Go's sockets do not block: EAGAIN when the
-// socket's buffer is full. So it is a raw system call, which the scheduler need
-// not hand the processor off around: a broadcast makes thousands in a row, and
-// with Syscall's bookkeeping the runtime's monitor woke every 20 µs to check on
-// them, 3 % of a broadcast's CPU.
+// and returns how many bytes went. Go's sockets do not block (EAGAIN when the
+// socket's buffer is full), so this is a raw system call, which the scheduler
+// need not hand the processor off around: a fan-out makes thousands in a row,
+// and with Syscall's bookkeeping the runtime's monitor keeps waking to check on
+// them (BENCHMARKS.md, chat-load fanout).
 func writeNonblocking(fd int, frames [][]byte) (int, error) {
 	if len(frames) == 1 {
 		if len(frames[0]) == 0 {

@@ -1,9 +1,8 @@
-package chat
+package transport
 
 import (
 	"bytes"
 	"io"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -12,7 +11,7 @@ import (
 // socketPair returns the server's end of a loopback TCP connection, as a conn of
 // s, and the peer's end. Both have small buffers, so that a few hundred KB fill
 // them while the peer does not read.
-func socketPair(t *testing.T, s *Server) (*conn, *net.TCPConn) {
+func socketPair(t *testing.T, s *Config) (*Conn, *net.TCPConn) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -31,16 +30,15 @@ func socketPair(t *testing.T, s *Server) (*conn, *net.TCPConn) {
 	t.Cleanup(func() { nc.Close() })
 	peer.(*net.TCPConn).SetReadBuffer(4096)
 	nc.(*net.TCPConn).SetWriteBuffer(4096)
-	c := newConn(s, nc)
-	if c.fd < 0 {
+	c := newTestConn(s, nc)
+	if c.fd < 0 && !s.Plain {
 		t.Fatal("a TCP connection got no socket to write to directly")
 	}
 	return c, peer.(*net.TCPConn)
 }
 
-func testServer() *Server {
-	return New(Config{Node: "t", MaxQueue: 64 << 20, WriteTimeout: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Stores{})
+func testServer() *Config {
+	return testConfig(64<<20, time.Hour)
 }
 
 // patterned returns n frames of size bytes, each of its own bytes.
@@ -54,7 +52,7 @@ func patterned(n, size int) [][]byte {
 
 // fillSocket writes frames with writeNow until the socket takes only part of
 // them, and returns everything written so far, in order, and what was left.
-func fillSocket(t *testing.T, c *conn, frames [][]byte) (wrote []byte, rest [][]byte) {
+func fillSocket(t *testing.T, c *Conn, frames [][]byte) (wrote []byte, rest [][]byte) {
 	t.Helper()
 	all := bytes.Join(frames, nil)
 	for i := 0; i < 10000; i++ {
@@ -126,9 +124,9 @@ func TestFanOutWriterPassesAFullSocket(t *testing.T) {
 	c, peer := socketPair(t, testServer())
 	wrote, rest := fillSocket(t, c, patterned(4, 16<<10))
 	f := bytes.Repeat([]byte("broadcast"), 1000)
-	c.hold()
+	c.Hold()
 	for _, g := range append(rest, f) {
-		if !c.enqueue(g, "") {
+		if !c.Queue(g, "") {
 			t.Fatal("a frame was refused")
 		}
 	}
