@@ -1,7 +1,7 @@
 // Command chat-load is the load generator of the chat server.
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
-//	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse|rooms [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse|rooms|realistic [flags]   one scenario; -addr uses existing server node(s)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
 // 9,000 connections each, because a process may hold 20,000 files), coordinated
@@ -36,6 +36,8 @@ commands:
   loginstorm  private-message latency of logged-in pairs while 2,000 password logins are in flight
   abuse     stalled frames and non-reading clients: what they cost the server's memory
   rooms     room messages to members over two nodes, some members away and back
+  realistic many pairs over two nodes, one message in flight each, open loop, with the Redis
+            streams baseline; then a login wave while they chat
 
 run "chat-load COMMAND -h" for the flags of a command.
 `)
@@ -60,7 +62,7 @@ func main() {
 	case "rooms-worker":
 		runRoomsWorker()
 		return
-	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse", "rooms":
+	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse", "rooms", "realistic":
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -117,6 +119,7 @@ func runCommand(cmd string, args []string) int {
 	stormFlags(f.FlagSet, &o.storm)
 	loginFlags(f.FlagSet, &o.logins)
 	loginStormFlags(f.FlagSet, &o.loginStorm)
+	realFlags(f.FlagSet, &o.real)
 	f.rooms.register(f.FlagSet)
 	if err := f.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -198,6 +201,14 @@ func runCommand(cmd string, args []string) int {
 		}, func(o *opts) {
 			if !flagGiven(f.FlagSet, "nodes") {
 				o.nodes = 2
+			}
+		}},
+		{"realistic", realTimeout(f.o.real), scenarioRealistic, func(o *opts) {
+			if !flagGiven(f.FlagSet, "nodes") {
+				o.nodes = 2
+			}
+			if len(o.srcIPs) == 0 { // a wave of connections at once
+				o.srcIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
 			}
 		}},
 	}

@@ -48,6 +48,7 @@ type opts struct {
 	storm      stormOpts
 	logins     loginOpts
 	loginStorm loginStormOpts
+	real       realOpts
 }
 
 func runBase() int { return 10_000_000 + rand.IntN(2_000_000_000-20_000_000)/1000*1000 }

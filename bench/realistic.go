@@ -1,0 +1,344 @@
+package main
+
+// The realistic scenario: traffic as people make it. Many sender/receiver pairs
+// over two nodes (every message crosses nodes), each sender with one message in
+// flight, sending at random times (openloop.go) at a fixed offered rate; then,
+// while they go on chatting, a wave of users logs in within a second, with
+// presence at the nodes' default. The same shape runs on Redis streams alone
+// (streams_inflight.go), in the same run, as the baseline of the CPU a durable
+// message costs.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+type realOpts struct {
+	pairs      int
+	tenK       bool
+	rate       float64
+	wave       int
+	waveSpread time.Duration
+	waveChat   time.Duration
+}
+
+func realFlags(f *flag.FlagSet, r *realOpts) {
+	f.IntVar(&r.pairs, "real-pairs", 1000, "realistic: sender/receiver pairs (the receiver on the other node)")
+	f.BoolVar(&r.tenK, "real-10k", false, "realistic: the 10,000-user shape, 5,000 pairs (instead of -real-pairs)")
+	f.Float64Var(&r.rate, "real-rate", 4000, "realistic: offered messages per second, all senders together")
+	f.IntVar(&r.wave, "real-wave", 1000, "realistic: users logging in while the pairs chat (0: no wave)")
+	f.DurationVar(&r.waveSpread, "real-wave-spread", time.Second, "realistic: the wave's logins start evenly over this time")
+	f.DurationVar(&r.waveChat, "real-wave-chat", 10*time.Second, "realistic: how long the pairs go on chatting from the wave's start")
+}
+
+// Targets of the realistic scenario.
+const (
+	realCPURatio   = 1.5                    // total CPU per message / the streams baseline's Redis CPU per message
+	realP99Rate    = 4000                   // the p99 target holds at this offered rate…
+	realP99Senders = 1000                   // …by at least this many senders
+	realP99        = 50 * time.Millisecond  // …on two nodes
+	realWaveP99    = 250 * time.Millisecond // messages while the wave logs in
+	realWaveTime   = 5 * time.Second        // until the wave's users are all logged in
+)
+
+// realTimeout is the realistic scenario's deadline: the 10,000-user shape logs
+// in five times as many users.
+func realTimeout(r realOpts) time.Duration {
+	if r.tenK {
+		return 1200 * time.Second
+	}
+	return 600 * time.Second
+}
+
+// between runs begin at from and the function it returns at to, in the
+// background; the function between returns, to be called once, waits for that
+// and gives its value.
+func between[T any](from, to time.Time, begin func() func() T) func() T {
+	ch := make(chan T, 1)
+	go func() {
+		time.Sleep(time.Until(from))
+		end := begin()
+		time.Sleep(time.Until(to))
+		ch <- end()
+	}()
+	return func() T { return <-ch }
+}
+
+// cpuBetween measures the CPU time pids use from from to to (between).
+func cpuBetween(from, to time.Time, pids ...int) func() time.Duration {
+	return between(from, to, func() func() time.Duration { return newCPUMeter(pids...).used })
+}
+
+// realRun is what one run of the realistic load measured (the chat system's or
+// the streams baseline's).
+type realRun struct {
+	res           pairResult
+	tl            *timeline
+	unsent        int64
+	steady        *Hist   // latency of the messages scheduled in the measured window
+	achieved      float64 // first receipts per second in the window
+	offered       float64
+	nodeCPU       time.Duration // the nodes' CPU in the window (0 for the baseline)
+	redisCPU      time.Duration
+	machine       float64 // % of all cores busy in the window
+	received      int64   // first receipts in the window
+	waveRan       bool
+	waveFrom      time.Duration // the wave's start, from the timeline's
+	waveLatency   *Hist         // messages scheduled while the wave logged in
+	waveTime      time.Duration // until all its users were logged in
+	waveLogins    *Hist
+	waveConnected int
+	waveErr       error
+}
+
+// perMessage is d per first receipt in the window, in µs.
+func (r *realRun) perMessage(d time.Duration) float64 {
+	return float64(d.Microseconds()) / float64(max(1, r.received))
+}
+
+// window fills in what the timeline says of the measured window.
+func (r *realRun) window(warmup, measure time.Duration) {
+	r.steady = r.tl.latency(warmup, warmup+measure)
+	r.received = r.tl.received(warmup, warmup+measure)
+	r.achieved = float64(r.received) / measure.Seconds()
+}
+
+func (r *realRun) String() string {
+	cpu := fmt.Sprintf("Redis %.1f µs", r.perMessage(r.redisCPU))
+	if r.nodeCPU > 0 {
+		cpu = fmt.Sprintf("nodes %.1f µs, %s", r.perMessage(r.nodeCPU), cpu)
+	}
+	errs := ""
+	if r.res.err != "" {
+		errs = "; first error: " + r.res.err
+	}
+	return fmt.Sprintf("offered %.0f/s, achieved %.0f/s; latency from the scheduled send p50 %s p90 %s p99 %s max %s; senders behind schedule p99 %s; sent %d, lost %d, dup %d, out of order %d, unanswered %d, rejected %d, unsent %d; CPU per message: %s; machine %.0f %% busy%s",
+		r.offered, r.achieved, ms(r.steady.Quantile(.5)), ms(r.steady.Quantile(.9)), ms(r.steady.Quantile(.99)), ms(time.Duration(r.steady.Max)*time.Microsecond),
+		ms(r.tl.Lag.Quantile(.99)), r.res.sent, r.res.lost, r.res.dup, r.res.reordered, r.res.unanswered, r.res.rejected, r.unsent,
+		cpu, r.machine, errs)
+}
+
+// realSchedule is the realistic load's timeline from now: the schedules start
+// in half a second (so that every sender has its command), the window is
+// measured after warmup, and sends are scheduled for run.
+func realSchedule(r realOpts, pairs int, size int, run time.Duration) realCmd {
+	start := time.Now().Add(500 * time.Millisecond)
+	end := start.Add(run)
+	return realCmd{Cmd: "real", StartNs: start.UnixNano(), EndNs: end.UnixNano(), StopNs: end.Add(10 * time.Second).UnixNano(),
+		Rate: r.rate / float64(pairs), Size: size, Seed: rand.Uint64()}
+}
+
+func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
+	ro := o.real
+	pairs := ro.pairs
+	if ro.tenK {
+		pairs = 5000
+	}
+	if pairs < 1 || ro.rate <= 0 || ro.wave < 0 {
+		return nil, errors.New("realistic needs -real-pairs ≥ 1, -real-rate > 0 and -real-wave ≥ 0")
+	}
+	redisAddr, servers, redisPID, err := setup(e, o, o.nodes, "real-")
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	base, users := runBase(), 2*pairs
+	tasks := pairTasks(o, addrsOf(servers), users, max(2, o.workers), base, deadline)
+	o.users = users + ro.wave // the wave's users are prefilled too
+	if err := prefillUsers(ctx, e, o, redisAddr, base, tasks); err != nil {
+		return nil, err
+	}
+	var waveTasks []Task
+	first := base + users
+	for i, n := range splitUsers(ro.wave, 1, 9000) {
+		waveTasks = append(waveTasks, Task{Kind: "listen", Addrs: addrsOf(servers), SrcIPs: o.srcIPs, First: first, N: n, Node0: i,
+			Register: tasks[0].Register, RegConc: 8, LoginConc: n, SpreadMs: ro.waveSpread.Milliseconds(), Deadline: deadline.UnixMilli()})
+		first += n
+	}
+	e.logf("realistic: %d pairs over %d nodes in %d workers, %.0f messages/s offered, one in flight per sender; a wave of %d logins over %v",
+		pairs, len(servers), len(tasks), ro.rate, ro.wave, ro.waveSpread)
+	pws, err := startLoggedIn(ctx, e, "worker", tasks, users)
+	if err != nil {
+		return nil, err
+	}
+	var quitOnce sync.Once
+	var wws *workers
+	quit := func() {
+		quitOnce.Do(func() {
+			pws.quit(e)
+			if wws != nil {
+				wws.quit(e)
+			}
+		})
+	}
+	defer quit()
+	if err := settleAll(ctx, e, pws, users, "pair users connected"); err != nil {
+		return nil, err
+	}
+	if len(waveTasks) > 0 {
+		if wws, err = startWorkersAs(e, "worker", waveTasks); err != nil {
+			return nil, err
+		}
+	}
+
+	run := o.warmup + o.measure
+	if wws != nil {
+		run += time.Second + ro.waveChat
+	}
+	c := realSchedule(ro, pairs, o.size, run)
+	start := time.Unix(0, c.StartNs)
+	from, to := start.Add(o.warmup), start.Add(o.warmup+o.measure)
+	var pids []int
+	for _, s := range servers {
+		pids = append(pids, serverPID(o, s))
+	}
+	nodeCPU, redisCPU := cpuBetween(from, to, pids...), cpuBetween(from, to, redisPID)
+	machine := between(from, to, func() func() float64 { return newMachineMeter().percent })
+	for _, w := range pws.ws {
+		w.sendValue(c)
+	}
+	chat := &realRun{offered: ro.rate}
+	waveDone := make(chan struct{})
+	go func() {
+		defer close(waveDone)
+		if wws == nil || !sleepCtx(ctx, time.Until(to.Add(time.Second))) {
+			return
+		}
+		e.logf("realistic: the wave of %d logins starts", ro.wave)
+		chat.waveFrom, chat.waveRan = time.Since(start), true
+		chat.waveTime, chat.waveLogins, chat.waveErr = loginPhase(ctx, e, wws, ro.wave)
+		chat.waveConnected = ro.wave
+		if chat.waveErr != nil {
+			chat.waveTime = time.Since(start) - chat.waveFrom
+			chat.waveConnected, _ = connectedNow(ctx, wws)
+		}
+	}()
+	rs, err := pws.collect(ctx, "result", nil)
+	<-waveDone
+	if err != nil {
+		return nil, err
+	}
+	chat.res = mergeResults(rs, o.measure)
+	chat.tl = newTimeline(start)
+	for _, ev := range rs {
+		var r realReport
+		if err := json.Unmarshal(ev.Raw, &r); err != nil {
+			return nil, fmt.Errorf("worker %d: %w", ev.W, err)
+		}
+		chat.tl.merge(r.Timeline)
+		chat.unsent += r.Unsent
+	}
+	chat.window(o.warmup, o.measure)
+	chat.nodeCPU, chat.redisCPU, chat.machine = nodeCPU(), redisCPU(), machine()
+	if chat.waveRan {
+		chat.waveLatency = chat.tl.latency(chat.waveFrom, chat.waveFrom+chat.waveTime)
+	}
+	e.logf("realistic: %s", chat)
+	if chat.waveRan {
+		failed := ""
+		if chat.waveErr != nil {
+			failed = " (" + chat.waveErr.Error() + ")"
+		}
+		e.logf("realistic: wave of %d logins: all in after %v, %d connected%s; messages scheduled meanwhile p50 %s p99 %s max %s",
+			ro.wave, chat.waveTime.Round(time.Millisecond), chat.waveConnected, failed,
+			ms(chat.waveLatency.Quantile(.5)), ms(chat.waveLatency.Quantile(.99)), ms(time.Duration(chat.waveLatency.Max)*time.Microsecond))
+	}
+	quit()
+
+	var streams *realRun
+	if !o.noBaseline && redisAddr != "" {
+		c := realSchedule(ro, pairs, o.size, o.warmup+o.measure)
+		start := time.Unix(0, c.StartNs)
+		from, to := start.Add(o.warmup), start.Add(o.warmup+o.measure)
+		machine := between(from, to, func() func() float64 { return newMachineMeter().percent })
+		streams = &realRun{offered: ro.rate}
+		if streams.res, streams.tl, streams.unsent, streams.redisCPU, err = streamsOneInFlight(ctx, redisAddr, pairs, c, redisPID, from, to, o.drain); err != nil {
+			return nil, fmt.Errorf("streams baseline: %w", err)
+		}
+		streams.window(o.warmup, o.measure)
+		streams.machine = machine()
+		e.logf("realistic: streams baseline: %s", streams)
+	}
+	return realRows(fmt.Sprintf("realistic %d pairs, %d nodes", pairs, len(servers)), pairs, ro, chat, streams), nil
+}
+
+// realRows is the realistic part of the table; streams (the baseline) may be nil.
+func realRows(name string, pairs int, ro realOpts, chat, streams *realRun) []row {
+	ref := func(f func(r *realRun) string) string {
+		if streams == nil {
+			return "-"
+		}
+		return "streams: " + f(streams)
+	}
+	pcts := func(r *realRun) string {
+		return fmt.Sprintf("%s / %s / %s / %s", ms(r.steady.Quantile(.5)), ms(r.steady.Quantile(.9)), ms(r.steady.Quantile(.99)), ms(time.Duration(r.steady.Max)*time.Microsecond))
+	}
+	counts := func(r *realRun) string {
+		return fmt.Sprintf("%d / %d / %d / %d / %d / %d", r.res.lost, r.res.dup, r.res.reordered, r.res.unanswered, r.res.rejected, r.unsent)
+	}
+	lostVerdict := "ok"
+	if chat.res.lost > 0 || chat.res.dup > 0 || chat.res.reordered > 0 || chat.res.unanswered > 0 || chat.res.rejected > 0 || chat.res.dropped > 0 {
+		lostVerdict = "FAIL"
+	}
+	total := chat.perMessage(chat.nodeCPU) + chat.perMessage(chat.redisCPU)
+	ratio, ratioVerdict := "-", "-"
+	if streams != nil && streams.redisCPU > 0 && chat.nodeCPU > 0 {
+		r := total / streams.perMessage(streams.redisCPU)
+		ratio, ratioVerdict = fmt.Sprintf("%.2f", r), fmt.Sprintf("not met (> %.1f)", realCPURatio)
+		if r <= realCPURatio {
+			ratioVerdict = fmt.Sprintf("ok (≤ %.1f)", realCPURatio)
+		}
+	}
+	p99 := chat.steady.Quantile(.99)
+	p99Ref, p99Verdict := fmt.Sprintf("target ≤ %s", ms(realP99)), fmt.Sprintf("not met (> %s)", ms(realP99))
+	switch {
+	case ro.rate != realP99Rate || pairs < realP99Senders:
+		p99Ref, p99Verdict = fmt.Sprintf("target ≤ %s at %d msg/s by ≥ %d senders: not this shape", ms(realP99), realP99Rate, realP99Senders), "-"
+	case p99 <= realP99 && chat.res.sent > 0:
+		p99Verdict = fmt.Sprintf("ok (≤ %s)", ms(realP99))
+	}
+	rows := []row{
+		{name, "one in flight per sender: offered / achieved msg/s", fmt.Sprintf("%.0f / %.0f", chat.offered, chat.achieved),
+			ref(func(r *realRun) string { return fmt.Sprintf("%.0f / %.0f", r.offered, r.achieved) }), ""},
+		{name, "latency from the scheduled send p50 / p90 / p99 / max", pcts(chat), ref(pcts), ""},
+		{name, fmt.Sprintf("latency p99 at %.0f msg/s offered", ro.rate), ms(p99), p99Ref, p99Verdict},
+		{name, "CPU per message: nodes / Redis / total", fmt.Sprintf("%.1f / %.1f / %.1f µs", chat.perMessage(chat.nodeCPU), chat.perMessage(chat.redisCPU), total),
+			ref(func(r *realRun) string { return fmt.Sprintf("Redis %.1f µs", r.perMessage(r.redisCPU)) }), ""},
+		{name, "total CPU per message / streams' Redis CPU per message", ratio, fmt.Sprintf("target ≤ %.1f", realCPURatio), ratioVerdict},
+		{name, "machine busy in the window (all cores, other work included)", fmt.Sprintf("%.0f %%", chat.machine),
+			ref(func(r *realRun) string { return fmt.Sprintf("%.0f %%", r.machine) }), ""},
+		{name, "lost / duplicated / out of order / unanswered / rejected / behind schedule at the end", counts(chat), ref(counts), lostVerdict},
+	}
+	if !chat.waveRan {
+		return rows
+	}
+	wave := fmt.Sprintf("%s, wave of %d logins in %v", name, ro.wave, ro.waveSpread)
+	wp99 := chat.waveLatency.Quantile(.99)
+	msgVerdict := fmt.Sprintf("not met (> %s)", ms(realWaveP99))
+	if wp99 <= realWaveP99 && chat.waveLatency.N > 0 {
+		msgVerdict = fmt.Sprintf("ok (≤ %s)", ms(realWaveP99))
+	}
+	timeVerdict := fmt.Sprintf("not met (> %v)", realWaveTime)
+	if chat.waveErr != nil {
+		timeVerdict = "FAIL: " + chat.waveErr.Error()
+	} else if chat.waveTime <= realWaveTime {
+		timeVerdict = fmt.Sprintf("ok (≤ %v)", realWaveTime)
+	}
+	logins := "-"
+	if chat.waveLogins != nil {
+		logins = ms(chat.waveLogins.Quantile(.5)) + " / " + ms(chat.waveLogins.Quantile(.99))
+	}
+	return append(rows,
+		row{wave, "messages scheduled during the wave p50 / p99", ms(chat.waveLatency.Quantile(.5)) + " / " + ms(wp99),
+			fmt.Sprintf("target p99 ≤ %s (presence at the nodes' default)", ms(realWaveP99)), msgVerdict},
+		row{wave, "until all the wave's users are logged in", fmt.Sprintf("%v (%d of %d)", chat.waveTime.Round(time.Millisecond), chat.waveConnected, ro.wave),
+			fmt.Sprintf("target ≤ %v", realWaveTime), timeVerdict},
+		row{wave, "login latency p50 / p99", logins, "-", ""},
+	)
+}
