@@ -858,13 +858,21 @@ func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 
 // connectedNow asks the workers how many of their clients are connected.
 func connectedNow(ctx context.Context, ws *workers) (int, error) {
+	st, err := statsNow(ctx, ws)
+	return st.Connected, err
+}
+
+// statsNow asks the workers how many of their clients are connected and how many
+// presence notices they got so far, and sums their answers.
+func statsNow(ctx context.Context, ws *workers) (Event, error) {
 	ws.broadcast("stats")
 	st, err := ws.collect(ctx, "stats", nil)
-	n := 0
+	sum := Event{Ev: "stats"}
 	for _, s := range st {
-		n += s.Connected
+		sum.Connected += s.Connected
+		sum.Notices += s.Notices
 	}
-	return n, err
+	return sum, err
 }
 
 func printTable(w io.Writer, rows []row) {
