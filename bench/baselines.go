@@ -51,7 +51,7 @@ func streamsBaseline(ctx context.Context, addr string, o *opts, redisPID int) (p
 		readers.Add(1)
 		go func(rc redis.Conn) {
 			defer readers.Done()
-			readStreamLoop(rc, key, p, &stop, fail)
+			readStreamLoop(rc, key, p, 100, &stop, fail)
 		}(receivers[i])
 		expect := make(chan struct{}, o.inflight+1)
 		wg.Add(2)
@@ -115,12 +115,13 @@ func deleteStreams(addr, prefix string, n int) {
 }
 
 // readStreamLoop is a streams baseline's receiver of the stream key: it XREAD
-// BLOCKs on rc, decodes the entries, gives their contents to p and XDELs them,
-// until stop; fail records an error.
-func readStreamLoop(rc redis.Conn, key string, p *pair, stop *atomic.Bool, fail func(error)) {
+// BLOCKs on rc for at most blockMs (0: until an entry comes), decodes the
+// entries, gives their contents to p and XDELs them, until stop (with blockMs 0,
+// stop and close rc); fail records an error.
+func readStreamLoop(rc redis.Conn, key string, p *pair, blockMs int, stop *atomic.Bool, fail func(error)) {
 	last := "0"
 	for !stop.Load() {
-		reply, err := rc.Do("XREAD", "COUNT", deliveryCount, "BLOCK", 100, "STREAMS", key, last)
+		reply, err := rc.Do("XREAD", "COUNT", deliveryCount, "BLOCK", blockMs, "STREAMS", key, last)
 		if err != nil {
 			fail(err)
 			return

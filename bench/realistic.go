@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -203,7 +204,9 @@ func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
 	from, to := start.Add(o.warmup), start.Add(o.warmup+o.measure)
 	var pids []int
 	for _, s := range servers {
-		pids = append(pids, serverPID(o, s))
+		if pid := serverPID(o, s); !slices.Contains(pids, pid) { // -addr: one -server-pid for all
+			pids = append(pids, pid)
+		}
 	}
 	nodeCPU, redisCPU := cpuBetween(from, to, pids...), cpuBetween(from, to, redisPID)
 	toolCPU := cpuBetween(from, to, append(pws.pids(), os.Getpid())...)

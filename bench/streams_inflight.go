@@ -15,7 +15,9 @@ import (
 // done by Redis streams alone, in the same shape: n pairs, each sender XADDs one
 // message to its receiver's stream and waits for the reply before the next, on
 // the schedule c gives (open loop); each receiver XREAD BLOCKs and XDELs what it
-// read (readStreamLoop). It returns the pairs' counts, the timeline, the
+// read (readStreamLoop). A receiver blocks until an entry comes: with a few
+// messages a second per receiver, a timeout would add empty XREADs, about two a
+// message at a 100 ms timeout, to what Redis does for each message. It returns the pairs' counts, the timeline, the
 // messages behind schedule at the end and Redis's CPU time from measureFrom to
 // measureTo.
 func streamsOneInFlight(ctx context.Context, addr string, n int, c realCmd, redisPID int, measureFrom, measureTo time.Time, drain time.Duration) (pairResult, *timeline, int64, time.Duration, error) {
@@ -38,7 +40,7 @@ func streamsOneInFlight(ctx context.Context, addr string, n int, c realCmd, redi
 	for i, p := range ps {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			readStreamLoop(receivers[i], prefix+strconv.Itoa(i), p, &stop, fail)
+			readStreamLoop(receivers[i], prefix+strconv.Itoa(i), p, 0, &stop, fail)
 		}()
 	}
 	redisCPU := cpuBetween(measureFrom, measureTo, redisPID)
@@ -59,6 +61,7 @@ func streamsOneInFlight(ctx context.Context, addr string, n int, c realCmd, redi
 	sentN.Store(sent)
 	waitSettled(ctx, ps, &sentN, drain)
 	stop.Store(true)
+	closeConns(receivers)
 	for range ps {
 		<-done
 	}
