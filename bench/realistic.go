@@ -91,6 +91,7 @@ type realRun struct {
 	toolCPU       time.Duration // this process's and its workers'
 	machine       float64       // % of all cores busy in the window
 	received      int64         // first receipts in the window
+	wave          int           // users in the login wave
 	waveRan       bool
 	waveFrom      time.Duration // the wave's start, from the timeline's
 	waveLatency   *Hist         // messages scheduled while the wave logged in
@@ -128,6 +129,16 @@ func (r *realRun) String() string {
 		cpu, r.machine, errs)
 }
 
+func (r *realRun) waveString() string {
+	failed := ""
+	if r.waveErr != nil {
+		failed = " (" + r.waveErr.Error() + ")"
+	}
+	return fmt.Sprintf("wave of %d logins: all in after %v, %d connected%s, %d presence notices; messages scheduled meanwhile p50 %s p99 %s max %s",
+		r.wave, r.waveTime.Round(time.Millisecond), r.waveConnected, failed, r.waveNotices,
+		ms(r.waveLatency.Quantile(.5)), ms(r.waveLatency.Quantile(.99)), ms(time.Duration(r.waveLatency.Max)*time.Microsecond))
+}
+
 // realSchedule is the realistic load's timeline from now: the schedules start
 // in half a second (so that every sender has its command), the window is
 // measured after warmup, and sends are scheduled for run.
@@ -136,6 +147,25 @@ func realSchedule(r realOpts, pairs int, size int, run time.Duration) realCmd {
 	end := start.Add(run)
 	return realCmd{Cmd: "real", StartNs: start.UnixNano(), EndNs: end.UnixNano(), StopNs: end.Add(10 * time.Second).UnixNano(),
 		Rate: r.rate / float64(pairs), Size: size, Seed: rand.Uint64()}
+}
+
+// realMeters measure, in the background, the CPU of the processes of a run and
+// how busy the machine is, over the measured window of the schedule c.
+type realMeters struct {
+	nodes, redis, tool func() time.Duration
+	machine            func() float64
+}
+
+func startMeters(c realCmd, o *opts, nodes []int, redisPID int, tool []int) realMeters {
+	start := time.Unix(0, c.StartNs)
+	from, to := start.Add(o.warmup), start.Add(o.warmup+o.measure)
+	return realMeters{cpuBetween(from, to, nodes...), cpuBetween(from, to, redisPID), cpuBetween(from, to, tool...),
+		between(from, to, func() func() float64 { return newMachineMeter().percent })}
+}
+
+// fill waits for the window's end and gives r what was measured in it.
+func (m realMeters) fill(r *realRun) {
+	r.nodeCPU, r.redisCPU, r.toolCPU, r.machine = m.nodes(), m.redis(), m.tool(), m.machine()
 }
 
 func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
@@ -185,40 +215,66 @@ func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
 	if err := settleAll(ctx, e, pws, users, "pair users connected"); err != nil {
 		return nil, err
 	}
-	settled, err := statsNow(ctx, pws)
-	if err != nil {
-		return nil, err
-	}
 	if len(waveTasks) > 0 {
 		if wws, err = startWorkersAs(e, "worker", waveTasks); err != nil {
 			return nil, err
 		}
 	}
-
-	run := o.warmup + o.measure
-	if wws != nil {
-		run += time.Second + ro.waveChat
-	}
-	c := realSchedule(ro, pairs, o.size, run)
-	start := time.Unix(0, c.StartNs)
-	from, to := start.Add(o.warmup), start.Add(o.warmup+o.measure)
 	var pids []int
 	for _, s := range servers {
 		if pid := serverPID(o, s); !slices.Contains(pids, pid) { // -addr: one -server-pid for all
 			pids = append(pids, pid)
 		}
 	}
-	nodeCPU, redisCPU := cpuBetween(from, to, pids...), cpuBetween(from, to, redisPID)
-	toolCPU := cpuBetween(from, to, append(pws.pids(), os.Getpid())...)
-	machine := between(from, to, func() func() float64 { return newMachineMeter().percent })
+	chat, err := realChat(ctx, e, o, pairs, pws, wws, pids, redisPID)
+	if err != nil {
+		return nil, err
+	}
+	e.logf("realistic: %s", chat)
+	if chat.waveRan {
+		e.logf("realistic: %s", chat.waveString())
+	}
+	quit()
+
+	var streams *realRun
+	if !o.noBaseline && redisAddr != "" {
+		c := realSchedule(ro, pairs, o.size, o.warmup+o.measure)
+		m := startMeters(c, o, nil, redisPID, []int{os.Getpid()})
+		if streams, err = streamsOneInFlight(ctx, redisAddr, pairs, c, o.drain); err != nil {
+			return nil, fmt.Errorf("streams baseline: %w", err)
+		}
+		streams.offered = ro.rate
+		streams.window(o.warmup, o.measure)
+		m.fill(streams)
+		e.logf("realistic: streams baseline: %s", streams)
+	}
+	return realRows(fmt.Sprintf("realistic %d pairs, %d nodes", pairs, len(servers)), pairs, ro, chat, streams), nil
+}
+
+// realChat runs the realistic load on the pairs' workers pws, logged in and
+// settled, and the wave's logins on wws (nil: no wave) once the measured window
+// has ended; nodes are the pids of the chat nodes.
+func realChat(ctx context.Context, e *env, o *opts, pairs int, pws, wws *workers, nodes []int, redisPID int) (*realRun, error) {
+	ro := o.real
+	settled, err := statsNow(ctx, pws)
+	if err != nil {
+		return nil, err
+	}
+	run := o.warmup + o.measure
+	if wws != nil {
+		run += time.Second + ro.waveChat
+	}
+	c := realSchedule(ro, pairs, o.size, run)
+	start := time.Unix(0, c.StartNs)
+	m := startMeters(c, o, nodes, redisPID, append(pws.pids(), os.Getpid()))
 	for _, w := range pws.ws {
 		w.sendValue(c)
 	}
-	chat := &realRun{offered: ro.rate}
+	chat := &realRun{offered: ro.rate, wave: ro.wave}
 	waveDone := make(chan struct{})
 	go func() {
 		defer close(waveDone)
-		if wws == nil || !sleepCtx(ctx, time.Until(to.Add(time.Second))) {
+		if wws == nil || !sleepCtx(ctx, time.Until(start.Add(o.warmup+o.measure+time.Second))) {
 			return
 		}
 		e.logf("realistic: the wave of %d logins starts", ro.wave)
@@ -246,49 +302,23 @@ func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
 		chat.unsent += r.Unsent
 	}
 	chat.window(o.warmup, o.measure)
-	chat.nodeCPU, chat.redisCPU, chat.toolCPU, chat.machine = nodeCPU(), redisCPU(), toolCPU(), machine()
-	if chat.waveRan {
-		chat.waveLatency = chat.tl.latency(chat.waveFrom, chat.waveFrom+chat.waveTime)
-		// The pairs stay logged in, so every notice they got since the settle is
-		// the wave's, as is every notice its own users got.
-		after, err := statsNow(ctx, pws)
-		if err != nil {
-			return nil, err
-		}
-		wave, err := statsNow(ctx, wws)
-		if err != nil {
-			return nil, err
-		}
-		chat.waveNotices = after.Notices - settled.Notices + wave.Notices
+	m.fill(chat)
+	if !chat.waveRan {
+		return chat, nil
 	}
-	e.logf("realistic: %s", chat)
-	if chat.waveRan {
-		failed := ""
-		if chat.waveErr != nil {
-			failed = " (" + chat.waveErr.Error() + ")"
-		}
-		e.logf("realistic: wave of %d logins: all in after %v, %d connected%s, %d presence notices; messages scheduled meanwhile p50 %s p99 %s max %s",
-			ro.wave, chat.waveTime.Round(time.Millisecond), chat.waveConnected, failed, chat.waveNotices,
-			ms(chat.waveLatency.Quantile(.5)), ms(chat.waveLatency.Quantile(.99)), ms(time.Duration(chat.waveLatency.Max)*time.Microsecond))
+	chat.waveLatency = chat.tl.latency(chat.waveFrom, chat.waveFrom+chat.waveTime)
+	// The pairs stay logged in, so every notice they got since the settle is
+	// the wave's, as is every notice its own users got.
+	after, err := statsNow(ctx, pws)
+	if err != nil {
+		return nil, err
 	}
-	quit()
-
-	var streams *realRun
-	if !o.noBaseline && redisAddr != "" {
-		c := realSchedule(ro, pairs, o.size, o.warmup+o.measure)
-		start := time.Unix(0, c.StartNs)
-		from, to := start.Add(o.warmup), start.Add(o.warmup+o.measure)
-		machine := between(from, to, func() func() float64 { return newMachineMeter().percent })
-		toolCPU := cpuBetween(from, to, os.Getpid())
-		streams = &realRun{offered: ro.rate}
-		if streams.res, streams.tl, streams.unsent, streams.redisCPU, err = streamsOneInFlight(ctx, redisAddr, pairs, c, redisPID, from, to, o.drain); err != nil {
-			return nil, fmt.Errorf("streams baseline: %w", err)
-		}
-		streams.window(o.warmup, o.measure)
-		streams.machine, streams.toolCPU = machine(), toolCPU()
-		e.logf("realistic: streams baseline: %s", streams)
+	wave, err := statsNow(ctx, wws)
+	if err != nil {
+		return nil, err
 	}
-	return realRows(fmt.Sprintf("realistic %d pairs, %d nodes", pairs, len(servers)), pairs, ro, chat, streams), nil
+	chat.waveNotices = after.Notices - settled.Notices + wave.Notices
+	return chat, nil
 }
 
 // realRows is the realistic part of the table; streams (the baseline) may be nil.

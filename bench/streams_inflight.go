@@ -17,15 +17,15 @@ import (
 // the schedule c gives (open loop); each receiver XREAD BLOCKs and XDELs what it
 // read (readStreamLoop). A receiver blocks until an entry comes: with a few
 // messages a second per receiver, a timeout would add empty XREADs, about two a
-// message at a 100 ms timeout, to what Redis does for each message. It returns the pairs' counts, the timeline, the
-// messages behind schedule at the end and Redis's CPU time from measureFrom to
-// measureTo.
-func streamsOneInFlight(ctx context.Context, addr string, n int, c realCmd, redisPID int, measureFrom, measureTo time.Time, drain time.Duration) (pairResult, *timeline, int64, time.Duration, error) {
+// message at a 100 ms timeout, to what Redis does for each message. It returns
+// the pairs' counts, the timeline and the messages behind schedule at the end;
+// the caller measures the CPU.
+func streamsOneInFlight(ctx context.Context, addr string, n int, c realCmd, drain time.Duration) (*realRun, error) {
 	prefix := fmt.Sprintf("bench:r:%d:", rand.IntN(1<<30))
 	ps, senders, receivers, err := dialStreamPairs(addr, n)
 	defer closeConns(senders, receivers)
 	if err != nil {
-		return pairResult{}, nil, 0, 0, err
+		return nil, err
 	}
 	defer deleteStreams(addr, prefix, n)
 	var stop atomic.Bool
@@ -43,7 +43,6 @@ func streamsOneInFlight(ctx context.Context, addr string, n int, c realCmd, redi
 			readStreamLoop(receivers[i], prefix+strconv.Itoa(i), p, 0, &stop, fail)
 		}()
 	}
-	redisCPU := cpuBetween(measureFrom, measureTo, redisPID)
 	sent, unsent := sendOpenLoop(ctx, ps, c, tl, func(p *pair, seq int, content string) error {
 		i := p.sid / 2 // dialStreamPairs
 		payload, err := streamPayload(p, content)
@@ -67,9 +66,9 @@ func streamsOneInFlight(ctx context.Context, addr string, n int, c realCmd, redi
 	}
 	counts := tally(ps)
 	counts.Sent = sent
-	res := mergeResults([]Event{counts}, measureTo.Sub(measureFrom))
+	r := &realRun{res: mergeResults([]Event{counts}, 0), tl: tl, unsent: unsent}
 	if v, ok := firstErr.Load().(string); ok {
-		res.err = v
+		r.res.err = v
 	}
-	return res, tl, unsent, redisCPU(), nil
+	return r, nil
 }
