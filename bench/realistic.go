@@ -32,7 +32,7 @@ type realOpts struct {
 
 func realFlags(f *flag.FlagSet, r *realOpts) {
 	f.IntVar(&r.pairs, "real-pairs", 1000, "realistic: sender/receiver pairs (the receiver on the other node)")
-	f.BoolVar(&r.tenK, "real-10k", false, "realistic: the 10,000-user shape, 5,000 pairs (instead of -real-pairs)")
+	f.BoolVar(&r.tenK, "real-10k", false, "realistic: the 10,000-user shape, 5,000 pairs (instead of -real-pairs); at the nodes' default presence limit their logins send 12.5 M notices, and the wave none")
 	f.Float64Var(&r.rate, "real-rate", 4000, "realistic: offered messages per second, all senders together")
 	f.IntVar(&r.wave, "real-wave", 1000, "realistic: users logging in while the pairs chat (0: no wave)")
 	f.DurationVar(&r.waveSpread, "real-wave-spread", time.Second, "realistic: the wave's logins start evenly over this time")
