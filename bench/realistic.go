@@ -336,7 +336,9 @@ func realRows(name string, pairs int, ro realOpts, chat, streams *realRun) []row
 		return fmt.Sprintf("%d / %d / %d / %d / %d / %d", r.res.lost, r.res.dup, r.res.reordered, r.res.unanswered, r.res.rejected, r.unsent)
 	}
 	lostVerdict := "ok"
-	if chat.res.lost > 0 || chat.res.dup > 0 || chat.res.reordered > 0 || chat.res.unanswered > 0 || chat.res.rejected > 0 || chat.res.dropped > 0 {
+	// A send answered 505 (busy) is the node shedding load, as it should, and
+	// counts against the rate, not here.
+	if chat.res.lost > 0 || chat.res.dup > 0 || chat.res.reordered > 0 || chat.res.unanswered > 0 || chat.res.dropped > 0 {
 		lostVerdict = "FAIL"
 	}
 	total := chat.perMessage(chat.nodeCPU) + chat.perMessage(chat.redisCPU)
@@ -379,8 +381,8 @@ func realRows(name string, pairs int, ro realOpts, chat, streams *realRun) []row
 		msgVerdict = fmt.Sprintf("ok (≤ %s)", ms(realWaveP99))
 	}
 	timeVerdict := fmt.Sprintf("not met (> %v)", realWaveTime)
-	if chat.waveErr != nil {
-		timeVerdict = "FAIL: " + chat.waveErr.Error()
+	if chat.waveErr != nil { // logins still answered busy after every retry: the wave did not get in
+		timeVerdict = "not met: " + chat.waveErr.Error()
 	} else if chat.waveTime <= realWaveTime {
 		timeVerdict = fmt.Sprintf("ok (≤ %v)", realWaveTime)
 	}
