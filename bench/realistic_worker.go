@@ -114,7 +114,9 @@ func (w *worker) runReal(ctx context.Context, line []byte) {
 	}
 	var sendErr atomic.Value
 	sent, unsent := sendOpenLoop(ctx, ready, c, tl, func(p *pair, seq int, content string) error {
-		err := p.s.send(message.PrivateMesType, message.PrivateMes{ToUserID: p.rid, Content: content})
+		// A clientMsgId with each send, as the terminal client does: the node
+		// dedups by it, and a send answered 505 is known by it (pair.lost).
+		err := p.s.send(message.PrivateMesType, message.PrivateMes{ToUserID: p.rid, Content: content, ClientMsgID: strconv.Itoa(seq)})
 		if err != nil {
 			sendErr.CompareAndSwap(nil, err.Error())
 		}
