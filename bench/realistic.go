@@ -25,6 +25,7 @@ type realOpts struct {
 	pairs      int
 	tenK       bool
 	rate       float64
+	waveRate   float64
 	wave       int
 	waveSpread time.Duration
 	waveChat   time.Duration
@@ -35,6 +36,7 @@ func realFlags(f *flag.FlagSet, r *realOpts) {
 	f.BoolVar(&r.tenK, "real-10k", false, "realistic: the 10,000-user shape, 5,000 pairs (instead of -real-pairs); at the nodes' default presence limit their logins send 12.5 M notices, and the wave none")
 	f.Float64Var(&r.rate, "real-rate", 4000, "realistic: offered messages per second, all senders together")
 	f.IntVar(&r.wave, "real-wave", 1000, "realistic: users logging in while the pairs chat (0: no wave)")
+	f.Float64Var(&r.waveRate, "real-wave-rate", 1000, "realistic: offered messages per second, all senders together, from the measured window's end on, through the wave")
 	f.DurationVar(&r.waveSpread, "real-wave-spread", time.Second, "realistic: the wave's logins start evenly over this time")
 	f.DurationVar(&r.waveChat, "real-wave-chat", 10*time.Second, "realistic: how long the pairs go on chatting from the wave's start")
 }
@@ -139,14 +141,25 @@ func (r *realRun) waveString() string {
 		ms(r.waveLatency.Quantile(.5)), ms(r.waveLatency.Quantile(.99)), ms(time.Duration(r.waveLatency.Max)*time.Microsecond))
 }
 
+// waveGap is how long the pairs chat at the wave's rate before the wave: the
+// wave meets a load that has settled at that rate.
+const waveGap = 2 * time.Second
+
 // realSchedule is the realistic load's timeline from now: the schedules start
 // in half a second (so that every sender has its command), the window is
-// measured after warmup, and sends are scheduled for run.
-func realSchedule(r realOpts, pairs int, size int, run time.Duration) realCmd {
+// measured after o.warmup, for o.measure; with a wave, the rate changes to the
+// wave's then, and the wave starts waveGap later, followed by r.waveChat more
+// of chat.
+func realSchedule(r realOpts, o *opts, pairs int, wave bool) realCmd {
 	start := time.Now().Add(500 * time.Millisecond)
-	end := start.Add(run)
-	return realCmd{Cmd: "real", StartNs: start.UnixNano(), EndNs: end.UnixNano(), StopNs: end.Add(10 * time.Second).UnixNano(),
-		Rate: r.rate / float64(pairs), Size: size, Seed: rand.Uint64()}
+	end := start.Add(o.warmup + o.measure)
+	c := realCmd{Cmd: "real", StartNs: start.UnixNano(), Rate: r.rate / float64(pairs), Size: o.size, Seed: rand.Uint64()}
+	if wave {
+		c.SwitchNs, c.Rate2 = end.UnixNano(), r.waveRate/float64(pairs)
+		end = end.Add(waveGap + r.waveChat)
+	}
+	c.EndNs, c.StopNs = end.UnixNano(), end.Add(10*time.Second).UnixNano()
+	return c
 }
 
 // realMeters measure, in the background, the CPU of the processes of a run and
@@ -174,8 +187,8 @@ func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
 	if ro.tenK {
 		pairs = 5000
 	}
-	if pairs < 1 || ro.rate <= 0 || ro.wave < 0 {
-		return nil, errors.New("realistic needs -real-pairs ≥ 1, -real-rate > 0 and -real-wave ≥ 0")
+	if pairs < 1 || ro.rate <= 0 || ro.waveRate <= 0 || ro.wave < 0 {
+		return nil, errors.New("realistic needs -real-pairs ≥ 1, -real-rate and -real-wave-rate > 0, and -real-wave ≥ 0")
 	}
 	redisAddr, servers, redisPID, err := setup(e, o, o.nodes, "real-")
 	if err != nil {
@@ -238,7 +251,7 @@ func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
 
 	var streams *realRun
 	if !o.noBaseline && redisAddr != "" {
-		c := realSchedule(ro, pairs, o.size, o.warmup+o.measure)
+		c := realSchedule(ro, o, pairs, false)
 		m := startMeters(c, o, nil, redisPID, []int{os.Getpid()})
 		if streams, err = streamsOneInFlight(ctx, redisAddr, pairs, c, o.drain); err != nil {
 			return nil, fmt.Errorf("streams baseline: %w", err)
@@ -260,11 +273,7 @@ func realChat(ctx context.Context, e *env, o *opts, pairs int, pws, wws *workers
 	if err != nil {
 		return nil, err
 	}
-	run := o.warmup + o.measure
-	if wws != nil {
-		run += time.Second + ro.waveChat
-	}
-	c := realSchedule(ro, pairs, o.size, run)
+	c := realSchedule(ro, o, pairs, wws != nil)
 	start := time.Unix(0, c.StartNs)
 	m := startMeters(c, o, nodes, redisPID, append(pws.pids(), os.Getpid()))
 	for _, w := range pws.ws {
@@ -274,7 +283,7 @@ func realChat(ctx context.Context, e *env, o *opts, pairs int, pws, wws *workers
 	waveDone := make(chan struct{})
 	go func() {
 		defer close(waveDone)
-		if wws == nil || !sleepCtx(ctx, time.Until(start.Add(o.warmup+o.measure+time.Second))) {
+		if wws == nil || !sleepCtx(ctx, time.Until(start.Add(o.warmup+o.measure+waveGap))) {
 			return
 		}
 		e.logf("realistic: the wave of %d logins starts", ro.wave)
@@ -374,7 +383,7 @@ func realRows(name string, pairs int, ro realOpts, chat, streams *realRun) []row
 	if !chat.waveRan {
 		return rows
 	}
-	wave := fmt.Sprintf("%s, wave of %d logins in %v", name, ro.wave, ro.waveSpread)
+	wave := fmt.Sprintf("%s, wave of %d logins in %v, pairs at %.0f msg/s", name, ro.wave, ro.waveSpread, ro.waveRate)
 	wp99 := chat.waveLatency.Quantile(.99)
 	msgVerdict := fmt.Sprintf("not met (> %s)", ms(realWaveP99))
 	if wp99 <= realWaveP99 && chat.waveLatency.N > 0 {

@@ -23,8 +23,11 @@ type realCmd struct {
 	EndNs   int64   `json:"endNs"`   // no send is scheduled from here on
 	StopNs  int64   `json:"stopNs"`  // senders behind their schedule give up here
 	Rate    float64 `json:"rate"`    // messages per second of each sender
-	Size    int     `json:"size"`
-	Seed    uint64  `json:"seed"`
+	// From SwitchNs (unix ns, if not 0) on, each sender sends Rate2 a second.
+	SwitchNs int64   `json:"switchNs,omitempty"`
+	Rate2    float64 `json:"rate2,omitempty"`
+	Size     int     `json:"size"`
+	Seed     uint64  `json:"seed"`
 }
 
 // realReport is a worker's answer: the pairs' counts (as in p2p) and the timeline.
@@ -87,7 +90,11 @@ func sendOpenLoop(ctx context.Context, ps []*pair, c realCmd, tl *timeline, send
 				return false
 			},
 		}
-		sched := newSchedule(start, c.Rate, c.Seed, uint64(p.sid))
+		var switchAt time.Time
+		if c.SwitchNs != 0 {
+			switchAt = time.Unix(0, c.SwitchNs)
+		}
+		sched := newSchedule(start, c.Rate, switchAt, c.Rate2, c.Seed, uint64(p.sid))
 		wg.Go(func() {
 			_, n := s.run(sched, end, stopAt)
 			unsent.Add(int64(n))
