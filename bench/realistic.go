@@ -141,6 +141,11 @@ func (r *realRun) waveString() string {
 		ms(r.waveLatency.Quantile(.5)), ms(r.waveLatency.Quantile(.99)), ms(time.Duration(r.waveLatency.Max)*time.Microsecond))
 }
 
+// wavePatience is how long a user of the wave goes on waiting as busy answers
+// tell it to, as a person at the terminal client would, so that the wave's time
+// is how long it takes them all to get in, not when the load tool gives up.
+const wavePatience = 60 * time.Second
+
 // waveGap is how long the pairs chat at the wave's rate before the wave: the
 // wave meets a load that has settled at that rate.
 const waveGap = 2 * time.Second
@@ -205,7 +210,8 @@ func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
 	first := base + users
 	for i, n := range splitUsers(ro.wave, 1, 9000) {
 		waveTasks = append(waveTasks, Task{Kind: "listen", Addrs: addrsOf(servers), SrcIPs: o.srcIPs, First: first, N: n, Node0: i,
-			Register: tasks[0].Register, RegConc: 8, LoginConc: n, SpreadMs: ro.waveSpread.Milliseconds(), Deadline: deadline.UnixMilli()})
+			Register: tasks[0].Register, RegConc: 8, LoginConc: n, SpreadMs: ro.waveSpread.Milliseconds(),
+			LoginWaitMs: wavePatience.Milliseconds(), Deadline: deadline.UnixMilli()})
 		first += n
 	}
 	e.logf("realistic: %d pairs over %d nodes in %d workers, %.0f messages/s offered, one in flight per sender; a wave of %d logins over %v",

@@ -38,7 +38,8 @@ type Task struct {
 	DrainMs   int64    `json:"drainMs"`
 	Deadline  int64    `json:"deadline"` // unix ms: the worker exits at this time whatever happens
 
-	SpreadMs int64 `json:"spreadMs,omitempty"` // login: start the N logins evenly over this time (a login wave)
+	SpreadMs    int64 `json:"spreadMs,omitempty"`    // login: start the N logins evenly over this time (a login wave)
+	LoginWaitMs int64 `json:"loginWaitMs,omitempty"` // login: how long a user goes on trying after busy answers (default loginWait)
 
 	Storm *StormTask `json:"storm,omitempty"` // pairs that survive a node's death (storm.go)
 }
@@ -142,6 +143,9 @@ func runWorker() {
 		fanN: map[int]int{}, fanLast: map[int]int64{}, fanHist: NewHist()}
 	readTask("worker", in, &w.t)
 	w.storm = newStormWorker(w.t)
+	if w.t.LoginWaitMs > 0 {
+		loginWait = time.Duration(w.t.LoginWaitMs) * time.Millisecond
+	}
 	ctx, cancel, nofile := workerLimits("worker", w.t.Deadline, w.t.N, w.emit)
 	defer cancel()
 
