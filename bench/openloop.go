@@ -14,35 +14,17 @@ import (
 )
 
 // schedule is the send times of one sender: a Poisson process of rate per second
-// from start, and of rate2 from switchAt on (if not zero). The times depend only
-// on the seed, never on when they are taken.
+// from start. The times depend only on the seed, never on when they are taken.
 type schedule struct {
-	rng      *rand.Rand
-	mean     float64 // ns between sends, on average
-	next     time.Time
-	switchAt time.Time
-	mean2    float64
+	rng  *rand.Rand
+	mean float64 // ns between sends, on average
+	next time.Time
 }
 
-func newSchedule(start time.Time, rate float64, switchAt time.Time, rate2 float64, seed1, seed2 uint64) *schedule {
-	s := &schedule{rng: rand.New(rand.NewPCG(seed1, seed2)), mean: float64(time.Second) / rate, switchAt: switchAt}
-	if !switchAt.IsZero() {
-		s.mean2 = float64(time.Second) / rate2
-	}
-	s.after(start) // senders start at random phases, not all at start
+func newSchedule(start time.Time, rate float64, seed1, seed2 uint64) *schedule {
+	s := &schedule{rng: rand.New(rand.NewPCG(seed1, seed2)), mean: float64(time.Second) / rate}
+	s.next = start.Add(s.gap()) // senders start at random phases, not all at start
 	return s
-}
-
-// after draws the send that follows one at t. A gap that crosses switchAt is
-// drawn again from there at the second rate: the process has no memory, so
-// this is exactly a Poisson process of the first rate up to switchAt and of
-// the second after it.
-func (s *schedule) after(t time.Time) {
-	s.next = t.Add(s.gap())
-	if at := s.switchAt; !at.IsZero() && !s.next.Before(at) {
-		s.mean, s.switchAt = s.mean2, time.Time{}
-		s.next = at.Add(s.gap())
-	}
 }
 
 func (s *schedule) gap() time.Duration { return time.Duration(s.rng.ExpFloat64() * s.mean) }
@@ -50,7 +32,7 @@ func (s *schedule) gap() time.Duration { return time.Duration(s.rng.ExpFloat64()
 // take returns the next send time.
 func (s *schedule) take() time.Time {
 	t := s.next
-	s.after(t)
+	s.next = t.Add(s.gap())
 	return t
 }
 

@@ -10,7 +10,7 @@ import (
 func TestScheduleRateAndGaps(t *testing.T) {
 	start := time.Unix(1000, 0)
 	for _, rate := range []float64{4, 100} {
-		s := newSchedule(start, rate, time.Time{}, 0, 1, 2)
+		s := newSchedule(start, rate, 1, 2)
 		const n = 100_000
 		prev := start
 		var gaps []float64
@@ -34,37 +34,6 @@ func TestScheduleRateAndGaps(t *testing.T) {
 		}
 		if sd := math.Sqrt(ss / n); math.Abs(sd-want) > want/20 {
 			t.Errorf("rate %v: gap deviation %v, want %v ± 5 %%", rate, time.Duration(sd), time.Duration(want))
-		}
-	}
-}
-
-func TestScheduleChangesRate(t *testing.T) {
-	start := time.Unix(1000, 0)
-	at := start.Add(1000 * time.Second)
-	end := at.Add(1000 * time.Second)
-	tests := []struct {
-		rate, rate2 float64
-	}{{10, 2}, {2, 10}, {5, 5}}
-	for _, tt := range tests {
-		var before, after int
-		for seed := range uint64(20) {
-			s := newSchedule(start, tt.rate, at, tt.rate2, seed, 1)
-			for t := s.take(); t.Before(end); t = s.take() {
-				if t.Before(at) {
-					before++
-				} else {
-					after++
-				}
-			}
-		}
-		// 20 senders over 1,000 s each side.
-		for _, c := range []struct {
-			n    int
-			rate float64
-		}{{before, tt.rate}, {after, tt.rate2}} {
-			if want := c.rate * 20_000; math.Abs(float64(c.n)-want) > want/20 {
-				t.Errorf("rates %v → %v: %d sends at %v/s, want %.0f ± 5 %%", tt.rate, tt.rate2, c.n, c.rate, want)
-			}
 		}
 	}
 }
@@ -106,7 +75,7 @@ func TestOneInFlightKeepsTheSchedule(t *testing.T) {
 	start := time.Unix(1000, 0)
 	const rate = 10 // 100 ms between sends on average
 	end := start.Add(10 * time.Second)
-	want := newSchedule(start, rate, time.Time{}, 0, 7, 8)
+	want := newSchedule(start, rate, 7, 8)
 	var times []time.Time
 	for at := want.take(); at.Before(end); at = want.take() {
 		times = append(times, at)
@@ -127,7 +96,7 @@ func TestOneInFlightKeepsTheSchedule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sched, w, sent, unsent := fakeSend(newSchedule(start, rate, time.Time{}, 0, 7, 8), tt.service, end, end.Add(tt.stopAfter), tt.failAt)
+			sched, w, sent, unsent := fakeSend(newSchedule(start, rate, 7, 8), tt.service, end, end.Add(tt.stopAfter), tt.failAt)
 			if tt.wantSent >= 0 && (sent != tt.wantSent || unsent != tt.wantUnsent) {
 				t.Fatalf("sent %d, unsent %d, want %d, %d", sent, unsent, tt.wantSent, tt.wantUnsent)
 			}

@@ -36,7 +36,7 @@ func realFlags(f *flag.FlagSet, r *realOpts) {
 	f.BoolVar(&r.tenK, "real-10k", false, "realistic: the 10,000-user shape, 5,000 pairs (instead of -real-pairs); at the nodes' default presence limit their logins send 12.5 M notices, and the wave none")
 	f.Float64Var(&r.rate, "real-rate", 4000, "realistic: offered messages per second, all senders together")
 	f.IntVar(&r.wave, "real-wave", 1000, "realistic: users logging in while the pairs chat (0: no wave)")
-	f.Float64Var(&r.waveRate, "real-wave-rate", 1000, "realistic: offered messages per second, all senders together, from the measured window's end on, through the wave")
+	f.Float64Var(&r.waveRate, "real-wave-rate", 1000, "realistic: offered messages per second, all senders together, in the wave's run (once the measured run has arrived)")
 	f.DurationVar(&r.waveSpread, "real-wave-spread", time.Second, "realistic: the wave's logins start evenly over this time")
 	f.DurationVar(&r.waveChat, "real-wave-chat", 10*time.Second, "realistic: how long the pairs go on chatting from the wave's start")
 }
@@ -146,25 +146,17 @@ func (r *realRun) waveString() string {
 // is how long it takes them all to get in, not when the load tool gives up.
 const wavePatience = 60 * time.Second
 
-// waveGap is how long the pairs chat at the wave's rate before the wave: the
-// wave meets a load that has settled at that rate.
+// waveGap is how long the pairs chat at the wave's rate before the wave.
 const waveGap = 2 * time.Second
 
-// realSchedule is the realistic load's timeline from now: the schedules start
-// in half a second (so that every sender has its command), the window is
-// measured after o.warmup, for o.measure; with a wave, the rate changes to the
-// wave's then, and the wave starts waveGap later, followed by r.waveChat more
-// of chat.
-func realSchedule(r realOpts, o *opts, pairs int, wave bool) realCmd {
+// realSchedule is a run of the realistic load from now: the schedules start in
+// half a second (so that every sender has its command) and send at rate (all
+// senders together) for run.
+func realSchedule(rate float64, o *opts, pairs int, run time.Duration) realCmd {
 	start := time.Now().Add(500 * time.Millisecond)
-	end := start.Add(o.warmup + o.measure)
-	c := realCmd{Cmd: "real", StartNs: start.UnixNano(), Rate: r.rate / float64(pairs), Size: o.size, Seed: rand.Uint64()}
-	if wave {
-		c.SwitchNs, c.Rate2 = end.UnixNano(), r.waveRate/float64(pairs)
-		end = end.Add(waveGap + r.waveChat)
-	}
-	c.EndNs, c.StopNs = end.UnixNano(), end.Add(10*time.Second).UnixNano()
-	return c
+	end := start.Add(run)
+	return realCmd{Cmd: "real", StartNs: start.UnixNano(), EndNs: end.UnixNano(), StopNs: end.Add(10 * time.Second).UnixNano(),
+		Rate: rate / float64(pairs), Size: o.size, Seed: rand.Uint64()}
 }
 
 // realMeters measure, in the background, the CPU of the processes of a run and
@@ -257,7 +249,7 @@ func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
 
 	var streams *realRun
 	if !o.noBaseline && redisAddr != "" {
-		c := realSchedule(ro, o, pairs, false)
+		c := realSchedule(ro.rate, o, pairs, o.warmup+o.measure)
 		m := startMeters(c, o, nil, redisPID, []int{os.Getpid()})
 		if streams, err = streamsOneInFlight(ctx, redisAddr, pairs, c, o.drain); err != nil {
 			return nil, fmt.Errorf("streams baseline: %w", err)
@@ -271,25 +263,33 @@ func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
 }
 
 // realChat runs the realistic load on the pairs' workers pws, logged in and
-// settled, and the wave's logins on wws (nil: no wave) once the measured window
-// has ended; nodes are the pids of the chat nodes.
+// settled: the measured run at the offered rate; then, if wws (the wave's users'
+// workers) is not nil, once all of it has arrived, a run at the wave's rate
+// during which the wave logs in. nodes are the pids of the chat nodes.
 func realChat(ctx context.Context, e *env, o *opts, pairs int, pws, wws *workers, nodes []int, redisPID int) (*realRun, error) {
 	ro := o.real
 	settled, err := statsNow(ctx, pws)
 	if err != nil {
 		return nil, err
 	}
-	c := realSchedule(ro, o, pairs, wws != nil)
-	start := time.Unix(0, c.StartNs)
+	c := realSchedule(ro.rate, o, pairs, o.warmup+o.measure)
 	m := startMeters(c, o, nodes, redisPID, append(pws.pids(), os.Getpid()))
-	for _, w := range pws.ws {
-		w.sendValue(c)
-	}
 	chat := &realRun{offered: ro.rate, wave: ro.wave}
+	if chat.res, chat.tl, chat.unsent, err = realLoad(ctx, pws, c); err != nil {
+		return nil, err
+	}
+	chat.window(o.warmup, o.measure)
+	m.fill(chat)
+	if wws == nil {
+		return chat, nil
+	}
+
+	c = realSchedule(ro.waveRate, o, pairs, waveGap+ro.waveChat)
+	start := time.Unix(0, c.StartNs)
 	waveDone := make(chan struct{})
 	go func() {
 		defer close(waveDone)
-		if wws == nil || !sleepCtx(ctx, time.Until(start.Add(o.warmup+o.measure+waveGap))) {
+		if !sleepCtx(ctx, time.Until(start.Add(waveGap))) {
 			return
 		}
 		e.logf("realistic: the wave of %d logins starts", ro.wave)
@@ -301,27 +301,16 @@ func realChat(ctx context.Context, e *env, o *opts, pairs int, pws, wws *workers
 			chat.waveConnected, _ = connectedNow(ctx, wws)
 		}
 	}()
-	rs, err := pws.collect(ctx, "result", nil)
+	res, tl, unsent, err := realLoad(ctx, pws, c)
 	<-waveDone
 	if err != nil {
 		return nil, err
 	}
-	chat.res = mergeResults(rs, o.measure)
-	chat.tl = newTimeline(start)
-	for _, ev := range rs {
-		var r realReport
-		if err := json.Unmarshal(ev.Raw, &r); err != nil {
-			return nil, fmt.Errorf("worker %d: %w", ev.W, err)
-		}
-		chat.tl.merge(r.Timeline)
-		chat.unsent += r.Unsent
-	}
-	chat.window(o.warmup, o.measure)
-	m.fill(chat)
+	chat.res, chat.unsent = res, chat.unsent+unsent // the counts are of both runs
 	if !chat.waveRan {
-		return chat, nil
+		return nil, fmt.Errorf("the wave did not start: %w", ctx.Err())
 	}
-	chat.waveLatency = chat.tl.latency(chat.waveFrom, chat.waveFrom+chat.waveTime)
+	chat.waveLatency = tl.latency(chat.waveFrom, chat.waveFrom+chat.waveTime)
 	// The pairs stay logged in, so every notice they got since the settle is
 	// the wave's, as is every notice its own users got.
 	after, err := statsNow(ctx, pws)
@@ -334,6 +323,30 @@ func realChat(ctx context.Context, e *env, o *opts, pairs int, pws, wws *workers
 	}
 	chat.waveNotices = after.Notices - settled.Notices + wave.Notices
 	return chat, nil
+}
+
+// realLoad runs the load c on the pairs' workers pws and merges their reports:
+// the counts of every run so far, the timeline of this one, and the messages
+// that were behind schedule at its end.
+func realLoad(ctx context.Context, pws *workers, c realCmd) (pairResult, *timeline, int64, error) {
+	for _, w := range pws.ws {
+		w.sendValue(c)
+	}
+	rs, err := pws.collect(ctx, "result", nil)
+	if err != nil {
+		return pairResult{}, nil, 0, err
+	}
+	tl := newTimeline(time.Unix(0, c.StartNs))
+	var unsent int64
+	for _, ev := range rs {
+		var r realReport
+		if err := json.Unmarshal(ev.Raw, &r); err != nil {
+			return pairResult{}, nil, 0, fmt.Errorf("worker %d: %w", ev.W, err)
+		}
+		tl.merge(r.Timeline)
+		unsent += r.Unsent
+	}
+	return mergeResults(rs, 0), tl, unsent, nil
 }
 
 // realRows is the realistic part of the table; streams (the baseline) may be nil.

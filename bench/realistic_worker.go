@@ -23,11 +23,8 @@ type realCmd struct {
 	EndNs   int64   `json:"endNs"`   // no send is scheduled from here on
 	StopNs  int64   `json:"stopNs"`  // senders behind their schedule give up here
 	Rate    float64 `json:"rate"`    // messages per second of each sender
-	// From SwitchNs (unix ns, if not 0) on, each sender sends Rate2 a second.
-	SwitchNs int64   `json:"switchNs,omitempty"`
-	Rate2    float64 `json:"rate2,omitempty"`
-	Size     int     `json:"size"`
-	Seed     uint64  `json:"seed"`
+	Size    int     `json:"size"`
+	Seed    uint64  `json:"seed"`
 }
 
 // realReport is a worker's answer: the pairs' counts (as in p2p) and the timeline.
@@ -49,7 +46,8 @@ func realContent(seq int, at time.Time, size int) string {
 
 // sendOpenLoop runs one oneInFlight sender per pair on the real clock, with the
 // schedule c gives, until all are done; send writes a message and waits for
-// nothing, answered(p) gets each answer. It returns the messages sent and unsent.
+// nothing, p.response gets each answer. A pair's messages go on numbering from
+// the last run's. It returns the messages sent and unsent.
 func sendOpenLoop(ctx context.Context, ps []*pair, c realCmd, tl *timeline, send func(p *pair, seq int, content string) error) (int64, int64) {
 	start, end, stopAt := time.Unix(0, c.StartNs), time.Unix(0, c.EndNs), time.Unix(0, c.StopNs)
 	var sent, unsent atomic.Int64
@@ -57,6 +55,7 @@ func sendOpenLoop(ctx context.Context, ps []*pair, c realCmd, tl *timeline, send
 	for _, p := range ps {
 		answers := make(chan bool, 1)
 		p.mu.Lock()
+		base := p.sentN
 		p.onAnswer = func(bool) {
 			select {
 			case answers <- true:
@@ -68,6 +67,7 @@ func sendOpenLoop(ctx context.Context, ps []*pair, c realCmd, tl *timeline, send
 		s := oneInFlight{
 			sleepUntil: func(t time.Time) bool { return sleepCtx(ctx, time.Until(t)) },
 			send: func(seq int, at time.Time) error {
+				seq += base
 				tl.wrote(at, time.Now())
 				if err := send(p, seq, realContent(seq, at, c.Size)); err != nil {
 					return err
@@ -90,11 +90,7 @@ func sendOpenLoop(ctx context.Context, ps []*pair, c realCmd, tl *timeline, send
 				return false
 			},
 		}
-		var switchAt time.Time
-		if c.SwitchNs != 0 {
-			switchAt = time.Unix(0, c.SwitchNs)
-		}
-		sched := newSchedule(start, c.Rate, switchAt, c.Rate2, c.Seed, uint64(p.sid))
+		sched := newSchedule(start, c.Rate, c.Seed, uint64(p.sid))
 		wg.Go(func() {
 			_, n := s.run(sched, end, stopAt)
 			unsent.Add(int64(n))
@@ -105,7 +101,8 @@ func sendOpenLoop(ctx context.Context, ps []*pair, c realCmd, tl *timeline, send
 }
 
 // runReal is the "real" command: the pairs send as line (a realCmd) says, then
-// the worker waits for what is in flight and reports.
+// the worker waits for what is in flight and reports: the timeline of this run,
+// the counts of all runs so far.
 func (w *worker) runReal(ctx context.Context, line []byte) {
 	var c realCmd
 	if err := json.Unmarshal(line, &c); err != nil {
@@ -120,7 +117,7 @@ func (w *worker) runReal(ctx context.Context, line []byte) {
 		}
 	}
 	var sendErr atomic.Value
-	sent, unsent := sendOpenLoop(ctx, ready, c, tl, func(p *pair, seq int, content string) error {
+	_, unsent := sendOpenLoop(ctx, ready, c, tl, func(p *pair, seq int, content string) error {
 		// A clientMsgId with each send, as the terminal client does: the node
 		// dedups by it, and a send answered 505 is known by it (pair.lost).
 		err := p.s.send(message.PrivateMesType, message.PrivateMes{ToUserID: p.rid, Content: content, ClientMsgID: strconv.Itoa(seq)})
@@ -129,6 +126,12 @@ func (w *worker) runReal(ctx context.Context, line []byte) {
 		}
 		return err
 	})
+	var sent int64 // by all runs: the pairs count what arrived of them all
+	for _, p := range w.pairs {
+		p.mu.Lock()
+		sent += int64(p.sentN)
+		p.mu.Unlock()
+	}
 	e := w.drainPairs(ctx, sent)
 	if v, ok := sendErr.Load().(string); ok {
 		e.Err = v
