@@ -13,10 +13,13 @@ REDIS_HOST := $(firstword $(subst :, ,$(REDIS_ADDR)))
 REDIS_PORT := $(lastword $(subst :, ,$(REDIS_ADDR)))
 DATA       := $(CURDIR)/.data
 
-.PHONY: help redis-install build redis run client testuser test fuzz bench stop-redis clean
+.PHONY: help redis-install build redis run client testuser test fuzz bench charts stop-redis clean
 
 help: ## list the targets and the variables they use
 	@echo "usage: make TARGET [ADDR=$(ADDR)] [REDIS_ADDR=$(REDIS_ADDR)] [FUZZTIME=$(FUZZTIME)] [BENCHFLAGS='-skip cluster']"
+	@echo "  ADDR        where the server listens (make run) and the client connects (make client)"
+	@echo "  REDIS_ADDR  the Redis make redis starts and the server uses; pick another port if 6379 is taken"
+	@echo "  BENCHFLAGS  flags of bin/chat-load bench, e.g. '-skip cluster,storm -json docs/img/results.json'"
 	@echo
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-14s %s\n", $$1, $$2 }'
 
@@ -36,15 +39,28 @@ build: ## build bin/chat-server, bin/chat-client and bin/chat-load
 	go build -o bin/chat-client ./client
 	go build -o bin/chat-load ./bench
 
-redis: redis-install ## start a local redis-server with AOF in .data/ unless one answers at REDIS_ADDR
-	@if redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) ping 2>/dev/null | grep -q PONG; then \
-		echo "redis answers at $(REDIS_ADDR)"; exit 0; \
+redis: redis-install ## start a local redis-server with AOF in .data/ (reused if make redis started it; another Redis at REDIS_ADDR is refused)
+	@pidfile=$(DATA)/redis.pid; cli="redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT)"; \
+	answering=$$($$cli info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p'); \
+	ours=; if [ -f $$pidfile ]; then ours=$$(cat $$pidfile); fi; \
+	if [ -n "$$ours" ] && kill -0 "$$ours" 2>/dev/null && [ "$$answering" = "$$ours" ]; then \
+		echo "redis started by make redis answers at $(REDIS_ADDR) (pid $$ours, data in .data/)"; exit 0; \
 	fi; \
+	if [ -n "$$answering" ]; then \
+		echo "another Redis answers at $(REDIS_ADDR) (pid $$answering), not the one make redis starts with its data in .data/." >&2; \
+		echo "Pick a free address for ours, e.g.: make run REDIS_ADDR=127.0.0.1:6380 (and the same REDIS_ADDR for make testuser)," >&2; \
+		echo "or stop that Redis first." >&2; \
+		exit 1; \
+	fi; \
+	if [ -n "$$ours" ] && kill -0 "$$ours" 2>/dev/null && ps -p "$$ours" -o comm= | grep -q redis; then \
+		echo "make redis already runs a Redis on .data/ (pid $$ours) at another address; make stop-redis first" >&2; exit 1; \
+	fi; \
+	rm -f $$pidfile; \
 	mkdir -p $(DATA) && \
 	redis-server --appendonly yes --dir $(DATA) --port $(REDIS_PORT) --bind 127.0.0.1 \
-		--daemonize yes --pidfile $(DATA)/redis.pid --logfile $(DATA)/redis.log && \
+		--daemonize yes --pidfile $$pidfile --logfile $(DATA)/redis.log && \
 	for i in $$(seq 100); do \
-		if redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) ping 2>/dev/null | grep -q PONG; then \
+		if $$cli ping 2>/dev/null | grep -q PONG; then \
 			echo "redis started at $(REDIS_ADDR) (data in .data/, stop it with make stop-redis)"; exit 0; \
 		fi; \
 		sleep 0.1; \
@@ -80,6 +96,10 @@ fuzz: ## run every fuzz target of the repo for FUZZTIME each, one at a time
 
 bench: redis-install build ## run every load scenario (own redis-server and server nodes in a temp dir) and print the table; BENCHFLAGS go to bin/chat-load bench
 	bin/chat-load bench $(BENCHFLAGS)
+
+charts: ## draw docs/img/*.svg from docs/img/results.json (write one with: make bench BENCHFLAGS='-json docs/img/results.json')
+	go build -o bin/chat-load ./bench
+	bin/chat-load chart -in docs/img/results.json -out docs/img
 
 stop-redis: ## stop the redis-server started by make redis (AOF is flushed)
 	@pidfile=$(DATA)/redis.pid; \

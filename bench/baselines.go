@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,7 +79,7 @@ func streamsBaseline(ctx context.Context, addr string, o *opts, redisPID int) (p
 			})
 		}(senders[i])
 	}
-	redisCPU := measureWindowCPU(o, redisPID)
+	redisCPU := measureWindowCPU(ctx, o, redisPID)
 	wg.Wait()
 	waitSettled(ctx, ps, &sent, o.drain)
 	stop.Store(true)
@@ -180,17 +182,47 @@ func dialRedis(addr string) (redis.Conn, error) {
 }
 
 // measureWindowCPU measures in the background the CPU time pids use in the measured
-// window (o.measure, from o.warmup on); the function it returns gives it, zero
-// until the window has ended.
-func measureWindowCPU(o *opts, pids ...int) func() time.Duration {
-	var used atomic.Int64
+// window (o.measure, from o.warmup on); the function it returns waits for the
+// window's end and gives it (zero if ctx ended first).
+func measureWindowCPU(ctx context.Context, o *opts, pids ...int) func() time.Duration {
+	done := make(chan time.Duration, 1)
 	go func() {
-		time.Sleep(o.warmup)
+		var used time.Duration
+		defer func() { done <- used }()
+		if !sleepCtx(ctx, o.warmup) {
+			return
+		}
 		m := newCPUMeter(pids...)
-		time.Sleep(o.measure)
-		used.Store(int64(m.used()))
+		if !sleepCtx(ctx, o.measure) {
+			return
+		}
+		used = m.used()
 	}()
-	return func() time.Duration { return time.Duration(used.Load()) }
+	return sync.OnceValue(func() time.Duration { return <-done })
+}
+
+// localRedisPID is the pid of the Redis at addr if it runs on this machine (its
+// INFO process_id is a redis process here), else 0: its CPU is then not measured.
+func localRedisPID(addr string) int {
+	c, err := redis.Dial("tcp", addr, redis.DialConnectTimeout(2*time.Second), redis.DialReadTimeout(2*time.Second))
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	info, err := redis.String(c.Do("INFO", "server"))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "process_id:"); ok {
+			pid, _ := strconv.Atoi(v)
+			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			if err == nil && strings.HasPrefix(string(comm), "redis") {
+				return pid
+			}
+		}
+	}
+	return 0
 }
 
 // closeConns closes the connections of a baseline that were opened.

@@ -2,6 +2,7 @@
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
 //	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse|rooms|realistic [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load chart [-in results.json -out dir]   the SVG charts of a results file (-json)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
 // 9,000 connections each, because a process may hold 20,000 files), coordinated
@@ -24,8 +25,8 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: chat-load COMMAND [flags]
 
 commands:
-  bench     run p2p (+ Redis baselines), fanout (+ Redis baseline), idle, cluster, storm, logins,
-            loginstorm end to end with a private redis-server and server nodes, then print the table
+  bench     run every scenario (p2p to realistic) end to end, each with a private redis-server and server
+            nodes, then print the table (-skip p2p,fanout,… leaves some out; -json FILE keeps the results)
   p2p       durable private messages between pairs, with the Redis streams (target)
             and pub/sub baselines
   fanout    one user broadcasts to many online users, with the Redis PUBLISH baseline
@@ -38,8 +39,10 @@ commands:
   rooms     room messages to members over two nodes, some members away and back
   realistic many pairs over two nodes, one message in flight each, open loop, with the Redis
             streams baseline; then a login wave while they chat
+  chart     draw the SVG charts of a results file (-json of any command above)
 
-run "chat-load COMMAND -h" for the flags of a command.
+run "chat-load COMMAND -h" for the flags of a command. The table printed at the end
+is explained in BENCHMARKS.md (section "Method"); a FAIL verdict makes the exit status 1.
 `)
 }
 
@@ -62,6 +65,8 @@ func main() {
 	case "rooms-worker":
 		runRoomsWorker()
 		return
+	case "chart":
+		os.Exit(runChart(args))
 	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse", "rooms", "realistic":
 	case "-h", "--help", "help":
 		usage()
@@ -81,7 +86,7 @@ type flagSet struct {
 	p2pPairs, fanUsers, idleUsers int
 	clusterUsers                  int
 	stalls, nonReaders            int
-	skip                          string
+	skip, jsonOut                 string
 	rooms                         roomOpts
 }
 
@@ -115,7 +120,8 @@ func runCommand(cmd string, args []string) int {
 	f.IntVar(&f.stalls, "stalls", 10000, "abuse: connections that stall inside a frame")
 	f.IntVar(&f.nonReaders, "nonreaders", 3000, "abuse: logged-in clients that stop reading under group traffic")
 	f.BoolVar(&o.register, "register", false, "fanout/cluster: register users with RegisterMes instead of prefilling Redis (p2p and idle always register)")
-	f.StringVar(&f.skip, "skip", "", "bench: scenarios to skip, comma-separated")
+	f.StringVar(&f.skip, "skip", "", "bench: scenarios to skip, comma-separated (p2p, fanout, idle, cluster, storm, logins, loginstorm, abuse, rooms, realistic)")
+	f.StringVar(&f.jsonOut, "json", "", "also write the results (the table's rows and the figures the charts draw) to this JSON file; see make charts")
 	stormFlags(f.FlagSet, &o.storm)
 	loginFlags(f.FlagSet, &o.logins)
 	loginStormFlags(f.FlagSet, &o.loginStorm)
@@ -135,6 +141,11 @@ func runCommand(cmd string, args []string) int {
 	}
 	if f.serverArgs != "" {
 		o.serverArgs = strings.Fields(f.serverArgs)
+	}
+	skip, err := parseSkip(f.skip)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
 
 	e, err := newEnv(f.serverBin)
@@ -212,13 +223,13 @@ func runCommand(cmd string, args []string) int {
 			}
 		}},
 	}
-	var rows []row
 	failed := false
 	for _, s := range all {
 		if cmd != "bench" && cmd != s.name {
 			continue
 		}
-		if cmd == "bench" && strings.Contains(","+f.skip+",", ","+s.name+",") {
+		if cmd == "bench" && skip[s.name] {
+			e.logf("=== %s skipped (-skip)", s.name)
 			continue
 		}
 		if cmd == "bench" {
@@ -250,19 +261,27 @@ func runCommand(cmd string, args []string) int {
 		e.stopAll(5 * time.Second) // servers, redis and workers of this scenario
 		if err != nil {
 			e.logf("%s FAILED after %v: %v", s.name, time.Since(start).Round(time.Millisecond), err)
-			rows = append(rows, row{s.name, "error", err.Error(), "-", "FAIL"})
+			r = append([]row{{s.name, "error", err.Error(), "-", "FAIL"}}, r...)
 			failed = true
 		} else {
 			e.logf("%s done in %v", s.name, time.Since(start).Round(time.Millisecond))
 		}
-		rows = append(rows, r...)
+		e.res.add(r)
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	fmt.Println()
-	printTable(os.Stdout, rows)
-	if failed {
+	printTable(os.Stdout, e.res.Rows)
+	if f.jsonOut != "" {
+		if err := e.res.writeJSON(f.jsonOut); err != nil {
+			fmt.Fprintf(os.Stderr, "-json: %v\n", err)
+			failed = true
+		} else {
+			fmt.Fprintf(os.Stderr, "results written to %s (make charts draws them)\n", f.jsonOut)
+		}
+	}
+	if failed || e.res.failed() || ctx.Err() != nil {
 		return 1
 	}
 	return 0
@@ -285,20 +304,37 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 	return given
 }
 
-// settleSockets waits (at most 90 s) for the connections the previous scenario closed
-// to leave TIME_WAIT. Tens of thousands of them make every connect() of the next
-// scenario search the crowded port space, in the kernel, on the cores the server
+// settleSockets waits (at most settleMax) for the connections the previous scenario
+// closed to leave TIME_WAIT. Tens of thousands of them make every connect() of the
+// next scenario search the crowded port space, in the kernel, on the cores the server
 // needs: a 60,000-user run after the 19,000-user one crawled where it runs in 2.5 min
 // alone.
 func settleSockets(e *env) {
-	deadline := time.Now().Add(90 * time.Second)
+	const settleMax, settleBelow, poll = 90 * time.Second, 1000, 5 * time.Second
+	start := time.Now()
+	said := false
 	for {
 		tw := timeWaitSockets()
-		if tw < 1000 || time.Now().After(deadline) {
+		waited := time.Since(start).Round(time.Second)
+		if tw < settleBelow {
+			if said {
+				e.logf("TIME_WAIT sockets down to %d after %v", tw, waited)
+			}
 			return
 		}
-		e.logf("waiting for %d sockets in TIME_WAIT to go", tw)
-		time.Sleep(5 * time.Second)
+		if waited >= settleMax {
+			e.logf("still %d sockets in TIME_WAIT after %v; going on", tw, waited)
+			return
+		}
+		if !said {
+			e.logf("waiting up to %v for the %d sockets in TIME_WAIT the previous scenario left to drop below %d "+
+				"(the kernel keeps a closed connection's port for 60 s; with tens of thousands held, every connect() of the next scenario searches for a free port on the cores the server needs)",
+				settleMax, tw, settleBelow)
+			said = true
+		} else {
+			e.logf("%d sockets in TIME_WAIT after %v", tw, waited)
+		}
+		time.Sleep(poll)
 	}
 }
 

@@ -28,6 +28,7 @@ type env struct {
 	serverBin string
 	mu        sync.Mutex
 	running   []func(grace time.Duration) // stops one process each; see stopAll
+	res       results                     // what the scenarios measured
 }
 
 func newEnv(serverBin string) (*env, error) {

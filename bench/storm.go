@@ -510,6 +510,7 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 		return nil, err
 	}
 	ws.broadcast("run")
+	e.logf("storm: messages flow for %v (warm-up and -storm-before) before the kill", o.warmup+so.before)
 	if !sleepCtx(ctx, o.warmup+so.before) {
 		return nil, ctx.Err()
 	}
@@ -565,6 +566,7 @@ func scenarioStorm(ctx context.Context, e *env, o *opts) ([]row, error) {
 	stormCPU, stormRedis, stormTool, stormWall := cpu.used(), redisCPU.used(), toolCPU.used(), time.Since(killAt)
 	busy := mach.percent()
 	ws.broadcast("back")
+	e.logf("storm: messages flow for another %v (-storm-after) with everyone back", so.after)
 	if !sleepCtx(ctx, so.after) {
 		return nil, ctx.Err()
 	}

@@ -87,29 +87,59 @@ func run() error {
 	return nil
 }
 
-// usage is the client's help: its flags, and how it behaves when the
+// usage is the client's help: its menus, its flags, and how it behaves when the
 // connection drops.
 func usage() {
-	out := flag.CommandLine.Output()
-	fmt.Fprint(out, `Usage: chat-client [flags]
+	fmt.Fprint(flag.CommandLine.Output(), usageText())
+	flag.PrintDefaults()
+}
 
-Menus: 1 Log in, 2 Register, 3 Exit; once logged in: 1 Online users,
-2 Group message, 3 Private message, 4 Messages, 5 Log out.
+// usageText is the help before the flags. The menus are the ones the client
+// shows (firstMenu, sessionMenu, roomsMenu), so that help and menus agree.
+func usageText() string {
+	return `Usage: chat-client [flags]
+
+Connects to the chat server at -addr (default 127.0.0.1:8889), e.g.
+  chat-client -addr 127.0.0.1:9000
+  chat-client -addr 127.0.0.1:8889,127.0.0.1:8890   (two nodes: the second if the first drops)
+
+Menus. At start:` + indent(firstMenu) + `
+Once logged in:` + indent(sessionMenu+"\n"+roomsMenu) + `
+
+  1 Online users     who is online now
+  2 Group message    a message to every online user
+  3 Private message  a message to one user by id; kept for them if they are offline
+  4 Messages         this session's messages so far
+  5 Log out          ends the session and revokes its token
+  6 Create           a room, by name; the answer gives its id
+  7 Join, 8 Leave    a room, by id
+  9 My rooms         the rooms you are a member of
+  10 Members         the members of a room
+  11 Room message    a message to the members of a room
+  12 History         earlier messages with a user (u) or in a room (r), 20 at a time
 
 Session tokens and reconnection: a login with the password gets a session
 token from the server (kept in memory only, never shown). When the connection
 drops, the client says "Connection lost, reconnecting…", waits a random time
-(under 1 s at first, doubling up to 30 s), connects to the next address of
--addr and logs in again with the token, without asking for the password; then it
-says "Reconnected" and shows the private messages that came meanwhile. While it
-reconnects, what needs the server (choices 1 to 3) is refused with a line
-saying so: nothing is queued, type it again once reconnected. If the server
-refuses the token (expired or revoked), the client asks for the password.
-Logging out (5) revokes the token.
+(under 1 s for the first 20 tries, about 10 s, then doubling up to 30 s),
+connects to the next address of -addr and logs in again with the token, without
+asking for the password; then it says "Reconnected" and shows the private
+messages that came meanwhile. While it reconnects, what needs the server (choices
+1 to 3 and 6 to 12) is refused with a line saying so: nothing is queued, type it
+again once reconnected. If the server refuses the token (expired or revoked),
+the client asks for the password. Logging out (5) revokes the token.
 
 Flags:
-`)
-	flag.PrintDefaults()
+`
+}
+
+// indent puts two spaces before each line of s, and a line break before it.
+func indent(s string) string {
+	var b strings.Builder
+	for l := range strings.SplitSeq(strings.Trim(s, "\n"), "\n") {
+		b.WriteString("\n  " + strings.TrimLeft(l, " "))
+	}
+	return b.String()
 }
 
 // parseAddrs splits the -addr list into host:port addresses.

@@ -61,6 +61,9 @@ const firstMenu = `
 2 Register
 3 Exit`
 
+// sessionMenu is the first line of the logged-in menu, the course's items.
+const sessionMenu = "1 Online users  2 Group message  3 Private message  4 Messages  5 Log out"
+
 // Run runs the menu until Exit or the end of input.
 func (u *UI) Run() {
 	if u.names == nil {
@@ -156,21 +159,9 @@ func (u *UI) register() error {
 	if err != nil || id == 0 {
 		return err
 	}
-	pwd, err := u.ask("Password: ", true)
-	if err != nil {
+	pwd, err := u.newPassword()
+	if err != nil || pwd == "" {
 		return err
-	}
-	again, err := u.ask("Password again: ", true)
-	if err != nil {
-		return err
-	}
-	if pwd != again {
-		u.say("The passwords do not match; nothing registered.")
-		return nil
-	}
-	if n := len(pwd); n < message.MinPasswordLen || n > message.MaxPasswordLen {
-		u.say(fmt.Sprintf("A password has %d to %d bytes; nothing registered.", message.MinPasswordLen, message.MaxPasswordLen))
-		return nil
 	}
 	name, err := u.ask("Nickname: ", false)
 	if err != nil {
@@ -197,13 +188,46 @@ func (u *UI) register() error {
 	return nil
 }
 
+// passwordTries is how many times registration asks for a password before it
+// gives up and the first menu comes back.
+const passwordTries = 3
+
+// newPassword asks for a new account's password twice, and again while the two
+// differ or the length is refused, passwordTries times at most; "" means the
+// user was told why nothing is registered.
+func (u *UI) newPassword() (string, error) {
+	for try := 1; ; try++ {
+		pwd, err := u.ask("Password: ", true)
+		if err != nil {
+			return "", err
+		}
+		var problem string
+		if n := len(pwd); n < message.MinPasswordLen || n > message.MaxPasswordLen {
+			problem = fmt.Sprintf("A password has %d to %d bytes.", message.MinPasswordLen, message.MaxPasswordLen)
+		} else {
+			again, err := u.ask("Password again: ", true)
+			if err != nil {
+				return "", err
+			}
+			if pwd == again {
+				return pwd, nil
+			}
+			problem = "The passwords do not match."
+		}
+		if try == passwordTries {
+			u.say(problem + " Nothing registered.")
+			return "", nil
+		}
+		u.say(problem + " Please type it again.")
+	}
+}
+
 // session runs the logged-in menu until logout, the end of the connection or of
 // input. While the session reconnects, the menu stays: what needs the server is
 // refused with a line saying so, the conversation (4) and logout (5) work.
 func (u *UI) session() error {
 	for u.self != 0 {
-		u.say(fmt.Sprintf("[%s] 1 Online users  2 Group message  3 Private message  4 Messages  5 Log out\n%s",
-			who(u.selfName, u.self), roomsMenu))
+		u.say(fmt.Sprintf("[%s] %s\n%s", who(u.selfName, u.self), sessionMenu, roomsMenu))
 		choice, err := u.ask("Choice: ", false)
 		if err == nil {
 			err = u.choose(strings.TrimSpace(choice))

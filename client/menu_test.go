@@ -86,6 +86,51 @@ func TestDialFailure(t *testing.T) {
 	}
 }
 
+// A registration whose password is refused asks for it again, not for the whole
+// registration: the id typed stays, and the password of the last try is sent.
+func TestRegisterAsksThePasswordAgain(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		said  string
+	}{
+		{"mismatch", []string{"secret1", "secret2", "secret1", "secret1"}, "The passwords do not match. Please type it again."},
+		{"too short", []string{"abc", "secret1", "secret1"}, "A password has 6 to 72 bytes. Please type it again."},
+		{"two mismatches", []string{"secret1", "x", "secret1", "y", "secret1", "secret1"}, "The passwords do not match. Please type it again."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := start(t)
+			h.lines("2", "100")
+			h.lines(tt.lines...)
+			h.lines("Alice")
+			p := h.peer()
+			var got message.RegisterMes
+			p.expect(message.RegisterMesType, &got)
+			if want := (message.User{UserID: 100, UserPwd: "secret1", UserName: "Alice"}); got.User != want {
+				t.Errorf("RegisterMes.User: got %+v, want %+v", got.User, want)
+			}
+			p.send(message.RegisterResMesType, &message.RegisterResMes{Code: 200})
+			h.seeAll(tt.said, "Registered user 100.")
+		})
+	}
+}
+
+// After passwordTries refused passwords the first menu comes back, and nothing
+// reached the server.
+func TestRegisterGivesUpAfterThreePasswords(t *testing.T) {
+	h := start(t)
+	h.lines("2", "100", "secret1", "a", "secret1", "b", "secret1", "c")
+	h.see("The passwords do not match. Nothing registered.")
+	checkFor(t, "first menu again", func() bool {
+		out := h.out.String()
+		return strings.Contains(out[strings.Index(out, "Nothing registered."):], "1 Log in")
+	})
+	h.end()
+	h.wait()
+	h.noConnections()
+}
+
 func TestRegister(t *testing.T) {
 	tests := []struct {
 		name string

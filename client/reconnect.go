@@ -23,11 +23,15 @@ import (
 const notConnected = "Not connected (reconnecting…): nothing was sent. Try again once reconnected."
 
 // Backoff is the wait before each reconnection attempt: uniformly random in
-// [0, min(Cap, Base·2^attempt)), "full jitter", so that the clients of a node
-// that died do not all come back at the same instant.
+// [0, ceiling), "full jitter", so that the clients of a node that died do not all
+// come back at the same instant. The ceiling stays at Base for the first Flat
+// attempts, so that a client comes back within Base of a server that restarts
+// after a short outage, then doubles up to Cap, so that a long one is not
+// hammered.
 type Backoff struct {
-	Base time.Duration // ceiling of the first wait; 0 means 1 s
+	Base time.Duration // ceiling of the first Flat waits; 0 means 1 s
 	Cap  time.Duration // largest ceiling; 0 means 30 s
+	Flat int           // attempts at ceiling Base; 0 means 20 (about 10 s of outage at 1 s)
 }
 
 // Delay returns the wait before attempt (0 for the first).
@@ -36,14 +40,17 @@ func (b Backoff) Delay(attempt int) time.Duration {
 }
 
 func (b Backoff) ceiling(attempt int) time.Duration {
-	base, limit := b.Base, b.Cap
+	base, limit, flat := b.Base, b.Cap, b.Flat
 	if base <= 0 {
 		base = time.Second
 	}
 	if limit <= 0 {
 		limit = 30 * time.Second
 	}
-	for ; attempt > 0 && base < limit; attempt-- {
+	if flat <= 0 {
+		flat = 20
+	}
+	for attempt -= flat - 1; attempt > 0 && base < limit; attempt-- {
 		base *= 2
 	}
 	return min(base, limit)

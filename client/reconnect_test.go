@@ -10,13 +10,13 @@ import (
 )
 
 func TestBackoffFullJitter(t *testing.T) {
-	var b Backoff // the defaults: first wait under 1 s, at most 30 s
+	var b Backoff // the defaults: under 1 s for 20 attempts, then doubling up to 30 s
 	for _, tc := range []struct {
 		attempt int
 		ceiling time.Duration
 	}{
-		{0, time.Second}, {1, 2 * time.Second}, {2, 4 * time.Second}, {4, 16 * time.Second},
-		{5, 30 * time.Second}, {6, 30 * time.Second}, {1000, 30 * time.Second},
+		{0, time.Second}, {1, time.Second}, {19, time.Second}, {20, 2 * time.Second}, {21, 4 * time.Second},
+		{23, 16 * time.Second}, {24, 30 * time.Second}, {25, 30 * time.Second}, {1000, 30 * time.Second},
 	} {
 		if got := b.ceiling(tc.attempt); got != tc.ceiling {
 			t.Errorf("ceiling(%d) = %v, want %v", tc.attempt, got, tc.ceiling)
@@ -32,6 +32,26 @@ func TestBackoffFullJitter(t *testing.T) {
 		// Full jitter spreads the waits over the whole range.
 		if lo > tc.ceiling/10 || hi < tc.ceiling*9/10 {
 			t.Errorf("Delay(%d) over 1000 draws spans [%v, %v], want most of [0, %v)", tc.attempt, lo, hi, tc.ceiling)
+		}
+	}
+}
+
+// A client whose server comes back after a short outage is back within about a
+// second of it, however unlucky its draws: each wait is at most its ceiling, and
+// the attempt that finds the server started at most one ceiling after it returned.
+func TestBackoffShortOutageComesBackWithinASecond(t *testing.T) {
+	var b Backoff
+	for _, outage := range []time.Duration{time.Second, 5 * time.Second, 9 * time.Second} {
+		for _, dial := range []time.Duration{0, 100 * time.Millisecond} { // refused at once, or after a while
+			// Worst case: every wait is its whole ceiling.
+			var at time.Duration
+			attempt := 0
+			for ; at < outage; attempt++ {
+				at += b.ceiling(attempt) + dial
+			}
+			if late := at - outage; late > time.Second+dial {
+				t.Errorf("outage %v, dials of %v: back %v after the server (attempt %d), want ≤ 1 s", outage, dial, late, attempt)
+			}
 		}
 	}
 }
