@@ -259,7 +259,26 @@ func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
 		m.fill(streams)
 		e.logf("realistic: streams baseline: %s", streams)
 	}
-	return realRows(fmt.Sprintf("realistic %d pairs, %d nodes", pairs, len(servers)), pairs, ro, chat, streams), nil
+	name := fmt.Sprintf("realistic %d pairs, %d nodes", pairs, len(servers))
+	e.res.add(nil, chat.series(name, systemOurs))
+	if streams != nil {
+		e.res.add(nil, streams.series(name, systemStreams))
+	}
+	return realRows(name, pairs, ro, chat, streams), nil
+}
+
+// series is what the charts draw of a run: the latency of the measured window
+// and the CPU per message (of the nodes and Redis; of Redis alone for the
+// baseline). No rate: it is the offered one while the system keeps up.
+func (r *realRun) series(scenario, system string) series {
+	s := series{Scenario: scenario, System: system, Latency: "scheduled send → receipt, one in flight per sender", Quantiles: histQuantiles(r.steady)}
+	if r.received > 0 && r.redisCPU > 0 {
+		s.CPUPerMsg, s.CPUOf = r.perMessage(r.nodeCPU)+r.perMessage(r.redisCPU), "Redis"
+		if r.nodeCPU > 0 {
+			s.CPUOf = "nodes + Redis"
+		}
+	}
+	return s
 }
 
 // realChat runs the realistic load on the pairs' workers pws, logged in and
