@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"testing"
@@ -127,10 +128,19 @@ func TestTimelineWindows(t *testing.T) {
 	tl.receipt(at(100*time.Millisecond), start.Add(110*time.Millisecond))
 	tl.receipt(at(1100*time.Millisecond), start.Add(1120*time.Millisecond))
 	tl.receipt(at(3900*time.Millisecond), start.Add(5900*time.Millisecond))
-	// As a worker sends it and the parent merges it.
+	// As a worker sends it (JSON) and the parent merges it.
 	sum := newTimeline(start)
-	sum.merge(tl.pack())
-	sum.merge(newTimeline(start).pack())
+	for _, w := range []*timeline{tl, newTimeline(start)} {
+		b, err := json.Marshal(realReport{Event: Event{Ev: "result"}, Timeline: w.pack()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r realReport
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		sum.merge(r.Timeline)
+	}
 	tests := []struct {
 		from, to     time.Duration
 		n            uint64

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -91,5 +93,44 @@ func TestRealRowsVerdicts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A receipt measures from the time the message was scheduled, which its content
+// carries, whenever it was written.
+func TestRealContentCarriesTheSchedule(t *testing.T) {
+	at := time.Unix(1000, 123456789)
+	for _, size := range []int{0, 64, 200} {
+		c := realContent(41, at, size)
+		seq, sent, ok := parseContent(c)
+		if !ok || seq != 41 || sent != at.UnixNano() {
+			t.Errorf("size %d: parseContent(%q) = %d, %d, %v, want 41, %d, true", size, c, seq, sent, ok, at.UnixNano())
+		}
+		if len(c) < size {
+			t.Errorf("size %d: content of %d bytes", size, len(c))
+		}
+	}
+}
+
+// The logins of a wave start evenly over its spread, none before its time.
+func TestConnectAllSpreadsAWave(t *testing.T) {
+	const n, spread = 10, 200 * time.Millisecond
+	w := &worker{t: Task{N: n, LoginConc: n, SpreadMs: spread.Milliseconds()}}
+	var mu sync.Mutex
+	started := make([]time.Duration, n)
+	begin := time.Now()
+	ev := w.connectAll(context.Background(), func(j int) (func(), error) {
+		mu.Lock()
+		started[j] = time.Since(begin)
+		mu.Unlock()
+		return func() {}, nil
+	})
+	if ev.OK != n {
+		t.Fatalf("%d connected, want %d", ev.OK, n)
+	}
+	for j, d := range started {
+		if due := spread * time.Duration(j) / n; d < due {
+			t.Errorf("login %d started after %v, before its time %v", j, d, due)
+		}
 	}
 }
