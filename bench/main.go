@@ -109,7 +109,7 @@ func runCommand(cmd string, args []string) int {
 	f.DurationVar(&o.drain, "drain", 60*time.Second, "p2p/cluster/realistic: longest wait for messages in flight after the window (it ends as soon as all arrived)")
 	f.BoolVar(&o.msgIDs, "client-msg-id", false, "p2p/cluster: send a clientMsgId with each private message (server-side dedup)")
 	f.BoolVar(&o.noBaseline, "no-baseline", false, "p2p, fanout, realistic: skip the Redis baselines (streams and pub/sub; PUBLISH to as many subscribers)")
-	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p, logins, storm: write a CPU profile of a server (from its /debug/pprof) taken during the window, the token logins, the storm")
+	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p, logins, storm, realistic: write a CPU profile of a server (from its /debug/pprof) taken during the window, the token logins, the storm")
 	f.IntVar(&f.p2pPairs, "pairs", 100, "p2p: sender/receiver pairs")
 	f.IntVar(&f.fanUsers, "receivers", 10000, "fanout: online receivers")
 	f.IntVar(&o.messages, "messages", 20, "fanout: broadcasts")

@@ -175,7 +175,7 @@ func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
 			pids = append(pids, pid)
 		}
 	}
-	chat, err := realChat(ctx, e, o, pairs, pws, wws, pids, redisPID)
+	chat, err := realChat(ctx, e, o, pairs, pws, wws, pids, redisPID, servers[0].metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +208,10 @@ func scenarioRealistic(ctx context.Context, e *env, o *opts) ([]row, error) {
 // realChat runs the realistic load on the pairs' workers pws, logged in and
 // settled: the measured run at the offered rate; then, if wws (the wave's users'
 // workers) is not nil, once all of it has arrived, a run at the wave's rate
-// during which the wave logs in. nodes are the pids of the chat nodes.
-func realChat(ctx context.Context, e *env, o *opts, pairs int, pws, wws *workers, nodes []int, redisPID int) (*realRun, error) {
+// during which the wave logs in. nodes are the pids of the chat nodes; with
+// -cpuprofile, the node whose metrics listen at metrics is profiled over the
+// measured window.
+func realChat(ctx context.Context, e *env, o *opts, pairs int, pws, wws *workers, nodes []int, redisPID int, metrics string) (*realRun, error) {
 	ro := o.real
 	settled, err := statsNow(ctx, pws)
 	if err != nil {
@@ -217,6 +219,17 @@ func realChat(ctx context.Context, e *env, o *opts, pairs int, pws, wws *workers
 	}
 	c := realSchedule(ro.rate, o, pairs, o.warmup+o.measure)
 	m := startMeters(c, o, nodes, redisPID, append(pws.pids(), os.Getpid()))
+	var profile sync.WaitGroup
+	defer profile.Wait()
+	if o.cpuprofile != "" && metrics != "" {
+		profile.Go(func() {
+			if sleepCtx(ctx, time.Until(time.Unix(0, c.StartNs).Add(o.warmup))) {
+				secs := max(1, int(o.measure.Seconds())-1)
+				profileInBackground(e, &profile, metrics, secs, o.cpuprofile,
+					fmt.Sprintf("cpu profile of %ds of a node under the realistic load written to %s", secs, o.cpuprofile))
+			}
+		})
+	}
 	chat := &realRun{offered: ro.rate, wave: ro.wave}
 	if chat.res, chat.tl, chat.unsent, err = realLoad(ctx, pws, c); err != nil {
 		return nil, err
