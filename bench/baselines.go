@@ -31,21 +31,12 @@ import (
 func streamsBaseline(ctx context.Context, addr string, o *opts, redisPID int) (pairResult, error) {
 	prefix := fmt.Sprintf("bench:s:%d:", rand.IntN(1<<30))
 	n := o.users
-	ps := make([]*pair, n)
-	senders := make([]redis.Conn, n)
-	receivers := make([]redis.Conn, n)
+	ps, senders, receivers, err := dialStreamPairs(addr, n)
 	defer closeConns(senders, receivers)
-	dial := func() (redis.Conn, error) { return dialRedis(addr) }
-	for i := range n {
-		var err error
-		if senders[i], err = dial(); err != nil {
-			return pairResult{}, err
-		}
-		if receivers[i], err = dial(); err != nil {
-			return pairResult{}, err
-		}
-		ps[i] = &pair{sid: 2 * i, rid: 2*i + 1}
+	if err != nil {
+		return pairResult{}, err
 	}
+	defer deleteStreams(addr, prefix, n)
 	winTo := openWindow(ps, o)
 	var sent atomic.Int64
 	var stop atomic.Bool
@@ -60,39 +51,9 @@ func streamsBaseline(ctx context.Context, addr string, o *opts, redisPID int) (p
 		p := ps[i]
 		key := prefix + strconv.Itoa(i)
 		readers.Add(1)
-		go func(rc redis.Conn) { // receiver: read, decode, forget
+		go func(rc redis.Conn) {
 			defer readers.Done()
-			last := "0"
-			for !stop.Load() {
-				reply, err := rc.Do("XREAD", "COUNT", deliveryCount, "BLOCK", 100, "STREAMS", key, last)
-				if err != nil {
-					fail(err)
-					return
-				}
-				if reply == nil {
-					continue // BLOCK timed out
-				}
-				now := time.Now()
-				ids, err := readStream(reply, func(payload []byte) {
-					var m message.PrivateMes
-					if json.Unmarshal(payload, &m) == nil {
-						p.receipt(nil, m.Content, now)
-					}
-				})
-				if err != nil {
-					fail(err)
-					return
-				}
-				if len(ids) == 0 {
-					continue
-				}
-				last = ids[len(ids)-1]
-				// The XDEL's reply comes with the next XREAD's: one round trip.
-				if err := rc.Send("XDEL", append(redis.Args{key}, redis.Args{}.AddFlat(ids)...)...); err != nil {
-					fail(err)
-					return
-				}
-			}
+			readStreamLoop(rc, key, p, 100, &stop, fail)
 		}(receivers[i])
 		expect := make(chan struct{}, o.inflight+1)
 		wg.Add(2)
@@ -110,8 +71,7 @@ func streamsBaseline(ctx context.Context, addr string, o *opts, redisPID int) (p
 			defer wg.Done()
 			defer close(expect)
 			p.sendLoop(ctx, winTo, &sent, func(seq int) error {
-				payload, err := json.Marshal(message.PrivateMes{FromUserID: p.sid, FromUserName: "u" + strconv.Itoa(p.sid),
-					ToUserID: p.rid, Content: makeContent("P", seq, o.size), SentAt: time.Now().UnixMilli()})
+				payload, err := streamPayload(p, makeContent("P", seq, o.size))
 				if err != nil {
 					return err
 				}
@@ -124,16 +84,81 @@ func streamsBaseline(ctx context.Context, addr string, o *opts, redisPID int) (p
 	waitSettled(ctx, ps, &sent, o.drain)
 	stop.Store(true)
 	readers.Wait()
-	res := baselineResult(ps, &sent, o, redisCPU(), &firstErr)
-	// Leave the Redis as it was: the streams are empty but still there.
-	if c, err := dial(); err == nil {
+	return baselineResult(ps, &sent, o, redisCPU(), &firstErr), nil
+}
+
+// dialStreamPairs opens a sender's and a receiver's connection to the Redis at
+// addr for each of n pairs of a streams baseline. The caller closes the
+// connections, those opened, also when it fails.
+func dialStreamPairs(addr string, n int) (ps []*pair, senders, receivers []redis.Conn, err error) {
+	ps, senders, receivers = make([]*pair, n), make([]redis.Conn, n), make([]redis.Conn, n)
+	for i := range n {
+		if senders[i], err = dialRedis(addr); err != nil {
+			return
+		}
+		if receivers[i], err = dialRedis(addr); err != nil {
+			return
+		}
+		ps[i] = &pair{sid: 2 * i, rid: 2*i + 1}
+	}
+	return
+}
+
+// deleteStreams leaves the Redis as it was: the n streams of a baseline under
+// prefix are empty but still there.
+func deleteStreams(addr, prefix string, n int) {
+	if c, err := dialRedis(addr); err == nil {
 		for i := range n {
 			c.Send("DEL", prefix+strconv.Itoa(i))
 		}
 		c.Do("")
 		c.Close()
 	}
-	return res, nil
+}
+
+// readStreamLoop is a streams baseline's receiver of the stream key: it XREAD
+// BLOCKs on rc for at most blockMs (0: until an entry comes), decodes the
+// entries, gives their contents to p and XDELs them, until stop (with blockMs 0,
+// stop and close rc); fail records an error.
+func readStreamLoop(rc redis.Conn, key string, p *pair, blockMs int, stop *atomic.Bool, fail func(error)) {
+	last := "0"
+	for !stop.Load() {
+		reply, err := rc.Do("XREAD", "COUNT", deliveryCount, "BLOCK", blockMs, "STREAMS", key, last)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if reply == nil {
+			continue // BLOCK timed out
+		}
+		now := time.Now()
+		ids, err := readStream(reply, func(payload []byte) {
+			var m message.PrivateMes
+			if json.Unmarshal(payload, &m) == nil {
+				p.receipt(nil, m.Content, now)
+			}
+		})
+		if err != nil {
+			fail(err)
+			return
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		last = ids[len(ids)-1]
+		// The XDEL's reply comes with the next XREAD's: one round trip.
+		if err := rc.Send("XDEL", append(redis.Args{key}, redis.Args{}.AddFlat(ids)...)...); err != nil {
+			fail(err)
+			return
+		}
+	}
+}
+
+// streamPayload is the stream entry of a private message of p with content: the
+// JSON the server keeps in an inbox.
+func streamPayload(p *pair, content string) ([]byte, error) {
+	return json.Marshal(message.PrivateMes{FromUserID: p.sid, FromUserName: "u" + strconv.Itoa(p.sid),
+		ToUserID: p.rid, Content: content, SentAt: time.Now().UnixMilli()})
 }
 
 // sendExpected writes one command on c and has the reader of c's replies expect

@@ -1,7 +1,7 @@
 // Command chat-load is the load generator of the chat server.
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
-//	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse|rooms|rediscluster [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse|rooms|realistic|rediscluster [flags]   one scenario; -addr uses existing server node(s)
 //	chat-load chart [-in results.json -out dir]   the SVG charts of a results file (-json)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
@@ -37,6 +37,8 @@ commands:
   loginstorm  private-message latency of logged-in pairs while 2,000 password logins are in flight
   abuse     stalled frames and non-reading clients: what they cost the server's memory
   rooms     room messages to members over two nodes, some members away and back
+  realistic many pairs over two nodes, one message in flight each, open loop, with the Redis
+            streams baseline; then a login wave while they chat
   rediscluster  p2p across two nodes on one Redis, then on a Redis Cluster of 3 primaries and
             3 replicas: messages/s and the Redis CPU per message, summed and per primary
   chart     draw the SVG charts of a results file (-json of any command above)
@@ -67,7 +69,7 @@ func main() {
 		return
 	case "chart":
 		os.Exit(runChart(args))
-	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse", "rooms", "rediscluster":
+	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse", "rooms", "realistic", "rediscluster":
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -104,12 +106,12 @@ func runCommand(cmd string, args []string) int {
 	f.StringVar(&f.srcIPs, "src", "", "source addresses to dial from, comma-separated (e.g. 127.0.0.2,127.0.0.3)")
 	f.IntVar(&o.inflight, "inflight", 32, "p2p/cluster: unanswered messages in flight per sender")
 	f.IntVar(&o.size, "size", 64, "content bytes")
-	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "p2p/cluster: warm-up before the measured window")
-	f.DurationVar(&o.measure, "duration", 10*time.Second, "p2p/cluster: measured window")
-	f.DurationVar(&o.drain, "drain", 60*time.Second, "p2p/cluster: longest wait for messages in flight after the window (it ends as soon as all arrived)")
+	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "p2p/cluster/realistic: warm-up before the measured window")
+	f.DurationVar(&o.measure, "duration", 10*time.Second, "p2p/cluster/realistic: measured window")
+	f.DurationVar(&o.drain, "drain", 60*time.Second, "p2p/cluster/realistic: longest wait for messages in flight after the window (it ends as soon as all arrived)")
 	f.BoolVar(&o.msgIDs, "client-msg-id", false, "p2p/cluster: send a clientMsgId with each private message (server-side dedup)")
-	f.BoolVar(&o.noBaseline, "no-baseline", false, "p2p, fanout: skip the Redis baselines (streams and pub/sub; PUBLISH to as many subscribers)")
-	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p, logins, storm: write a CPU profile of a server (from its /debug/pprof) taken during the window, the token logins, the storm")
+	f.BoolVar(&o.noBaseline, "no-baseline", false, "p2p, fanout, realistic: skip the Redis baselines (streams and pub/sub; PUBLISH to as many subscribers)")
+	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p, logins, storm, realistic: write a CPU profile of a server (from its /debug/pprof) taken during the window, the token logins, the storm")
 	f.IntVar(&f.p2pPairs, "pairs", 100, "p2p: sender/receiver pairs")
 	f.IntVar(&f.fanUsers, "receivers", 10000, "fanout: online receivers")
 	f.IntVar(&o.messages, "messages", 20, "fanout: broadcasts")
@@ -120,11 +122,12 @@ func runCommand(cmd string, args []string) int {
 	f.IntVar(&f.stalls, "stalls", 10000, "abuse: connections that stall inside a frame")
 	f.IntVar(&f.nonReaders, "nonreaders", 3000, "abuse: logged-in clients that stop reading under group traffic")
 	f.BoolVar(&o.register, "register", false, "fanout/cluster: register users with RegisterMes instead of prefilling Redis (p2p and idle always register)")
-	f.StringVar(&f.skip, "skip", "", "bench: scenarios to skip, comma-separated (p2p, fanout, idle, cluster, storm, logins, loginstorm, abuse, rooms)")
+	f.StringVar(&f.skip, "skip", "", "bench: scenarios to skip, comma-separated (p2p, fanout, idle, cluster, storm, logins, loginstorm, abuse, rooms, realistic)")
 	f.StringVar(&f.jsonOut, "json", "", "also write the results (the table's rows and the figures the charts draw) to this JSON file; see make charts")
 	stormFlags(f.FlagSet, &o.storm)
 	loginFlags(f.FlagSet, &o.logins)
 	loginStormFlags(f.FlagSet, &o.loginStorm)
+	realFlags(f.FlagSet, &o.real)
 	f.rooms.register(f.FlagSet)
 	if err := f.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -211,6 +214,14 @@ func runCommand(cmd string, args []string) int {
 		}, func(o *opts) {
 			if !flagGiven(f.FlagSet, "nodes") {
 				o.nodes = 2
+			}
+		}},
+		{"realistic", realTimeout(f.o.real), scenarioRealistic, func(o *opts) {
+			if !flagGiven(f.FlagSet, "nodes") {
+				o.nodes = 2
+			}
+			if len(o.srcIPs) == 0 { // a wave of connections at once
+				o.srcIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
 			}
 		}},
 		{"rediscluster", 300 * time.Second, scenarioRedisCluster, func(o *opts) { o.users = f.p2pPairs }},

@@ -142,7 +142,7 @@ func printTable(w io.Writer, rows []row) {
 // -skip list may use for them (the table's).
 var benchScenarios = []struct{ name, alias string }{
 	{"p2p", ""}, {"fanout", "fan-out"}, {"idle", ""}, {"cluster", ""}, {"storm", ""},
-	{"logins", ""}, {"loginstorm", ""}, {"abuse", ""}, {"rooms", ""}, {"rediscluster", ""},
+	{"logins", ""}, {"loginstorm", ""}, {"abuse", ""}, {"rooms", ""}, {"realistic", ""}, {"rediscluster", ""},
 }
 
 // parseSkip reads a -skip list: names separated by commas or spaces, as the

@@ -97,7 +97,7 @@ func TestHistQuantilesEndsAtMax(t *testing.T) {
 // Every name -skip is given is skipped, in either spelling: with all of them,
 // bench starts nothing (no server binary is needed) and exits 0.
 func TestBenchSkipsEveryScenarioNamed(t *testing.T) {
-	all := "p2p, fan-out,idle,cluster,storm,logins,loginstorm,abuse,rooms,rediscluster"
+	all := "p2p, fan-out,idle,cluster,storm,logins,loginstorm,abuse,rooms,realistic,rediscluster"
 	if got := runCommand("bench", []string{"-skip", all, "-server-bin", "/nonexistent/chat-server"}); got != 0 {
 		t.Errorf("runCommand(bench -skip %s) = %d, want 0", all, got)
 	}

@@ -52,6 +52,7 @@ type opts struct {
 	storm      stormOpts
 	logins     loginOpts
 	loginStorm loginStormOpts
+	real       realOpts
 }
 
 func runBase() int { return 10_000_000 + rand.IntN(2_000_000_000-20_000_000)/1000*1000 }
@@ -928,13 +929,21 @@ func scenarioCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 
 // connectedNow asks the workers how many of their clients are connected.
 func connectedNow(ctx context.Context, ws *workers) (int, error) {
+	st, err := statsNow(ctx, ws)
+	return st.Connected, err
+}
+
+// statsNow asks the workers how many of their clients are connected and how many
+// presence notices they got so far, and sums their answers.
+func statsNow(ctx context.Context, ws *workers) (Event, error) {
 	ws.broadcast("stats")
 	st, err := ws.collect(ctx, "stats", nil)
-	n := 0
+	sum := Event{Ev: "stats"}
 	for _, s := range st {
-		n += s.Connected
+		sum.Connected += s.Connected
+		sum.Notices += s.Notices
 	}
-	return n, err
+	return sum, err
 }
 
 // prefillUsers adds the scenario's users to the Redis hash "users" with plaintext

@@ -38,6 +38,9 @@ type Task struct {
 	DrainMs   int64    `json:"drainMs"`
 	Deadline  int64    `json:"deadline"` // unix ms: the worker exits at this time whatever happens
 
+	SpreadMs    int64 `json:"spreadMs,omitempty"`    // login: start the N logins evenly over this time (a login wave)
+	LoginWaitMs int64 `json:"loginWaitMs,omitempty"` // login: how long a user goes on trying after busy answers (default loginWait)
+
 	Storm *StormTask `json:"storm,omitempty"` // pairs that survive a node's death (storm.go)
 }
 
@@ -140,6 +143,9 @@ func runWorker() {
 		fanN: map[int]int{}, fanLast: map[int]int64{}, fanHist: NewHist()}
 	readTask("worker", in, &w.t)
 	w.storm = newStormWorker(w.t)
+	if w.t.LoginWaitMs > 0 {
+		loginWait = time.Duration(w.t.LoginWaitMs) * time.Millisecond
+	}
 	ctx, cancel, nofile := workerLimits("worker", w.t.Deadline, w.t.N, w.emit)
 	defer cancel()
 
@@ -179,6 +185,8 @@ func runWorker() {
 			} else {
 				go w.runPairs(ctx)
 			}
+		case "real": // realistic.go
+			go w.runReal(ctx, line)
 		case "storm", "stormstats", "back", "calm":
 			w.stormCmd(c.Cmd)
 		case "stats":
@@ -311,12 +319,16 @@ func (w *worker) connectAll(ctx context.Context, connect func(j int) (keep func(
 	var ok, fail int
 	var firstErr string
 	var wg sync.WaitGroup
+	start := time.Now()
 	for range max(1, w.t.LoginConc) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range next {
 				if ctx.Err() != nil {
+					return
+				}
+				if w.t.SpreadMs > 0 && !sleepCtx(ctx, time.Until(start.Add(time.Duration(w.t.SpreadMs)*time.Millisecond*time.Duration(j)/time.Duration(w.t.N)))) {
 					return
 				}
 				t0 := time.Now()
@@ -464,6 +476,10 @@ type pair struct {
 	hist        *Hist
 	winFrom     int64 // unix ns
 	winTo       int64
+	// Set by the realistic scenario (realistic_worker.go): called, without mu,
+	// with each answer and with each first receipt's send time (unix ns).
+	onAnswer  func(ok bool)
+	onReceipt func(sent int64, now time.Time)
 }
 
 // sendLoop sends message seq = 0, 1, … with send each time the pair has a free
@@ -523,6 +539,9 @@ func tally(ps []*pair) Event {
 
 func (p *pair) response(ok bool, clientMsgID string) {
 	p.mu.Lock()
+	if f := p.onAnswer; f != nil {
+		defer f(ok)
+	}
 	p.nresp++
 	if !ok {
 		p.rejected++
@@ -565,6 +584,9 @@ func (p *pair) receipt(w *worker, content string, now time.Time) {
 			p.reordered++
 		}
 		p.maxSeq = max(p.maxSeq, seq)
+		if f := p.onReceipt; f != nil {
+			defer f(sent, now)
+		}
 		ns := now.UnixNano()
 		if p.hist != nil && ns >= p.winFrom && ns < p.winTo {
 			p.inWindow++
