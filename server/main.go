@@ -291,6 +291,11 @@ func run(o options, log *slog.Logger) error {
 		Rooms:    model.NewRedisRooms(pool, o.dedupTTL, keep),
 		Bus:      model.NewRedisBus(pool, redisCfg),
 	})
+	// Before serving: a Redis written by a build of the previous key layout
+	// keeps its waiting messages, histories and rooms under the old names.
+	if err := model.MigrateKeys(context.Background(), pool, log); err != nil {
+		return fmt.Errorf("moving the keys of the previous layout: %w", err)
+	}
 
 	l, err := net.Listen("tcp", o.addr)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"strings"
 )
 
 // Redis keys and channels. Every node of a cluster shares them, so they are the
@@ -122,4 +123,63 @@ func historyKey(a, b int) string {
 		a, b = b, a
 	}
 	return "hist:{" + itoa(a) + ":" + itoa(b) + "}"
+}
+
+// The previous layout: the same keys without hash tags ("inbox:7", "hist:1:2",
+// "room:5:log", "token:7:<hash>"...), as builds before the cluster layout wrote
+// them on a single Redis. Only migrate.go reads these names, to move the durable
+// keys to the names above.
+
+// layoutKey holds the layout the keys of a single Redis are in; layoutTagged is
+// the one above.
+const (
+	layoutKey    = "keys:layout"
+	layoutTagged = 2
+)
+
+// previousLayoutPatterns match the durable keys of the previous layout (and also
+// names that are not theirs, such as room:seq or tagged names: previousToTagged
+// tells them apart). Transient keys are not moved: session, online and a node's
+// heartbeat are rebuilt by logins and heartbeats, and rate, loginfail and dedup
+// keys expire within minutes. A node's users set is moved so that a node of the
+// old build that died uncleanly is still reaped.
+var previousLayoutPatterns = []string{"inbox:*", "hist:*", "room:*", "rooms:*", "token:*", "node:*"}
+
+// previousToTagged returns the name that old, a key of the previous layout, has
+// in the tagged layout, and false for a name that is no durable key of the
+// previous layout.
+func previousToTagged(old string) (string, bool) {
+	if strings.ContainsAny(old, "{}") {
+		return "", false
+	}
+	if node, ok := strings.CutPrefix(old, "node:"); ok {
+		node, ok = strings.CutSuffix(node, ":users")
+		return nodeUsersKey(node), ok && node != ""
+	}
+	f := strings.Split(old, ":")
+	ids := make([]int, 0, 2)
+	for _, s := range f[1:min(len(f), 3)] {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || itoa(n) != s {
+			break
+		}
+		ids = append(ids, n)
+	}
+	switch {
+	case f[0] == "inbox" && len(f) == 2 && len(ids) == 1:
+		return inboxKey(ids[0]), true
+	case f[0] == "rooms" && len(f) == 2 && len(ids) == 1:
+		return userRoomsKey(ids[0]), true
+	case f[0] == "hist" && len(f) == 3 && len(ids) == 2:
+		return historyKey(ids[0], ids[1]), true
+	case f[0] == "token" && len(f) == 3 && len(ids) >= 1 && f[2] != "":
+		return tokenKey(ids[0], f[2]), true
+	case f[0] == "room" && len(f) == 2 && len(ids) == 1:
+		return roomKey(ids[0]), true
+	case f[0] == "room" && len(f) == 3 && len(ids) >= 1 && f[2] == "members":
+		return roomMembersKey(ids[0]), true
+	case f[0] == "room" && len(f) == 3 && len(ids) >= 1 && f[2] == "log":
+		return RoomLogKey(ids[0]), true
+	}
+	return "", false
 }
