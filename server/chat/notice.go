@@ -9,8 +9,8 @@ import (
 
 // Nodes share one Redis. What a node must tell others travels as a notice on
 // Redis pub/sub: on a node's own channel (wake a user's delivery, end a
-// replaced session) or on the broadcast channel (group messages and presence as
-// ready-made frames, room messages and room events). A notice is a kind letter
+// replaced session) or on the broadcast channel (group messages as ready-made
+// frames, a tick's presence changes, room messages and room events). A notice is a kind letter
 // and space-separated fields; what may hold spaces comes last, its lengths
 // among the fields. Each kind has its type, an append that writes it and a
 // parse that reads it back (parse takes the notice after the kind and its
@@ -87,8 +87,8 @@ func parseMessage(body []byte) (n messageNotice, ok bool) {
 		m: storedOf(string(f[2]), from, rest[:nameLen], rest[nameLen:])}, true
 }
 
-// broadcastNotice carries a broadcast frame (a group message, a presence
-// notice) to every other node, for its sessions but the excluded user's.
+// broadcastNotice carries a broadcast frame (a group message) to every other
+// node, for its sessions but the excluded user's.
 type broadcastNotice struct {
 	origin  string // the node that fanned it out already
 	exclude int
