@@ -82,7 +82,7 @@ func DefaultConfig() Config {
 		Node:          "node1",
 		MaxFrame:      65536,
 		PresenceLimit: 5000,
-		PresenceTick:  50 * time.Millisecond,
+		PresenceTick:  250 * time.Millisecond,
 		LoginTimeout:  30 * time.Second,
 		FrameTimeout:  30 * time.Second,
 		WriteTimeout:  30 * time.Second,
