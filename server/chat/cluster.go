@@ -123,7 +123,7 @@ func (s *Server) onNotice(_ string, payload []byte) {
 		}
 	case noticePresence:
 		if n, ok := parsePresence(body); ok && n.origin != s.cfg.Node {
-			s.fanOutPresence(n.changes)
+			s.presence.add(false, n.changes...) // with this node's next tick
 		}
 	case noticeBroadcast:
 		if n, ok := parseBroadcast(body); ok && n.origin != s.cfg.Node {

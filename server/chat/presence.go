@@ -13,36 +13,66 @@ import (
 // makes a wave of N logins with M online N×M frames, queued ahead of the
 // messages. So a node collects its users' changes (a user's last status wins)
 // and sends them together at most once per Config.PresenceTick: to the other
-// nodes as one notice, to a proto-2 session as one NotifyUsersStatusMes (more if
-// the list passes the frame limit). A classic session can show nothing else than
-// NotifyUserStatusMes, so it still gets one per changed user, but all of a tick's
-// in one queued write. The first change after a quiet tick goes at once: a lone
-// login is not delayed.
+// nodes as one notice, which they add to their own next tick, and to its
+// sessions, a proto-2 session as one NotifyUsersStatusMes (more if the list
+// passes the frame limit). A classic session can show nothing else than
+// NotifyUserStatusMes, so it still gets one per changed user, but all of a
+// tick's in one queued write. The first change after a quiet tick goes at once:
+// a lone login is not delayed.
 
 // presenceChange is a user's new status, as NotifyUserStatusMes tells it.
 type presenceChange = message.NotifyUserStatusMes
 
-// presenceBatch is this node's presence changes not sent yet.
+// changeSet is presence changes, a user's last only, in the order of each
+// user's first.
+type changeSet struct {
+	at      map[int]int // user id → its change's index in changes
+	changes []presenceChange
+}
+
+// put keeps ch, in place of an earlier change of its user.
+func (c *changeSet) put(ch presenceChange) {
+	if i, ok := c.at[ch.UserID]; ok {
+		c.changes[i] = ch
+		return
+	}
+	if c.at == nil {
+		c.at = make(map[int]int)
+	}
+	c.at[ch.UserID] = len(c.changes)
+	c.changes = append(c.changes, ch)
+}
+
+// take returns the changes kept and forgets them.
+func (c *changeSet) take() []presenceChange {
+	out := c.changes
+	c.changes = nil
+	clear(c.at)
+	return out
+}
+
+// presenceBatch is the presence changes the node has not sent yet: of its own
+// users, for the other nodes and its sessions, and those other nodes sent, for
+// its sessions, so that a session gets one frame a tick however many nodes.
 type presenceBatch struct {
-	mu      sync.Mutex       // guards at and changes
-	at      map[int]int      // user id → its change's index in changes
-	changes []presenceChange // in the order of each user's first change
-	wake    chan struct{}    // a change waits; buffered, never blocks
+	mu   sync.Mutex    // guards own and all
+	own  changeSet     // this node's users' changes
+	all  changeSet     // those and the other nodes'
+	wake chan struct{} // a change waits; buffered, never blocks
 }
 
 func newPresenceBatch() presenceBatch {
-	return presenceBatch{at: make(map[int]int), wake: make(chan struct{}, 1)}
+	return presenceBatch{wake: make(chan struct{}, 1)}
 }
 
-// add keeps ch, in place of an earlier change of its user not sent yet, and
-// wakes the presence loop.
-func (b *presenceBatch) add(ch presenceChange) {
+// add keeps changes, own: of this node's users, and wakes the presence loop.
+func (b *presenceBatch) add(own bool, changes ...presenceChange) {
 	b.mu.Lock()
-	if i, ok := b.at[ch.UserID]; ok {
-		b.changes[i] = ch
-	} else {
-		b.at[ch.UserID] = len(b.changes)
-		b.changes = append(b.changes, ch)
+	for _, ch := range changes {
+		b.all.put(ch)
+		if own {
+			b.own.put(ch)
+		}
 	}
 	b.mu.Unlock()
 	select {
@@ -51,14 +81,12 @@ func (b *presenceBatch) add(ch presenceChange) {
 	}
 }
 
-// take returns the changes kept and forgets them.
-func (b *presenceBatch) take() []presenceChange {
+// take returns the changes kept and forgets them: all of them, and those of
+// this node's users.
+func (b *presenceBatch) take() (all, own []presenceChange) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := b.changes
-	b.changes = nil
-	clear(b.at)
-	return out
+	return b.all.take(), b.own.take()
 }
 
 // notifyPresence tells every other online user, on every node, that user came or
@@ -70,13 +98,13 @@ func (s *Server) notifyPresence(user int, name string, status, online int) {
 		return
 	}
 	s.metrics.presenceChanges.Inc()
-	s.presence.add(presenceChange{UserID: user, Status: status, UserName: name})
+	s.presence.add(true, presenceChange{UserID: user, Status: status, UserName: name})
 }
 
-// presenceLoop sends the node's presence changes: those of a quiet moment at
-// once, then what came meanwhile once a tick, until a tick brings nothing. When
-// the server stops, what is left goes to the other nodes (the local sessions
-// are gone).
+// presenceLoop sends the presence changes: those of a quiet moment at once,
+// then what came meanwhile once a tick, until a tick brings nothing. When the
+// server stops, what is left of its users' goes to the other nodes (the local
+// sessions are gone).
 func (s *Server) presenceLoop() {
 	tick := time.NewTimer(s.cfg.PresenceTick)
 	tick.Stop()
@@ -87,8 +115,8 @@ func (s *Server) presenceLoop() {
 			return
 		case <-s.presence.wake:
 		}
-		for changes := s.presence.take(); len(changes) > 0; changes = s.presence.take() {
-			s.sendPresence(changes)
+		for all, own := s.presence.take(); len(all) > 0; all, own = s.presence.take() {
+			s.sendPresence(all, own)
 			tick.Reset(s.cfg.PresenceTick)
 			select {
 			case <-s.ctx.Done():
@@ -101,14 +129,15 @@ func (s *Server) presenceLoop() {
 	}
 }
 
-// sendPresence sends changes to this node's sessions and, as one notice, to
-// the other nodes.
-func (s *Server) sendPresence(changes []presenceChange) {
-	if len(changes) == 0 {
-		return
+// sendPresence sends all to this node's sessions, and own, the changes of its
+// users, as one notice to the other nodes.
+func (s *Server) sendPresence(all, own []presenceChange) {
+	if len(all) > 0 {
+		s.fanOutPresence(all)
 	}
-	s.fanOutPresence(changes)
-	s.publish(model.BroadcastChannel, presenceNotice{origin: s.cfg.Node, changes: changes}.append(nil))
+	if len(own) > 0 {
+		s.publish(model.BroadcastChannel, presenceNotice{origin: s.cfg.Node, changes: own}.append(nil))
+	}
 }
 
 // fanOutPresence queues changes to this node's ready sessions: the frames of
