@@ -17,7 +17,9 @@ import (
 // sessions, a proto-2 session as one NotifyUsersStatusMes (more if the list
 // passes the frame limit). A classic session can show nothing else than
 // NotifyUserStatusMes, so it still gets one per changed user, but all of a
-// tick's in one queued write. The first change after a quiet tick goes at once:
+// tick's in one queued write; it gets them all, with no cap of its own: the
+// presence limit bounds a tick's changes, and their frames (some 70 bytes each)
+// stay well within a session's queue. The first change after a quiet tick goes at once:
 // a lone login is not delayed.
 
 // presenceChange is a user's new status, as NotifyUserStatusMes tells it.
