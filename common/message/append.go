@@ -127,6 +127,10 @@ func appendPrivateResMes(b []byte, m *PrivateResMes, nested bool) []byte {
 	b = appendStringAt(b, m.MsgID, nested)
 	b = appendLit(b, `,"stored":`, nested)
 	b = strconv.AppendBool(b, m.Stored)
+	if m.RetryAfter != 0 {
+		b = appendLit(b, `,"retryAfter":`, nested)
+		b = strconv.AppendInt(b, int64(m.RetryAfter), 10)
+	}
 	return append(b, '}')
 }
 

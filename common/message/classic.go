@@ -32,18 +32,32 @@ const (
 // content cut at a UTF-8 boundary and ended with CutMarker, keeping as much of the
 // content as fits. ErrNoFit means not even the marker alone fits.
 func FitSmsFrame(m SmsMes, f []byte, limit int) ([]byte, error) {
+	if f != nil && len(f) <= limit {
+		return f, nil
+	}
+	return fitContent(m.Content, f, limit, func(content string) ([]byte, error) {
+		m.Content = content
+		return EncodeFrame(SmsMesType, m)
+	})
+}
+
+// FitContent is FitSmsFrame for any frame with one content field that may be cut:
+// encode(s) is the frame with s as that content.
+func FitContent(content string, limit int, encode func(content string) ([]byte, error)) ([]byte, error) {
+	return fitContent(content, nil, limit, encode)
+}
+
+func fitContent(content string, f []byte, limit int, encode func(string) ([]byte, error)) ([]byte, error) {
 	var err error
 	if f == nil {
-		if f, err = EncodeFrame(SmsMesType, m); err != nil {
+		if f, err = encode(content); err != nil {
 			return nil, err
 		}
 	}
 	if len(f) <= limit {
 		return f, nil
 	}
-	content := m.Content
-	m.Content = CutMarker
-	base, err := EncodeFrame(SmsMesType, m)
+	base, err := encode(CutMarker)
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +67,7 @@ func FitSmsFrame(m SmsMes, f []byte, limit int) ([]byte, error) {
 	if budget < 0 {
 		return nil, ErrNoFit
 	}
-	m.Content = content[:cutPoint(content, budget)] + CutMarker
-	if f, err = EncodeFrame(SmsMesType, m); err != nil {
+	if f, err = encode(content[:cutPoint(content, budget)] + CutMarker); err != nil {
 		return nil, err
 	}
 	if len(f) > limit {

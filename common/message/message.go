@@ -178,6 +178,9 @@ type PrivateResMes struct {
 	ClientMsgID string `json:"clientMsgId"`
 	MsgID       string `json:"msgId"`
 	Stored      bool   `json:"stored"`
+	// RetryAfter (milliseconds) comes with 505 when the store did not answer in
+	// time: resend with the same clientMsgId after it, plus a random jitter.
+	RetryAfter int `json:"retryAfter,omitempty"`
 }
 
 // AckMes acknowledges received private messages (proto 2).

@@ -74,6 +74,8 @@ type RoomResMes struct {
 	Name        string `json:"name"`
 	MsgID       string `json:"msgId,omitempty"`
 	ClientMsgID string `json:"clientMsgId,omitempty"`
+	// RetryAfter is as in PrivateResMes.
+	RetryAfter int `json:"retryAfter,omitempty"`
 }
 
 // RoomListMes asks for the rooms the caller is a member of.
@@ -158,4 +160,6 @@ type HistoryResMes struct {
 	Error    string        `json:"error"`
 	Messages []HistoryItem `json:"messages"`
 	More     bool          `json:"more"`
+	// RetryAfter is as in PrivateResMes.
+	RetryAfter int `json:"retryAfter,omitempty"`
 }

@@ -47,6 +47,18 @@ func (c *session) encodeReply(dst []byte, typ string, v any) ([]byte, error) {
 			r.Users = users[:n]
 			return message.EncodeFrame(typ, r)
 		})
+	case message.RoomMembersResMes:
+		users := r.Users
+		return fitList(len(users), func(n int) ([]byte, error) {
+			r.Users = users[:n]
+			return message.EncodeFrame(typ, r)
+		})
+	case message.RoomListResMes:
+		rooms := r.Rooms
+		return fitList(len(rooms), func(n int) ([]byte, error) {
+			r.Rooms = rooms[:n]
+			return message.EncodeFrame(typ, r)
+		})
 	}
 	return nil, errNoClassicFit
 }

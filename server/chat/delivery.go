@@ -53,6 +53,10 @@ type feeds struct {
 	inbox      feed
 	rooms      map[int]*feed // by room id
 	dirty      map[int]bool  // rooms to read on from their cursor
+	// retry, while a delivery waits to retry a failed read, cuts the wait short
+	// at a wake: a wake after Redis came back (a new message, the bus's return)
+	// gets the delivery going at once rather than at the end of its backoff.
+	retry chan struct{}
 }
 
 // start starts the first delivery, which sends the offline messages; it runs
@@ -71,6 +75,12 @@ func (d *feeds) wake() {
 	d.pending = true
 	start := d.ready && !d.running
 	d.running = d.running || start
+	if d.retry != nil {
+		select {
+		case d.retry <- struct{}{}:
+		default:
+		}
+	}
 	d.mu.Unlock()
 	if start {
 		d.s.srv.goTracked(d.loop)
@@ -104,8 +114,15 @@ func (d *feeds) loop() {
 		// Messages may be waiting that no later wake will come for (their sender
 		// waits for them to arrive): try again until the read succeeds.
 		c.srv.log.Warn("inbox read failed; retrying", "user", c.user, "in", retry)
+		d.mu.Lock()
+		if d.retry == nil {
+			d.retry = make(chan struct{}, 1)
+		}
+		woken := d.retry
+		d.mu.Unlock()
 		select {
 		case <-time.After(retry):
+		case <-woken:
 		case <-c.t.Gone():
 		}
 		retry = min(2*retry, maxRetry)

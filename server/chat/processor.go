@@ -1,6 +1,9 @@
 package chat
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"time"
 	"unicode/utf8"
@@ -220,7 +223,11 @@ func (c *session) reply(typ string, v any) {
 	defer transport.PutBuffer(buf)
 	f, err := c.encodeReply((*buf)[:0], typ, v)
 	if err != nil {
-		c.srv.log.Error("encode", "type", typ, "err", err)
+		level := slog.LevelError
+		if errors.Is(err, errNoClassicFit) {
+			level = slog.LevelDebug // what the client asked for, not a fault
+		}
+		c.srv.log.Log(context.Background(), level, "response not sent", "type", typ, "err", err)
 		return
 	}
 	c.replyFrame(typ, f)

@@ -199,7 +199,8 @@ func (c roomProcess) message(m message.Message) {
 		return
 	}
 	fail := func(code int, text string) {
-		c.answerRoom(message.RoomResMes{Code: code, Error: text, RoomID: req.RoomID, ClientMsgID: req.ClientMsgID})
+		c.answerRoom(message.RoomResMes{Code: code, Error: text, RoomID: req.RoomID, ClientMsgID: req.ClientMsgID,
+			RetryAfter: retryAfter(code)})
 	}
 	if len(req.ClientMsgID) > message.MaxClientMsgID {
 		fail(message.CodeTooLarge, "clientMsgId is over 64 bytes")
@@ -226,11 +227,17 @@ func (c roomProcess) message(m message.Message) {
 		fail(code, text)
 		return
 	}
-	if !res.Duplicate {
-		c.srv.roomMessage(req.RoomID, res.RoomName, res.Previous, model.Stored{
-			ID: res.MsgID, From: c.user, FromName: c.name, Content: req.Content, SentAt: model.IDTime(res.MsgID),
-		})
+	previous := res.Previous
+	if res.Duplicate {
+		// As for a private message (runSends): the first send may have been kept
+		// but never delivered. A message that follows itself wakes the members'
+		// room deliveries, which read on from their cursors, instead of being
+		// offered as it is.
+		previous = res.MsgID
 	}
+	c.srv.roomMessage(req.RoomID, res.RoomName, previous, model.Stored{
+		ID: res.MsgID, From: c.user, FromName: c.name, Content: req.Content, SentAt: model.IDTime(res.MsgID),
+	})
 	c.answerRoom(message.RoomResMes{Code: message.CodeOK, RoomID: req.RoomID, Name: res.RoomName,
 		MsgID: model.RoomMsgID(req.RoomID, res.MsgID), ClientMsgID: req.ClientMsgID})
 }
@@ -240,15 +247,19 @@ func (c roomProcess) history(m message.Message) {
 	if !c.unpack(m, &req) {
 		return
 	}
-	answer := func(res message.HistoryResMes) {
-		if res.Messages == nil {
-			res.Messages = []message.HistoryItem{}
-		}
-		c.reply(message.HistoryResMesType, res)
-	}
+	answer := c.replyHistory
 	invalid := func(text string) { answer(message.HistoryResMes{Code: message.CodeInvalid, Error: text}) }
 	if (req.UserID == 0) == (req.RoomID == 0) {
 		invalid("give exactly one of userId and roomId")
+		return
+	}
+	if req.RoomID != 0 {
+		if code, text := checkRoomID(req.RoomID); code != 0 {
+			invalid(text)
+			return
+		}
+	} else if code, text := checkUserID(req.UserID); code != 0 {
+		invalid(text)
 		return
 	}
 	if req.Limit < 1 || req.Limit > message.MaxHistoryPage {
@@ -280,16 +291,13 @@ func (c roomProcess) history(m message.Message) {
 	if err != nil {
 		c.logStoreError("history not read", err)
 		code, text := roomFailure(err)
-		answer(message.HistoryResMes{Code: code, Error: text})
+		answer(message.HistoryResMes{Code: code, Error: text, RetryAfter: retryAfter(code)})
 		return
 	}
 	answer(message.HistoryResMes{Code: message.CodeOK, Messages: items, More: more})
 }
 
 func (c roomProcess) privateHistory(ctx context.Context, other int, before string, limit int) ([]message.HistoryItem, bool, error) {
-	if code, _ := checkUserID(other); code != 0 {
-		return nil, false, model.ErrUserNotFound
-	}
 	msgs, more, err := c.srv.st.Inbox.History(ctx, c.user, other, before, limit)
 	items := make([]message.HistoryItem, len(msgs))
 	for i, m := range msgs {
@@ -321,19 +329,13 @@ func (c roomProcess) logStoreError(what string, err error) {
 }
 
 // roomMessage gets a message just kept in room to every member session: this
-// node's at once, the others' through one notice on the bus.
+// node's at once, the others' through one notice on the bus, retried for a while
+// if Redis refuses it. Should it still be lost, the message reaches the members
+// elsewhere from their cursor at their next wake or login (every session reads
+// its rooms again when a node's subscription comes back).
 func (s *Server) roomMessage(room int, roomName, previous string, m model.Stored) {
 	s.offerRoomLocal(room, roomName, previous, m)
-	s.publishRoom(roomMessageNotice{origin: s.cfg.Node, room: room, roomName: roomName, previous: previous, m: m}.append(nil))
-}
-
-// publishRoom publishes a room notice to every node, retried for a while if Redis
-// refuses it. Should it still be lost, a room message reaches the members
-// elsewhere from their cursor at their next wake or login (every session reads its
-// rooms again when a node's subscription comes back), and a removed member's
-// session leaves the room at its next read, which checks membership.
-func (s *Server) publishRoom(payload []byte) {
-	s.publishRetried(model.BroadcastChannel, payload)
+	s.publishRetried(model.BroadcastChannel, roomMessageNotice{origin: s.cfg.Node, room: room, roomName: roomName, previous: previous, m: m}.append(nil))
 }
 
 // offerRoomLocal offers a room message to this node's sessions in the room; the
@@ -354,9 +356,11 @@ func (s *Server) offerRoomLocal(room int, roomName, previous string, m model.Sto
 
 // roomEvent tells the room's members online, on every node, that user joined,
 // left or was removed; a removed user's session, wherever it is, leaves the room.
+// Should the notice be lost, a removed member's session leaves the room at its
+// next read, which checks membership.
 func (s *Server) roomEvent(room, user int, name, event string) {
 	s.roomEventLocal(room, user, name, event)
-	s.publishRoom(roomEventNotice{origin: s.cfg.Node, room: room, user: user, event: event, name: name}.append(nil))
+	s.publishRetried(model.BroadcastChannel, roomEventNotice{origin: s.cfg.Node, room: room, user: user, event: event, name: name}.append(nil))
 }
 
 func (s *Server) roomEventLocal(room, user int, name, event string) {

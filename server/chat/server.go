@@ -243,14 +243,16 @@ func New(cfg Config, st Stores) *Server {
 }
 
 // start joins the cluster: it starts the acker, the heartbeat loop, the
-// presence loop and the subscription. The heartbeat loop's first round takes offline the sessions an
-// earlier run under this node id left behind (reapOwn), and retries that every
-// beat until Redis answers.
+// presence loop, the subscription and the memory trimmer (trim.go). The
+// heartbeat loop's first round takes offline the sessions an earlier run under
+// this node id left behind (reapOwn), and retries that every beat until Redis
+// answers.
 func (s *Server) start() {
 	s.goTracked(func() { s.acks.loop(s.ctx.Done()) })
 	s.goTracked(s.heartbeatLoop)
 	s.goTracked(s.presenceLoop)
 	s.goTracked(s.subscribe)
+	s.goTracked(s.trimLoop)
 }
 
 // Serve accepts connections on l until Shutdown. The first call also starts the
@@ -397,6 +399,21 @@ func (s *Server) loginLock(user int) *sync.Mutex {
 	return &s.loginLocks[uint(user)%uint(len(s.loginLocks))]
 }
 
+// storeRetryAfter is the retryAfter of a 505 whose store did not answer: long
+// enough that a node's clients do not pile their retries onto a store that is
+// away (each retry would hold a connection for the store timeout), short enough
+// that they are back soon after it is.
+const storeRetryAfter = time.Second
+
+// retryAfter is what a 505 answer of code says to wait before a retry, in
+// milliseconds: storeRetryAfter for a server error, else nothing.
+func retryAfter(code int) int {
+	if code != message.CodeServerError {
+		return 0
+	}
+	return int(storeRetryAfter.Milliseconds())
+}
+
 // requestContext bounds one request's store work.
 func (s *Server) requestContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(s.storeCtx, storeTimeout)
@@ -407,10 +424,16 @@ func (s *Server) newID() string {
 	return s.idBase + strconv.FormatUint(s.idCount.Add(1), 36)
 }
 
-// Healthy reports whether the server serves and reaches Redis.
+// healthTimeout bounds a health check: a probe that waited for a hung Redis as
+// long as a request may would itself time out, and not tell the node is unwell.
+const healthTimeout = 500 * time.Millisecond
+
+// Healthy reports whether the server serves and reaches Redis within healthTimeout.
 func (s *Server) Healthy(ctx context.Context) error {
 	if s.shuttingDown.Load() {
 		return ErrServerClosed
 	}
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
 	return s.st.Presence.Ping(ctx)
 }

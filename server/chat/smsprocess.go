@@ -202,11 +202,21 @@ func (c smsProcess) runSends() {
 				logged = true
 			}
 			c.answerPrivate(r.ClientMsgID, message.PrivateResMes{Code: message.CodeServerError,
-				Error: "server error; the message was not sent"})
+				Error:      "server error; the message may have been kept: resend it with the same clientMsgId",
+				RetryAfter: retryAfter(message.CodeServerError)})
 		default:
-			if res.Online && !res.Duplicate {
+			if res.Online {
 				m := model.Stored{ID: res.MsgID, From: c.user, FromName: c.name, Content: r.Content, SentAt: model.IDTime(res.MsgID)}
-				if rc := heldSession(held, r.To); rc != nil {
+				if res.Duplicate {
+					// The first send may have been kept after its answer was lost
+					// (Redis ran it once the request had timed out), and never
+					// delivered: wake the recipient's delivery, which reads its
+					// inbox on from where it stopped. A message that follows itself
+					// is never offered as it is, so a copy delivered already is not
+					// sent again.
+					res.Previous = res.MsgID
+					c.srv.deliverNew(r.To, res, m)
+				} else if rc := heldSession(held, r.To); rc != nil {
 					rc.feeds.offer(0, m, res.Previous, nil) // deliverNew without looking it up again
 				} else {
 					c.srv.deliverNew(r.To, res, m)

@@ -82,8 +82,29 @@ func (b *batcher) lead() {
 			return
 		}
 		b.mu.Unlock()
-		b.roundTrip(batch)
+		if batch = live(batch); len(batch) > 0 {
+			b.roundTrip(batch)
+		}
 	}
+}
+
+// live returns the calls of batch whose callers still wait, in place; the others
+// end unrun. Their callers were answered when their contexts ended: running them
+// later (Redis was slow or hung, and calls piled up behind the round trips under
+// way) would only keep what the clients were told may not be kept, and hold a
+// connection and Redis for nobody.
+func live(batch []*batchCall) []*batchCall {
+	n := 0
+	for _, c := range batch {
+		if err := c.ctx.Err(); err != nil {
+			c.err = err
+			close(c.done)
+			continue
+		}
+		batch[n] = c
+		n++
+	}
+	return batch[:n]
 }
 
 // roundTrip runs one pipeline. It is cut short once every caller in it has

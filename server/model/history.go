@@ -57,7 +57,7 @@ func (r Retention) oldest(now time.Time) string {
 // that are older than before ("" for the newest), oldest first, and whether older
 // ones exist. ErrUserNotFound if other has no account.
 func (b *RedisInbox) History(ctx context.Context, user, other int, before string, limit int) ([]Stored, bool, error) {
-	conn, err := b.pool.GetContext(ctx)
+	conn, err := get(ctx, b.pool)
 	if err != nil {
 		return nil, false, err
 	}
@@ -75,13 +75,18 @@ func (b *RedisInbox) History(ctx context.Context, user, other int, before string
 // readBefore reads the newest limit entries of stream key older than before and
 // not older than oldest, and trims what is older than oldest.
 func readBefore(ctx context.Context, pool *redis.Pool, key, before string, limit int, oldest string) ([]Stored, bool, error) {
-	conn, err := pool.GetContext(ctx)
+	conn, err := get(ctx, pool)
 	if err != nil {
 		return nil, false, err
 	}
 	defer conn.Close()
 	end := "+"
 	if before != "" {
+		if !idAfter(before, oldest) {
+			// Nothing is older than before: an empty page (Redis would refuse
+			// the range "(0-0", which it cannot make exclusive).
+			return nil, false, nil
+		}
 		end = "(" + before
 	}
 	conn.Send("XTRIM", key, "MINID", "~", oldest)
@@ -98,6 +103,21 @@ func readBefore(ctx context.Context, pool *redis.Pool, key, before string, limit
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, more, err
+}
+
+// idAfter reports whether message id a is newer than b; both are valid ids,
+// which may be written with leading zeros.
+func idAfter(a, b string) bool {
+	ams, aseq, _ := strings.Cut(a, "-")
+	bms, bseq, _ := strings.Cut(b, "-")
+	am, _ := strconv.ParseUint(ams, 10, 64)
+	bm, _ := strconv.ParseUint(bms, 10, 64)
+	if am != bm {
+		return am > bm
+	}
+	as, _ := strconv.ParseUint(aseq, 10, 64)
+	bs, _ := strconv.ParseUint(bseq, 10, 64)
+	return as > bs
 }
 
 // parseEntries reads stream entries whose fields are f (sender), n (its name), c (content).

@@ -71,16 +71,19 @@ func (s *MemoryUserStore) Authenticate(ctx context.Context, id int, password str
 		if subtle.ConstantTimeCompare([]byte(u.UserPwd), []byte(password)) != 1 {
 			return message.User{}, ErrWrongPassword
 		}
-		hash, err := bcrypt.GenerateFromPassword([]byte(u.UserPwd), s.cost)
-		if err != nil {
-			return message.User{}, err
+		// bcrypt takes at most 72 bytes: a longer plaintext stays as it is.
+		if len(u.UserPwd) <= message.MaxPasswordLen {
+			hash, err := bcrypt.GenerateFromPassword([]byte(u.UserPwd), s.cost)
+			if err != nil {
+				return message.User{}, err
+			}
+			s.m.mu.Lock()
+			if s.m.users[id] == old {
+				old.UserPwd = string(hash)
+				s.m.users[id] = old
+			}
+			s.m.mu.Unlock()
 		}
-		s.m.mu.Lock()
-		if s.m.users[id] == old {
-			old.UserPwd = string(hash)
-			s.m.users[id] = old
-		}
-		s.m.mu.Unlock()
 	} else if bcrypt.CompareHashAndPassword([]byte(u.UserPwd), []byte(password)) != nil {
 		return message.User{}, ErrWrongPassword
 	}

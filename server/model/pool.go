@@ -149,7 +149,9 @@ func NewPool(cfg PoolConfig) *redis.Pool {
 		DialContext: func(ctx context.Context) (redis.Conn, error) { return dial(ctx, cfg) },
 		MaxIdle:     cfg.MaxActive,
 		MaxActive:   cfg.MaxActive,
-		IdleTimeout: 5 * time.Minute,
+		// The connections a burst opened close once it is over: each holds a
+		// file, buffers here and a client in Redis.
+		IdleTimeout: 30 * time.Second,
 		Wait:        true,
 		// A connection idle for a while may have been cut (Redis restarted):
 		// check it before use instead of failing the request that borrows it.

@@ -41,7 +41,7 @@ type Membership struct {
 // Create makes a room named name owned by owner and returns its id;
 // ErrTooManyRooms if owner is in userRooms rooms already.
 func (r *RedisRooms) Create(ctx context.Context, owner int, name string, userRooms int) (int, error) {
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return 0, err
 	}
@@ -106,7 +106,7 @@ func (r *RedisRooms) Remove(ctx context.Context, room, actor, target int) (strin
 
 // script runs s with args and scans its array reply into dest.
 func (r *RedisRooms) script(ctx context.Context, s *redis.Script, args []any, dest ...any) error {
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func (r *RedisRooms) script(ctx context.Context, s *redis.Script, args []any, de
 // Memberships returns user's rooms, ordered by id, with their names and cursors,
 // in two round trips whatever their number.
 func (r *RedisRooms) Memberships(ctx context.Context, user int) ([]Membership, error) {
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (r *RedisRooms) Memberships(ctx context.Context, user int) ([]Membership, e
 // Newest returns the id of the newest message of each room ("" for none), in one
 // round trip.
 func (r *RedisRooms) Newest(ctx context.Context, rooms []int) ([]string, error) {
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func (r *RedisRooms) List(ctx context.Context, user int) ([]message.RoomInfo, er
 	if err != nil || len(rooms) == 0 {
 		return []message.RoomInfo{}, err
 	}
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func (r *RedisRooms) List(ctx context.Context, user int) ([]message.RoomInfo, er
 // Members returns the number of room's members and the page [offset, offset+limit)
 // of them ordered by id, if user is a member (ErrNotMember otherwise).
 func (r *RedisRooms) Members(ctx context.Context, room, user, offset, limit int) (int, []message.OnlineUser, error) {
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -292,7 +292,7 @@ func (r *RedisRooms) Send(ctx context.Context, room, from int, fromName, content
 // Read returns up to count messages of room after the id after, oldest first, if
 // user is a member (ErrNotMember otherwise; ErrNoSuchRoom if the room is gone).
 func (r *RedisRooms) Read(ctx context.Context, room, user int, after string, count int) ([]Stored, error) {
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +320,7 @@ func (r *RedisRooms) Read(ctx context.Context, room, user int, after string, cou
 // History returns up to limit messages of room older than before ("" for the
 // newest), oldest first, and whether older ones exist, if user is a member.
 func (r *RedisRooms) History(ctx context.Context, room, user int, before string, limit int) (string, []Stored, bool, error) {
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return "", nil, false, err
 	}
@@ -345,7 +345,7 @@ func (r *RedisRooms) History(ctx context.Context, room, user int, before string,
 // Advance moves cursors forward to acknowledged room messages, for many users in
 // one pipeline: acks[user][room] is the newest message user acknowledged in room.
 func (r *RedisRooms) Advance(ctx context.Context, acks map[int]map[int]string) error {
-	conn, err := r.pool.GetContext(ctx)
+	conn, err := get(ctx, r.pool)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ import (
 // IssueToken creates a session token for userID that expires after ttl.
 func (s *RedisUserStore) IssueToken(ctx context.Context, userID int, ttl time.Duration) (string, error) {
 	token := rand.Text() // 26 base32 characters: 130 bits from crypto/rand
-	conn, err := s.pool.GetContext(ctx)
+	conn, err := get(ctx, s.pool)
 	if err != nil {
 		return "", err
 	}
@@ -36,7 +36,7 @@ func (s *RedisUserStore) IssueToken(ctx context.Context, userID int, ttl time.Du
 // with one pipelined round trip. It returns ErrBadToken for a token that is
 // unknown, expired, revoked or another user's.
 func (s *RedisUserStore) AuthenticateToken(ctx context.Context, userID int, token string) (message.User, error) {
-	conn, err := s.pool.GetContext(ctx)
+	conn, err := get(ctx, s.pool)
 	if err != nil {
 		return message.User{}, err
 	}
@@ -72,7 +72,7 @@ func (s *RedisUserStore) AuthenticateToken(ctx context.Context, userID int, toke
 // RevokeToken forgets userID's token; revoking a token that is already gone is
 // not an error.
 func (s *RedisUserStore) RevokeToken(ctx context.Context, userID int, token string) error {
-	conn, err := s.pool.GetContext(ctx)
+	conn, err := get(ctx, s.pool)
 	if err != nil {
 		return err
 	}

@@ -89,8 +89,11 @@ func (s *RedisUserStore) Authenticate(ctx context.Context, id int, password stri
 		if subtle.ConstantTimeCompare([]byte(u.UserPwd), []byte(password)) != 1 {
 			return message.User{}, ErrWrongPassword
 		}
-		if err := s.upgradePassword(conn, raw, u); err != nil {
-			return message.User{}, err
+		// bcrypt takes at most 72 bytes: a longer plaintext stays as it is.
+		if len(u.UserPwd) <= message.MaxPasswordLen {
+			if err := s.upgradePassword(conn, raw, u); err != nil {
+				return message.User{}, err
+			}
 		}
 	} else if bcrypt.CompareHashAndPassword([]byte(u.UserPwd), []byte(password)) != nil {
 		return message.User{}, ErrWrongPassword
