@@ -49,17 +49,6 @@ type target struct {
 	parts *[2][]byte
 }
 
-// pushParts queues the parts that are not empty, in order; true if any was.
-func (c *Conn) pushParts(parts *[2][]byte) bool {
-	queued := false
-	for _, p := range parts {
-		if len(p) > 0 && c.push(p, "", true, false) {
-			queued = true
-		}
-	}
-	return queued
-}
-
 var fanOuts = sync.Pool{New: func() any { return new(FanOut) }}
 
 // NewFanOut returns an empty fan-out whose goroutines run with cfg.Go.
