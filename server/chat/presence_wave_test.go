@@ -168,3 +168,16 @@ func TestPresenceShutdown(t *testing.T) {
 		return off[3] == 1 && off[4] == 1
 	})
 }
+
+// The first change after a quiet tick goes at once: a lone login does not wait
+// for the tick.
+func TestPresenceLoneChangeAtOnce(t *testing.T) {
+	r := newStorage(t)
+	n1 := startNode(t, r, "n1", nil)
+	putUsers(t, r, []int{1, 3})
+	watcher := login(t, n1.Addr, 1, message.ProtoAck)
+	// Started after the watcher's login: user 3's is its first change.
+	n2 := startNode(t, r, "n2", func(c *chat.Config) { c.PresenceTick = time.Hour })
+	login(t, n2.Addr, 3, message.ProtoAck)
+	checkFor(t, waitTimeout, "user 3 online", func() bool { return presenceSeen(watcher, message.UserOnline, true)[3] == 1 })
+}
