@@ -375,7 +375,7 @@ func (w *worker) readLoop(j int, c *client) {
 		}
 		now := time.Now()
 		switch typ {
-		case message.NotifyUserStatusMesType:
+		case message.NotifyUserStatusMesType, message.NotifyUsersStatusMesType:
 			w.notices.Add(1)
 		case message.PrivateResMesType:
 			var r message.PrivateResMes

@@ -149,6 +149,8 @@ func newPayload(typ string) any {
 		return new(message.RegisterResMes)
 	case message.NotifyUserStatusMesType:
 		return new(message.NotifyUserStatusMes)
+	case message.NotifyUsersStatusMesType:
+		return new(message.NotifyUsersStatusMes)
 	case message.SmsMesType:
 		return new(message.SmsMes)
 	case message.SmsResMesType:

@@ -52,6 +52,15 @@ func (u *UI) handle(ev Event, ok bool) error {
 	case *message.NotifyUserStatusMes:
 		u.names[b.UserID] = b.UserName
 		u.say(u.View.Presence(b))
+	case *message.NotifyUsersStatusMes:
+		// Shown as the notices one at a time would be; the list may hold
+		// this user's own login, which is news to no one here.
+		for i := range b.Users {
+			if m := &b.Users[i]; m.UserID != u.self {
+				u.names[m.UserID] = m.UserName
+				u.say(u.View.Presence(m))
+			}
+		}
 	case *message.ErrorResMes:
 		if b.Code == message.CodeReplaced {
 			u.replaced = true

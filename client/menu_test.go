@@ -232,6 +232,8 @@ func TestIncoming(t *testing.T) {
 	p.send(message.PrivateMesType, &message.PrivateMes{MsgID: "p1", FromUserID: 102, FromUserName: "carol", ToUserID: 100, Content: "psst", SentAt: at})
 	p.send(message.PrivateMesType, &message.PrivateMes{MsgID: "p1", FromUserID: 102, FromUserName: "carol", ToUserID: 100, Content: "psst", SentAt: at, Offline: true})
 	p.send(message.NotifyUserStatusMesType, &message.NotifyUserStatusMes{UserID: 102, Status: 1, UserName: "carol"})
+	p.send(message.NotifyUsersStatusMesType, &message.NotifyUsersStatusMes{Users: []message.NotifyUserStatusMes{
+		{UserID: 103, Status: 0, UserName: "dave"}, {UserID: 100, Status: 0, UserName: "alice"}, {UserID: 104, Status: 1, UserName: "erin"}}})
 
 	h.seeAll(
 		"[2024-04-30 12:00:00] [private, offline] bob (101): while you were away",
@@ -239,6 +241,8 @@ func TestIncoming(t *testing.T) {
 		"[11:59:00] [group] bob (101): hello group",
 		"[11:59:00] [private] carol (102): psst",
 		"[12:00:00] * carol (102) went offline",
+		"[12:00:00] * dave (103) is online",
+		"[12:00:00] * erin (104) went offline",
 	)
 	// Every private message is acknowledged, the repeat too.
 	p.expectAcks("p0", "p1", "p1")

@@ -70,6 +70,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.InboxMax, "inbox-max", def.InboxMax, "private messages one inbox may hold; a message beyond gets 429 \"inbox full\" (0 = no cap)")
 	fs.IntVar(&c.MaxFrame, "max-frame", def.MaxFrame, "largest frame body in bytes")
 	fs.IntVar(&c.PresenceLimit, "presence-limit", def.PresenceLimit, "presence notices are sent while at most this many users are online (0 = the default, negative = never)")
+	fs.DurationVar(&c.PresenceTick, "presence-tick", def.PresenceTick, "a node sends its users' presence changes at most once per this period, together")
 	fs.DurationVar(&c.LoginTimeout, "login-timeout", def.LoginTimeout, "a connection that has not logged in by then is closed")
 	fs.DurationVar(&c.FrameTimeout, "frame-timeout", def.FrameTimeout, "a frame that has started must be complete within this")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", def.WriteTimeout, "one write to a client may take this long")

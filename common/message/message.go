@@ -16,16 +16,18 @@ const (
 	SmsMesType              = "SmsMes"
 
 	// Extensions.
-	SmsResMesType         = "SmsResMes"
-	PrivateMesType        = "PrivateMes"
-	PrivateResMesType     = "PrivateResMes"
-	AckMesType            = "AckMes"
-	OnlineUsersMesType    = "OnlineUsersMes"
-	OnlineUsersResMesType = "OnlineUsersResMes"
-	LogoutMesType         = "LogoutMes"
-	PingMesType           = "PingMes"
-	PongMesType           = "PongMes"
-	ErrorResMesType       = "ErrorResMes"
+	SmsResMesType = "SmsResMes"
+	// NotifyUsersStatusMesType is the presence changes of a moment, for proto-2 sessions.
+	NotifyUsersStatusMesType = "NotifyUsersStatusMes"
+	PrivateMesType           = "PrivateMes"
+	PrivateResMesType        = "PrivateResMes"
+	AckMesType               = "AckMes"
+	OnlineUsersMesType       = "OnlineUsersMes"
+	OnlineUsersResMesType    = "OnlineUsersResMes"
+	LogoutMesType            = "LogoutMes"
+	PingMesType              = "PingMes"
+	PongMesType              = "PongMes"
+	ErrorResMesType          = "ErrorResMes"
 )
 
 // Status codes carried in the "code" field of responses.
@@ -129,6 +131,14 @@ type NotifyUserStatusMes struct {
 	UserID   int    `json:"userId"`
 	Status   int    `json:"status"`
 	UserName string `json:"userName,omitempty"`
+}
+
+// NotifyUsersStatusMes is what a proto-2 session gets instead of
+// NotifyUserStatusMes: the presence changes of one short moment on one node, a
+// user's last status only, so that a wave of logins costs each online user a few
+// frames, not one per login.
+type NotifyUsersStatusMes struct {
+	Users []NotifyUserStatusMes `json:"users"`
 }
 
 // SmsMes is a group message. A client sends only Content (the classic client also

@@ -220,7 +220,7 @@ func scanEnvelope(body []byte) (Message, bool) {
 var typeNames = func() map[string]string {
 	m := map[string]string{}
 	for _, t := range []string{LoginMesType, LoginResMesType, RegisterMesType, RegisterResMesType,
-		NotifyUserStatusMesType, SmsMesType, SmsResMesType, PrivateMesType, PrivateResMesType, AckMesType,
+		NotifyUserStatusMesType, NotifyUsersStatusMesType, SmsMesType, SmsResMesType, PrivateMesType, PrivateResMesType, AckMesType,
 		OnlineUsersMesType, OnlineUsersResMesType, LogoutMesType, PingMesType, PongMesType, ErrorResMesType,
 		RoomCreateMesType, RoomJoinMesType, RoomLeaveMesType, RoomKickMesType, RoomResMesType, RoomListMesType,
 		RoomListResMesType, RoomMembersMesType, RoomMembersResMesType, RoomMesType, RoomNoticeMesType,

@@ -3,6 +3,7 @@ package chat_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 
 	"chat/common/frame"
@@ -52,7 +53,7 @@ func TestBurstAnswersInRequestOrder(t *testing.T) {
 	}
 	alice.sendRaw(burst)
 
-	got := answersInOrder(t, alice, len(want), message.NotifyUserStatusMesType)
+	got := answersInOrder(t, alice, len(want), message.NotifyUserStatusMesType, message.NotifyUsersStatusMesType)
 	ids := map[string]string{}
 	for i, f := range got {
 		desc := f.Type
@@ -106,7 +107,7 @@ func TestBurstToClassicWithInboxCap(t *testing.T) {
 	}
 	alice.sendRaw(burst)
 	want := []string{"m0 200", "m1 200", fmt.Sprint("m2 ", message.CodeRateLimited)}
-	for i, f := range answersInOrder(t, alice, len(want), message.NotifyUserStatusMesType) {
+	for i, f := range answersInOrder(t, alice, len(want), message.NotifyUserStatusMesType, message.NotifyUsersStatusMesType) {
 		var res message.PrivateResMes
 		if err := json.Unmarshal([]byte(f.Data), &res); err != nil {
 			t.Fatal(err)
@@ -125,9 +126,9 @@ func TestBurstToClassicWithInboxCap(t *testing.T) {
 	}
 }
 
-// answersInOrder waits for the first n frames c got that are not of type skip,
+// answersInOrder waits for the first n frames c got that are not of a type in skip,
 // and returns them in the order they came.
-func answersInOrder(t *testing.T, c *client, n int, skip string) []received {
+func answersInOrder(t *testing.T, c *client, n int, skip ...string) []received {
 	t.Helper()
 	var got []received
 	checkFor(t, waitTimeout, fmt.Sprintf("%d answers", n), func() bool {
@@ -135,7 +136,7 @@ func answersInOrder(t *testing.T, c *client, n int, skip string) []received {
 		defer c.mu.Unlock()
 		got = got[:0]
 		for _, f := range c.frames {
-			if f.Type != skip {
+			if !slices.Contains(skip, f.Type) {
 				got = append(got, f)
 			}
 		}

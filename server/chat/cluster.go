@@ -121,6 +121,10 @@ func (s *Server) onNotice(_ string, payload []byte) {
 		if n, ok := parseRoomEvent(body); ok && n.origin != s.cfg.Node {
 			s.roomEventLocal(n.room, n.user, n.name, n.event)
 		}
+	case noticePresence:
+		if n, ok := parsePresence(body); ok && n.origin != s.cfg.Node {
+			s.presence.add(false, n.changes...) // with this node's next tick
+		}
 	case noticeBroadcast:
 		if n, ok := parseBroadcast(body); ok && n.origin != s.cfg.Node {
 			s.fanOut(n.typ, n.frame, n.exclude) // a node's own was fanned out already

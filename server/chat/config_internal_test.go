@@ -12,7 +12,7 @@ func TestConfigDefaults(t *testing.T) {
 	def := DefaultConfig()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	set := Config{
-		Node: "n9", MaxFrame: 100, PresenceLimit: 3, LoginTimeout: time.Second, FrameTimeout: 2 * time.Second,
+		Node: "n9", MaxFrame: 100, PresenceLimit: 3, PresenceTick: time.Second, LoginTimeout: time.Second, FrameTimeout: 2 * time.Second,
 		WriteTimeout: 3 * time.Second, MaxQueue: 1000, RatePrivate: 1.5, BurstPrivate: 2, RateGroup: 2.5,
 		BurstGroup: 4, MaxConnsPerIP: 5, MaxConns: 7, Heartbeat: 4 * time.Second, RoomMembers: 8, UserRooms: 9, PasswordWorkers: 3,
 		PasswordWait: 5 * time.Second, TokenTTL: time.Hour, Logger: logger,
@@ -25,7 +25,7 @@ func TestConfigDefaults(t *testing.T) {
 	zeroWant.LoginsPerUser, zeroWant.RegistrationsPerAddr, zeroWant.InboxMax = 0, 0, 0
 	zeroWant.Logger = slog.Default()
 	negative := Config{
-		MaxFrame: -1, PresenceLimit: -1, LoginTimeout: -time.Second, FrameTimeout: -time.Second,
+		MaxFrame: -1, PresenceLimit: -1, PresenceTick: -time.Second, LoginTimeout: -time.Second, FrameTimeout: -time.Second,
 		WriteTimeout: -time.Second, MaxQueue: -1, MaxConns: -1, RoomMembers: -1, UserRooms: -1, BurstPrivate: -1, BurstGroup: -1, Heartbeat: -time.Second,
 		PasswordWorkers: -1, PasswordWait: -time.Second, TokenTTL: -time.Second,
 	}

@@ -24,10 +24,14 @@ type wire struct {
 	conn net.Conn
 }
 
-// received is one frame a client got.
+// received is one frame a client got. The users of a NotifyUsersStatusMes are
+// kept as a NotifyUserStatusMes each, marked listed, after the frame itself,
+// but for the client's own user, which a client skips (PROTOCOL.md): the tests
+// of what a user learns of presence hold for both kinds of session.
 type received struct {
-	Type string
-	Data string
+	Type   string
+	Data   string
+	Listed bool
 }
 
 // client speaks the protocol over one connection. A goroutine reads every frame
@@ -36,6 +40,7 @@ type client struct {
 	wire
 
 	mu     sync.Mutex
+	self   int // the user login logged in as
 	frames []received
 	err    error // why reading stopped (io.EOF when the server closed)
 }
@@ -104,8 +109,27 @@ func (c *client) readLoop() {
 		}
 		c.mu.Lock()
 		c.frames = append(c.frames, received{Type: env.Type, Data: env.Data})
+		c.frames = append(c.frames, listedStatuses(env, c.self)...)
 		c.mu.Unlock()
 	}
+}
+
+// listedStatuses returns the users of a NotifyUsersStatusMes but self as frames
+// of NotifyUserStatusMes, marked listed; nothing for other frames.
+func listedStatuses(env message.Message, self int) []received {
+	var m message.NotifyUsersStatusMes
+	if env.Type != message.NotifyUsersStatusMesType || json.Unmarshal([]byte(env.Data), &m) != nil {
+		return nil
+	}
+	out := make([]received, 0, len(m.Users))
+	for _, u := range m.Users {
+		if u.UserID == self {
+			continue
+		}
+		data, _ := json.Marshal(u)
+		out = append(out, received{Type: message.NotifyUserStatusMesType, Data: string(data), Listed: true})
+	}
+	return out
 }
 
 // ---- sending ----
@@ -376,6 +400,9 @@ func (c *client) register(id int, pwd, name string) message.RegisterResMes {
 
 func (c *client) login(id int, pwd string, proto int) message.LoginResMes {
 	c.t.Helper()
+	c.mu.Lock()
+	c.self = id
+	c.mu.Unlock()
 	return ask[message.LoginResMes](c, message.LoginMesType, message.LoginMes{UserID: id, UserPwd: pwd, Proto: proto}, message.LoginResMesType)
 }
 

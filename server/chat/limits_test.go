@@ -6,6 +6,7 @@ package chat_test
 import (
 	"net"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,22 @@ func scrape(t testing.TB, n *node) string {
 	rec := httptest.NewRecorder()
 	n.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	return rec.Body.String()
+}
+
+// presenceChanges returns how many presence changes n has had to announce.
+func presenceChanges(t testing.TB, n *node) int {
+	t.Helper()
+	for line := range strings.Lines(scrape(t, n)) {
+		if v, ok := strings.CutPrefix(line, "chat_presence_changes_total "); ok {
+			got, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("chat_presence_changes_total %q: %v", v, err)
+			}
+			return got
+		}
+	}
+	t.Fatal("no chat_presence_changes_total in the metrics")
+	return 0
 }
 
 // countPasswordChecks counts the password jobs (bcrypt) n runs from now on.
@@ -258,11 +275,10 @@ func TestLoginsPerUserLimited(t *testing.T) {
 			t.Errorf("login %d within the minute: got %+v, want 429", logins+i+1, res)
 		}
 	}
-	// The refused logins made no presence notices: the watcher saw at most
-	// the allowed logins come and go.
-	watcher.ping()
-	if got := watcher.count(message.NotifyUserStatusMesType); got != 2*logins {
-		t.Errorf("watcher got %d presence notices, want %d", got, 2*logins)
+	// The refused logins made no presence changes: the node announced the
+	// watcher's login and the allowed logins coming and going.
+	if got, want := presenceChanges(t, n), 1+2*logins; got != want {
+		t.Errorf("got %d presence changes, want %d", got, want)
 	}
 	if res := dial(t, n.Addr).login(9, password, message.ProtoAck); res.Code != message.CodeOK {
 		t.Errorf("another user: got %+v, want 200", res)

@@ -28,6 +28,7 @@ type metrics struct {
 	passwordsBusy     prometheus.Counter
 	acksIgnored       prometheus.Counter
 	ackRemovalsFailed prometheus.Counter
+	presenceChanges   prometheus.Counter
 }
 
 func newMetrics(passwords *passwordPool) *metrics {
@@ -66,10 +67,12 @@ func newMetrics(passwords *passwordPool) *metrics {
 			Name: "chat_acks_ignored_total", Help: "Acknowledged ids ignored because they are not message ids."}),
 		ackRemovalsFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_ack_removals_failed_total", Help: "Inboxes whose delivered messages could not be removed (they may come again)."}),
+		presenceChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_presence_changes_total", Help: "Logins and logouts of this node's users to be announced (a tick's go together; chat_messages_out_total counts the frames)."}),
 	}
 	m.registry.MustRegister(m.connections, m.logins, m.messagesIn.CounterVec, m.messagesOut.CounterVec, m.framesWritten,
 		m.queueOverflows, m.refused, m.closes, m.redisErrors, m.redisLatency, m.deliveryLatency, m.passwordsBusy,
-		m.acksIgnored, m.ackRemovalsFailed,
+		m.acksIgnored, m.ackRemovalsFailed, m.presenceChanges,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "chat_password_checks_running", Help: "Password checks and hashes running now."},
 			func() float64 { return float64(passwords.running.Load()) }),

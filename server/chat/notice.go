@@ -9,8 +9,8 @@ import (
 
 // Nodes share one Redis. What a node must tell others travels as a notice on
 // Redis pub/sub: on a node's own channel (wake a user's delivery, end a
-// replaced session) or on the broadcast channel (group messages and presence as
-// ready-made frames, room messages and room events). A notice is a kind letter
+// replaced session) or on the broadcast channel (group messages as ready-made
+// frames, a tick's presence changes, room messages and room events). A notice is a kind letter
 // and space-separated fields; what may hold spaces comes last, its lengths
 // among the fields. Each kind has its type, an append that writes it and a
 // parse that reads it back (parse takes the notice after the kind and its
@@ -21,6 +21,7 @@ const (
 	noticeBroadcast   = 'b' // b <origin node> <excluded user> <type> <frame>
 	noticeRoomMessage = 'r' // r <origin> <room> <previous or -> <id> <from> <name length> <room name length> <name><room name><content>
 	noticeRoomEvent   = 'e' // e <origin> <room> <user> <event> <user name>
+	noticePresence    = 'p' // p <origin> <count> then per user <user> <status> <name length>, then a space and the names
 )
 
 // splitNotice returns the kind of a notice and its body.
@@ -86,8 +87,8 @@ func parseMessage(body []byte) (n messageNotice, ok bool) {
 		m: storedOf(string(f[2]), from, rest[:nameLen], rest[nameLen:])}, true
 }
 
-// broadcastNotice carries a broadcast frame (a group message, a presence
-// notice) to every other node, for its sessions but the excluded user's.
+// broadcastNotice carries a broadcast frame (a group message) to every other
+// node, for its sessions but the excluded user's.
 type broadcastNotice struct {
 	origin  string // the node that fanned it out already
 	exclude int
@@ -178,6 +179,61 @@ func parseRoomEvent(body []byte) (n roomEventNotice, ok bool) {
 	}
 	v, ok := numbers(f[1], f[2])
 	return roomEventNotice{origin: string(f[0]), room: v[0], user: v[1], event: string(f[3]), name: string(name)}, ok
+}
+
+// presenceNotice carries the presence changes of one tick of a node to every
+// other node, for all their sessions.
+type presenceNotice struct {
+	origin  string
+	changes []presenceChange
+}
+
+func (n presenceNotice) append(b []byte) []byte {
+	b = append(b, noticePresence)
+	b = appendField(b, n.origin)
+	b = appendInt(b, len(n.changes))
+	for _, ch := range n.changes {
+		b = appendInt(b, ch.UserID)
+		b = appendInt(b, ch.Status)
+		b = appendInt(b, len(ch.UserName))
+	}
+	b = append(b, ' ')
+	for _, ch := range n.changes {
+		b = append(b, ch.UserName...)
+	}
+	return b
+}
+
+func parsePresence(body []byte) (n presenceNotice, ok bool) {
+	f, rest, ok := fields(body, 2)
+	if !ok {
+		return n, false
+	}
+	v, ok := numbers(f[1])
+	count := v[0]
+	// A change takes at least six bytes ("1 0 0 "): a count beyond what the
+	// notice can hold is refused before anything is made for it.
+	if !ok || count < 0 || count > len(rest)/6 {
+		return n, false
+	}
+	n.origin = string(f[0])
+	if count == 0 {
+		return n, true
+	}
+	f, names, ok := fields(rest, 3*count)
+	if !ok {
+		return n, false
+	}
+	n.changes = make([]presenceChange, count)
+	for i := range n.changes {
+		v, ok := numbers(f[3*i], f[3*i+1], f[3*i+2])
+		if !ok || v[2] < 0 || v[2] > len(names) {
+			return n, false
+		}
+		n.changes[i] = presenceChange{UserID: v[0], Status: v[1], UserName: string(names[:v[2]])}
+		names = names[v[2]:]
+	}
+	return n, len(names) == 0
 }
 
 // appendField writes a field after a space; appendInt a number.

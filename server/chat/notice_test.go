@@ -9,7 +9,7 @@ import (
 	"chat/server/model"
 )
 
-// notice is any of the five kinds of notice.
+// notice is any of the six kinds of notice.
 type notice interface{ append([]byte) []byte }
 
 // parseAny parses a notice of any kind, as onNotice does.
@@ -29,6 +29,8 @@ func parseAny(payload []byte) (notice, bool) {
 		return parseRoomMessage(body)
 	case noticeRoomEvent:
 		return parseRoomEvent(body)
+	case noticePresence:
+		return parsePresence(body)
 	}
 	return nil, false
 }
@@ -55,6 +57,9 @@ func TestNoticeRoundTrip(t *testing.T) {
 			m: stored("2-0", 5, "b o b", "")}},
 		{"room event", roomEventNotice{origin: "node1", room: 3, user: 5, event: "joined", name: "bob smith"}},
 		{"room event, empty name", roomEventNotice{origin: "node1", room: 3, user: 5, event: "removed"}},
+		{"presence, one change", presenceNotice{origin: "node1", changes: []presenceChange{{UserID: 5, UserName: "bob"}}}},
+		{"presence, names with spaces and digits, one empty", presenceNotice{origin: "node1", changes: []presenceChange{
+			{UserID: 5, Status: 1, UserName: "b o b"}, {UserID: 2147483647, UserName: ""}, {UserID: 7, UserName: "12 你好"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +84,9 @@ func TestNoticeFormat(t *testing.T) {
 		{broadcastNotice{origin: "n1", exclude: 9, typ: "SmsMes", frame: []byte("F")}, "b n1 9 SmsMes F"},
 		{roomMessageNotice{origin: "n1", room: 3, roomName: "rm", previous: "1-0", m: stored("2-0", 5, "bob", "yo")}, "r n1 3 1-0 2-0 5 3 2 bobrmyo"},
 		{roomEventNotice{origin: "n1", room: 3, user: 5, event: "left", name: "bob"}, "e n1 3 5 left bob"},
+		{presenceNotice{origin: "n1", changes: []presenceChange{{UserID: 5, UserName: "bob"}, {UserID: 6, Status: 1, UserName: "a l"}}},
+			"p n1 2 5 0 3 6 1 3 boba l"},
+		{presenceNotice{origin: "n1"}, "p n1 0 "},
 	}
 	for _, tt := range tests {
 		if got := string(tt.n.append(nil)); got != tt.want {
@@ -92,7 +100,9 @@ func TestNoticeRefused(t *testing.T) {
 		"m 1 2", "m x - 1-0 7 5 alice", "m 1 - 1-0 7 99 short", "m 1 - 1-0 7 -1 x",
 		"b n1 x SmsMes F", "b n1",
 		"r n1 3 - 2-0 5 3 2 bo", "r n1 3 - 2-0 5 -1 2 bobrm", "r n1 x - 2-0 5 3 2 bobrm",
-		"e n1 3 x left bob", "e n1 3"} {
+		"e n1 3 x left bob", "e n1 3",
+		"p n1", "p n1 x ", "p n1 -1 ", "p n1 2 5 0 3 bob", "p n1 1 5 0 4 bob", "p n1 1 5 0 2 bob", "p n1 1 5 x 3 bob",
+		"p n1 1 5 0 -1 bob", "p n1 99999999 5 0 3 bob"} {
 		if n, ok := parseAny([]byte(bad)); ok {
 			t.Errorf("%q: got %+v, want a refusal", bad, n)
 		}
@@ -108,6 +118,7 @@ func FuzzNotice(f *testing.F) {
 		broadcastNotice{origin: "n1", exclude: 9, typ: "SmsMes", frame: []byte("F")},
 		roomMessageNotice{origin: "n1", room: 3, roomName: "rm", m: stored("2-0", 5, "bob", "yo")},
 		roomEventNotice{origin: "n1", room: 3, user: 5, event: "left", name: "bob"},
+		presenceNotice{origin: "n1", changes: []presenceChange{{UserID: 5, UserName: "bob"}, {UserID: 6, Status: 1, UserName: "a l"}}},
 	} {
 		f.Add(n.append(nil))
 	}

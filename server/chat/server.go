@@ -34,6 +34,9 @@ type Config struct {
 	// PresenceLimit: presence notices are sent while at most this many users are
 	// online; negative: never.
 	PresenceLimit int
+	// PresenceTick: a node sends the presence changes of its users at most once
+	// per tick, all of them together (presence.go).
+	PresenceTick  time.Duration
 	LoginTimeout  time.Duration // a connection must log in within this
 	FrameTimeout  time.Duration // a started frame must be complete within this
 	WriteTimeout  time.Duration // one write to a client may take this long
@@ -79,6 +82,7 @@ func DefaultConfig() Config {
 		Node:          "node1",
 		MaxFrame:      65536,
 		PresenceLimit: 5000,
+		PresenceTick:  250 * time.Millisecond,
 		LoginTimeout:  30 * time.Second,
 		FrameTimeout:  30 * time.Second,
 		WriteTimeout:  30 * time.Second,
@@ -117,6 +121,7 @@ func (cfg Config) withDefaults() Config {
 	if cfg.PresenceLimit == 0 { // negative has a meaning
 		cfg.PresenceLimit = def.PresenceLimit
 	}
+	orDefault(&cfg.PresenceTick, def.PresenceTick)
 	orDefault(&cfg.LoginTimeout, def.LoginTimeout)
 	orDefault(&cfg.FrameTimeout, def.FrameTimeout)
 	orDefault(&cfg.WriteTimeout, def.WriteTimeout)
@@ -158,6 +163,8 @@ type Server struct {
 	hub     hub
 	rooms   roomIndex // this node's sessions by room
 	acks    *acker
+	// presence holds this node's presence changes until the next tick.
+	presence presenceBatch
 
 	passwords *passwordPool
 
@@ -230,17 +237,20 @@ func New(cfg Config, st Stores) *Server {
 		FramesWritten: s.metrics.framesWritten,
 		Overflows:     s.metrics.queueOverflows,
 	}
+	s.presence = newPresenceBatch()
 	s.acks = &acker{ch: make(chan ackBatch, 4096), st: &s.st, log: s.log, metrics: s.metrics, request: s.requestContext}
 	return s
 }
 
 // start joins the cluster: it starts the acker, the heartbeat loop, the
-// subscription and the memory trimmer (trim.go). The heartbeat loop's first round
-// takes offline the sessions an earlier run under this node id left behind
-// (reapOwn), and retries that every beat until Redis answers.
+// presence loop, the subscription and the memory trimmer (trim.go). The
+// heartbeat loop's first round takes offline the sessions an earlier run under
+// this node id left behind (reapOwn), and retries that every beat until Redis
+// answers.
 func (s *Server) start() {
 	s.goTracked(func() { s.acks.loop(s.ctx.Done()) })
 	s.goTracked(s.heartbeatLoop)
+	s.goTracked(s.presenceLoop)
 	s.goTracked(s.subscribe)
 	s.goTracked(s.trimLoop)
 }

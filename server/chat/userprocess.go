@@ -320,18 +320,3 @@ func (c userProcess) onlineUsers(m message.Message) {
 	}
 	c.replyFrame(message.OnlineUsersResMesType, f)
 }
-
-// notifyPresence tells every other online user, on every node, that user came or
-// went, as long as at most PresenceLimit users are online: beyond that the cost
-// of one login would grow with the number online.
-func (s *Server) notifyPresence(user int, name string, status, online int) {
-	if online > s.cfg.PresenceLimit {
-		return
-	}
-	f, err := message.EncodeFrame(message.NotifyUserStatusMesType,
-		message.NotifyUserStatusMes{UserID: user, Status: status, UserName: name})
-	if err != nil {
-		return
-	}
-	s.broadcast(message.NotifyUserStatusMesType, f, user)
-}

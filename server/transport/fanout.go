@@ -41,10 +41,12 @@ type FanOut struct {
 	refs    atomic.Int32
 }
 
-// target is a connection of a fan-out, and whether it gets the alternative frame.
+// target is a connection of a fan-out, and whether it gets the alternative
+// frame, or parts of its own instead.
 type target struct {
-	c   *Conn
-	alt bool
+	c     *Conn
+	alt   bool
+	parts *[2][]byte
 }
 
 var fanOuts = sync.Pool{New: func() any { return new(FanOut) }}
@@ -59,7 +61,14 @@ func NewFanOut(cfg *Config) *FanOut {
 
 // Add makes c a target; alt: it gets the alternative frame of Send.
 func (l *FanOut) Add(c *Conn, alt bool) {
-	l.targets = append(l.targets, target{c, alt})
+	l.targets = append(l.targets, target{c: c, alt: alt})
+}
+
+// AddParts makes c a target that gets a and b, each if not empty, instead of
+// the frames of Send: parts of a shared frame with what c must not get cut out,
+// at no copy.
+func (l *FanOut) AddParts(c *Conn, a, b []byte) {
+	l.targets = append(l.targets, target{c: c, parts: &[2][]byte{a, b}})
 }
 
 func (l *FanOut) unref() {
@@ -118,6 +127,12 @@ func (l *FanOut) Send(f, alt []byte) int {
 	for k, ch := range chunks {
 		for _, t := range targets[k*pushChunk : min(len(targets), (k+1)*pushChunk)] {
 			t.c.Hold() // written by a writer here, not by a goroutine of its own
+			if t.parts != nil {
+				if t.c.pushParts(t.parts) {
+					n++
+				}
+				continue
+			}
 			g := f
 			if t.alt {
 				g = alt

@@ -66,6 +66,18 @@ func (c *Conn) push(f []byte, ack string, onlyReady, copied bool) bool {
 	return true
 }
 
+// pushParts queues the parts that are not empty, in order; true if any was. Like a
+// shared frame, they go only to a connection that takes shared frames (SetReady).
+func (c *Conn) pushParts(parts *[2][]byte) bool {
+	queued := false
+	for _, p := range parts {
+		if len(p) > 0 && c.push(p, "", true, false) {
+			queued = true
+		}
+	}
+	return queued
+}
+
 // Hold keeps the writer from starting until Release: what is queued meanwhile
 // goes out in one write.
 func (c *Conn) Hold() {
