@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
 	"golang.org/x/crypto/bcrypt"
 
 	"chat/server/chat"
@@ -294,9 +295,8 @@ func run(o options, log *slog.Logger) error {
 	})
 	// Before serving: a Redis written by a build of the previous key layout
 	// keeps its waiting messages, histories and rooms under the old names.
-	if err := model.MigrateKeys(context.Background(), pool, log); err != nil {
-		return fmt.Errorf("moving the keys of the previous layout: %w", err)
-	}
+	stopMigrating := migrateKeys(pool, log)
+	defer stopMigrating()
 
 	l, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -334,6 +334,36 @@ func run(o options, log *slog.Logger) error {
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+// migrateKeys moves the keys of the previous layout (model.MigrateKeys) before the
+// node serves. A node may start while Redis is down, as it always could: then the
+// move is retried in the background until Redis answers, and the returned stop
+// ends the retries and waits for them.
+func migrateKeys(pool *redis.Pool, log *slog.Logger) (stop func()) {
+	err := model.MigrateKeys(context.Background(), pool, log)
+	if err == nil {
+		return func() {}
+	}
+	log.Warn("moving the keys of the previous layout failed; retrying while serving", "err", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wait := 100 * time.Millisecond
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			if err := model.MigrateKeys(ctx, pool, log); err == nil || ctx.Err() != nil {
+				return
+			}
+			wait = min(2*wait, 2*time.Second)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func serveMetrics(addr string, srv *chat.Server, log *slog.Logger) {

@@ -44,6 +44,21 @@ func (w *wire) send(typ string, payload any) {
 }
 
 // expect returns the next frame of type typ, decoded into into.
+// presenceOf returns the next presence change of user that a proto-2 session is
+// told of: its lists may carry other users' changes, its own included.
+func (w *wire) presenceOf(user int) message.NotifyUserStatusMes {
+	w.t.Helper()
+	for {
+		var list message.NotifyUsersStatusMes
+		w.expect(message.NotifyUsersStatusMesType, &list)
+		for _, u := range list.Users {
+			if u.UserID == user {
+				return u
+			}
+		}
+	}
+}
+
 func (w *wire) expect(typ string, into any) {
 	w.t.Helper()
 	for i, m := range w.pending {
@@ -128,8 +143,7 @@ func TestTwoNodes(t *testing.T) {
 			alice, bob := dialWire(t, a), dialWire(t, b)
 			alice.login(1, true)
 			bobToken := bob.login(2, true)
-			var st message.NotifyUserStatusMes
-			alice.expect(message.NotifyUserStatusMesType, &st)
+			st := alice.presenceOf(2)
 			if st.UserID != 2 || st.Status != message.UserOnline {
 				t.Errorf("alice's presence notice: got %+v, want bob online", st)
 			}
@@ -193,7 +207,7 @@ func TestTwoNodes(t *testing.T) {
 			// Bob leaves; a message kept for him offline; he comes back on the
 			// other node with his token and gets it.
 			bob.send(message.LogoutMesType, message.LogoutMes{})
-			alice.expect(message.NotifyUserStatusMesType, &st)
+			st = alice.presenceOf(2)
 			if st.UserID != 2 || st.Status != message.UserOffline {
 				t.Errorf("alice's presence notice: got %+v, want bob offline", st)
 			}
