@@ -1,8 +1,6 @@
 package chat
 
 import (
-	"time"
-
 	"chat/server/model"
 	"chat/server/transport"
 )
@@ -34,39 +32,10 @@ func (s *Server) fanOut(typ string, f []byte, exclude int) {
 	s.metrics.messagesOut.WithLabelValues(typ).Add(float64(n))
 }
 
-// publishToNode sends a notice another node must get (a private message, a 409).
-// If Redis refuses it now (away, or every pooled connection busy), it is tried
-// again in the background until it goes through or the server shuts down: a
-// message whose notice were dropped would wait in the inbox, its recipient online,
-// until some later message or login read the inbox again.
+// publishToNode sends a notice another node must get (a private message, a 409)
+// through the outbox, which tries until it goes through.
 func (s *Server) publishToNode(node string, payload []byte) {
-	s.publishRetried(model.NodeChannel(node), payload)
-}
-
-// Delays between the tries of a notice that could not be published.
-const (
-	firstPublishRetry = 100 * time.Millisecond
-	maxPublishRetry   = 2 * time.Second
-)
-
-// publishRetried publishes payload on channel, and if Redis refuses it now, tries
-// again in the background, until it succeeds or the server shuts down.
-func (s *Server) publishRetried(channel string, payload []byte) {
-	if s.publish(channel, payload) == nil {
-		return
-	}
-	s.goTracked(func() {
-		for delay := firstPublishRetry; ; delay = min(2*delay, maxPublishRetry) {
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			if s.publish(channel, payload) == nil {
-				return
-			}
-		}
-	})
+	s.out.send(model.NodeChannel(node), payload)
 }
 
 func (s *Server) publish(channel string, payload []byte) error {
@@ -95,12 +64,18 @@ func (s *Server) deliverNew(to int, sent model.SendResult, m model.Stored) {
 
 // onNotice handles one notice from the bus. What does not parse is dropped:
 // its sender is a node of another version, or the notice was damaged.
-func (s *Server) onNotice(_ string, payload []byte) {
+func (s *Server) onNotice(channel string, payload []byte) {
 	kind, body, ok := splitNotice(payload)
 	if !ok {
 		return
 	}
 	switch kind {
+	case noticeBatch:
+		if n, ok := parseBatch(body); ok {
+			for _, p := range n.notices {
+				s.onNotice(channel, p)
+			}
+		}
 	case noticeKick:
 		if n, ok := parseKick(body); ok {
 			if c := s.hub.get(n.user); c != nil && c.sid == n.sid {

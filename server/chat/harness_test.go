@@ -38,23 +38,11 @@ const waitTimeout = 20 * time.Second
 // checkFor polls cond until it holds or timeout passes, then fails t.
 func checkFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !poll(timeout, cond) {
-		t.Fatalf("timed out after %v waiting for %s", timeout, what)
-	}
+	chattest.CheckFor(t, timeout, what, cond)
 }
 
-// poll is checkFor for goroutines, which must not fail the test: it reports
-// whether cond held within timeout.
-func poll(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return true
-}
+// poll is checkFor for goroutines, which must not fail the test.
+func poll(timeout time.Duration, cond func() bool) bool { return chattest.Poll(timeout, cond) }
 
 // node is one in-process server node.
 type node struct {

@@ -29,6 +29,7 @@ type metrics struct {
 	acksIgnored       prometheus.Counter
 	ackRemovalsFailed prometheus.Counter
 	presenceChanges   prometheus.Counter
+	noticesDropped    prometheus.Counter
 }
 
 func newMetrics(passwords *passwordPool) *metrics {
@@ -69,10 +70,12 @@ func newMetrics(passwords *passwordPool) *metrics {
 			Name: "chat_ack_removals_failed_total", Help: "Inboxes whose delivered messages could not be removed (they may come again)."}),
 		presenceChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_presence_changes_total", Help: "Logins and logouts of this node's users to be announced (a tick's go together; chat_messages_out_total counts the frames)."}),
+		noticesDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_notices_dropped_total", Help: "Notices to other nodes dropped because the outbox was full while Redis was away (their messages wait in Redis)."}),
 	}
 	m.registry.MustRegister(m.connections, m.logins, m.messagesIn.CounterVec, m.messagesOut.CounterVec, m.framesWritten,
 		m.queueOverflows, m.refused, m.closes, m.redisErrors, m.redisLatency, m.deliveryLatency, m.passwordsBusy,
-		m.acksIgnored, m.ackRemovalsFailed, m.presenceChanges,
+		m.acksIgnored, m.ackRemovalsFailed, m.presenceChanges, m.noticesDropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "chat_password_checks_running", Help: "Password checks and hashes running now."},
 			func() float64 { return float64(passwords.running.Load()) }),

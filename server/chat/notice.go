@@ -22,6 +22,7 @@ const (
 	noticeRoomMessage = 'r' // r <origin> <room> <previous or -> <id> <from> <name length> <room name length> <name><room name><content>
 	noticeRoomEvent   = 'e' // e <origin> <room> <user> <event> <user name>
 	noticePresence    = 'p' // p <origin> <count> then per user <user> <status> <name length>, then a space and the names
+	noticeBatch       = 'B' // B <count> then per notice <length>, then a space and the notices (none a batch)
 )
 
 // splitNotice returns the kind of a notice and its body.
@@ -234,6 +235,51 @@ func parsePresence(body []byte) (n presenceNotice, ok bool) {
 		names = names[v[2]:]
 	}
 	return n, len(names) == 0
+}
+
+// batchNotice is the notices of one outbox round to one channel, sent as one
+// (outbox.go). A batch holds no batch.
+type batchNotice struct{ notices [][]byte }
+
+func (n batchNotice) append(b []byte) []byte {
+	b = append(b, noticeBatch)
+	b = appendInt(b, len(n.notices))
+	for _, p := range n.notices {
+		b = appendInt(b, len(p))
+	}
+	b = append(b, ' ')
+	for _, p := range n.notices {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// parseBatch returns the notices of a batch, slices of body.
+func parseBatch(body []byte) (n batchNotice, ok bool) {
+	f, rest, ok := fields(body, 1)
+	if !ok {
+		return n, false
+	}
+	v, ok := numbers(f[0])
+	count := v[0]
+	// A notice takes at least two bytes, its length field as many: a count
+	// beyond what the batch can hold is refused before anything is made for it.
+	if !ok || count < 1 || count > len(rest)/4 {
+		return n, false
+	}
+	f, rest, ok = fields(rest, count)
+	if !ok {
+		return n, false
+	}
+	n.notices = make([][]byte, count)
+	for i := range n.notices {
+		v, ok := numbers(f[i])
+		if !ok || v[0] < 2 || v[0] > len(rest) || rest[0] == noticeBatch {
+			return batchNotice{}, false
+		}
+		n.notices[i], rest = rest[:v[0]], rest[v[0]:]
+	}
+	return n, len(rest) == 0
 }
 
 // appendField writes a field after a space; appendInt a number.

@@ -9,7 +9,7 @@ import (
 	"chat/server/model"
 )
 
-// notice is any of the six kinds of notice.
+// notice is any of the seven kinds of notice.
 type notice interface{ append([]byte) []byte }
 
 // parseAny parses a notice of any kind, as onNotice does.
@@ -31,6 +31,8 @@ func parseAny(payload []byte) (notice, bool) {
 		return parseRoomEvent(body)
 	case noticePresence:
 		return parsePresence(body)
+	case noticeBatch:
+		return parseBatch(body)
 	}
 	return nil, false
 }
@@ -60,6 +62,11 @@ func TestNoticeRoundTrip(t *testing.T) {
 		{"presence, one change", presenceNotice{origin: "node1", changes: []presenceChange{{UserID: 5, UserName: "bob"}}}},
 		{"presence, names with spaces and digits, one empty", presenceNotice{origin: "node1", changes: []presenceChange{
 			{UserID: 5, Status: 1, UserName: "b o b"}, {UserID: 2147483647, UserName: ""}, {UserID: 7, UserName: "12 你好"}}}},
+		{"batch of one", batchNotice{notices: [][]byte{[]byte("k 7 s1")}}},
+		{"batch", batchNotice{notices: [][]byte{
+			messageNotice{user: 42, m: stored("1-0", 7, "al ice", "hi 12 3")}.append(nil),
+			[]byte("k 7 s1"),
+			roomEventNotice{origin: "node1", room: 3, user: 5, event: "joined", name: "b 2"}.append(nil)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +94,7 @@ func TestNoticeFormat(t *testing.T) {
 		{presenceNotice{origin: "n1", changes: []presenceChange{{UserID: 5, UserName: "bob"}, {UserID: 6, Status: 1, UserName: "a l"}}},
 			"p n1 2 5 0 3 6 1 3 boba l"},
 		{presenceNotice{origin: "n1"}, "p n1 0 "},
+		{batchNotice{notices: [][]byte{[]byte("k 7 s1"), []byte("m 42 - 1-0 7 2 alhi")}}, "B 2 6 19 k 7 s1m 42 - 1-0 7 2 alhi"},
 	}
 	for _, tt := range tests {
 		if got := string(tt.n.append(nil)); got != tt.want {
@@ -102,7 +110,9 @@ func TestNoticeRefused(t *testing.T) {
 		"r n1 3 - 2-0 5 3 2 bo", "r n1 3 - 2-0 5 -1 2 bobrm", "r n1 x - 2-0 5 3 2 bobrm",
 		"e n1 3 x left bob", "e n1 3",
 		"p n1", "p n1 x ", "p n1 -1 ", "p n1 2 5 0 3 bob", "p n1 1 5 0 4 bob", "p n1 1 5 0 2 bob", "p n1 1 5 x 3 bob",
-		"p n1 1 5 0 -1 bob", "p n1 99999999 5 0 3 bob"} {
+		"p n1 1 5 0 -1 bob", "p n1 99999999 5 0 3 bob",
+		"B", "B 0 ", "B x 6 k 7 s1", "B 1 6 k 7 s", "B 1 5 k 7 s1", "B 1 1 kk 7 s1", "B 1 x k 7 s1", "B 2 6 k 7 s1",
+		"B 99999999 6 k 7 s1", "B 1 12 B 1 6 k 7 s1"} {
 		if n, ok := parseAny([]byte(bad)); ok {
 			t.Errorf("%q: got %+v, want a refusal", bad, n)
 		}
@@ -119,6 +129,7 @@ func FuzzNotice(f *testing.F) {
 		roomMessageNotice{origin: "n1", room: 3, roomName: "rm", m: stored("2-0", 5, "bob", "yo")},
 		roomEventNotice{origin: "n1", room: 3, user: 5, event: "left", name: "bob"},
 		presenceNotice{origin: "n1", changes: []presenceChange{{UserID: 5, UserName: "bob"}, {UserID: 6, Status: 1, UserName: "a l"}}},
+		batchNotice{notices: [][]byte{[]byte("k 7 s1"), []byte("m 42 - 1-0 7 2 alhi")}},
 	} {
 		f.Add(n.append(nil))
 	}

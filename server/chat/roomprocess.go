@@ -335,7 +335,7 @@ func (c roomProcess) logStoreError(what string, err error) {
 // its rooms again when a node's subscription comes back).
 func (s *Server) roomMessage(room int, roomName, previous string, m model.Stored) {
 	s.offerRoomLocal(room, roomName, previous, m)
-	s.publishRetried(model.BroadcastChannel, roomMessageNotice{origin: s.cfg.Node, room: room, roomName: roomName, previous: previous, m: m}.append(nil))
+	s.out.send(model.BroadcastChannel, roomMessageNotice{origin: s.cfg.Node, room: room, roomName: roomName, previous: previous, m: m}.append(nil))
 }
 
 // offerRoomLocal offers a room message to this node's sessions in the room; the
@@ -360,7 +360,7 @@ func (s *Server) offerRoomLocal(room int, roomName, previous string, m model.Sto
 // next read, which checks membership.
 func (s *Server) roomEvent(room, user int, name, event string) {
 	s.roomEventLocal(room, user, name, event)
-	s.publishRetried(model.BroadcastChannel, roomEventNotice{origin: s.cfg.Node, room: room, user: user, event: event, name: name}.append(nil))
+	s.out.send(model.BroadcastChannel, roomEventNotice{origin: s.cfg.Node, room: room, user: user, event: event, name: name}.append(nil))
 }
 
 func (s *Server) roomEventLocal(room, user int, name, event string) {

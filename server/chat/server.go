@@ -163,6 +163,7 @@ type Server struct {
 	hub     hub
 	rooms   roomIndex // this node's sessions by room
 	acks    *acker
+	out     *outbox // notices to other nodes
 	// presence holds this node's presence changes until the next tick.
 	presence presenceBatch
 
@@ -239,16 +240,20 @@ func New(cfg Config, st Stores) *Server {
 	}
 	s.presence = newPresenceBatch()
 	s.acks = &acker{ch: make(chan ackBatch, 4096), st: &s.st, log: s.log, metrics: s.metrics, request: s.requestContext}
+	s.out = newOutbox(func(ctx context.Context, channel string, payload []byte) error {
+		return s.st.Bus.Publish(ctx, channel, payload)
+	}, s.requestContext, s.log, s.metrics.noticesDropped.Inc)
 	return s
 }
 
-// start joins the cluster: it starts the acker, the heartbeat loop, the
+// start joins the cluster: it starts the acker, the outbox, the heartbeat loop, the
 // presence loop, the subscription and the memory trimmer (trim.go). The
 // heartbeat loop's first round takes offline the sessions an earlier run under
 // this node id left behind (reapOwn), and retries that every beat until Redis
 // answers.
 func (s *Server) start() {
 	s.goTracked(func() { s.acks.loop(s.ctx.Done()) })
+	s.goTracked(func() { s.out.loop(s.ctx.Done()) })
 	s.goTracked(s.heartbeatLoop)
 	s.goTracked(s.presenceLoop)
 	s.goTracked(s.subscribe)

@@ -104,6 +104,9 @@ type Conn struct {
 	// The reader's state, owned by the reading goroutine.
 	br      *readBuffer
 	discard int // bytes of the last frame returned in place, skipped at the next read
+	// handedOnAt is when the reading last moved on to a fresh goroutine (Idle),
+	// in Unix ns; zero before.
+	handedOnAt int64
 }
 
 // Init makes c the transport of nc. It is a method, not a constructor, so

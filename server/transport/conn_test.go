@@ -185,3 +185,28 @@ func TestCloseDuringWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleHandsOnOncePerInterval: the reading moves on to a fresh goroutine
+// after handling frames, but a connection that keeps chatting does so once per
+// handOnEvery, not before every wait.
+func TestIdleHandsOnOncePerInterval(t *testing.T) {
+	c, _ := socketPair(t, testConfig(4<<20, 30*time.Second))
+	steps := []struct {
+		handled bool
+		back    time.Duration // the last hand-on made this much older first
+		want    bool
+	}{
+		{handled: false, want: false},
+		{handled: true, want: true},
+		{handled: true, want: false},
+		{handled: true, back: handOnEvery / 2, want: false},
+		{handled: true, back: handOnEvery / 2, want: true},
+		{handled: false, back: 2 * handOnEvery, want: false},
+	}
+	for i, s := range steps {
+		c.handedOnAt -= int64(s.back)
+		if got := c.Idle(s.handled); got != s.want {
+			t.Errorf("step %d (handled %v): got %v, want %v", i, s.handled, got, s.want)
+		}
+	}
+}

@@ -115,7 +115,7 @@ func (l *FanOut) Send(f, alt []byte) int {
 				if j == i || j%pushChunk == 0 {
 					<-chunks[j/pushChunk]
 				}
-				targets[j].c.releaseHere()
+				targets[j].c.Release()
 			}
 		}
 	}

@@ -61,7 +61,7 @@ func (c *Conn) push(f []byte, ack string, onlyReady, copied bool) bool {
 	}
 	c.mu.Unlock()
 	if start {
-		c.cfg.Go(c.flush)
+		c.flushHere()
 	}
 	return true
 }
@@ -86,16 +86,8 @@ func (c *Conn) Hold() {
 	c.mu.Unlock()
 }
 
-// Release ends a Hold; the last one starts the writer if frames wait.
+// Release ends a Hold; the last one writes what is queued meanwhile (flushHere).
 func (c *Conn) Release() {
-	if c.unhold() {
-		c.cfg.Go(c.flush)
-	}
-}
-
-// releaseHere is Release for a caller that writes what is queued itself (the
-// fan-out's writers), instead of starting a goroutine for it.
-func (c *Conn) releaseHere() {
 	if c.unhold() {
 		c.flushHere()
 	}

@@ -122,7 +122,7 @@ func TestBroadcastFramesAreNotCopied(t *testing.T) {
 	}
 	before := heapInUse()
 	for _, c := range cs {
-		go c.flush()
+		go c.flushHere()
 	}
 	for _, c := range cs {
 		waitTaken(t, c) // and is stuck writing it

@@ -81,15 +81,30 @@ func (c *Conn) frameBuffered() (n int, ok bool) {
 // It lets go of the big read buffer unless bytes have arrived meanwhile
 // (readBuffer.release), and reports whether the reading should go on in a
 // fresh goroutine: after the goroutine has handled frames (handled), when
-// nothing is buffered and Config.Plain is not set. Handling frames grows a
-// goroutine's stack, which the runtime does not shrink back to its smallest
-// while the goroutine waits in a read; a fresh goroutine starts small, so an
-// idle connection costs less (BENCHMARKS.md, chat-load idle).
+// nothing is buffered, Config.Plain is not set, and the reading last moved on
+// at least handOnEvery ago. Handling frames grows a goroutine's stack, which
+// the runtime does not shrink back to its smallest while the goroutine waits
+// in a read; a fresh goroutine starts small, so an idle connection costs less
+// (BENCHMARKS.md, chat-load idle). But a fresh goroutine grows its stack again
+// at its next frame: a connection that chats moves on once per handOnEvery,
+// not at every message (chat-load realistic).
 func (c *Conn) Idle(handled bool) (handOn bool) {
 	c.skipLast()
 	c.br.release()
-	return handled && !c.cfg.Plain && c.br.Buffered() == 0
+	if !handled || c.cfg.Plain || c.br.Buffered() != 0 {
+		return false
+	}
+	now := time.Now().UnixNano()
+	if now-c.handedOnAt < int64(handOnEvery) {
+		return false
+	}
+	c.handedOnAt = now
+	return true
 }
+
+// handOnEvery is how often at most the reading of a connection moves on to a
+// fresh goroutine.
+const handOnEvery = time.Second
 
 // StopReading gives the big read buffer back for good: the reading is over.
 func (c *Conn) StopReading() {

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -116,33 +117,40 @@ func TestWriteNowLeavesTheRest(t *testing.T) {
 	}
 }
 
-// TestFanOutWriterPassesAFullSocket has a fan-out writer write to a session whose
-// socket is full and whose peer does not read: it must return without waiting
-// (the write deadline is an hour away), and what was queued must still reach the
-// peer, in order, once the peer reads.
-func TestFanOutWriterPassesAFullSocket(t *testing.T) {
-	c, peer := socketPair(t, testServer())
-	wrote, rest := fillSocket(t, c, patterned(4, 16<<10))
-	f := bytes.Repeat([]byte("broadcast"), 1000)
-	c.Hold()
-	for _, g := range append(rest, f) {
-		if !c.Queue(g, "") {
-			t.Fatal("a frame was refused")
-		}
-	}
-	done := make(chan struct{})
-	go func() {
-		c.releaseHere()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the fan-out writer waited for the full socket")
-	}
-	want := append(append(wrote, bytes.Join(rest, nil)...), f...)
-	if b := <-readAll(peer, len(want)); !bytes.Equal(b, want) {
-		t.Errorf("the peer got %d bytes, want %d: the stream differs at byte %d", len(b), len(want), firstDifference(b, want))
+// TestWriterPassesAFullSocket: whoever writes what is queued (the last Release
+// of a hold, as a fan-out writer or a burst's reader does, or a Queue while no
+// writer runs) must return without waiting when the socket is full and its
+// peer does not read (the write deadline is an hour away), and what was queued
+// must still reach the peer, in order, once the peer reads.
+func TestWriterPassesAFullSocket(t *testing.T) {
+	for _, held := range []bool{true, false} {
+		t.Run(fmt.Sprintf("held %v", held), func(t *testing.T) {
+			c, peer := socketPair(t, testServer())
+			wrote, rest := fillSocket(t, c, patterned(4, 16<<10))
+			f := bytes.Repeat([]byte("broadcast"), 1000)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if held {
+					c.Hold()
+					defer c.Release()
+				}
+				for _, g := range append(rest, f) {
+					if !c.Queue(g, "") {
+						t.Error("a frame was refused")
+					}
+				}
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the writer waited for the full socket")
+			}
+			want := append(append(wrote, bytes.Join(rest, nil)...), f...)
+			if b := <-readAll(peer, len(want)); !bytes.Equal(b, want) {
+				t.Errorf("the peer got %d bytes, want %d: the stream differs at byte %d", len(b), len(want), firstDifference(b, want))
+			}
+		})
 	}
 }
 

@@ -5,17 +5,17 @@ import (
 	"time"
 )
 
-// flush is the connection's writer. push starts it when frames wait and none
-// runs; it writes until the queue is empty, then ends. So at most one goroutine
-// writes to nc at a time, and an idle connection has none (a goroutine's stack
-// is most of what an idle connection would cost). Each round takes everything
-// queued and writes it with one call: a burst of frames costs one system call.
-// The batch being written stays counted in queued until it is written.
-func (c *Conn) flush() { c.writeRounds(writeRound{}, false) }
-
-// flushHere is flush for a fan-out writer, which writes to thousands of sockets
-// in turn: if this one's is full, what is left goes to a writer goroutine of its
-// own, so that a slow reader never keeps the other connections waiting.
+// flushHere is the connection's writer, run by whoever queued the first frame
+// while none ran (push, or the last Release of a hold): it writes what the
+// socket takes at once, round after round, until the queue is empty, then
+// ends. If the socket is full, what is left goes to a writer goroutine of its
+// own, which waits for it: a slow reader never keeps its sender, or a fan-out
+// writing to thousands of sockets in turn, waiting. So at most one goroutine
+// writes to nc at a time, an idle connection has none (a goroutine's stack is
+// most of what an idle connection would cost), and a frame that fits the socket
+// costs no goroutine start. Each round takes everything queued and writes it
+// with one call: a burst of frames costs one system call. The batch being
+// written stays counted in queued until it is written.
 func (c *Conn) flushHere() { c.writeRounds(writeRound{}, true) }
 
 // writeRound is what one round of the writer took from the queue.
