@@ -12,8 +12,8 @@ import (
 // goroutine (loop) takes everything queued since its last round and publishes
 // it as one notice per channel, a batch when there are several. A busy node
 // then makes one PUBLISH per channel per round trip to Redis, not one per
-// message, and the node that reads them one pub/sub message. No round waits
-// for a tick: a lone notice goes at once, and what queues while a round is in
+// message, and the node that reads them one pub/sub message. A round gathers
+// for outboxLinger after its first notice, and what queues while a round is in
 // Redis goes in the next.
 //
 // A channel's notices go out in the order they were queued. A round Redis
@@ -42,6 +42,11 @@ const (
 	maxBatchBytes  = 512 << 10
 	maxOutboxItems = 200_000
 )
+
+// outboxLinger is how long a round gathers notices after its first: a node
+// whose clients send one message at a time would otherwise make a round trip,
+// and its peer a pub/sub read, for nearly every message (chat-load realistic).
+const outboxLinger = time.Millisecond
 
 // Delays between the tries of a round that could not be published.
 const (
@@ -87,6 +92,8 @@ type publication struct {
 func (o *outbox) loop(done <-chan struct{}) {
 	var failed []publication // Redis refused them: they go ahead of what queued since
 	delay := firstPublishRetry
+	linger := time.NewTimer(outboxLinger)
+	linger.Stop()
 	for {
 		if len(failed) == 0 {
 			select {
@@ -94,6 +101,12 @@ func (o *outbox) loop(done <-chan struct{}) {
 			case <-done:
 				o.publishAll(o.take())
 				return
+			}
+			linger.Reset(outboxLinger)
+			select {
+			case <-linger.C:
+			case <-done:
+				linger.Stop()
 			}
 		} else {
 			t := time.NewTimer(delay)
