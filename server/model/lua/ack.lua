@@ -7,7 +7,9 @@
 -- KEYS[1] the inbox. ARGV: how long an empty inbox lives, in milliseconds, then
 -- the message ids.
 local removed = redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
-if redis.call('XLEN', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+-- PEXPIRE of a key that is gone (XDEL of its last entry keeps it; a key that
+-- never was is 0 long too) changes nothing.
+if redis.call('XLEN', KEYS[1]) == 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
 return removed

@@ -62,7 +62,8 @@ for m = 11 + nrcpt, #ARGV, 3 do
   elseif interval > 0 and start + interval - burst * interval > now then
     answer(3, '')
   else
-    if cap > 0 and length[r] == nil then length[r] = redis.call('XLEN', inbox) end
+    -- An inbox found empty needs no XLEN: most are, their messages acked.
+    if cap > 0 and length[r] == nil then length[r] = empty[r] and 0 or redis.call('XLEN', inbox) end
     if cap > 0 and length[r] >= cap then
       answer(4, '')
     else
