@@ -1,0 +1,300 @@
+package main
+
+// The peer scenario: the chat server next to a well-known real-time server,
+// Centrifugo, in the same run on the same machine, on the same kind of private
+// Redis. Pairs send with one message in flight each: send, wait for the
+// server's answer (Centrifugo's publish reply; the chat server's PrivateResMes
+// to a proto-2 user), send the next. Receivers count what arrives.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"chat/internal/chattest"
+)
+
+// centrifugoVersion is the Centrifugo release the scenario compares with;
+// scripts/centrifugo-install builds it into bin/.
+const centrifugoVersion = "v6.9.1"
+
+// peerTarget is the least one-in-flight rate of one chat node, as a multiple
+// of Centrifugo's with its Redis engine.
+const peerTarget = 1.0
+
+type peerOpts struct {
+	pairs      int
+	messages   int
+	centrifugo string
+	twoNodes   bool
+}
+
+func peerFlags(f *flag.FlagSet, p *peerOpts) {
+	f.IntVar(&p.pairs, "peer-pairs", 1000, "peer: sender/receiver pairs")
+	f.IntVar(&p.messages, "peer-messages", 40, "peer: messages each sender sends, one in flight")
+	f.StringVar(&p.centrifugo, "centrifugo-bin", "", "peer: the Centrifugo binary (default: centrifugo-"+centrifugoVersion+" next to this binary; make bench-peer builds it)")
+	f.BoolVar(&p.twoNodes, "peer-two-nodes", true, "peer: also run the chat server on two nodes (receivers on the other node)")
+}
+
+// peerRun is what one system measured.
+type peerRun struct {
+	system                       string
+	res                          pairResult // counts and send → receipt latencies
+	answer                       *Hist      // send → answer
+	answered                     int64
+	dur                          time.Duration // from the first send to the last answer
+	serverCPU, redisCPU, toolCPU time.Duration
+}
+
+func (r *peerRun) rate() float64 { return float64(r.answered) / max(r.dur.Seconds(), 1e-9) }
+
+// perMessage is d per answered send, in µs.
+func (r *peerRun) perMessage(d time.Duration) float64 {
+	return float64(d.Microseconds()) / float64(max(1, r.answered))
+}
+
+func (r *peerRun) String() string {
+	errs := ""
+	if r.res.err != "" {
+		errs = "; first error: " + r.res.err
+	}
+	return fmt.Sprintf("%s: %d answered in %v: %.0f msg/s; send → answer p50 %s p99 %s, send → receipt p50 %s p99 %s; CPU per message: server %.1f µs, Redis %.1f µs, load tool %.1f µs; sent %d, received %d, lost %d, dup %d, unanswered %d, rejected %d, dropped conns %d%s",
+		r.system, r.answered, r.dur.Round(time.Millisecond), r.rate(), ms(r.answer.Quantile(.5)), ms(r.answer.Quantile(.99)),
+		ms(r.res.hist.Quantile(.5)), ms(r.res.hist.Quantile(.99)), r.perMessage(r.serverCPU), r.perMessage(r.redisCPU), r.perMessage(r.toolCPU),
+		r.res.sent, r.res.received, r.res.lost, r.res.dup, r.res.unanswered, r.res.rejected, r.res.dropped, errs)
+}
+
+func scenarioPeer(ctx context.Context, e *env, o *opts) ([]row, error) {
+	po := o.peer
+	if po.pairs < 1 || po.messages < 1 {
+		return nil, errors.New("peer needs -peer-pairs and -peer-messages ≥ 1")
+	}
+	bin, err := centrifugoBin(po.centrifugo)
+	if err != nil {
+		return nil, err
+	}
+	e.logf("peer: %d pairs, %d messages each, one in flight per sender, %d-byte contents", po.pairs, po.messages, o.size)
+	var runs []*peerRun
+	for _, engine := range []string{"redis", "memory"} {
+		r, err := peerCentrifugo(ctx, e, o, bin, engine)
+		if err != nil {
+			return nil, fmt.Errorf("centrifugo, %s engine: %w", engine, err)
+		}
+		runs = append(runs, r)
+	}
+	nodes := []int{1}
+	if po.twoNodes {
+		nodes = append(nodes, 2)
+	}
+	for _, n := range nodes {
+		r, err := peerChat(ctx, e, o, n)
+		if err != nil {
+			return nil, fmt.Errorf("chat server, %d node(s): %w", n, err)
+		}
+		runs = append(runs, r)
+	}
+	return peerRows(po, o.size, runs[2:], runs[:2]), nil
+}
+
+// centrifugoBin finds the Centrifugo binary: name, or the one make bench-peer
+// builds next to this binary.
+func centrifugoBin(name string) (string, error) {
+	if name == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", err
+		}
+		name = filepath.Join(filepath.Dir(exe), "centrifugo-"+centrifugoVersion)
+	}
+	if _, err := os.Stat(name); err != nil {
+		return "", fmt.Errorf("%w (make bench-peer builds it with scripts/centrifugo-install, or name one with -centrifugo-bin)", err)
+	}
+	return name, nil
+}
+
+// centrifugoConfig is Centrifugo's configuration for the run: insecure client
+// mode (no tokens; any client may subscribe and publish to any channel), on
+// addr, with engine "memory" or "redis" on redisAddr.
+func centrifugoConfig(addr, engine, redisAddr string) ([]byte, error) {
+	host, port, ok := strings.Cut(addr, ":")
+	if !ok {
+		return nil, fmt.Errorf("bad address %q", addr)
+	}
+	eng := map[string]any{"type": engine}
+	if engine == "redis" {
+		eng["redis"] = map[string]any{"address": []string{"redis://" + redisAddr}}
+	}
+	return json.MarshalIndent(map[string]any{
+		"client":      map[string]any{"insecure": true},
+		"http_server": map[string]any{"address": host, "port": port},
+		"engine":      eng,
+		"log":         map[string]any{"level": "warn"},
+	}, "", "  ")
+}
+
+// peerCentrifugo runs the load against one Centrifugo node with engine, on a
+// private Redis for the Redis engine.
+func peerCentrifugo(ctx context.Context, e *env, o *opts, bin, engine string) (*peerRun, error) {
+	defer e.stopAll(10 * time.Second)
+	var redisAddr string
+	var redisPID int
+	if engine == "redis" {
+		r, err := e.startRedis()
+		if err != nil {
+			return nil, err
+		}
+		redisAddr, redisPID = r.Addr, r.Pid()
+	}
+	addr, err := chattest.PickAddr()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := centrifugoConfig(addr, engine, redisAddr)
+	if err != nil {
+		return nil, err
+	}
+	file := filepath.Join(e.tmp, "centrifugo-"+engine+".json")
+	if err := os.WriteFile(file, cfg, 0o644); err != nil {
+		return nil, err
+	}
+	p, err := chattest.Launch(chattest.Spec{Bin: bin, Args: []string{"--config", file}, Addr: addr,
+		LogPath: filepath.Join(e.tmp, "centrifugo-"+engine+".log")})
+	if err != nil {
+		return nil, err
+	}
+	e.track(p.Stop)
+	deadline, _ := ctx.Deadline()
+	var tasks []Task
+	first := 1
+	for i, n := range splitUsers(2*o.peer.pairs, max(2, o.workers), 9000) {
+		tasks = append(tasks, Task{Kind: "centrifugo", Addrs: []string{addr}, SrcIPs: o.srcIPs, First: first, N: n, Node0: i,
+			LoginConc: 32, DrainMs: o.drain.Milliseconds(), Deadline: deadline.UnixMilli()})
+		first += n
+	}
+	ws, err := startWorkersAs(e, "centrifugo-worker", tasks)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.quit(e)
+	if _, _, err := loginPhase(ctx, e, ws, 2*o.peer.pairs); err != nil {
+		return nil, err
+	}
+	return runPeerLoad(ctx, e, o, ws, "Centrifugo "+centrifugoVersion+", "+engine+" engine", []int{p.Pid()}, redisPID)
+}
+
+// peerChat runs the load against the chat server on nodes nodes on a private
+// Redis, senders and receivers on different nodes when there are two.
+func peerChat(ctx context.Context, e *env, o *opts, nodes int) (*peerRun, error) {
+	defer e.stopAll(10 * time.Second)
+	co := *o
+	co.addrs, co.redis = nil, "" // always private: the same kind of Redis as Centrifugo's
+	redisAddr, servers, redisPID, err := setup(e, &co, nodes, "peer-")
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	base, users := runBase(), 2*o.peer.pairs
+	tasks := pairTasks(&co, addrsOf(servers), users, max(2, o.workers), base, deadline)
+	co.users = users
+	if err := prefillUsers(ctx, e, &co, redisAddr, base, tasks); err != nil {
+		return nil, err
+	}
+	ws, err := startLoggedIn(ctx, e, "worker", tasks, users)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.quit(e)
+	if err := settleAll(ctx, e, ws, users, "pair users connected"); err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, s := range servers {
+		pids = append(pids, serverPID(&co, s))
+	}
+	name := "chat server, 1 node"
+	if nodes > 1 {
+		name = fmt.Sprintf("chat server, %d nodes", nodes)
+	}
+	return runPeerLoad(ctx, e, o, ws, name, pids, redisPID)
+}
+
+// runPeerLoad starts the closed loop on the workers ws, connected, and merges
+// their reports; the CPU of the servers, Redis and the load tool counts from
+// the start until every report is in.
+func runPeerLoad(ctx context.Context, e *env, o *opts, ws *workers, system string, servers []int, redisPID int) (*peerRun, error) {
+	sm, rm, tm := newCPUMeter(servers...), newCPUMeter(redisPID), newCPUMeter(append(ws.pids(), os.Getpid())...)
+	c := peerCmd{Cmd: "peer", Messages: o.peer.messages, Size: o.size, WaitMs: o.drain.Milliseconds()}
+	for _, w := range ws.ws {
+		w.sendValue(c)
+	}
+	rs, err := ws.collect(ctx, "result", nil)
+	if err != nil {
+		return nil, err
+	}
+	r := &peerRun{system: system, answer: NewHist(), serverCPU: sm.used(), redisCPU: rm.used(), toolCPU: tm.used()}
+	var start, end int64
+	for _, ev := range rs {
+		var pr peerReport
+		if err := json.Unmarshal(ev.Raw, &pr); err != nil {
+			return nil, fmt.Errorf("worker %d: %w", ev.W, err)
+		}
+		r.answer.Merge(pr.Answer)
+		if start == 0 || pr.StartNs < start {
+			start = pr.StartNs
+		}
+		end = max(end, pr.EndNs)
+	}
+	r.res = mergeResults(rs, 0)
+	r.answered = r.res.accepted + r.res.rejected
+	r.dur = time.Duration(end - start)
+	e.logf("peer: %s", r)
+	return r, nil
+}
+
+// peerRows is the peer part of the table: the chat server's runs (one node
+// first) against Centrifugo's (the Redis engine first).
+func peerRows(po peerOpts, size int, ours, theirs []*peerRun) []row {
+	name := fmt.Sprintf("peer %d pairs × %d msgs, one in flight, %d B", po.pairs, po.messages, size)
+	cell := func(runs []*peerRun, f func(r *peerRun) string) string {
+		var parts []string
+		for _, r := range runs {
+			parts = append(parts, strings.TrimPrefix(r.system, "chat server, ")+": "+f(r))
+		}
+		return strings.Join(parts, "; ")
+	}
+	metric := func(m string, f func(r *peerRun) string) row {
+		return row{name, m, cell(ours, f), cell(theirs, f), ""}
+	}
+	lat := func(h *Hist) string { return ms(h.Quantile(.5)) + " / " + ms(h.Quantile(.99)) }
+	counts := func(r *peerRun) string {
+		return fmt.Sprintf("%d / %d / %d / %d / %d", r.res.lost, r.res.dup, r.res.unanswered, r.res.rejected, r.res.dropped)
+	}
+	lostVerdict := "ok"
+	for _, r := range ours {
+		if r.res.lost > 0 || r.res.dup > 0 || r.res.unanswered > 0 || r.res.rejected > 0 || r.res.dropped > 0 || r.answered == 0 {
+			lostVerdict = "FAIL"
+		}
+	}
+	ratio := ours[0].rate() / max(theirs[0].rate(), 1e-9)
+	verdict := fmt.Sprintf("not met (< %.1f×)", peerTarget)
+	if ratio >= peerTarget {
+		verdict = fmt.Sprintf("ok (≥ %.1f×)", peerTarget)
+	}
+	return []row{
+		metric("answered sends/s", func(r *peerRun) string { return fmt.Sprintf("%.0f", r.rate()) }),
+		metric("send → answer p50 / p99", func(r *peerRun) string { return lat(r.answer) }),
+		metric("send → receipt p50 / p99", func(r *peerRun) string { return lat(r.res.hist) }),
+		metric("CPU per message: server / Redis / load tool", func(r *peerRun) string {
+			return fmt.Sprintf("%.1f / %.1f / %.1f µs", r.perMessage(r.serverCPU), r.perMessage(r.redisCPU), r.perMessage(r.toolCPU))
+		}),
+		{name, "lost / duplicated / unanswered / rejected / dropped connections", cell(ours, counts), cell(theirs, counts), lostVerdict},
+		{name, "one-in-flight rate vs Centrifugo (Redis engine)", fmt.Sprintf("%.2f× (%.0f vs %.0f msg/s, 1 node)", ratio, ours[0].rate(), theirs[0].rate()),
+			fmt.Sprintf("target ≥ %.1f×", peerTarget), verdict},
+	}
+}
