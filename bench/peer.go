@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,7 +45,8 @@ func peerFlags(f *flag.FlagSet, p *peerOpts) {
 
 // peerRun is what one system measured.
 type peerRun struct {
-	system                       string
+	system                       string     // in the log
+	label                        string     // in the table, e.g. "1 node", "Redis engine"
 	res                          pairResult // counts and send → receipt latencies
 	answer                       *Hist      // send → answer
 	answered                     int64
@@ -122,8 +124,9 @@ func centrifugoBin(name string) (string, error) {
 // mode (no tokens; any client may subscribe and publish to any channel), on
 // addr, with engine "memory" or "redis" on redisAddr.
 func centrifugoConfig(addr, engine, redisAddr string) ([]byte, error) {
-	host, port, ok := strings.Cut(addr, ":")
-	if !ok {
+	host, p, ok := strings.Cut(addr, ":")
+	port, err := strconv.Atoi(p)
+	if !ok || err != nil {
 		return nil, fmt.Errorf("bad address %q", addr)
 	}
 	eng := map[string]any{"type": engine}
@@ -185,7 +188,8 @@ func peerCentrifugo(ctx context.Context, e *env, o *opts, bin, engine string) (*
 	if _, _, err := loginPhase(ctx, e, ws, 2*o.peer.pairs); err != nil {
 		return nil, err
 	}
-	return runPeerLoad(ctx, e, o, ws, "Centrifugo "+centrifugoVersion+", "+engine+" engine", []int{p.Pid()}, redisPID)
+	label := map[string]string{"redis": "Redis engine", "memory": "memory engine"}[engine]
+	return runPeerLoad(ctx, e, o, ws, "Centrifugo "+centrifugoVersion+", "+label, label, []int{p.Pid()}, redisPID)
 }
 
 // peerChat runs the load against the chat server on nodes nodes on a private
@@ -217,17 +221,17 @@ func peerChat(ctx context.Context, e *env, o *opts, nodes int) (*peerRun, error)
 	for _, s := range servers {
 		pids = append(pids, serverPID(&co, s))
 	}
-	name := "chat server, 1 node"
+	label := "1 node"
 	if nodes > 1 {
-		name = fmt.Sprintf("chat server, %d nodes", nodes)
+		label = fmt.Sprintf("%d nodes", nodes)
 	}
-	return runPeerLoad(ctx, e, o, ws, name, pids, redisPID)
+	return runPeerLoad(ctx, e, o, ws, "chat server, "+label, label, pids, redisPID)
 }
 
 // runPeerLoad starts the closed loop on the workers ws, connected, and merges
 // their reports; the CPU of the servers, Redis and the load tool counts from
 // the start until every report is in.
-func runPeerLoad(ctx context.Context, e *env, o *opts, ws *workers, system string, servers []int, redisPID int) (*peerRun, error) {
+func runPeerLoad(ctx context.Context, e *env, o *opts, ws *workers, system, label string, servers []int, redisPID int) (*peerRun, error) {
 	sm, rm, tm := newCPUMeter(servers...), newCPUMeter(redisPID), newCPUMeter(append(ws.pids(), os.Getpid())...)
 	c := peerCmd{Cmd: "peer", Messages: o.peer.messages, Size: o.size, WaitMs: o.drain.Milliseconds()}
 	for _, w := range ws.ws {
@@ -237,7 +241,7 @@ func runPeerLoad(ctx context.Context, e *env, o *opts, ws *workers, system strin
 	if err != nil {
 		return nil, err
 	}
-	r := &peerRun{system: system, answer: NewHist(), serverCPU: sm.used(), redisCPU: rm.used(), toolCPU: tm.used()}
+	r := &peerRun{system: system, label: label, answer: NewHist(), serverCPU: sm.used(), redisCPU: rm.used(), toolCPU: tm.used()}
 	var start, end int64
 	for _, ev := range rs {
 		var pr peerReport
@@ -264,12 +268,15 @@ func peerRows(po peerOpts, size int, ours, theirs []*peerRun) []row {
 	cell := func(runs []*peerRun, f func(r *peerRun) string) string {
 		var parts []string
 		for _, r := range runs {
-			parts = append(parts, strings.TrimPrefix(r.system, "chat server, ")+": "+f(r))
+			parts = append(parts, r.label+": "+f(r))
 		}
 		return strings.Join(parts, "; ")
 	}
+	ref := func(f func(r *peerRun) string) string {
+		return "Centrifugo " + centrifugoVersion + " " + cell(theirs, f)
+	}
 	metric := func(m string, f func(r *peerRun) string) row {
-		return row{name, m, cell(ours, f), cell(theirs, f), ""}
+		return row{name, m, cell(ours, f), ref(f), ""}
 	}
 	lat := func(h *Hist) string { return ms(h.Quantile(.5)) + " / " + ms(h.Quantile(.99)) }
 	counts := func(r *peerRun) string {
@@ -293,7 +300,7 @@ func peerRows(po peerOpts, size int, ours, theirs []*peerRun) []row {
 		metric("CPU per message: server / Redis / load tool", func(r *peerRun) string {
 			return fmt.Sprintf("%.1f / %.1f / %.1f µs", r.perMessage(r.serverCPU), r.perMessage(r.redisCPU), r.perMessage(r.toolCPU))
 		}),
-		{name, "lost / duplicated / unanswered / rejected / dropped connections", cell(ours, counts), cell(theirs, counts), lostVerdict},
+		{name, "lost / duplicated / unanswered / rejected / dropped connections", cell(ours, counts), ref(counts), lostVerdict},
 		{name, "one-in-flight rate vs Centrifugo (Redis engine)", fmt.Sprintf("%.2f× (%.0f vs %.0f msg/s, 1 node)", ratio, ours[0].rate(), theirs[0].rate()),
 			fmt.Sprintf("target ≥ %.1f×", peerTarget), verdict},
 	}
