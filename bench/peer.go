@@ -7,6 +7,7 @@ package main
 // to a proto-2 user), send the next. Receivers count what arrives.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,12 +37,14 @@ type peerOpts struct {
 	messages   int
 	centrifugo string
 	twoNodes   bool
+	rounds     int
 }
 
 func peerFlags(f *flag.FlagSet, p *peerOpts) {
 	f.IntVar(&p.pairs, "peer-pairs", 1000, "peer: sender/receiver pairs")
 	f.IntVar(&p.messages, "peer-messages", 40, "peer: messages each sender sends, one in flight")
 	f.StringVar(&p.centrifugo, "centrifugo-bin", "", "peer: the Centrifugo binary (default: centrifugo-"+centrifugoVersion+" next to this binary; make bench-peer builds it)")
+	f.IntVar(&p.rounds, "peer-rounds", 3, "peer: rounds of every system in turn; the table shows each system's median round")
 	f.BoolVar(&p.twoNodes, "peer-two-nodes", true, "peer: also run the chat server on two nodes (receivers on the other node)")
 }
 
@@ -52,6 +57,8 @@ type peerRun struct {
 	answered                     int64
 	dur                          time.Duration // from the first send to the last answer
 	serverCPU, redisCPU, toolCPU time.Duration
+	machine                      float64 // % of all cores busy meanwhile, other people's work included
+	own                          float64 // % of all cores the server, Redis and the load tool used
 }
 
 func (r *peerRun) rate() float64 { return float64(r.answered) / max(r.dur.Seconds(), 1e-9) }
@@ -66,40 +73,46 @@ func (r *peerRun) String() string {
 	if r.res.err != "" {
 		errs = "; first error: " + r.res.err
 	}
-	return fmt.Sprintf("%s: %d answered in %v: %.0f msg/s; send → answer p50 %s p99 %s, send → receipt p50 %s p99 %s; CPU per message: server %.1f µs, Redis %.1f µs, load tool %.1f µs; sent %d, received %d, lost %d, dup %d, unanswered %d, rejected %d, dropped conns %d%s",
+	return fmt.Sprintf("%s: %d answered in %v: %.0f msg/s; send → answer p50 %s p99 %s, send → receipt p50 %s p99 %s; CPU per message: server %.1f µs, Redis %.1f µs, load tool %.1f µs; sent %d, received %d, lost %d, dup %d, unanswered %d, rejected %d, dropped conns %d; machine %.0f %% busy, %.0f %% by this run%s",
 		r.system, r.answered, r.dur.Round(time.Millisecond), r.rate(), ms(r.answer.Quantile(.5)), ms(r.answer.Quantile(.99)),
 		ms(r.res.hist.Quantile(.5)), ms(r.res.hist.Quantile(.99)), r.perMessage(r.serverCPU), r.perMessage(r.redisCPU), r.perMessage(r.toolCPU),
-		r.res.sent, r.res.received, r.res.lost, r.res.dup, r.res.unanswered, r.res.rejected, r.res.dropped, errs)
+		r.res.sent, r.res.received, r.res.lost, r.res.dup, r.res.unanswered, r.res.rejected, r.res.dropped, r.machine, r.own, errs)
 }
 
 func scenarioPeer(ctx context.Context, e *env, o *opts) ([]row, error) {
 	po := o.peer
-	if po.pairs < 1 || po.messages < 1 {
-		return nil, errors.New("peer needs -peer-pairs and -peer-messages ≥ 1")
+	if po.pairs < 1 || po.messages < 1 || po.rounds < 1 {
+		return nil, errors.New("peer needs -peer-pairs, -peer-messages and -peer-rounds ≥ 1")
 	}
 	bin, err := centrifugoBin(po.centrifugo)
 	if err != nil {
 		return nil, err
 	}
-	e.logf("peer: %d pairs, %d messages each, one in flight per sender, %d-byte contents", po.pairs, po.messages, o.size)
-	var runs []*peerRun
-	for _, engine := range []string{"redis", "memory"} {
-		r, err := peerCentrifugo(ctx, e, o, bin, engine)
-		if err != nil {
-			return nil, fmt.Errorf("centrifugo, %s engine: %w", engine, err)
-		}
-		runs = append(runs, r)
+	e.logf("peer: %d pairs, %d messages each, one in flight per sender, %d-byte contents; %d rounds of every system, one after the other",
+		po.pairs, po.messages, o.size, po.rounds)
+	type system struct {
+		name string
+		run  func() (*peerRun, error)
 	}
-	nodes := []int{1}
+	systems := []system{
+		{"Centrifugo, Redis engine", func() (*peerRun, error) { return peerCentrifugo(ctx, e, o, bin, "redis") }},
+		{"Centrifugo, memory engine", func() (*peerRun, error) { return peerCentrifugo(ctx, e, o, bin, "memory") }},
+		{"chat server, 1 node", func() (*peerRun, error) { return peerChat(ctx, e, o, 1) }},
+	}
 	if po.twoNodes {
-		nodes = append(nodes, 2)
+		systems = append(systems, system{"chat server, 2 nodes", func() (*peerRun, error) { return peerChat(ctx, e, o, 2) }})
 	}
-	for _, n := range nodes {
-		r, err := peerChat(ctx, e, o, n)
-		if err != nil {
-			return nil, fmt.Errorf("chat server, %d node(s): %w", n, err)
+	// Rounds of every system in turn, so that what else the shared machine does
+	// falls on all of them alike.
+	runs := make([][]*peerRun, len(systems))
+	for round := range po.rounds {
+		for i, sys := range systems {
+			r, err := sys.run()
+			if err != nil {
+				return nil, fmt.Errorf("%s, round %d: %w", sys.name, round+1, err)
+			}
+			runs[i] = append(runs[i], r)
 		}
-		runs = append(runs, r)
 	}
 	return peerRows(po, o.size, runs[2:], runs[:2]), nil
 }
@@ -233,6 +246,7 @@ func peerChat(ctx context.Context, e *env, o *opts, nodes int) (*peerRun, error)
 // the start until every report is in.
 func runPeerLoad(ctx context.Context, e *env, o *opts, ws *workers, system, label string, servers []int, redisPID int) (*peerRun, error) {
 	sm, rm, tm := newCPUMeter(servers...), newCPUMeter(redisPID), newCPUMeter(append(ws.pids(), os.Getpid())...)
+	mm, t0 := newMachineMeter(), time.Now()
 	c := peerCmd{Cmd: "peer", Messages: o.peer.messages, Size: o.size, WaitMs: o.drain.Milliseconds()}
 	for _, w := range ws.ws {
 		w.sendValue(c)
@@ -241,7 +255,8 @@ func runPeerLoad(ctx context.Context, e *env, o *opts, ws *workers, system, labe
 	if err != nil {
 		return nil, err
 	}
-	r := &peerRun{system: system, label: label, answer: NewHist(), serverCPU: sm.used(), redisCPU: rm.used(), toolCPU: tm.used()}
+	r := &peerRun{system: system, label: label, answer: NewHist(), serverCPU: sm.used(), redisCPU: rm.used(), toolCPU: tm.used(), machine: mm.percent()}
+	r.own = 100 * float64(r.serverCPU+r.redisCPU+r.toolCPU) / float64(time.Since(t0)) / float64(runtime.NumCPU())
 	var start, end int64
 	for _, ev := range rs {
 		var pr peerReport
@@ -261,13 +276,22 @@ func runPeerLoad(ctx context.Context, e *env, o *opts, ws *workers, system, labe
 	return r, nil
 }
 
-// peerRows is the peer part of the table: the chat server's runs (one node
-// first) against Centrifugo's (the Redis engine first).
-func peerRows(po peerOpts, size int, ours, theirs []*peerRun) []row {
-	name := fmt.Sprintf("peer %d pairs × %d msgs, one in flight, %d B", po.pairs, po.messages, size)
-	cell := func(runs []*peerRun, f func(r *peerRun) string) string {
+// median is the run of median rate of rounds.
+func median(rounds []*peerRun) *peerRun {
+	s := slices.Clone(rounds)
+	slices.SortFunc(s, func(a, b *peerRun) int { return cmp.Compare(a.rate(), b.rate()) })
+	return s[(len(s)-1)/2]
+}
+
+// peerRows is the peer part of the table: the chat server's rounds (one node
+// first) against Centrifugo's (the Redis engine first); each system shows its
+// median round, and the rates of all.
+func peerRows(po peerOpts, size int, ours, theirs [][]*peerRun) []row {
+	name := fmt.Sprintf("peer %d pairs × %d msgs, one in flight, %d B, %d rounds", po.pairs, po.messages, size, po.rounds)
+	cell := func(systems [][]*peerRun, f func(r *peerRun) string) string {
 		var parts []string
-		for _, r := range runs {
+		for _, rounds := range systems {
+			r := median(rounds)
 			parts = append(parts, r.label+": "+f(r))
 		}
 		return strings.Join(parts, "; ")
@@ -278,30 +302,55 @@ func peerRows(po peerOpts, size int, ours, theirs []*peerRun) []row {
 	metric := func(m string, f func(r *peerRun) string) row {
 		return row{name, m, cell(ours, f), ref(f), ""}
 	}
+	rates := func(systems [][]*peerRun) string {
+		var parts []string
+		for _, rounds := range systems {
+			var rs []string
+			for _, r := range rounds {
+				rs = append(rs, fmt.Sprintf("%.0f", r.rate()))
+			}
+			parts = append(parts, fmt.Sprintf("%s: %.0f (%s)", rounds[0].label, median(rounds).rate(), strings.Join(rs, ", ")))
+		}
+		return strings.Join(parts, "; ")
+	}
 	lat := func(h *Hist) string { return ms(h.Quantile(.5)) + " / " + ms(h.Quantile(.99)) }
 	counts := func(r *peerRun) string {
 		return fmt.Sprintf("%d / %d / %d / %d / %d", r.res.lost, r.res.dup, r.res.unanswered, r.res.rejected, r.res.dropped)
 	}
-	lostVerdict := "ok"
-	for _, r := range ours {
-		if r.res.lost > 0 || r.res.dup > 0 || r.res.unanswered > 0 || r.res.rejected > 0 || r.res.dropped > 0 || r.answered == 0 {
-			lostVerdict = "FAIL"
+	var lost [5]int64
+	failed := false
+	for _, rounds := range ours {
+		for _, r := range rounds {
+			for i, n := range []int64{r.res.lost, r.res.dup, r.res.unanswered, r.res.rejected, int64(r.res.dropped)} {
+				lost[i] += n
+			}
+			failed = failed || r.answered == 0
 		}
 	}
-	ratio := ours[0].rate() / max(theirs[0].rate(), 1e-9)
+	lostVerdict := "ok"
+	if failed || lost != [5]int64{} {
+		lostVerdict = "FAIL"
+	}
+	var ratios []string
+	for i := range ours[0] {
+		ratios = append(ratios, fmt.Sprintf("%.2f", ours[0][i].rate()/max(theirs[0][i].rate(), 1e-9)))
+	}
+	ratio := median(ours[0]).rate() / max(median(theirs[0]).rate(), 1e-9)
 	verdict := fmt.Sprintf("not met (< %.1f×)", peerTarget)
 	if ratio >= peerTarget {
 		verdict = fmt.Sprintf("ok (≥ %.1f×)", peerTarget)
 	}
 	return []row{
-		metric("answered sends/s", func(r *peerRun) string { return fmt.Sprintf("%.0f", r.rate()) }),
+		{name, "answered sends/s: median (each round)", rates(ours), "Centrifugo " + centrifugoVersion + " " + rates(theirs), ""},
 		metric("send → answer p50 / p99", func(r *peerRun) string { return lat(r.answer) }),
 		metric("send → receipt p50 / p99", func(r *peerRun) string { return lat(r.res.hist) }),
 		metric("CPU per message: server / Redis / load tool", func(r *peerRun) string {
 			return fmt.Sprintf("%.1f / %.1f / %.1f µs", r.perMessage(r.serverCPU), r.perMessage(r.redisCPU), r.perMessage(r.toolCPU))
 		}),
-		{name, "lost / duplicated / unanswered / rejected / dropped connections", cell(ours, counts), ref(counts), lostVerdict},
-		{name, "one-in-flight rate vs Centrifugo (Redis engine)", fmt.Sprintf("%.2f× (%.0f vs %.0f msg/s, 1 node)", ratio, ours[0].rate(), theirs[0].rate()),
+		metric("machine busy (all cores) / by this run's processes", func(r *peerRun) string { return fmt.Sprintf("%.0f / %.0f %%", r.machine, r.own) }),
+		{name, "lost / duplicated / unanswered / rejected / dropped connections, all rounds", fmt.Sprintf("%d / %d / %d / %d / %d", lost[0], lost[1], lost[2], lost[3], lost[4]),
+			ref(counts) + " (median round)", lostVerdict},
+		{name, "one-in-flight rate vs Centrifugo (Redis engine)", fmt.Sprintf("%.2f× (medians %.0f vs %.0f msg/s, 1 node; rounds %s)", ratio, median(ours[0]).rate(), median(theirs[0]).rate(), strings.Join(ratios, ", ")),
 			fmt.Sprintf("target ≥ %.1f×", peerTarget), verdict},
 	}
 }
