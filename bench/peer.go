@@ -193,6 +193,7 @@ func peerCentrifugo(ctx context.Context, e *env, o *opts, bin, engine string) (*
 			LoginConc: 32, DrainMs: o.drain.Milliseconds(), Deadline: deadline.UnixMilli()})
 		first += n
 	}
+	e.logf("peer: Centrifugo, %s engine, at %s: %d clients connect, the receivers subscribe (the log's \"registered\" and \"logged in\")", engine, addr, 2*o.peer.pairs)
 	ws, err := startWorkersAs(e, "centrifugo-worker", tasks)
 	if err != nil {
 		return nil, err
