@@ -233,7 +233,7 @@ func runCommand(cmd string, args []string) int {
 			}
 		}},
 		{"rediscluster", 300 * time.Second, scenarioRedisCluster, func(o *opts) { o.users = f.p2pPairs }},
-		{"peer", 600 * time.Second, scenarioPeer, func(*opts) {}},
+		{"peer", peerTimeout(f.o.peer), scenarioPeer, func(*opts) {}},
 	}
 	failed := false
 	for _, s := range all {

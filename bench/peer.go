@@ -48,6 +48,12 @@ func peerFlags(f *flag.FlagSet, p *peerOpts) {
 	f.BoolVar(&p.twoNodes, "peer-two-nodes", true, "peer: also run the chat server on two nodes (receivers on the other node)")
 }
 
+// peerTimeout is the peer scenario's deadline: a round of the four systems is
+// mostly logins and settling, which 300 s leave ample room for.
+func peerTimeout(p peerOpts) time.Duration {
+	return 60*time.Second + time.Duration(max(1, p.rounds))*300*time.Second
+}
+
 // peerRun is what one system measured.
 type peerRun struct {
 	system                       string     // in the log
