@@ -115,7 +115,7 @@ func runCommand(cmd string, args []string) int {
 	f.IntVar(&o.size, "size", 64, "content bytes")
 	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "p2p/cluster/realistic: warm-up before the measured window")
 	f.DurationVar(&o.measure, "duration", 10*time.Second, "p2p/cluster/realistic: measured window")
-	f.DurationVar(&o.drain, "drain", 60*time.Second, "p2p/cluster/realistic: longest wait for messages in flight after the window (it ends as soon as all arrived)")
+	f.DurationVar(&o.drain, "drain", 60*time.Second, "p2p/cluster/realistic: longest wait for messages in flight after the window (it ends as soon as all arrived); peer: also for each answer")
 	f.BoolVar(&o.msgIDs, "client-msg-id", false, "p2p/cluster: send a clientMsgId with each private message (server-side dedup)")
 	f.BoolVar(&o.noBaseline, "no-baseline", false, "p2p, fanout, realistic: skip the Redis baselines (streams and pub/sub; PUBLISH to as many subscribers)")
 	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p, logins, storm, realistic: write a CPU profile of a server (from its /debug/pprof) taken during the window, the token logins, the storm")
