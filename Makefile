@@ -19,7 +19,7 @@ ADDR2        ?= 127.0.0.1:8890
 REDIS_CLUSTER ?=
 
 .PHONY: help redis-install build redis run client testuser test test-short fuzz bench charts stop-redis clean \
-	redis-cluster run-cluster stop-cluster test-cluster
+	redis-cluster run-cluster stop-cluster test-cluster centrifugo bench-peer
 
 help: ## list the targets and the variables they use
 	@echo "usage: make TARGET [ADDR=$(ADDR)] [REDIS_ADDR=$(REDIS_ADDR)] [FUZZTIME=$(FUZZTIME)] [BENCHFLAGS='-skip cluster']"
@@ -111,6 +111,12 @@ fuzz: ## run every fuzz target of the repo for FUZZTIME each, one at a time
 
 bench: redis-install build ## run every load scenario (own redis-server and server nodes in a temp dir) and print the table; BENCHFLAGS go to bin/chat-load bench
 	bin/chat-load bench $(BENCHFLAGS)
+
+centrifugo: ## build Centrifugo v6.9.1 once into bin/centrifugo-v6.9.1 (go install in a temporary GOPATH, removed afterwards; a few minutes)
+	@scripts/centrifugo-install >/dev/null
+
+bench-peer: redis-install build centrifugo ## one message in flight per sender, closed loop: the chat server (1 and 2 nodes) next to Centrifugo (Redis and memory engines), each on a private Redis; BENCHFLAGS go to bin/chat-load peer
+	bin/chat-load peer $(BENCHFLAGS)
 
 charts: ## draw docs/img/*.svg from docs/img/results.json (write one with: make bench BENCHFLAGS='-json docs/img/results.json')
 	go build -o bin/chat-load ./bench

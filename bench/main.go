@@ -2,6 +2,7 @@
 //
 //	chat-load bench                 every scenario end to end (own Redis and server nodes), then a table
 //	chat-load p2p|fanout|idle|cluster|storm|logins|loginstorm|abuse|rooms|realistic|rediscluster [flags]   one scenario; -addr uses existing server node(s)
+//	chat-load peer [flags]          the chat server next to Centrifugo (make bench-peer); not part of bench
 //	chat-load chart [-in results.json -out dir]   the SVG charts of a results file (-json)
 //
 // Connections are spread over worker processes (this binary, "worker" mode, at most
@@ -41,6 +42,9 @@ commands:
             streams baseline; then a login wave while they chat
   rediscluster  p2p across two nodes on one Redis, then on a Redis Cluster of 3 primaries and
             3 replicas: messages/s and the Redis CPU per message, summed and per primary
+  peer      one message in flight per sender, closed loop: the chat server (one node, two nodes)
+            next to Centrifugo `+centrifugoVersion+` (Redis engine, memory engine), each on a private
+            Redis; not part of bench (make bench-peer builds Centrifugo and runs it)
   chart     draw the SVG charts of a results file (-json of any command above)
 
 run "chat-load COMMAND -h" for the flags of a command. The table printed at the end
@@ -67,9 +71,12 @@ func main() {
 	case "rooms-worker":
 		runRoomsWorker()
 		return
+	case "centrifugo-worker":
+		runCentrifugoWorker()
+		return
 	case "chart":
 		os.Exit(runChart(args))
-	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse", "rooms", "realistic", "rediscluster":
+	case "bench", "p2p", "fanout", "idle", "cluster", "storm", "logins", "loginstorm", "abuse", "rooms", "realistic", "rediscluster", "peer":
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -108,7 +115,7 @@ func runCommand(cmd string, args []string) int {
 	f.IntVar(&o.size, "size", 64, "content bytes")
 	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "p2p/cluster/realistic: warm-up before the measured window")
 	f.DurationVar(&o.measure, "duration", 10*time.Second, "p2p/cluster/realistic: measured window")
-	f.DurationVar(&o.drain, "drain", 60*time.Second, "p2p/cluster/realistic: longest wait for messages in flight after the window (it ends as soon as all arrived)")
+	f.DurationVar(&o.drain, "drain", 60*time.Second, "p2p/cluster/realistic: longest wait for messages in flight after the window (it ends as soon as all arrived); peer: also for each answer")
 	f.BoolVar(&o.msgIDs, "client-msg-id", false, "p2p/cluster: send a clientMsgId with each private message (server-side dedup)")
 	f.BoolVar(&o.noBaseline, "no-baseline", false, "p2p, fanout, realistic: skip the Redis baselines (streams and pub/sub; PUBLISH to as many subscribers)")
 	f.StringVar(&o.cpuprofile, "cpuprofile", "", "p2p, logins, storm, realistic: write a CPU profile of a server (from its /debug/pprof) taken during the window, the token logins, the storm")
@@ -128,6 +135,7 @@ func runCommand(cmd string, args []string) int {
 	loginFlags(f.FlagSet, &o.logins)
 	loginStormFlags(f.FlagSet, &o.loginStorm)
 	realFlags(f.FlagSet, &o.real)
+	peerFlags(f.FlagSet, &o.peer)
 	f.rooms.register(f.FlagSet)
 	if err := f.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -225,10 +233,14 @@ func runCommand(cmd string, args []string) int {
 			}
 		}},
 		{"rediscluster", 300 * time.Second, scenarioRedisCluster, func(o *opts) { o.users = f.p2pPairs }},
+		{"peer", peerTimeout(f.o.peer), scenarioPeer, func(*opts) {}},
 	}
 	failed := false
 	for _, s := range all {
 		if cmd != "bench" && cmd != s.name {
+			continue
+		}
+		if cmd == "bench" && s.name == "peer" { // needs Centrifugo: make bench-peer
 			continue
 		}
 		if cmd == "bench" && skip[s.name] {

@@ -53,6 +53,7 @@ type opts struct {
 	logins     loginOpts
 	loginStorm loginStormOpts
 	real       realOpts
+	peer       peerOpts
 }
 
 func runBase() int { return 10_000_000 + rand.IntN(2_000_000_000-20_000_000)/1000*1000 }

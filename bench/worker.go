@@ -187,6 +187,8 @@ func runWorker() {
 			}
 		case "real": // realistic.go
 			go w.runReal(ctx, line)
+		case "peer": // peer_worker.go
+			go w.runPeer(ctx, line)
 		case "storm", "stormstats", "back", "calm":
 			w.stormCmd(c.Cmd)
 		case "stats":
