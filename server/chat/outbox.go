@@ -48,10 +48,12 @@ const (
 // and its peer a pub/sub read, for nearly every message (chat-load realistic).
 const outboxLinger = time.Millisecond
 
-// Delays between the tries of a round that could not be published.
+// Delays between the tries of publications that failed: short, because the
+// notices of their channel wait meanwhile, and a Redis Cluster primary's
+// failover ends within seconds; one PUBLISH per try costs Redis nothing.
 const (
-	firstPublishRetry = 100 * time.Millisecond
-	maxPublishRetry   = 2 * time.Second
+	firstPublishRetry = 50 * time.Millisecond
+	maxPublishRetry   = 400 * time.Millisecond
 )
 
 func newOutbox(publish func(context.Context, string, []byte) error, request func() (context.Context, context.CancelFunc), log *slog.Logger, dropped func()) *outbox {
@@ -152,20 +154,32 @@ func (o *outbox) take() []publication {
 	return pubs
 }
 
-// publishAll publishes pubs in order and returns those from the first that
-// failed on, nil if all went.
-func (o *outbox) publishAll(pubs []publication) []publication {
-	for i, p := range pubs {
+// publishAll publishes pubs in order and returns those that did not go, in
+// order: a channel whose publication failed takes no more in this round (its
+// notices keep their order), but the others' go on, so that a channel on a
+// Redis Cluster primary that is failing over holds up no other channel.
+func (o *outbox) publishAll(pubs []publication) (failed []publication) {
+	var blocked map[string]bool
+	for _, p := range pubs {
+		if blocked[p.channel] {
+			failed = append(failed, p)
+			continue
+		}
 		ctx, cancel := o.request()
 		err := o.publish(ctx, p.channel, p.payload)
 		cancel()
 		if err != nil {
 			o.log.Warn("could not publish notices; retrying", "channel", p.channel, "notices", p.count, "err", err)
-			return pubs[i:]
+			if blocked == nil {
+				blocked = make(map[string]bool)
+			}
+			blocked[p.channel] = true
+			failed = append(failed, p)
+			continue
 		}
 		o.mu.Lock()
 		o.n -= p.count
 		o.mu.Unlock()
 	}
-	return nil
+	return failed
 }

@@ -20,6 +20,7 @@ type fakeBus struct {
 	mu        sync.Mutex
 	gate      sync.Mutex
 	failing   bool
+	failOnly  string // if set, only this channel fails while failing
 	entered   int // publish calls, counted before they wait at gate
 	attempts  int
 	published []publication
@@ -34,7 +35,7 @@ func (b *fakeBus) publish(_ context.Context, channel string, payload []byte) err
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.attempts++
-	if b.failing {
+	if b.failing && (b.failOnly == "" || b.failOnly == channel) {
 		return errors.New("redis away")
 	}
 	b.published = append(b.published, publication{channel: channel, payload: slices.Clone(payload)})
@@ -146,6 +147,38 @@ func TestOutboxRetriesInOrder(t *testing.T) {
 	chattest.CheckFor(t, 5*time.Second, "every notice published", func() bool { return len(b.notices(t, "node:a")) >= 20 })
 	if got, want := b.notices(t, "node:a"), kicks(0, 20); !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestOutboxChannelsFailApart: a channel whose publication fails (its Redis
+// Cluster primary failing over) holds up no other channel, and its own notices
+// go later, in order.
+func TestOutboxChannelsFailApart(t *testing.T) {
+	b := &fakeBus{failing: true, failOnly: "node:a"}
+	o, stop := startOutbox(t, b)
+	defer stop()
+	for i := range 10 {
+		o.send("node:a", kick(i))
+		o.send("node:b", kick(100+i))
+	}
+	chattest.CheckFor(t, 2*time.Second, "node:b's notices", func() bool { return len(b.notices(t, "node:b")) == 10 })
+	if got := b.notices(t, "node:a"); len(got) != 0 {
+		t.Errorf("node:a got %q while failing", got)
+	}
+	for i := 10; i < 20; i++ {
+		o.send("node:a", kick(i))
+		o.send("node:b", kick(100+i))
+	}
+	chattest.CheckFor(t, 2*time.Second, "node:b's later notices", func() bool { return len(b.notices(t, "node:b")) == 20 })
+	b.mu.Lock()
+	b.failing = false
+	b.mu.Unlock()
+	chattest.CheckFor(t, 5*time.Second, "node:a's notices", func() bool { return len(b.notices(t, "node:a")) >= 20 })
+	if got, want := b.notices(t, "node:a"), kicks(0, 20); !slices.Equal(got, want) {
+		t.Errorf("node:a: got %q, want %q", got, want)
+	}
+	if got, want := b.notices(t, "node:b"), kicks(100, 120); !slices.Equal(got, want) {
+		t.Errorf("node:b: got %q, want %q", got, want)
 	}
 }
 
