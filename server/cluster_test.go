@@ -109,12 +109,20 @@ func flowWhile(t *testing.T, a, b *chattest.Process, fault func()) p2pOutcome {
 	return o
 }
 
+// slowestDelivery bounds a message's delay through a fault. A send caught by
+// the fault may wait out the node's store timeout (5 s) before its answer, and
+// its message, kept meanwhile, arrives with the sender's next ones: just past
+// 5 s (5.02–5.09 s in about one run in eight, on the server before the outbox
+// as after it). What the bound catches is a message left waiting for a later
+// login or a lost wake: tens of seconds.
+const slowestDelivery = 6 * time.Second
+
 func checkOutcome(t *testing.T, what string, o p2pOutcome) {
 	t.Helper()
 	t.Logf("%s: sent %d, lost %d, duplicated %d, out of order %d, unanswered %d, rejected %d, slowest delivery %v",
 		what, o.sent, o.lost, o.dup, o.reordered, o.unanswered, o.rejected, o.max)
-	if o.sent == 0 || o.lost != 0 || o.reordered != 0 || o.unanswered != 0 || o.max > 5*time.Second {
-		t.Errorf("%s: want messages sent, none answered 200 lost or out of order, every send answered, none delayed past 5 s; the load tool said:\n%s", what, o.output)
+	if o.sent == 0 || o.lost != 0 || o.reordered != 0 || o.unanswered != 0 || o.max > slowestDelivery {
+		t.Errorf("%s: want messages sent, none answered 200 lost or out of order, every send answered, none delayed past %v; the load tool said:\n%s", what, slowestDelivery, o.output)
 	}
 }
 

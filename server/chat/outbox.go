@@ -48,6 +48,14 @@ const (
 // and its peer a pub/sub read, for nearly every message (chat-load realistic).
 const outboxLinger = time.Millisecond
 
+// publishTimeout bounds one publication. A PUBLISH takes well under a
+// millisecond; one that hangs (a Redis Cluster primary that died with the
+// connection open) would hold up every notice of its channel for the whole
+// store timeout. Cut short, it is tried again on a fresh connection, through
+// the cluster's refreshed slot map. A notice published twice is harmless: the
+// receiving node delivers a message once (feeds.offer).
+const publishTimeout = 500 * time.Millisecond
+
 // Delays between the tries of publications that failed: short, because the
 // notices of their channel wait meanwhile, and a Redis Cluster primary's
 // failover ends within seconds; one PUBLISH per try costs Redis nothing.

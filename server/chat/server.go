@@ -242,7 +242,7 @@ func New(cfg Config, st Stores) *Server {
 	s.acks = &acker{ch: make(chan ackBatch, 4096), st: &s.st, log: s.log, metrics: s.metrics, request: s.requestContext}
 	s.out = newOutbox(func(ctx context.Context, channel string, payload []byte) error {
 		return s.st.Bus.Publish(ctx, channel, payload)
-	}, s.requestContext, s.log, s.metrics.noticesDropped.Inc)
+	}, func() (context.Context, context.CancelFunc) { return context.WithTimeout(s.storeCtx, publishTimeout) }, s.log, s.metrics.noticesDropped.Inc)
 	return s
 }
 
