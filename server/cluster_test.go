@@ -111,10 +111,9 @@ func flowWhile(t *testing.T, a, b *chattest.Process, fault func()) p2pOutcome {
 
 // slowestDelivery bounds a message's delay through a fault. A send caught by
 // the fault may wait out the node's store timeout (5 s) before its answer, and
-// its message, kept meanwhile, arrives with the sender's next ones: just past
-// 5 s (5.02–5.09 s in about one run in eight, on the server before the outbox
-// as after it). What the bound catches is a message left waiting for a later
-// login or a lost wake: tens of seconds.
+// its message, kept meanwhile, arrives with the sender's next ones, just past
+// 5 s. What the bound catches is a message left waiting for a later login or
+// a lost wake: tens of seconds.
 const slowestDelivery = 6 * time.Second
 
 func checkOutcome(t *testing.T, what string, o p2pOutcome) {
