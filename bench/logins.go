@@ -57,7 +57,7 @@ type loginRun struct {
 func (r loginRun) rate() float64 { return float64(r.ok) / r.wall.Seconds() }
 
 func (r loginRun) cpuPerLogin() string {
-	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(1, r.ok)) }
+	per := func(d time.Duration) float64 { return microsEach(d, r.ok) }
 	return fmt.Sprintf("%.0f / %.0f / %.0f µs", per(r.serverCPU), per(r.redisCPU), per(r.toolCPU))
 }
 

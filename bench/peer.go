@@ -69,10 +69,8 @@ type peerRun struct {
 
 func (r *peerRun) rate() float64 { return float64(r.answered) / max(r.dur.Seconds(), 1e-9) }
 
-// perMessage is d per answered send, in µs.
-func (r *peerRun) perMessage(d time.Duration) float64 {
-	return float64(d.Microseconds()) / float64(max(1, r.answered))
-}
+// perMessage is d per answered send (microsEach).
+func (r *peerRun) perMessage(d time.Duration) float64 { return microsEach(d, r.answered) }
 
 func (r *peerRun) String() string {
 	errs := ""

@@ -33,10 +33,8 @@ type realRun struct {
 	waveErr       error
 }
 
-// perMessage is d per first receipt in the window, in µs.
-func (r *realRun) perMessage(d time.Duration) float64 {
-	return float64(d.Microseconds()) / float64(max(1, r.received))
-}
+// perMessage is d per first receipt in the window (microsEach).
+func (r *realRun) perMessage(d time.Duration) float64 { return microsEach(d, r.received) }
 
 // window fills in what the timeline says of the measured window.
 func (r *realRun) window(warmup, measure time.Duration) {

@@ -31,12 +31,7 @@ func scenarioRedisCluster(ctx context.Context, e *env, o *opts) ([]row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("on the cluster with WAIT: %w", err)
 	}
-	perMsg := func(d time.Duration, r pairResult) float64 {
-		if r.delivered == 0 {
-			return 0
-		}
-		return float64(d.Microseconds()) / float64(r.delivered)
-	}
+	perMsg := func(d time.Duration, r pairResult) float64 { return microsEach(d, r.delivered) }
 	oneCPU := perMsg(one.primaries(), one.res)
 	manyCPU := perMsg(many.primaries(), many.res)
 	var per []string

@@ -58,6 +58,15 @@ type opts struct {
 
 func runBase() int { return 10_000_000 + rand.IntN(2_000_000_000-20_000_000)/1000*1000 }
 
+// microsEach is d shared out over n (messages, logins), in microseconds; 0
+// when there are none.
+func microsEach[N int | int64](d time.Duration, n N) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(n)
+}
+
 func ms(d time.Duration) string {
 	switch {
 	case d == 0:
@@ -455,7 +464,7 @@ func scenarioP2P(ctx context.Context, e *env, o *opts) ([]row, error) {
 func pairSeries(scenario, system string, r pairResult) series {
 	s := series{Scenario: scenario, System: system, Rate: r.rate(), Latency: "send → receipt", Quantiles: histQuantiles(r.hist)}
 	if r.delivered > 0 {
-		s.CPUPerMsg = float64((r.serverCPU + r.redisCPU).Microseconds()) / float64(r.delivered)
+		s.CPUPerMsg = microsEach(r.serverCPU+r.redisCPU, r.delivered)
 		s.CPUOf = "Redis"
 		if system == systemOurs {
 			s.CPUOf = "server + Redis"

@@ -16,8 +16,8 @@ import (
 // message to its receiver's stream and waits for the reply before the next, on
 // the schedule c gives (open loop); each receiver XREAD BLOCKs and XDELs what it
 // read (readStreamLoop). A receiver blocks until an entry comes: with a few
-// messages a second per receiver, a timeout would add empty XREADs, about two a
-// message at a 100 ms timeout, to what Redis does for each message. It returns
+// messages a second per receiver, a timeout would add empty XREADs to what
+// Redis does for each message. It returns
 // the pairs' counts, the timeline and the messages behind schedule at the end;
 // the caller measures the CPU.
 func streamsOneInFlight(ctx context.Context, addr string, n int, c realCmd, drain time.Duration) (*realRun, error) {

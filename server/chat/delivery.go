@@ -44,7 +44,7 @@ type feeds struct {
 	running bool // a delivery goroutine runs
 	loaded  bool // the room memberships were read at login
 	ended   bool // the session ended: it joins no more of the node's room index
-	// answeredAt is when the login was answered (Unix ms): a room message kept
+	// answeredAt is when the login was answered (Unix milliseconds): a room message kept
 	// later did not wait for the login, whatever the rooms' first read finds.
 	// Nor did one kept in that same millisecond, as far as anyone can tell: it
 	// may have been sent after the client read the answer, and such a message

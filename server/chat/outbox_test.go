@@ -21,7 +21,7 @@ type fakeBus struct {
 	gate      sync.Mutex
 	failing   bool
 	failOnly  string // if set, only this channel fails while failing
-	entered   int // publish calls, counted before they wait at gate
+	entered   int    // publish calls, counted before they wait at gate
 	attempts  int
 	published []publication
 }
@@ -65,6 +65,23 @@ func (b *fakeBus) notices(t *testing.T, channel string) []string {
 		}
 	}
 	return out
+}
+
+// recover makes publish succeed again.
+func (b *fakeBus) recover() {
+	b.mu.Lock()
+	b.failing = false
+	b.mu.Unlock()
+}
+
+// wantNotices waits until channel got as many notices as want, then checks
+// they are want, in order.
+func (b *fakeBus) wantNotices(t *testing.T, channel string, want []string) {
+	t.Helper()
+	chattest.CheckFor(t, 5*time.Second, channel+"'s notices", func() bool { return len(b.notices(t, channel)) >= len(want) })
+	if got := b.notices(t, channel); !slices.Equal(got, want) {
+		t.Errorf("%s: got %q, want %q", channel, got, want)
+	}
 }
 
 func (b *fakeBus) publications() int {
@@ -114,13 +131,8 @@ func TestOutboxBatchesWhatQueuesMeanwhile(t *testing.T) {
 		o.send("node:b", kick(1000+i))
 	}
 	b.gate.Unlock()
-	chattest.CheckFor(t, 5*time.Second, "every notice published", func() bool { return len(b.notices(t, "node:a")) == 100 && len(b.notices(t, "node:b")) == 99 })
-	if got, want := b.notices(t, "node:a"), kicks(0, 100); !slices.Equal(got, want) {
-		t.Errorf("node:a: got %q, want %q", got, want)
-	}
-	if got, want := b.notices(t, "node:b"), kicks(1001, 1100); !slices.Equal(got, want) {
-		t.Errorf("node:b: got %q, want %q", got, want)
-	}
+	b.wantNotices(t, "node:a", kicks(0, 100))
+	b.wantNotices(t, "node:b", kicks(1001, 1100))
 	// The first notice may have gone alone; the 198 queued behind it went as
 	// one publication per channel.
 	if got := b.publications(); got > 4 {
@@ -141,13 +153,8 @@ func TestOutboxRetriesInOrder(t *testing.T) {
 	for i := 10; i < 20; i++ {
 		o.send("node:a", kick(i))
 	}
-	b.mu.Lock()
-	b.failing = false
-	b.mu.Unlock()
-	chattest.CheckFor(t, 5*time.Second, "every notice published", func() bool { return len(b.notices(t, "node:a")) >= 20 })
-	if got, want := b.notices(t, "node:a"), kicks(0, 20); !slices.Equal(got, want) {
-		t.Errorf("got %q, want %q", got, want)
-	}
+	b.recover()
+	b.wantNotices(t, "node:a", kicks(0, 20))
 }
 
 // TestOutboxChannelsFailApart: a channel whose publication fails (its Redis
@@ -170,16 +177,9 @@ func TestOutboxChannelsFailApart(t *testing.T) {
 		o.send("node:b", kick(100+i))
 	}
 	chattest.CheckFor(t, 2*time.Second, "node:b's later notices", func() bool { return len(b.notices(t, "node:b")) == 20 })
-	b.mu.Lock()
-	b.failing = false
-	b.mu.Unlock()
-	chattest.CheckFor(t, 5*time.Second, "node:a's notices", func() bool { return len(b.notices(t, "node:a")) >= 20 })
-	if got, want := b.notices(t, "node:a"), kicks(0, 20); !slices.Equal(got, want) {
-		t.Errorf("node:a: got %q, want %q", got, want)
-	}
-	if got, want := b.notices(t, "node:b"), kicks(100, 120); !slices.Equal(got, want) {
-		t.Errorf("node:b: got %q, want %q", got, want)
-	}
+	b.recover()
+	b.wantNotices(t, "node:a", kicks(0, 20))
+	b.wantNotices(t, "node:b", kicks(100, 120))
 }
 
 // TestOutboxFlushesAtShutdown: what is queued when the node stops is published.
@@ -190,10 +190,7 @@ func TestOutboxFlushesAtShutdown(t *testing.T) {
 	for i := range 50 {
 		o.send(fmt.Sprintf("node:%d", i%2), kick(i))
 	}
-	go func() {
-		time.Sleep(10 * time.Millisecond) // lets the loop take a round before stop; either order must work
-		b.gate.Unlock()
-	}()
+	go b.gate.Unlock() // before or after stop begins: either order must work
 	stop()
 	if got := len(b.notices(t, "node:0")) + len(b.notices(t, "node:1")); got != 50 {
 		t.Errorf("published %d notices, want 50", got)
