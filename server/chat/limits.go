@@ -25,19 +25,16 @@ func (s *Server) loginLimits() model.LoginLimits {
 }
 
 // reserveLoginFailure counts a failed login of userID from this connection's
-// address before its credentials are checked; 429 if a count is at its limit.
-func (c userProcess) reserveLoginFailure(userID int) (int, string) {
+// address before its password is checked: model.ErrTooManyFailures if a count
+// is at its limit.
+func (c userProcess) reserveLoginFailure(userID int) error {
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
 	ok, err := c.srv.st.Logins.Reserve(ctx, userID, c.addr, c.srv.loginLimits())
-	switch {
-	case err != nil:
-		c.srv.log.Warn("could not count a login", "user", userID, "err", err)
-		return message.CodeServerError, "server error; try again"
-	case !ok:
-		return message.CodeRateLimited, "too many failed logins; try again in a minute"
+	if err == nil && !ok {
+		err = model.ErrTooManyFailures
 	}
-	return 0, ""
+	return err
 }
 
 // releaseLoginFailure gives back the reservation of a login that did not fail.

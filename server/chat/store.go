@@ -17,16 +17,18 @@ type UserStore interface {
 	Exists(ctx context.Context, id int) (bool, error)
 	Authenticate(ctx context.Context, id int, password string) (message.User, error)
 	IssueToken(ctx context.Context, userID int, ttl time.Duration) (string, error)
-	AuthenticateToken(ctx context.Context, userID int, token string) (message.User, error)
 	RevokeToken(ctx context.Context, userID int, token string) error
 }
 
 // LoginLimiter counts failed logins: a login reserves a failure before its
-// credentials are checked and releases it if they are right.
+// credentials are checked and releases it if they are right. A token login does
+// the three in one step (CheckToken): a token needs no password pool, so
+// nothing runs between them.
 type LoginLimiter interface {
 	Reserve(ctx context.Context, userID int, addr string, lim model.LoginLimits) (bool, error)
 	Release(ctx context.Context, userID int, addr string, lim model.LoginLimits) error
 	Failed(ctx context.Context, addr string, lim model.LoginLimits) error
+	CheckToken(ctx context.Context, userID int, token, addr string, lim model.LoginLimits) (message.User, error)
 }
 
 // RateLimiter keeps rate limits shared by every node.

@@ -112,7 +112,7 @@ func TestTokenSurvivesADropAndDiesWithLogout(t *testing.T) {
 		t.Fatalf("token login after a drop: got %+v, want 200", res)
 	}
 	back.logout()
-	if _, err := r.stores(t).Users.AuthenticateToken(context.Background(), 1, token); !errors.Is(err, model.ErrBadToken) {
+	if _, err := r.stores(t).Logins.CheckToken(context.Background(), 1, token, "127.0.0.1", model.LoginLimits{}); !errors.Is(err, model.ErrBadToken) {
 		t.Errorf("the store's answer to the token after logout: got %v, want ErrBadToken", err)
 	}
 	if r.Server != nil {
@@ -137,7 +137,7 @@ func TestTokenExpires(t *testing.T) {
 		t.Fatal("got no token")
 	}
 	checkFor(t, waitTimeout, "the token to expire in the store", func() bool {
-		_, err := r.stores(t).Users.AuthenticateToken(context.Background(), 1, token)
+		_, err := r.stores(t).Logins.CheckToken(context.Background(), 1, token, "127.0.0.1", model.LoginLimits{})
 		return errors.Is(err, model.ErrBadToken)
 	})
 	if res := dial(t, n.Addr).tokenLogin(1, token); res.Code != message.CodeWrongPassword {

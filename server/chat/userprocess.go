@@ -78,23 +78,14 @@ func (c userProcess) login(m message.Message) {
 		answer(code, text)
 		return
 	}
-	// The failure is counted before the credentials are checked, and given
-	// back if they are right: parallel guesses cannot outrun the count.
-	if code, text := c.reserveLoginFailure(req.UserID); code != 0 {
-		answer(code, text)
-		return
-	}
 	u, ok, err := c.authenticate(req)
-	failed := errors.Is(err, model.ErrUserNotFound) || errors.Is(err, model.ErrWrongPassword) || errors.Is(err, model.ErrBadToken)
-	if failed {
-		c.countLoginFailure()
-	} else {
-		c.releaseLoginFailure(req.UserID) // right, turned away busy, or a server error: no failure
-	}
 	if !ok {
 		return // turned away: answered
 	}
 	switch {
+	case errors.Is(err, model.ErrTooManyFailures):
+		answer(message.CodeRateLimited, "too many failed logins; try again in a minute")
+		return
 	case errors.Is(err, model.ErrUserNotFound):
 		answer(message.CodeUserNotFound, "no such user; register first")
 		return
@@ -128,14 +119,24 @@ func (c userProcess) login(m message.Message) {
 	c.startSession(u, req.Proto, token)
 }
 
-// authenticate checks the token or the password of req. A password waits for a
-// slot of the password pool; if it waits too long, the login is answered 505
-// with retryAfter and ok is false.
+// authenticate checks the token or the password of req, counting a failure as
+// docs/PROTOCOL.md (Limits) says: against the user id before the check, given
+// back if it turns out right, so that parallel guesses cannot outrun the count;
+// against the address once it is known. A password waits for a slot of the
+// password pool; if it waits too long, the login is answered 505 with
+// retryAfter and ok is false.
 func (c userProcess) authenticate(req message.LoginMes) (u message.User, ok bool, err error) {
 	if req.Token != "" {
 		ctx, cancel := c.srv.requestContext()
 		defer cancel()
-		u, err = c.srv.st.Users.AuthenticateToken(ctx, req.UserID, req.Token)
+		// Reserved, checked and given back in one round trip.
+		u, err = c.srv.st.Logins.CheckToken(ctx, req.UserID, req.Token, c.addr, c.srv.loginLimits())
+		if errors.Is(err, model.ErrBadToken) {
+			c.countLoginFailure()
+		}
+		return u, true, err
+	}
+	if err := c.reserveLoginFailure(req.UserID); err != nil {
 		return u, true, err
 	}
 	ok, retry := c.srv.passwords.run(c.srv.ctx, func() {
@@ -143,6 +144,11 @@ func (c userProcess) authenticate(req message.LoginMes) (u message.User, ok bool
 		defer cancel()
 		u, err = c.srv.st.Users.Authenticate(ctx, req.UserID, req.UserPwd)
 	})
+	if ok && (errors.Is(err, model.ErrUserNotFound) || errors.Is(err, model.ErrWrongPassword)) {
+		c.countLoginFailure()
+	} else {
+		c.releaseLoginFailure(req.UserID) // right, turned away busy, or a server error: no failure
+	}
 	if !ok {
 		c.srv.metrics.passwordsBusy.Inc()
 		c.srv.metrics.logins.WithLabelValues("busy").Inc()

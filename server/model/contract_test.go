@@ -38,6 +38,7 @@ func TestStoreContract(t *testing.T) {
 		{"users", testUserStore},
 		{"tokens", testTokens},
 		{"logins", testLoginLimiter},
+		{"token logins", testTokenLogins},
 		{"rates", testRateLimiter},
 		{"presence", testPresence},
 		{"reap", testReap},

@@ -3,6 +3,7 @@ package model_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +52,9 @@ func testTokens(t *testing.T, open opener) {
 	st := open(t, options{})
 	register(t, st, 1)
 	s := st.Users
+	check := func(user int, token string) (message.User, error) {
+		return st.Logins.CheckToken(ctx, user, token, "10.0.0.1", model.LoginLimits{})
+	}
 	token, err := s.IssueToken(ctx, 1, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +74,7 @@ func testTokens(t *testing.T, open opener) {
 		{"unknown token", 1, token + "x", model.ErrBadToken},
 		{"empty token", 1, "", model.ErrBadToken},
 	} {
-		u, err := s.AuthenticateToken(ctx, tc.user, tc.token)
+		u, err := check(tc.user, tc.token)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: got error %v, want %v", tc.name, err, tc.want)
 		}
@@ -81,10 +85,10 @@ func testTokens(t *testing.T, open opener) {
 	if err := s.RevokeToken(ctx, 1, token); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AuthenticateToken(ctx, 1, token); !errors.Is(err, model.ErrBadToken) {
+	if _, err := check(1, token); !errors.Is(err, model.ErrBadToken) {
 		t.Errorf("revoked token: got %v, want ErrBadToken", err)
 	}
-	if _, err := s.AuthenticateToken(ctx, 1, other); err != nil {
+	if _, err := check(1, other); err != nil {
 		t.Errorf("revoking one token ended the other: %v", err)
 	}
 	if err := s.RevokeToken(ctx, 1, token); err != nil {
@@ -95,11 +99,11 @@ func testTokens(t *testing.T, open opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AuthenticateToken(ctx, 1, short); err != nil {
+	if _, err := check(1, short); err != nil {
 		t.Fatalf("fresh token: %v", err)
 	}
 	waitUntil(t, "the token's 200 ms TTL to end it", func() bool {
-		_, err := s.AuthenticateToken(ctx, 1, short)
+		_, err := check(1, short)
 		return errors.Is(err, model.ErrBadToken)
 	})
 }
@@ -196,6 +200,86 @@ func testLoginLimiter(t *testing.T, open opener) {
 			if ok, err := l.Reserve(ctx, 1, "a", model.LoginLimits{}); !ok || err != nil {
 				t.Errorf("no limits: got %v, %v, want a reservation", ok, err)
 			}
+		}
+	})
+}
+
+// testTokenLogins checks CheckToken's counts: a wrong token is counted as a
+// reservation that is never given back, a right one leaves the counts as they
+// were, and a count at its limit turns even a right token away.
+func testTokenLogins(t *testing.T, open opener) {
+	ctx := context.Background()
+	st := open(t, options{})
+	register(t, st, 1)
+	token, err := st.Users.IssueToken(ctx, 1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := st.Logins
+	lim := model.LoginLimits{PerUserAddr: 3, PerUser: 5, PerAddr: 4}
+	for i, tc := range []struct {
+		token, addr string
+		want        error
+	}{
+		{token, "10.0.0.1", nil}, // right tokens count nothing
+		{token, "10.0.0.1", nil},
+		{token, "10.0.0.1", nil},
+		{token, "10.0.0.1", nil},
+		{"wrong", "10.0.0.1", model.ErrBadToken},
+		{"wrong", "10.0.0.1", model.ErrBadToken},
+		{token, "10.0.0.1", nil},
+		{"wrong", "10.0.0.1", model.ErrBadToken},
+		{token, "10.0.0.1", model.ErrTooManyFailures}, // the pair is at 3
+		{token, "10.0.0.2", nil},                      // the user is at 3 of 5
+		{"wrong", "10.0.0.2", model.ErrBadToken},
+		{"wrong", "10.0.0.2", model.ErrBadToken},
+		{token, "10.0.0.3", model.ErrTooManyFailures}, // the user is at 5
+	} {
+		u, err := l.CheckToken(ctx, 1, tc.token, tc.addr, lim)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("login %d (%s from %s): got %v, want %v", i, tc.token, tc.addr, err, tc.want)
+		}
+		if err == nil && u.UserName != "u1" {
+			t.Errorf("login %d: got user %+v, want u1", i, u)
+		}
+	}
+
+	t.Run("parallel guesses never pass a limit", func(t *testing.T) {
+		l := open(t, options{}).Logins
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		got := map[error]int{}
+		for range 50 {
+			wg.Go(func() {
+				_, err := l.CheckToken(ctx, 2, "guess", "10.0.0.1", model.LoginLimits{PerUserAddr: 5})
+				mu.Lock()
+				got[err]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if want := (map[error]int{model.ErrBadToken: 5, model.ErrTooManyFailures: 45}); !maps.Equal(got, want) {
+			t.Errorf("50 parallel guesses: got %v, want %v", got, want)
+		}
+	})
+	t.Run("an address at its limit", func(t *testing.T) {
+		st := open(t, options{})
+		register(t, st, 1)
+		token, err := st.Users.IssueToken(ctx, 1, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lim := model.LoginLimits{PerAddr: 2}
+		for range 2 {
+			if err := st.Logins.Failed(ctx, "10.0.0.9", lim); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := st.Logins.CheckToken(ctx, 1, token, "10.0.0.9", lim); !errors.Is(err, model.ErrTooManyFailures) {
+			t.Errorf("a right token from an address at its limit: got %v, want ErrTooManyFailures", err)
+		}
+		if _, err := st.Logins.CheckToken(ctx, 1, token, "10.0.0.8", lim); err != nil {
+			t.Errorf("a right token from another address: got %v, want none", err)
 		}
 	})
 }

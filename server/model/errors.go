@@ -16,6 +16,9 @@ var (
 	ErrWrongPassword = errors.New("wrong password")
 	// ErrBadToken: the session token is unknown, expired, revoked or another user's.
 	ErrBadToken = errors.New("invalid session token")
+	// ErrTooManyFailures: a count of failed logins is at its limit; the login's
+	// credentials were not checked.
+	ErrTooManyFailures = errors.New("too many failed logins")
 	// ErrNoSuchRoom: no room has that id.
 	ErrNoSuchRoom = errors.New("no such room")
 	// ErrNotMember: the user is not a member of the room (or, for a kick, the actor is not its owner).

@@ -16,6 +16,7 @@ func TestCallsEndWithTheirContextWhileRedisHangs(t *testing.T) {
 	pool := model.NewPool(model.PoolConfig{Addr: r.Addr})
 	t.Cleanup(func() { pool.Close() })
 	users := model.NewRedisUserStore(pool, 4)
+	logins := model.NewRedisLoginLimiter(pool, time.Minute)
 	ctx := context.Background()
 	room, err := rooms.Create(ctx, 1, "hang", 10)
 	if err != nil {
@@ -35,7 +36,10 @@ func TestCallsEndWithTheirContextWhileRedisHangs(t *testing.T) {
 		{"Rooms.Memberships", func(ctx context.Context) error { _, err := rooms.Memberships(ctx, 1); return err }},
 		{"Rooms.Read", func(ctx context.Context) error { _, err := rooms.Read(ctx, room, 1, "", 10); return err }},
 		{"Users.IssueToken", func(ctx context.Context) error { _, err := users.IssueToken(ctx, 1, time.Hour); return err }},
-		{"Users.AuthenticateToken", func(ctx context.Context) error { _, err := users.AuthenticateToken(ctx, 1, "x"); return err }},
+		{"Logins.CheckToken", func(ctx context.Context) error {
+			_, err := logins.CheckToken(ctx, 1, "x", "10.0.0.1", model.LoginLimits{PerUserAddr: 5})
+			return err
+		}},
 	}
 	// Warm the pools: each call has a connection at hand when Redis hangs.
 	for _, c := range calls {

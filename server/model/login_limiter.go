@@ -2,9 +2,13 @@ package model
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"chat/common/message"
 )
 
 // RedisLoginLimiter counts failed logins in Redis, so that every node sees the
@@ -21,7 +25,9 @@ type RedisLoginLimiter struct {
 	window time.Duration
 	// cluster: the address's count lives on another slot than the user's, and
 	// is checked before the reservation instead of within it.
-	cluster bool
+	cluster  bool
+	accounts accounts
+	tokens   *batcher // token logins (CheckToken) share pipelined round trips
 }
 
 // LoginLimits are the failed logins allowed within a window; a zero limit turns
@@ -36,8 +42,12 @@ type LoginLimits struct {
 // its count's first failure: a blocked login is free again at most one window
 // later.
 func NewRedisLoginLimiter(pool *redis.Pool, window time.Duration) *RedisLoginLimiter {
-	return &RedisLoginLimiter{pool: pool, window: window, cluster: onCluster(pool) != nil}
+	return &RedisLoginLimiter{pool: pool, window: window, cluster: onCluster(pool) != nil,
+		accounts: accountsOn(pool), tokens: newBatcher(pool, loginTokenScript, tokenLeaders)}
 }
+
+// tokenLeaders is how many pipelines of token logins may be in Redis at once.
+const tokenLeaders = 2
 
 // counters are the keys of the counts of a login, then their limits, in the
 // order the scripts take them: first the reservedCounters reserved ahead, then
@@ -63,23 +73,80 @@ func (l *RedisLoginLimiter) Reserve(ctx context.Context, userID int, addr string
 	defer conn.Close()
 	keys, limits := counters(userID, addr, lim)
 	if l.cluster {
-		// The address's count only grows once a failure is known (Failed): read
-		// apart from the reservation, it lets through no guess the user's
-		// reserved counts do not bound.
-		if lim.PerAddr > 0 {
-			n, err := redis.Int(conn.Do("GET", keys[reservedCounters]))
-			if err != nil && err != redis.ErrNil {
-				return false, err
-			}
-			if n >= lim.PerAddr {
-				return false, nil
-			}
+		if limited, err := addrLimited(conn, addr, lim); limited || err != nil {
+			return false, err
 		}
 		args := append(append(keys[:reservedCounters], l.window.Milliseconds(), reservedCounters), limits[:reservedCounters]...)
 		return redis.Bool(loginReserveUserScript.Do(conn, args...))
 	}
 	args := append(append(keys, l.window.Milliseconds(), reservedCounters), limits...)
 	return redis.Bool(loginReserveScript.Do(conn, args...))
+}
+
+// addrLimited reports whether addr's count is at its limit, on a Redis Cluster,
+// where it is read apart from the user's counts. The address's count only grows
+// once a failure is known (Failed): read apart from the reservation, it lets
+// through no guess the user's reserved counts do not bound.
+func addrLimited(conn redis.Conn, addr string, lim LoginLimits) (bool, error) {
+	if lim.PerAddr == 0 {
+		return false, nil
+	}
+	n, err := redis.Int(conn.Do("GET", loginFailAddrKey(addr)))
+	if err != nil && err != redis.ErrNil {
+		return false, err
+	}
+	return n >= lim.PerAddr, nil
+}
+
+// CheckToken checks a session-token login of userID from addr in one step:
+// Reserve, the token's check, and Release if the token is right
+// (lua/login_token.lua). It returns the user; ErrTooManyFailures, counting
+// nothing, if a count is at its limit; ErrBadToken, counted as Reserve counts,
+// for a token that is unknown, expired, revoked or another user's, or whose
+// account is gone. The address's count is the caller's to grow (Failed).
+func (l *RedisLoginLimiter) CheckToken(ctx context.Context, userID int, token, addr string, lim LoginLimits) (message.User, error) {
+	keys, limits := counters(userID, addr, lim)
+	if l.cluster {
+		conn, err := get(ctx, l.pool)
+		if err != nil {
+			return message.User{}, err
+		}
+		limited, err := addrLimited(conn, addr, lim)
+		conn.Close()
+		if err != nil {
+			return message.User{}, err
+		}
+		if limited {
+			return message.User{}, ErrTooManyFailures
+		}
+		keys, limits = keys[:reservedCounters], limits[:reservedCounters]
+	}
+	_, account := l.accounts.get(userID)
+	field := any("")
+	if len(account) == 2 {
+		field = account[1] // the user's field in the "users" hash
+	}
+	args := append([]any{2 + len(keys), tokenKey(userID, hashToken(token)), account[0]}, keys...)
+	args = append(append(args, field, l.window.Milliseconds()), limits...)
+	reply, err := l.tokens.do(ctx, args...)
+	if err != nil {
+		return message.User{}, err
+	}
+	switch reply := reply.(type) {
+	case []byte:
+		var u message.User
+		if err := json.Unmarshal(reply, &u); err != nil {
+			return message.User{}, err
+		}
+		u.UserID, u.UserPwd = userID, ""
+		return u, nil
+	case int64:
+		if reply == 0 {
+			return message.User{}, ErrTooManyFailures
+		}
+		return message.User{}, ErrBadToken
+	}
+	return message.User{}, fmt.Errorf("login_token: unexpected reply %T", reply)
 }
 
 // Release gives back the reservation of a login that turned out not to fail.

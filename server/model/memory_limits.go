@@ -3,6 +3,8 @@ package model
 import (
 	"context"
 	"time"
+
+	"chat/common/message"
 )
 
 // MemoryLoginLimiter is RedisLoginLimiter on a Memory: the same three counts,
@@ -27,15 +29,36 @@ func memCounters(userID int, addr string, lim LoginLimits) ([]string, []int) {
 // Reserve counts a failed login of userID from addr in advance, unless a limit is
 // reached already: then it returns false and counts nothing.
 func (l *MemoryLoginLimiter) Reserve(ctx context.Context, userID int, addr string, lim LoginLimits) (bool, error) {
-	if lim == (LoginLimits{}) {
-		return true, nil
-	}
 	l.m.mu.Lock()
 	defer l.m.mu.Unlock()
+	return l.reserve(userID, addr, lim), nil
+}
+
+// CheckToken is RedisLoginLimiter.CheckToken: Reserve, the token's check and
+// Release if it is right, in one step.
+func (l *MemoryLoginLimiter) CheckToken(ctx context.Context, userID int, token, addr string, lim LoginLimits) (message.User, error) {
+	l.m.mu.Lock()
+	defer l.m.mu.Unlock()
+	if !l.reserve(userID, addr, lim) {
+		return message.User{}, ErrTooManyFailures
+	}
+	u, ok := l.m.tokenUser(userID, token)
+	if !ok {
+		return message.User{}, ErrBadToken
+	}
+	l.release(userID, addr, lim)
+	return u, nil
+}
+
+// reserve is Reserve; the caller holds m.mu.
+func (l *MemoryLoginLimiter) reserve(userID int, addr string, lim LoginLimits) bool {
+	if lim == (LoginLimits{}) {
+		return true
+	}
 	keys, limits := memCounters(userID, addr, lim)
 	for i, key := range keys {
 		if limits[i] > 0 && l.m.counter(key) >= limits[i] {
-			return false, nil
+			return false
 		}
 	}
 	for i := range reservedCounters {
@@ -43,24 +66,26 @@ func (l *MemoryLoginLimiter) Reserve(ctx context.Context, userID int, addr strin
 			l.m.incr(keys[i], l.window)
 		}
 	}
-	return true, nil
+	return true
 }
 
 // Release gives back the reservation of a login that turned out not to fail; a
 // count that expired meanwhile stays gone.
 func (l *MemoryLoginLimiter) Release(ctx context.Context, userID int, addr string, lim LoginLimits) error {
-	if lim == (LoginLimits{}) {
-		return nil
-	}
 	l.m.mu.Lock()
 	defer l.m.mu.Unlock()
+	l.release(userID, addr, lim)
+	return nil
+}
+
+// release is Release; the caller holds m.mu.
+func (l *MemoryLoginLimiter) release(userID int, addr string, lim LoginLimits) {
 	keys, limits := memCounters(userID, addr, lim)
 	for i := range reservedCounters {
 		if limits[i] > 0 && l.m.counter(keys[i]) > 0 {
 			l.m.counters[keys[i]].n--
 		}
 	}
-	return nil
 }
 
 // Failed counts a failed login from addr over all user ids.

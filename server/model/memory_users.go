@@ -100,23 +100,21 @@ func (s *MemoryUserStore) IssueToken(ctx context.Context, userID int, ttl time.D
 	return token, nil
 }
 
-// AuthenticateToken returns user userID if token is one of its valid tokens;
-// ErrBadToken otherwise, or if the account is gone.
-func (s *MemoryUserStore) AuthenticateToken(ctx context.Context, userID int, token string) (message.User, error) {
-	s.m.mu.Lock()
-	defer s.m.mu.Unlock()
+// tokenUser returns user userID if token is one of its valid tokens and the
+// account exists; the caller holds m.mu.
+func (m *Memory) tokenUser(userID int, token string) (message.User, bool) {
 	key := tokenKey(userID, hashToken(token))
-	expires, ok := s.m.tokens[key]
-	if ok && !s.m.now().Before(expires) {
-		delete(s.m.tokens, key)
+	expires, ok := m.tokens[key]
+	if ok && !m.now().Before(expires) {
+		delete(m.tokens, key)
 		ok = false
 	}
-	u, exists := s.m.users[userID]
+	u, exists := m.users[userID]
 	if !ok || !exists {
-		return message.User{}, ErrBadToken
+		return message.User{}, false
 	}
 	u.UserID, u.UserPwd = userID, ""
-	return u, nil
+	return u, true
 }
 
 // RevokeToken forgets userID's token.

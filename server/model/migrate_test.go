@@ -93,7 +93,7 @@ func TestMigrateKeys(t *testing.T) {
 	check("rooms of 7", list, []message.RoomInfo{{RoomID: 5, Name: "lobby", Members: 1}}, err)
 	got, err = rooms.Read(ctx, 5, 7, "0-0", 10)
 	check("log of room 5", got, []Stored{stored(3, 7, "eve", "in the room")}, err)
-	u, err := users.AuthenticateToken(ctx, 7, token)
+	u, err := NewRedisLoginLimiter(pool, time.Minute).CheckToken(ctx, 7, token, "10.0.0.1", LoginLimits{})
 	check("token of 7", u.UserName, "eve", err)
 
 	for key, want := range map[string]int64{

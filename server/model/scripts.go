@@ -40,6 +40,7 @@ var (
 	loginReserveScript  = newScript(3, "login_reserve")
 	loginReleaseScript  = newScript(reservedCounters, "login_release")
 	loginFailScript     = newScript(1, "login_fail")
+	loginTokenScript    = newScript(-1, "login_token")
 	ackScript           = newScript(1, "ack")
 
 	// On a Redis Cluster, the steps of the scripts above that span several slots.

@@ -37,7 +37,7 @@ func TestScriptsLoad(t *testing.T) {
 		"restore": restoreScript, "send": sendScript, "compare_and_set": compareAndSetScript,
 		"room_create": roomCreateScript, "room_join": roomJoinScript, "room_remove": roomRemoveScript,
 		"room_send": roomSendScript, "room_ack": roomAckScript,
-		"rate": rateScript, "login_reserve": loginReserveScript, "login_release": loginReleaseScript, "login_fail": loginFailScript, "ack": ackScript,
+		"rate": rateScript, "login_reserve": loginReserveScript, "login_release": loginReleaseScript, "login_fail": loginFailScript, "login_token": loginTokenScript, "ack": ackScript,
 		"rate_take": rateTakeScript, "send_inbox": sendInboxScript, "send_history": sendHistoryScript,
 		"claim_user": claimUserScript, "release_user": releaseUserScript, "reap_user": reapUserScript, "restore_user": restoreUserScript,
 		"room_enter": roomEnterScript, "room_user_add": roomUserAddScript, "room_leave": roomLeaveScript,
