@@ -117,7 +117,10 @@ func (s *Server) subscribe() {
 		func() {
 			if !first {
 				s.log.Info("subscription restored")
-				s.hub.each(func(c *session) { c.feeds.wakeRooms(true) })
+				s.hub.each(func(c *session) {
+					c.feeds.wake()
+					c.feeds.wakeRooms(true)
+				})
 			}
 			first = false
 		},

@@ -41,9 +41,13 @@ type feeds struct {
 	mu      sync.Mutex
 	ready   bool // the login was answered: deliveries may start
 	pending bool // a wake came since the running delivery last read
-	running bool // a delivery goroutine runs
-	loaded  bool // the room memberships were read at login
-	ended   bool // the session ended: it joins no more of the node's room index
+	// inboxDue: the inbox may hold messages not read yet: a wake came for it,
+	// or the login found it not empty. A login to an empty inbox, and a wake
+	// for rooms only, cost no read of it.
+	inboxDue bool
+	running  bool // a delivery goroutine runs
+	loaded   bool // the room memberships were read at login
+	ended    bool // the session ended: it joins no more of the node's room index
 	// answeredAt is when the login was answered (Unix milliseconds): a room message kept
 	// later did not wait for the login, whatever the rooms' first read finds.
 	// Nor did one kept in that same millisecond, as far as anyone can tell: it
@@ -60,17 +64,29 @@ type feeds struct {
 }
 
 // start starts the first delivery, which sends the offline messages; it runs
-// once the login response is queued, so they follow it.
+// once the login response is queued, so they follow it. A message kept after
+// the login's claim came with a wake: the inbox is read if that wake came, or
+// if the claim found messages waiting (offlineUpTo).
 func (d *feeds) start() {
 	d.mu.Lock()
 	d.ready = true
 	d.answeredAt = time.Now().UnixMilli()
+	d.inboxDue = d.inboxDue || d.inbox.offlineUpTo != ""
 	d.mu.Unlock()
-	d.wake()
+	d.run()
 }
 
 // wake asks the session to deliver what its inbox holds, and its dirty rooms.
 func (d *feeds) wake() {
+	d.mu.Lock()
+	d.inboxDue = true
+	d.mu.Unlock()
+	d.run()
+}
+
+// run starts the delivery goroutine unless it runs, or tells the one running
+// to read again.
+func (d *feeds) run() {
 	d.mu.Lock()
 	d.pending = true
 	start := d.ready && !d.running
@@ -105,8 +121,15 @@ func (d *feeds) loop() {
 			return
 		}
 		d.pending = false
+		inboxDue := d.inboxDue
+		d.inboxDue = false
 		d.mu.Unlock()
-		inboxRead := d.deliver(&d.inbox)
+		inboxRead := !inboxDue || d.deliver(&d.inbox)
+		if !inboxRead {
+			d.mu.Lock()
+			d.inboxDue = true // read it again at the retry
+			d.mu.Unlock()
+		}
 		if d.deliverRooms() && inboxRead {
 			retry = firstRetry
 			continue

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"chat/common/message"
+	"chat/internal/chattest"
 	"chat/server/model"
 )
 
@@ -105,6 +106,51 @@ func TestOffer(t *testing.T) {
 				}
 			case !pending:
 				t.Error("no wake pending, want one for the delivery")
+			}
+		})
+	}
+}
+
+// TestFeedsReadWhatIsDue checks which feeds a delivery reads: the inbox only if
+// the login's claim found messages waiting in it or a wake came for it; a room
+// only once woken for it (the rooms are read at the first delivery).
+func TestFeedsReadWhatIsDue(t *testing.T) {
+	const room = 5
+	tests := []struct {
+		name                   string
+		offlineUpTo            string // what the claim found waiting in the inbox
+		before                 func(d *feeds)
+		wantInbox, wantRoomLog int32
+	}{
+		{"login, inbox empty", "", nil, 0, 0},
+		{"login, messages waiting", "1-0", nil, 1, 0},
+		{"login, a message came after the claim", "", func(d *feeds) { d.wake() }, 1, 0},
+		{"login, a room message came", "", func(d *feeds) { d.wakeRooms(false, room) }, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inbox, roomLog := &readCounter{}, &atomic.Int32{}
+			s := New(Config{Node: "t", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+				Stores{Inbox: inbox, Rooms: roomReadCounter{reads: roomLog}})
+			nc, peer := net.Pipe()
+			defer peer.Close()
+			c := newSession(s, nc)
+			defer c.t.Close(0)
+			c.user, c.proto = 1, message.ProtoAck
+			d := &c.feeds
+			d.loaded, d.inbox.offlineUpTo = true, tt.offlineUpTo
+			d.rooms = map[int]*feed{room: {room: room, name: "r", cursor: "1-0"}}
+			if tt.before != nil {
+				tt.before(d) // before the login is answered: nothing runs yet
+			}
+			d.start()
+			chattest.CheckFor(t, 10*time.Second, "the delivery to end", func() bool {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+				return !d.running
+			})
+			if got, gotRoom := inbox.reads.Load(), roomLog.Load(); got != tt.wantInbox || gotRoom != tt.wantRoomLog {
+				t.Errorf("got %d inbox reads and %d room reads, want %d and %d", got, gotRoom, tt.wantInbox, tt.wantRoomLog)
 			}
 		})
 	}

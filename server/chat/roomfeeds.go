@@ -22,7 +22,7 @@ func (d *feeds) wakeRooms(all bool, rooms ...int) {
 		}
 	}
 	d.mu.Unlock()
-	d.wake()
+	d.run()
 }
 
 // deliverRooms runs in the delivery loop: at its first run it reads the
