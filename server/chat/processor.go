@@ -75,15 +75,19 @@ func (c *session) serve() {
 // frames one read brought are a burst: their answers go out in one write, their
 // private messages in one Redis round trip (smsprocess.go). A goroutine that has
 // handled a burst may hand the reading on to a fresh goroutine and end
-// (movedOn): see transport.Conn.Idle.
+// (movedOn), before it waits or after waiting a while: see transport.Conn.Idle.
 func (c *session) readLoop() (reason transport.Reason, movedOn bool) {
 	handled := false
 	for {
-		if c.t.Idle(handled) {
+		err := transport.ErrHandOn
+		if !c.t.Idle(handled) {
+			err = c.t.WaitFrame()
+		}
+		switch {
+		case err == transport.ErrHandOn:
 			c.srv.goTracked(c.serve)
 			return transport.ReasonNone, true
-		}
-		if err := c.t.WaitFrame(); err != nil {
+		case err != nil:
 			return c.readFailed(err), false
 		}
 		if reason, end := c.readBurst(); end {

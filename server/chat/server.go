@@ -298,8 +298,8 @@ func (s *Server) Serve(l net.Listener) error {
 		backoff = 5 * time.Millisecond
 		// The login deadline is set before track, so that Shutdown's deadline,
 		// set on tracked connections, comes after it.
-		nc.SetReadDeadline(time.Now().Add(s.cfg.LoginTimeout)) // cleared by the login
 		c := newSession(s, nc)
+		c.t.SetReadDeadline(time.Now().Add(s.cfg.LoginTimeout)) // cleared by the login
 		if !s.track(c) {
 			nc.Close()
 			continue

@@ -17,6 +17,7 @@ package transport
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -107,6 +108,13 @@ type Conn struct {
 	// handedOnAt is when the reading last moved on to a fresh goroutine (Idle),
 	// in Unix ns; zero before.
 	handedOnAt int64
+	// handOnAt, if not zero, is when a reading goroutine that Idle kept waits
+	// until at most before it moves on after all (WaitFrame), in Unix ns.
+	handOnAt int64
+	// readDeadline is the owner's read deadline (SetReadDeadline), in Unix ns,
+	// zero for none: what the socket's deadline goes back to after a wait of
+	// WaitFrame's or ReadFrame's own.
+	readDeadline atomic.Int64
 }
 
 // Init makes c the transport of nc. It is a method, not a constructor, so
@@ -194,8 +202,35 @@ func (c *Conn) Reason() Reason {
 // Gone is closed once the socket is closed.
 func (c *Conn) Gone() <-chan struct{} { return c.gone }
 
-// SetReadDeadline sets the socket's read deadline (a login's, or Shutdown's).
-func (c *Conn) SetReadDeadline(t time.Time) { c.nc.SetReadDeadline(t) }
+// SetReadDeadline sets the socket's read deadline (a login's, or Shutdown's;
+// the zero time for none). It may be called from any goroutine.
+func (c *Conn) SetReadDeadline(t time.Time) {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	c.readDeadline.Store(ns)
+	c.nc.SetReadDeadline(t)
+}
+
+// restoreReadDeadline gives the socket back the owner's read deadline after a
+// wait of the reader's own. The owner's is read again once set: one set
+// meanwhile from another goroutine (Shutdown's) is not undone.
+func (c *Conn) restoreReadDeadline() {
+	ns := c.readDeadline.Load()
+	c.nc.SetReadDeadline(unixTime(ns))
+	if again := c.readDeadline.Load(); again != ns {
+		c.nc.SetReadDeadline(unixTime(again))
+	}
+}
+
+// unixTime is the time of Unix ns, the zero time for 0.
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
 
 // RemoteHost is the peer's IP address, for limits per address.
 func RemoteHost(nc net.Conn) string {

@@ -2,10 +2,16 @@ package transport
 
 import (
 	"encoding/binary"
+	"errors"
+	"net"
 	"time"
 
 	"chat/common/frame"
 )
+
+// ErrHandOn is WaitFrame's answer when the reading goroutine should hand the
+// reading on to a fresh one after all: it waited until Idle's interval ended.
+var ErrHandOn = errors.New("hand the reading on")
 
 // readBufferSize is small on purpose: an idle connection holds it for its whole
 // life. A frame that is all in the read buffer is returned in place; a larger
@@ -17,10 +23,32 @@ const readBufferSize = 512
 // The read methods are called by the owner's reading goroutine only.
 
 // WaitFrame waits until the next frame's first byte has arrived, or the read
-// fails (the peer closed, a deadline passed).
+// fails (the peer closed, a deadline passed). A goroutine that Idle kept on
+// waits until the end of its interval at most: then WaitFrame returns
+// ErrHandOn, and the reading goes on in a fresh goroutine, as Idle would have
+// had it.
 func (c *Conn) WaitFrame() error {
 	c.skipLast()
+	at := c.handOnAt
+	if at == 0 {
+		_, err := c.br.Peek(1)
+		return err
+	}
+	c.handOnAt = 0
+	if owner := c.readDeadline.Load(); owner != 0 && owner <= at {
+		_, err := c.br.Peek(1) // the owner's deadline comes first
+		return err
+	}
+	c.nc.SetReadDeadline(time.Unix(0, at))
 	_, err := c.br.Peek(1)
+	c.restoreReadDeadline()
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && c.br.Buffered() == 0 {
+		if owner := c.readDeadline.Load(); owner == 0 || time.Now().UnixNano() < owner {
+			c.handedOnAt = time.Now().UnixNano()
+			return ErrHandOn
+		}
+	}
 	return err
 }
 
@@ -43,9 +71,11 @@ func (c *Conn) ReadFrame(limit int, timeout time.Duration) ([]byte, error) {
 	if timeout == 0 {
 		return frame.Read(c.br, limit, nil)
 	}
-	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	if owner := c.readDeadline.Load(); owner == 0 || time.Now().Add(timeout).UnixNano() < owner {
+		c.nc.SetReadDeadline(time.Now().Add(timeout))
+	}
 	body, err := frame.Read(c.br, limit, nil)
-	c.nc.SetReadDeadline(time.Time{})
+	c.restoreReadDeadline()
 	return body, err
 }
 
@@ -96,6 +126,7 @@ func (c *Conn) Idle(handled bool) (handOn bool) {
 	}
 	now := time.Now().UnixNano()
 	if now-c.handedOnAt < int64(handOnEvery) {
+		c.handOnAt = c.handedOnAt + int64(handOnEvery) // WaitFrame's
 		return false
 	}
 	c.handedOnAt = now

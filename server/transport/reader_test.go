@@ -52,3 +52,77 @@ func TestReadFrameTimeout(t *testing.T) {
 		t.Errorf("a stalled frame: got %v, want a timeout", err)
 	}
 }
+
+// TestKeptReaderHandsOnWhenIdle: a reading goroutine that Idle kept (it moved
+// on less than handOnEvery ago) waits until that interval ends at most, then
+// WaitFrame says to move on after all; the owner's read deadline still holds
+// and is the socket's again afterwards.
+func TestKeptReaderHandsOnWhenIdle(t *testing.T) {
+	const soon = 50 * time.Millisecond
+	keep := func(c *Conn) {
+		t.Helper()
+		c.handedOnAt = time.Now().Add(soon - handOnEvery).UnixNano()
+		if c.Idle(true) {
+			t.Fatal("Idle handed on within the interval")
+		}
+	}
+	timeout := func(err error) bool {
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout()
+	}
+	tests := []struct {
+		name     string
+		owner    time.Duration // the owner's deadline from now; 0: none
+		write    bool          // a frame arrives before the interval ends
+		want     string        // what WaitFrame returns: "hand on", "timeout" or "frame"
+		thenWait string        // what a second wait returns with nothing sent: "timeout" or "" (not tried)
+	}{
+		{"idle, no deadline", 0, false, "hand on", ""},
+		{"idle, the owner's deadline later", 300 * time.Millisecond, false, "hand on", "timeout"},
+		{"the owner's deadline first", 20 * time.Millisecond, false, "timeout", ""},
+		{"a frame first", 0, true, "frame", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, peer := socketPair(t, testConfig(4<<20, 30*time.Second))
+			if tt.owner != 0 {
+				c.SetReadDeadline(time.Now().Add(tt.owner))
+			}
+			keep(c)
+			if tt.write {
+				peer.Write(frame.Append(nil, []byte("hi")))
+			}
+			start := time.Now()
+			err := c.WaitFrame()
+			got := "frame"
+			switch {
+			case err == ErrHandOn:
+				got = "hand on"
+			case timeout(err):
+				got = "timeout"
+			case err != nil:
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Fatalf("WaitFrame: got %s (%v after %v), want %s", got, err, time.Since(start), tt.want)
+			}
+			if tt.thenWait != "" {
+				stop := time.AfterFunc(5*time.Second, func() { c.Close(ReasonNone) }) // not a hang: a failure
+				defer stop.Stop()
+				if err := c.WaitFrame(); !timeout(err) {
+					t.Errorf("a second wait: got %v, want the owner's deadline to end it", err)
+				}
+			}
+			if tt.write {
+				// The frame arrived in time: the interval's deadline is gone.
+				if _, err := c.ReadFrame(100, 0); err != nil {
+					t.Fatal(err)
+				}
+				time.AfterFunc(2*soon, func() { peer.Write(frame.Append(nil, []byte("later"))) })
+				if err := c.WaitFrame(); err != nil {
+					t.Errorf("a wait past the interval after a frame: got %v, want the next frame", err)
+				}
+			}
+		})
+	}
+}
