@@ -322,11 +322,14 @@ func (c *Cluster) refresh(ctx context.Context) error {
 // short of replicas then refuses writes at once (refuseWrites): run, each
 // would fail only once WAIT timed out, and a request caught by a failover
 // would wait that out after the failover, on each of its round trips. A node
-// that does not answer keeps its count.
+// that does not answer keeps its count; the asking takes WaitTimeout at most,
+// as a WAIT would, so that a node that hangs holds up the map no longer.
 func (c *Cluster) countReplicas(ctx context.Context, nodes []*node) {
 	if c.cfg.WaitReplicas <= 0 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.WaitTimeout)
+	defer cancel()
 	for _, n := range nodes {
 		if int(n.replicas.Load()) >= c.cfg.WaitReplicas {
 			continue
