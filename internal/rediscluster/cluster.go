@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +33,8 @@ var (
 	// ErrUnmapped means no node serves the slot, even after a refresh of the map.
 	ErrUnmapped = errors.New("rediscluster: no node serves the slot")
 	// ErrNotReplicated means a command ran on its primary but fewer replicas
-	// than Config.WaitReplicas acknowledged it within Config.WaitTimeout.
+	// than Config.WaitReplicas acknowledged it within Config.WaitTimeout, or
+	// did not run: its primary said it had fewer replicas than that.
 	ErrNotReplicated = errors.New("rediscluster: not acknowledged by enough replicas")
 )
 
@@ -52,7 +54,9 @@ type Config struct {
 	// writes are answered only once that many replicas have them, or fail with
 	// ErrNotReplicated (they ran on the primary, but a failover may lose them).
 	// Reads keep their replies. A primary with fewer replicas than WaitReplicas
-	// (its replica took over from it, and none joined since) fails every write.
+	// (its replica took over from it, and none joined since) fails every write:
+	// at once, unrun, if it said so when the slot map was last read
+	// (countReplicas), else once WAIT times out.
 	WaitReplicas int
 	// WaitTimeout bounds WAIT; zero means 1 s.
 	WaitTimeout time.Duration
@@ -66,6 +70,16 @@ type Config struct {
 type node struct {
 	addr string
 	pool *redis.Pool
+	// replicas is the number of replicas it last said it had (countReplicas),
+	// -1 until it is asked.
+	replicas atomic.Int32
+}
+
+// newNode returns the node of addr, its replicas not known yet.
+func (c *Cluster) newNode(addr string) *node {
+	n := &node{addr: addr, pool: c.cfg.NewPool(addr)}
+	n.replicas.Store(-1)
+	return n
 }
 
 // Cluster routes commands to the primaries of a Redis Cluster. It is safe for
@@ -147,7 +161,7 @@ func (c *Cluster) nodeFor(addr string) (*node, error) {
 	}
 	n := c.nodes[addr]
 	if n == nil {
-		n = &node{addr: addr, pool: c.cfg.NewPool(addr)}
+		n = c.newNode(addr)
 		c.nodes[addr] = n
 	}
 	return n, nil
@@ -162,7 +176,8 @@ func (c *Cluster) resetNode(n *node) {
 		c.mu.Unlock()
 		return
 	}
-	fresh := &node{addr: n.addr, pool: c.cfg.NewPool(n.addr)}
+	fresh := c.newNode(n.addr)
+	fresh.replicas.Store(n.replicas.Load())
 	c.nodes[n.addr] = fresh
 	c.mu.Unlock()
 	for i := range c.slots {
@@ -279,21 +294,71 @@ func (c *Cluster) refresh(ctx context.Context) error {
 			continue
 		}
 		owners := make([]*node, Slots)
+		var primaries []*node
 		for _, r := range ranges {
 			n, err := c.nodeFor(r.primary)
 			if err != nil {
 				return err
 			}
+			if !slices.Contains(primaries, n) {
+				primaries = append(primaries, n)
+			}
 			for s := r.start; s <= r.end && s < Slots; s++ {
 				owners[s] = n
 			}
 		}
+		c.countReplicas(ctx, primaries)
 		for s, n := range owners {
 			c.slots[s].Store(n) // nil for a slot no node serves now
 		}
 		return nil
 	}
 	return fmt.Errorf("rediscluster: reading the slot map: %w", errors.Join(errs...))
+}
+
+// countReplicas asks the primaries of nodes that may have fewer replicas than
+// Config.WaitReplicas (they had, or were never asked: a replica a failover
+// just promoted) how many they have, before the map routes to them. A primary
+// short of replicas then refuses writes at once (refuseWrites): run, each
+// would fail only once WAIT timed out, and a request caught by a failover
+// would wait that out after the failover, on each of its round trips. A node
+// that does not answer keeps its count; the asking takes WaitTimeout at most,
+// as a WAIT would, so that a node that hangs holds up the map no longer.
+func (c *Cluster) countReplicas(ctx context.Context, nodes []*node) {
+	if c.cfg.WaitReplicas <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.WaitTimeout)
+	defer cancel()
+	for _, n := range nodes {
+		if int(n.replicas.Load()) >= c.cfg.WaitReplicas {
+			continue
+		}
+		if k, err := c.replicasOf(ctx, n); err == nil {
+			n.replicas.Store(int32(k))
+		}
+	}
+}
+
+// replicasOf asks n for ROLE: the number of replicas in sync with it.
+func (c *Cluster) replicasOf(ctx context.Context, n *node) (int, error) {
+	conn, err := n.pool.GetContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	vals, err := redis.Values(redis.DoContext(conn, ctx, "ROLE"))
+	if err != nil {
+		return 0, err
+	}
+	if len(vals) < 3 {
+		return 0, fmt.Errorf("ROLE: unexpected reply %v", vals)
+	}
+	if role, _ := redis.String(vals[0], nil); role != "master" {
+		return 0, fmt.Errorf("ROLE: %s is no primary", n.addr)
+	}
+	replicas, err := redis.Values(vals[2], nil)
+	return len(replicas), err
 }
 
 type slotRange struct {

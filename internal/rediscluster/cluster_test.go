@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -486,5 +487,59 @@ func TestClusterWaitSparesReads(t *testing.T) {
 	start := time.Now()
 	if _, err := c.Do(ctx, k, "GET", k); err != nil || time.Since(start) > 50*time.Millisecond {
 		t.Errorf("GET alone: got %v after %v, want a reply without waiting for the replica", err, time.Since(start))
+	}
+}
+
+// With WaitReplicas, the replica a failover promoted has none of its own: its
+// writes fail with ErrNotReplicated at once, unrun, rather than each once WAIT
+// times out, its reads are served, and writes succeed again once the old
+// primary is back as its replica.
+func TestClusterWaitRefusesWritesOfPrimaryWithoutReplica(t *testing.T) {
+	rc := redistest.StartCluster(t)
+	const waitTimeout = 2 * time.Second
+	c, err := New(Config{Seeds: rc.Seeds(), WaitReplicas: 1, WaitTimeout: waitTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx := testCtx(t, time.Minute)
+	k := "{orphan}k"
+	if _, err := c.Do(ctx, k, "SET", k, "v"); err != nil {
+		t.Fatal(err)
+	}
+	p := rc.PrimaryOf(t, k)
+	p.Kill(t)
+	for {
+		// The connections the kill cut fail first; then the write waits for
+		// the failover.
+		_, err := c.Do(ctx, k, "SET", k, "w")
+		var netErr net.Error
+		if errors.Is(err, io.EOF) || errors.As(err, &netErr) {
+			continue
+		}
+		if !errors.Is(err, ErrNotReplicated) {
+			t.Fatalf("SET after the failover: got %v, want ErrNotReplicated", err)
+		}
+		break
+	}
+	start := time.Now()
+	_, err = c.Do(ctx, k, "SET", k, "w")
+	if took := time.Since(start); !errors.Is(err, ErrNotReplicated) || took > waitTimeout/2 {
+		t.Errorf("SET on the primary without replica: got %v after %v, want ErrNotReplicated at once", err, took)
+	}
+	if got, err := redis.String(c.Do(ctx, k, "GET", k)); err != nil || got != "v" {
+		t.Errorf("GET on the primary without replica: got %q, %v, want v", got, err)
+	}
+	p.Restart(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := c.Do(ctx, k, "SET", k, "x")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SET once the old primary is back as a replica: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

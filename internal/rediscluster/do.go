@@ -152,6 +152,11 @@ func (c *Cluster) runGroups(ctx context.Context, cmds []Cmd, st []cmdState, res 
 // runGroup runs the commands idx on one connection to n, in one round trip,
 // then again by EVAL those of its scripts that n did not know.
 func (c *Cluster) runGroup(ctx context.Context, n *node, cmds []Cmd, st []cmdState, res []Result, idx []int) {
+	if r := n.replicas.Load(); r >= 0 && int(r) < c.cfg.WaitReplicas {
+		if idx = c.refuseWrites(cmds, res, idx); len(idx) == 0 {
+			return
+		}
+	}
 	conn, err := n.pool.GetContext(ctx)
 	if err != nil {
 		for _, i := range idx {
@@ -225,6 +230,26 @@ func (c *Cluster) runGroup(ctx context.Context, n *node, cmds []Cmd, st []cmdSta
 			}
 		}
 	}
+}
+
+// refuseWrites fails the writes of idx with ErrNotReplicated, unrun, and
+// returns the others: their primary said it has fewer replicas than WAIT needs
+// (a failover promoted its only one), and each would wait out WaitTimeout to
+// fail. The map is read again meanwhile, at most once per WaitTimeout, and
+// the primary asked again (countReplicas), to learn of a replica that joins.
+func (c *Cluster) refuseWrites(cmds []Cmd, res []Result, idx []int) []int {
+	var reads []int
+	for _, i := range idx {
+		if writes(cmds[i]) {
+			res[i] = Result{Err: ErrNotReplicated}
+		} else {
+			reads = append(reads, i)
+		}
+	}
+	if time.Since(time.Unix(0, c.refreshed.Load())) > c.cfg.WaitTimeout {
+		c.refreshSoon()
+	}
+	return reads
 }
 
 // readOnly are the commands that change no data: a pipeline of them alone

@@ -2,12 +2,17 @@ package model
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gomodule/redigo/redis"
 
 	"chat/internal/redistest"
 )
@@ -118,5 +123,73 @@ func TestFailoverWithResends(t *testing.T) {
 		total, resends, gaveUp, longest.Round(time.Millisecond), lost, dup, reordered)
 	if total == 0 || lost != 0 || dup != 0 || reordered != 0 || gaveUp != 0 {
 		t.Errorf("want messages answered, none lost, kept twice or out of order, none given up")
+	}
+}
+
+// A send caught by a primary's death, with -redis-wait-replicas 1, is answered
+// as soon as the replica has taken over: the new primary has no replica to
+// acknowledge it, and says so, rather than the send waiting out a WAIT for
+// each of its round trips there after the failover, and its request's
+// context with them.
+func TestSendCaughtByFailoverAnsweredOncePromoted(t *testing.T) {
+	skipUnlessCluster(t)
+	rc := redistest.StartCluster(t)
+	const waitTimeout = time.Second
+	pool, cl, err := NewClusterPool(ClusterConfig{Seeds: rc.Seeds(), WaitReplicas: 1, WaitTimeout: waitTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	victim := rc.Primaries(t)[0]
+	to := 2
+	for rc.PrimaryOf(t, inboxKey(to)) != victim {
+		to++
+	}
+	r := testRedis{name: "cluster", pool: pool, cluster: rc}
+	r.register(t, 1, to)
+	inbox := NewRedisInbox(pool, time.Hour, Retention{})
+	ctx := context.Background()
+	if _, err := inbox.SendOne(ctx, 1, "u1", to, "before", "c1", SendLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	replica := rc.ReplicaOf(t, victim)
+	victim.Kill(t)
+	type answer struct {
+		at  time.Time
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		for {
+			// Resent, as a client does, while it only met the connections
+			// that broke with the primary.
+			_, err := inbox.SendOne(sctx, 1, "u1", to, "caught", "c2", SendLimits{})
+			var netErr net.Error
+			if !errors.Is(err, io.EOF) && !errors.As(err, &netErr) {
+				answered <- answer{time.Now(), err}
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if role, _ := redis.Values(replica.Do(t, "ROLE"), nil); len(role) > 0 {
+			if r, _ := redis.String(role[0], nil); r == "master" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not promoted 30 s after its primary died", replica.Addr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	promoted := time.Now()
+	a := <-answered
+	late := a.at.Sub(promoted)
+	t.Logf("answered %v after the promotion: %v", late.Round(time.Millisecond), a.err)
+	if late > waitTimeout {
+		t.Errorf("send caught by the failover: got %v, answered %v after the promotion, want within %v", a.err, late.Round(time.Millisecond), waitTimeout)
 	}
 }

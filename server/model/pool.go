@@ -191,44 +191,59 @@ func (c boundConn) Receive() (any, error) {
 
 // pipelineScript runs script once for each of calls (by its hash), then each extra
 // command, in one round trip, and returns their replies in that order. A Redis that
-// has not seen the script yet (restarted, or flushed) answers NOSCRIPT: only those
-// calls are run again, one by one, with the script's text, and then the extra
-// commands again, so that they still see what the calls did.
+// has not seen the script yet (restarted, flushed, or a replica a failover just
+// promoted) answers NOSCRIPT: only those calls are run again, with the script's
+// text, then the extra commands again, so that they still see what the calls did,
+// all in one more round trip. One by one, by script.Do (its hash again, then its
+// text), they would cost two round trips each, and on a cluster each of them
+// waits for the replicas (-redis-wait-replicas).
 func pipelineScript(conn redis.Conn, script *redis.Script, calls [][]any, extra ...[]any) ([]any, error) {
 	for _, args := range calls {
 		if err := script.SendHash(conn, args...); err != nil {
 			return nil, err
 		}
 	}
-	for _, cmd := range extra {
-		if err := conn.Send(cmd[0].(string), cmd[1:]...); err != nil {
-			return nil, err
-		}
+	if err := sendAll(conn, extra); err != nil {
+		return nil, err
 	}
 	r, err := redis.Values(conn.Do(""))
 	if err != nil {
 		return nil, err
 	}
-	retried := false
+	var again []int
 	for i := range calls {
 		if e, ok := r[i].(redis.Error); ok && strings.HasPrefix(string(e), "NOSCRIPT") {
-			retried = true
-			if r[i], err = script.Do(conn, calls[i]...); err != nil {
-				if _, isReply := err.(redis.Error); !isReply {
-					return nil, err
-				}
-				r[i] = err
-			}
+			again = append(again, i)
 		}
 	}
-	// The extra commands ran before the retried calls: run them again after.
-	for j, cmd := range extra {
-		if !retried {
-			break
-		}
-		if r[len(calls)+j], err = conn.Do(cmd[0].(string), cmd[1:]...); err != nil {
+	if len(again) == 0 {
+		return r, nil
+	}
+	for _, i := range again {
+		if err := script.Send(conn, calls[i]...); err != nil {
 			return nil, err
 		}
 	}
+	if err := sendAll(conn, extra); err != nil {
+		return nil, err
+	}
+	r2, err := redis.Values(conn.Do(""))
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range again {
+		r[i] = r2[j]
+	}
+	copy(r[len(calls):], r2[len(again):])
 	return r, nil
+}
+
+// sendAll queues cmds, each its name then its arguments.
+func sendAll(conn redis.Conn, cmds [][]any) error {
+	for _, cmd := range cmds {
+		if err := conn.Send(cmd[0].(string), cmd[1:]...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -107,3 +107,40 @@ func TestClaimReplacesSessionOnAnotherNode(t *testing.T) {
 		}
 	}
 }
+
+// countingConn counts the round trips (Do) of a connection.
+type countingConn struct {
+	redis.Conn
+	trips int
+}
+
+func (c *countingConn) Do(cmd string, args ...any) (any, error) {
+	c.trips++
+	return c.Conn.Do(cmd, args...)
+}
+
+// Calls of a script Redis does not know (restarted, or a replica just
+// promoted) run again by its text in one more round trip, all of them, and
+// the extra commands after them see what they did.
+func TestPipelineScriptAfterNoScript(t *testing.T) {
+	r := redistest.Start(t)
+	pool := NewPool(PoolConfig{Addr: r.Addr})
+	defer pool.Close()
+	conn := &countingConn{Conn: pool.Get()}
+	defer conn.Close()
+	incr := redis.NewScript(1, "return redis.call('INCR', KEYS[1])")
+	r.Do(t, "SCRIPT", "FLUSH")
+	got, err := pipelineScript(conn, incr, [][]any{{"a"}, {"b"}, {"a"}}, []any{"GET", "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{1, 1, 2, 2}
+	for i, w := range want {
+		if n, err := redis.Int(got[i], nil); err != nil || n != w {
+			t.Errorf("reply %d: got %v, want %d", i, got[i], w)
+		}
+	}
+	if conn.trips != 2 {
+		t.Errorf("got %d round trips, want 2", conn.trips)
+	}
+}
