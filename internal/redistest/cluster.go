@@ -313,6 +313,7 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) error {
 
 func (c *Cluster) healthy() error {
 	var first string
+	views := make(map[string]clusterView)
 	for _, s := range c.running() {
 		st, err := s.clusterView()
 		if err != nil {
@@ -330,21 +331,33 @@ func (c *Cluster) healthy() error {
 		case st.slotMap != first:
 			return fmt.Errorf("%s: a slot map unlike the first node's", s.Addr)
 		}
+		views[s.Addr] = st
 	}
 	if first == "" {
 		return errors.New("no node of the cluster runs")
+	}
+	// A replica's link is up a moment before its primary counts it online:
+	// until then the primary's WAIT (and ROLE) does not count it.
+	for addr, st := range views {
+		if p, ok := views[st.primaryAddr]; !st.primary && ok && !p.online[addr] {
+			return fmt.Errorf("%s: not yet online at its primary %s", addr, st.primaryAddr)
+		}
 	}
 	return nil
 }
 
 // clusterView is what one node says of the cluster.
 type clusterView struct {
-	info     map[string]string // CLUSTER INFO
-	primary  bool              // ROLE
-	link     string            // master_link_status of a replica
-	ownSlots int               // slots it serves, by its own map
-	slotMap  string            // CLUSTER SLOTS as "start-end addr" lines, sorted
-	ranges   []viewRange
+	info    map[string]string // CLUSTER INFO
+	primary bool              // ROLE
+	link    string            // master_link_status of a replica
+	// primaryAddr is a replica's primary; online, a primary's replicas that
+	// it counts online (INFO replication).
+	primaryAddr string
+	online      map[string]bool
+	ownSlots    int    // slots it serves, by its own map
+	slotMap     string // CLUSTER SLOTS as "start-end addr" lines, sorted
+	ranges      []viewRange
 }
 
 type viewRange struct {
@@ -380,6 +393,22 @@ func (s *Server) clusterView() (clusterView, error) {
 	ri := parseInfo(repl)
 	v.primary = ri["role"] == "master"
 	v.link = ri["master_link_status"]
+	v.primaryAddr = net.JoinHostPort(ri["master_host"], ri["master_port"])
+	v.online = make(map[string]bool)
+	for k, val := range ri {
+		if !strings.HasPrefix(k, "slave") {
+			continue
+		}
+		f := map[string]string{}
+		for _, kv := range strings.Split(val, ",") {
+			if a, b, ok := strings.Cut(kv, "="); ok {
+				f[a] = b
+			}
+		}
+		if f["state"] == "online" && f["ip"] != "" {
+			v.online[net.JoinHostPort(f["ip"], f["port"])] = true
+		}
+	}
 	slots, err := redis.Values(conn.Do("CLUSTER", "SLOTS"))
 	if err != nil {
 		return v, fmt.Errorf("%s: CLUSTER SLOTS: %w", s.Addr, err)
