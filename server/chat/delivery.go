@@ -76,6 +76,17 @@ func (d *feeds) start() {
 	d.run()
 }
 
+// claimed takes what the login's claim found: the newest message waiting in the
+// inbox, up to which messages count as offline, and whether the user was in a
+// room. A user in none has no rooms to read at the first delivery: a room
+// joined later comes as it is joined (joined).
+func (d *feeds) claimed(c model.Claim) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.inbox.offlineUpTo = c.LastInboxID
+	d.loaded = d.loaded || !c.InRooms
+}
+
 // wake asks the session to deliver what its inbox holds, and its dirty rooms.
 func (d *feeds) wake() {
 	d.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,11 +27,15 @@ func (r *readCounter) Read(context.Context, int, string, int) ([]model.Stored, e
 }
 
 type roomReadCounter struct {
-	RoomStore // nil: only Read and Memberships are used
-	reads     *atomic.Int32
+	RoomStore   // nil: only Read and Memberships are used
+	reads       *atomic.Int32
+	memberships *atomic.Int32 // nil: not counted
 }
 
 func (r roomReadCounter) Memberships(context.Context, int) ([]model.Membership, error) {
+	if r.memberships != nil {
+		r.memberships.Add(1)
+	}
 	return nil, nil
 }
 
@@ -112,33 +117,37 @@ func TestOffer(t *testing.T) {
 }
 
 // TestFeedsReadWhatIsDue checks which feeds a delivery reads: the inbox only if
-// the login's claim found messages waiting in it or a wake came for it; a room
-// only once woken for it (the rooms are read at the first delivery).
+// the login's claim found messages waiting in it or a wake came for it; the
+// user's rooms only if the claim found the user in one; a room only once woken
+// for it.
 func TestFeedsReadWhatIsDue(t *testing.T) {
 	const room = 5
 	tests := []struct {
-		name                   string
-		offlineUpTo            string // what the claim found waiting in the inbox
-		before                 func(d *feeds)
-		wantInbox, wantRoomLog int32
+		name        string
+		offlineUpTo string // what the claim found waiting in the inbox
+		inRooms     bool   // the claim found the user in a room
+		before      func(d *feeds)
+		// reads wanted: of the inbox, of the memberships, of the room
+		wantInbox, wantMemberships, wantRoomLog int32
 	}{
-		{"login, inbox empty", "", nil, 0, 0},
-		{"login, messages waiting", "1-0", nil, 1, 0},
-		{"login, a message came after the claim", "", func(d *feeds) { d.wake() }, 1, 0},
-		{"login, a room message came", "", func(d *feeds) { d.wakeRooms(false, room) }, 0, 1},
+		{"login, inbox empty", "", false, nil, 0, 0, 0},
+		{"login, messages waiting", "1-0", false, nil, 1, 0, 0},
+		{"login, in a room", "", true, nil, 0, 1, 0},
+		{"login, a message came after the claim", "", false, func(d *feeds) { d.wake() }, 1, 0, 0},
+		{"login, a room message came", "", false, func(d *feeds) { d.wakeRooms(false, room) }, 0, 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			inbox, roomLog := &readCounter{}, &atomic.Int32{}
+			inbox, roomLog, memberships := &readCounter{}, &atomic.Int32{}, &atomic.Int32{}
 			s := New(Config{Node: "t", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-				Stores{Inbox: inbox, Rooms: roomReadCounter{reads: roomLog}})
+				Stores{Inbox: inbox, Rooms: roomReadCounter{reads: roomLog, memberships: memberships}})
 			nc, peer := net.Pipe()
 			defer peer.Close()
 			c := newSession(s, nc)
 			defer c.t.Close(0)
 			c.user, c.proto = 1, message.ProtoAck
 			d := &c.feeds
-			d.loaded, d.inbox.offlineUpTo = true, tt.offlineUpTo
+			d.claimed(model.Claim{LastInboxID: tt.offlineUpTo, InRooms: tt.inRooms})
 			d.rooms = map[int]*feed{room: {room: room, name: "r", cursor: "1-0"}}
 			if tt.before != nil {
 				tt.before(d) // before the login is answered: nothing runs yet
@@ -149,8 +158,9 @@ func TestFeedsReadWhatIsDue(t *testing.T) {
 				defer d.mu.Unlock()
 				return !d.running
 			})
-			if got, gotRoom := inbox.reads.Load(), roomLog.Load(); got != tt.wantInbox || gotRoom != tt.wantRoomLog {
-				t.Errorf("got %d inbox reads and %d room reads, want %d and %d", got, gotRoom, tt.wantInbox, tt.wantRoomLog)
+			got := []int32{inbox.reads.Load(), memberships.Load(), roomLog.Load()}
+			if want := []int32{tt.wantInbox, tt.wantMemberships, tt.wantRoomLog}; !slices.Equal(got, want) {
+				t.Errorf("got %v reads of the inbox, memberships and room, want %v", got, want)
 			}
 		})
 	}

@@ -239,8 +239,8 @@ func (c userProcess) startSession(u message.User, proto int, token string) {
 	if claim.Replaced && claim.Previous.Node != c.srv.cfg.Node {
 		c.srv.publishToNode(claim.Previous.Node, kickNotice{user: c.user, sid: claim.Previous.ID}.append(nil))
 	}
-	c.t.SetReadDeadline(time.Time{})              // logged in: no more login deadline
-	c.feeds.inbox.offlineUpTo = claim.LastInboxID // before the feeds start
+	c.t.SetReadDeadline(time.Time{}) // logged in: no more login deadline
+	c.feeds.claimed(claim)           // before the feeds start
 	c.srv.metrics.logins.WithLabelValues("ok").Inc()
 	c.reply(message.LoginResMesType, message.LoginResMes{
 		Code:        message.CodeOK,

@@ -27,6 +27,9 @@ func testPresence(t *testing.T, open opener) {
 	if err != nil || len(waiting) != 1 {
 		t.Fatalf("1's inbox: got %v, %v, want one message", waiting, err)
 	}
+	if _, err := st.Rooms.Create(ctx, 3, "lobby", 10); err != nil {
+		t.Fatal(err)
+	}
 	claims := []struct {
 		name         string
 		user         int
@@ -37,12 +40,13 @@ func testPresence(t *testing.T, open opener) {
 		wantCount    int
 		wantIDs      []int
 		wantLast     string
+		wantInRooms  bool
 	}{
-		{"first login", 7, session("a", "s1", 7), 10, false, model.Session{}, 1, []int{7}, ""},
-		{"on another node", 7, session("b", "s2", 7), 10, true, session("a", "s1", 7), 1, []int{7}, ""},
-		{"again on that node", 7, session("b", "s3", 7), 10, true, session("b", "s2", 7), 1, []int{7}, ""},
-		{"another user", 3, session("a", "s4", 3), 10, false, model.Session{}, 2, []int{3, 7}, ""},
-		{"a user with a message waiting", 1, session("a", "s5", 1), 2, false, model.Session{}, 3, []int{1, 3}, waiting[0].ID},
+		{"first login", 7, session("a", "s1", 7), 10, false, model.Session{}, 1, []int{7}, "", false},
+		{"on another node", 7, session("b", "s2", 7), 10, true, session("a", "s1", 7), 1, []int{7}, "", false},
+		{"again on that node", 7, session("b", "s3", 7), 10, true, session("b", "s2", 7), 1, []int{7}, "", false},
+		{"another user, in a room", 3, session("a", "s4", 3), 10, false, model.Session{}, 2, []int{3, 7}, "", true},
+		{"a user with a message waiting", 1, session("a", "s5", 1), 2, false, model.Session{}, 3, []int{1, 3}, waiting[0].ID, false},
 	}
 	for _, tt := range claims {
 		c, err := p.Claim(ctx, tt.user, tt.s, tt.firstIDs)
@@ -50,9 +54,9 @@ func testPresence(t *testing.T, open opener) {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 		if c.Replaced != tt.wantReplaced || c.Previous != tt.wantPrevious || c.OnlineCount != tt.wantCount ||
-			!slices.Equal(c.FirstIDs, tt.wantIDs) || c.LastInboxID != tt.wantLast {
-			t.Errorf("%s: got %+v, want replaced %v (%+v), %d online, ids %v, last inbox id %q",
-				tt.name, c, tt.wantReplaced, tt.wantPrevious, tt.wantCount, tt.wantIDs, tt.wantLast)
+			!slices.Equal(c.FirstIDs, tt.wantIDs) || c.LastInboxID != tt.wantLast || c.InRooms != tt.wantInRooms {
+			t.Errorf("%s: got %+v, want replaced %v (%+v), %d online, ids %v, last inbox id %q, in rooms %v",
+				tt.name, c, tt.wantReplaced, tt.wantPrevious, tt.wantCount, tt.wantIDs, tt.wantLast, tt.wantInRooms)
 		}
 	}
 	pages := []struct {

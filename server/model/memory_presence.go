@@ -42,6 +42,7 @@ func (p *MemoryPresence) Claim(ctx context.Context, userID int, s Session, first
 		delete(p.m.nodeUsers[c.Previous.Node], userID)
 	}
 	c.LastInboxID = p.m.inboxes[userID].newest()
+	c.InRooms = len(p.m.cursors[userID]) > 0
 	ids := p.m.onlineIDs()
 	c.OnlineCount = len(ids)
 	from, to := redisRange(len(ids), 0, firstIDs-1)

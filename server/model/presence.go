@@ -48,6 +48,7 @@ type Claim struct {
 	OnlineCount int
 	FirstIDs    []int  // the first online ids in order, at most the number asked for
 	LastInboxID string // the newest message waiting at login ("" if none): up to it, messages count as offline
+	InRooms     bool   // the user was a member of a room at login: its rooms are worth reading
 }
 
 // Claim records s as userID's session, replacing any other, and returns what the
@@ -92,7 +93,7 @@ const maxClaimAttempts = 5
 // claim runs the claim script once, expecting the replaced session, if any, on
 // node expected. If it is elsewhere, nothing changed and moved is its node.
 func (p *RedisPresence) claim(conn redis.Conn, userID int, s Session, expected string, firstIDs int) (c Claim, moved string, err error) {
-	keys := []any{sessionsKey, onlineKey, nodeUsersKey(s.Node), nodeUsersKey(expected), inboxKey(userID)}
+	keys := []any{sessionsKey, onlineKey, nodeUsersKey(s.Node), nodeUsersKey(expected), inboxKey(userID), userRoomsKey(userID)}
 	r, err := pipelineScript(conn, claimScript, [][]any{append(keys, userID, s.Node, s.String(), expected)},
 		[]any{"ZRANGE", onlineKey, 0, firstIDs - 1})
 	if err != nil {
@@ -103,7 +104,7 @@ func (p *RedisPresence) claim(conn redis.Conn, userID int, s Session, expected s
 		return Claim{}, "", err
 	}
 	var old string
-	if _, err := redis.Scan(claimed, &old, &c.OnlineCount, &c.LastInboxID); err != nil {
+	if _, err := redis.Scan(claimed, &old, &c.OnlineCount, &c.LastInboxID, &c.InRooms); err != nil {
 		return Claim{}, "", err
 	}
 	c.Previous, c.Replaced = parseSession(old)

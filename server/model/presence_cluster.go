@@ -32,16 +32,16 @@ func (p *RedisPresence) clusterClaim(ctx context.Context, userID int, s Session,
 	if _, err := conn.Do("SADD", nodeUsersKey(s.Node), userID); err != nil {
 		return Claim{}, err
 	}
-	r, err := redis.Strings(claimUserScript.Do(conn, sessionKey(userID), inboxKey(userID), s.String()))
+	r, err := redis.Strings(claimUserScript.Do(conn, sessionKey(userID), inboxKey(userID), userRoomsKey(userID), s.String()))
 	if err != nil {
 		return Claim{}, err
 	}
-	if len(r) != 2 {
+	if len(r) != 3 {
 		return Claim{}, fmt.Errorf("claim: unexpected reply %q", r)
 	}
 	var c Claim
 	c.Previous, c.Replaced = parseSession(r[0])
-	c.LastInboxID = r[1]
+	c.LastInboxID, c.InRooms = r[1], r[2] == "1"
 	if c.Replaced && c.Previous.Node != s.Node {
 		conn.Send("SREM", nodeUsersKey(c.Previous.Node), userID)
 	}

@@ -24,7 +24,7 @@ func newScript(keyCount int, name string) *redis.Script {
 }
 
 var (
-	claimScript         = newScript(5, "claim")
+	claimScript         = newScript(6, "claim")
 	releaseScript       = newScript(3, "release")
 	pageScript          = newScript(2, "page")
 	reapScript          = newScript(5, "reap")
@@ -47,7 +47,7 @@ var (
 	rateTakeScript       = newScript(1, "rate_take")
 	sendInboxScript      = newScript(-1, "send_inbox")
 	sendHistoryScript    = newScript(1, "send_history")
-	claimUserScript      = newScript(2, "claim_user")
+	claimUserScript      = newScript(3, "claim_user")
 	releaseUserScript    = newScript(1, "release_user")
 	reapUserScript       = newScript(1, "reap_user")
 	restoreUserScript    = newScript(1, "restore_user")
