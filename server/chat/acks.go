@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"chat/server/model"
@@ -27,6 +28,19 @@ type acker struct {
 	metrics *metrics
 	// request bounds one round trip (Server.requestContext).
 	request func() (context.Context, context.CancelFunc)
+
+	// A login waits for its user's acknowledgements queued here (waitFor): a
+	// message acknowledged just before the user logged in again must not come
+	// again at that login.
+	mu      sync.Mutex
+	pending map[int]int   // batches queued per user, not yet removed
+	removed chan struct{} // closed, and replaced, at the end of each round
+	hurry   chan struct{} // (1) a login waits: the round goes without lingering
+}
+
+func newAcker(st *Stores, log *slog.Logger, m *metrics, request func() (context.Context, context.CancelFunc)) *acker {
+	return &acker{ch: make(chan ackBatch, 4096), st: st, log: log, metrics: m, request: request,
+		pending: map[int]int{}, removed: make(chan struct{}), hurry: make(chan struct{}, 1)}
 }
 
 // maxAckBatches bounds one pipelined removal.
@@ -37,10 +51,51 @@ const maxAckBatches = 512
 // queue full is dropped, and its messages come again at the next login, which
 // at-least-once allows.
 func (a *acker) forget(user int, ids []string) {
+	a.mu.Lock()
+	a.pending[user]++
+	a.mu.Unlock()
 	select {
 	case a.ch <- ackBatch{user: user, ids: ids}:
 	default:
+		a.done(map[int]int{user: 1})
 		a.log.Debug("acknowledgement queue full; messages may come again", "user", user, "messages", len(ids))
+	}
+}
+
+// done counts batches of users as removed (or dropped), and wakes waitFor.
+func (a *acker) done(batches map[int]int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for user, n := range batches {
+		if a.pending[user] -= n; a.pending[user] <= 0 {
+			delete(a.pending, user)
+		}
+	}
+	close(a.removed)
+	a.removed = make(chan struct{})
+}
+
+// waitFor returns once the acknowledgements of user queued so far are removed
+// (or failed to be), or ctx ends. Those of another node are not waited for: a
+// user back on another node within a round may get them again, as
+// at-least-once allows.
+func (a *acker) waitFor(ctx context.Context, user int) {
+	for {
+		a.mu.Lock()
+		n, removed := a.pending[user], a.removed
+		a.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case a.hurry <- struct{}{}:
+		default: // hurried already
+		}
+		select {
+		case <-removed:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -69,19 +124,24 @@ func (a *acker) loop(done <-chan struct{}) {
 				select {
 				case b := <-a.ch:
 					a.remove(map[int][]string{b.user: b.ids})
+					a.done(map[int]int{b.user: 1})
 				default:
 					return
 				}
 			}
 		}
 		batch := map[int][]string{first.user: first.ids}
+		batches := map[int]int{first.user: 1}
 		linger.Reset(ackLinger)
 	more:
 		for n := 1; n < maxAckBatches; n++ {
 			select {
 			case b := <-a.ch:
 				batch[b.user] = append(batch[b.user], b.ids...)
+				batches[b.user]++
 			case <-linger.C:
+				break more
+			case <-a.hurry:
 				break more
 			case <-done:
 				break more
@@ -89,6 +149,7 @@ func (a *acker) loop(done <-chan struct{}) {
 		}
 		linger.Stop()
 		a.remove(batch)
+		a.done(batches)
 	}
 }
 

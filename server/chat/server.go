@@ -239,7 +239,7 @@ func New(cfg Config, st Stores) *Server {
 		Overflows:     s.metrics.queueOverflows,
 	}
 	s.presence = newPresenceBatch()
-	s.acks = &acker{ch: make(chan ackBatch, 4096), st: &s.st, log: s.log, metrics: s.metrics, request: s.requestContext}
+	s.acks = newAcker(&s.st, s.log, s.metrics, s.requestContext)
 	s.out = newOutbox(func(ctx context.Context, channel string, payload []byte) error {
 		return s.st.Bus.Publish(ctx, channel, payload)
 	}, func() (context.Context, context.CancelFunc) { return context.WithTimeout(s.storeCtx, publishTimeout) }, s.log, s.metrics.noticesDropped.Inc)

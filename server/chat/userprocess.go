@@ -222,6 +222,7 @@ func (c userProcess) startSession(u message.User, proto int, token string) {
 	prev := c.srv.hub.add(c.session)
 	ctx, cancel := c.srv.requestContext()
 	defer cancel()
+	c.srv.acks.waitFor(ctx, c.user) // before the claim reads what is waiting
 	claim, err := c.srv.st.Presence.Claim(ctx, c.user, c.presence(), message.MaxLoginUserIDs)
 	if err != nil {
 		c.srv.log.Warn("login failed", "user", c.user, "err", err)
