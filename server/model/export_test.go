@@ -20,3 +20,6 @@ func ClusterForTests(t *testing.T) *redistest.Cluster {
 	skipUnlessCluster(t)
 	return redistest.SharedCluster(t)
 }
+
+// EvalshaStat is evalshaStat, for the benchmarks.
+var EvalshaStat = evalshaStat

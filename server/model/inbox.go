@@ -218,40 +218,75 @@ func dedupFlag(clientMsgID string) string {
 // emptyInboxTTL is how long an inbox left empty by Delete lives on (ack.lua).
 const emptyInboxTTL = 2 * time.Second
 
-// Delete forgets delivered messages, for many users in one pipeline; an inbox
-// left empty is deleted shortly after. Ids that are not in a user's inbox are
-// ignored. It returns how many users' inboxes could not be changed, and why;
-// the others' are done.
+// Delete forgets delivered messages, for many users in one round trip; an
+// inbox left empty is deleted shortly after. Ids that are not in a user's inbox
+// are ignored. It returns how many users' inboxes could not be changed, and why;
+// the others' are done. On a single Redis one call of ack.lua takes up to
+// ackInboxes inboxes; on a Redis Cluster, whose inboxes are on many slots, each
+// takes one.
 func (b *RedisInbox) Delete(ctx context.Context, ids map[int][]string) (failed int, err error) {
 	conn, err := get(ctx, b.pool)
 	if err != nil {
 		return len(ids), err
 	}
 	defer conn.Close()
-	calls := make([][]any, 0, len(ids))
+	perCall := ackInboxes
+	if b.cluster != nil {
+		perCall = 1
+	}
+	var calls [][]any
+	var inboxes []int // of each call
+	var keys, args []any
+	flush := func() {
+		if len(keys) > 0 {
+			calls = append(calls, append(append([]any{len(keys)}, keys...), args...))
+			inboxes = append(inboxes, len(keys))
+			keys, args = nil, nil
+		}
+	}
 	for user, list := range ids {
 		if len(list) == 0 {
 			continue
 		}
-		args := make([]any, 0, len(list)+2)
-		args = append(args, inboxKey(user), emptyInboxTTL.Milliseconds())
+		if len(keys) == 0 {
+			args = append(args, emptyInboxTTL.Milliseconds())
+		}
+		keys = append(keys, inboxKey(user))
+		args = append(args, len(list))
 		for _, id := range list {
 			args = append(args, id)
 		}
-		calls = append(calls, args)
+		if len(keys) == perCall {
+			flush()
+		}
 	}
+	flush()
 	replies, err := pipelineScript(conn, ackScript, calls)
 	if err != nil {
 		return len(ids), err
 	}
 	var errs []error
-	for _, r := range replies {
+	for i, r := range replies {
 		if e, ok := r.(redis.Error); ok {
+			failed += inboxes[i]
 			errs = append(errs, e)
+			continue
+		}
+		refused, err := redis.Strings(r, nil) // one error per inbox refused
+		if err != nil {
+			return len(ids), err
+		}
+		for _, e := range refused {
+			failed++
+			errs = append(errs, errors.New(e))
 		}
 	}
-	return len(errs), errors.Join(errs...)
+	return failed, errors.Join(errs...)
 }
+
+// ackInboxes is how many inboxes one call of ack.lua takes at most, so that one
+// call keeps Redis busy for a short while only.
+const ackInboxes = 128
 
 // ValidID reports whether s is a message id as Redis makes them, "<ms>-<seq>"
 // with both parts unsigned 64-bit decimals, so that Redis accepts it.

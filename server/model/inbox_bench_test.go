@@ -92,15 +92,7 @@ func benchSends(b *testing.B, setup func(*redis.Pool, *redistest.Server) func(ct
 		}
 	})
 	b.StopTimer()
-	stats, _ := redis.String(r.Do(b, "INFO", "commandstats"), nil)
-	for _, line := range strings.Split(stats, "\r\n") {
-		if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:"); ok {
-			for _, kv := range strings.Split(rest, ",") {
-				if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
-					us, _ := strconv.ParseFloat(v, 64)
-					b.ReportMetric(us, "redis-µs/call")
-				}
-			}
-		}
+	if us := model.EvalshaStat(b, r, "usec_per_call="); us > 0 {
+		b.ReportMetric(us, "redis-µs/call")
 	}
 }

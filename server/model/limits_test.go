@@ -2,6 +2,8 @@ package model
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,4 +86,50 @@ func TestDeleteExpiresEmptiedInboxes(t *testing.T) {
 	if failed != 1 || err == nil {
 		t.Errorf("got %d, %v, want one failed inbox and its error", failed, err)
 	}
+}
+
+// Acks of many inboxes cost one script call, not one each.
+func TestDeleteManyInboxesInOneCall(t *testing.T) {
+	r, pool := newTestPool(t)
+	inbox := NewRedisInbox(pool, time.Minute, Retention{})
+	ctx := context.Background()
+	ids := map[int][]string{}
+	for user := 1; user <= 10; user++ {
+		r.Do(t, "HSET", usersKey, user, `{"userId":1}`)
+		sent, err := inbox.SendOne(ctx, 100, "u", user, "hi", "", SendLimits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[user] = []string{sent.MsgID}
+	}
+	before := evalshaStat(t, r, "calls=")
+	if failed, err := inbox.Delete(ctx, ids); failed != 0 || err != nil {
+		t.Fatalf("got %d, %v, want every inbox done", failed, err)
+	}
+	if calls := evalshaStat(t, r, "calls=") - before; calls != 1 {
+		t.Errorf("acks of 10 inboxes: got %v script calls, want 1", calls)
+	}
+	for user := range ids {
+		if n := r.Do(t, "XLEN", inboxKey(user)).(int64); n != 0 {
+			t.Errorf("inbox of %d: %d messages left, want none", user, n)
+		}
+	}
+}
+
+// evalshaStat is a figure of EVALSHA in Redis's INFO commandstats, named by
+// its prefix ("calls=", "usec_per_call="); 0 if none.
+func evalshaStat(tb testing.TB, r *redistest.Server, name string) float64 {
+	tb.Helper()
+	stats, _ := redis.String(r.Do(tb, "INFO", "commandstats"), nil)
+	for _, line := range strings.Split(stats, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:"); ok {
+			for _, kv := range strings.Split(rest, ",") {
+				if v, ok := strings.CutPrefix(kv, name); ok {
+					f, _ := strconv.ParseFloat(v, 64)
+					return f
+				}
+			}
+		}
+	}
+	return 0
 }

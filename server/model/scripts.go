@@ -41,7 +41,7 @@ var (
 	loginReleaseScript  = newScript(reservedCounters, "login_release")
 	loginFailScript     = newScript(1, "login_fail")
 	loginTokenScript    = newScript(-1, "login_token")
-	ackScript           = newScript(1, "ack")
+	ackScript           = newScript(-1, "ack") // inboxes at once
 
 	// On a Redis Cluster, the steps of the scripts above that span several slots.
 	rateTakeScript       = newScript(1, "rate_take")
