@@ -23,8 +23,7 @@ local where = redis.call('GET', KEYS[2]) or ''
 -- A recipient online has an account: most need no EXISTS.
 local known = where ~= '' or redis.call('EXISTS', KEYS[1]) == 1
 local prev = ''
--- XLEN first: an empty inbox, the common case, needs no XREVRANGE, which costs
--- several times as much (it reads the entry, into Lua).
+-- One XLEN serves the cap and tells an empty inbox, which needs no XREVRANGE.
 local length = known and redis.call('XLEN', KEYS[3]) or 0
 if length > 0 then
   local l = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
