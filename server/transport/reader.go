@@ -35,11 +35,12 @@ func (c *Conn) WaitFrame() error {
 		return err
 	}
 	c.handOnAt = 0
-	if owner := c.readDeadline.Load(); owner != 0 && owner <= at {
-		_, err := c.br.Peek(1) // the owner's deadline comes first
-		return err
-	}
 	c.nc.SetReadDeadline(time.Unix(0, at))
+	// The owner's deadline, read once this one is set (a Shutdown's set
+	// meanwhile is seen), comes first if it is earlier.
+	if owner := c.readDeadline.Load(); owner != 0 && owner <= at {
+		c.nc.SetReadDeadline(unixTime(owner))
+	}
 	_, err := c.br.Peek(1)
 	c.restoreReadDeadline()
 	var ne net.Error
