@@ -59,9 +59,10 @@ func TestReadFrameTimeout(t *testing.T) {
 // and is the socket's again afterwards.
 func TestKeptReaderHandsOnWhenIdle(t *testing.T) {
 	const soon = 50 * time.Millisecond
-	keep := func(c *Conn) {
+	// keep has Idle keep c's reader, its interval ending soon after base.
+	keep := func(c *Conn, base time.Time) {
 		t.Helper()
-		c.handedOnAt = time.Now().Add(soon - handOnEvery).UnixNano()
+		c.handedOnAt = base.Add(soon - handOnEvery).UnixNano()
 		if c.Idle(true) {
 			t.Fatal("Idle handed on within the interval")
 		}
@@ -85,10 +86,11 @@ func TestKeptReaderHandsOnWhenIdle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, peer := socketPair(t, testConfig(4<<20, 30*time.Second))
+			base := time.Now() // both deadlines count from it, however slow the test runs
 			if tt.owner != 0 {
-				c.SetReadDeadline(time.Now().Add(tt.owner))
+				c.SetReadDeadline(base.Add(tt.owner))
 			}
-			keep(c)
+			keep(c, base)
 			if tt.write {
 				peer.Write(frame.Append(nil, []byte("hi")))
 			}
