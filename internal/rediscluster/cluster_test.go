@@ -14,6 +14,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"chat/internal/chattest"
 	"chat/internal/redistest"
 )
 
@@ -531,15 +532,8 @@ func TestClusterWaitRefusesWritesOfPrimaryWithoutReplica(t *testing.T) {
 		t.Errorf("GET on the primary without replica: got %q, %v, want v", got, err)
 	}
 	p.Restart(t)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	chattest.CheckFor(t, 30*time.Second, "a SET to succeed once the old primary is back as a replica", func() bool {
 		_, err := c.Do(ctx, k, "SET", k, "x")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("SET once the old primary is back as a replica: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	})
 }

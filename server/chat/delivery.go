@@ -64,26 +64,25 @@ type feeds struct {
 }
 
 // start starts the first delivery, which sends the offline messages; it runs
-// once the login response is queued, so they follow it. A message kept after
-// the login's claim came with a wake: the inbox is read if that wake came, or
-// if the claim found messages waiting (offlineUpTo).
+// once the login response is queued, so they follow it.
 func (d *feeds) start() {
 	d.mu.Lock()
 	d.ready = true
 	d.answeredAt = time.Now().UnixMilli()
-	d.inboxDue = d.inboxDue || d.inbox.offlineUpTo != ""
 	d.mu.Unlock()
 	d.run()
 }
 
 // claimed takes what the login's claim found: the newest message waiting in the
 // inbox, up to which messages count as offline, and whether the user was in a
-// room. A user in none has no rooms to read at the first delivery: a room
-// joined later comes as it is joined (joined).
+// room. An empty inbox is not read at the first delivery (a message kept after
+// the claim comes with a wake), nor the rooms of a user in none (a room joined
+// later comes as it is joined).
 func (d *feeds) claimed(c model.Claim) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.inbox.offlineUpTo = c.LastInboxID
+	d.inboxDue = d.inboxDue || c.LastInboxID != ""
 	d.loaded = d.loaded || !c.InRooms
 }
 

@@ -104,11 +104,7 @@ func TestOffer(t *testing.T) {
 				t.Errorf("cursor %q, want %q: not queued as it is", cursor, before)
 			case starts:
 				// The delivery the wake started reads the feed (and finds nothing here).
-				for deadline := time.Now().Add(10 * time.Second); reads.reads.Load() == 0; time.Sleep(time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Fatal("timed out waiting for the delivery to read the feed")
-					}
-				}
+				chattest.CheckFor(t, 10*time.Second, "the delivery to read the feed", func() bool { return reads.reads.Load() > 0 })
 			case !pending:
 				t.Error("no wake pending, want one for the delivery")
 			}

@@ -47,10 +47,17 @@ func (a accounts) get(id int) (string, []any) {
 	return "HGET", []any{usersKey, id}
 }
 
+// location is where id's account is, as the scripts take it: its key, and its
+// field in that hash ("" for a key of its own).
+func (a accounts) location(id int) (key string, field any) {
+	if a.perUser {
+		return userKey(id), ""
+	}
+	return usersKey, id
+}
+
 // replace runs compareAndSetScript's arguments: the key and the field, if any.
 func (a accounts) replace(id int, old, data []byte) []any {
-	if a.perUser {
-		return []any{userKey(id), "", old, data}
-	}
-	return []any{usersKey, id, old, data}
+	key, field := a.location(id)
+	return []any{key, field, old, data}
 }

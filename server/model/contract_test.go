@@ -14,6 +14,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"chat/common/message"
+	"chat/internal/chattest"
 	"chat/internal/redistest"
 	"chat/server/chat"
 	"chat/server/model"
@@ -148,16 +149,10 @@ func sendOne(st chat.Stores, from, to int, content, clientMsgID string, lim mode
 	return res[0], errs[0]
 }
 
-// waitFor polls cond until it holds, or fails t after 10 s.
+// waitUntil polls cond until it holds, or fails t after 10 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+	chattest.CheckFor(t, 10*time.Second, what, cond)
 }
 
 // contents lists the contents of messages, for got/want comparisons.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"chat/internal/chattest"
 	"chat/internal/redistest"
 )
 
@@ -173,18 +174,14 @@ func TestSendCaughtByFailoverAnsweredOncePromoted(t *testing.T) {
 			}
 		}
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if role, _ := redis.Values(replica.Do(t, "ROLE"), nil); len(role) > 0 {
-			if r, _ := redis.String(role[0], nil); r == "master" {
-				break
-			}
+	chattest.CheckFor(t, 30*time.Second, replica.Addr+"'s promotion", func() bool {
+		role, _ := redis.Values(replica.Do(t, "ROLE"), nil)
+		r := ""
+		if len(role) > 0 {
+			r, _ = redis.String(role[0], nil)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not promoted 30 s after its primary died", replica.Addr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return r == "master"
+	})
 	promoted := time.Now()
 	a := <-answered
 	late := a.at.Sub(promoted)

@@ -121,12 +121,8 @@ func (l *RedisLoginLimiter) CheckToken(ctx context.Context, userID int, token, a
 		}
 		keys, limits = keys[:reservedCounters], limits[:reservedCounters]
 	}
-	_, account := l.accounts.get(userID)
-	field := any("")
-	if len(account) == 2 {
-		field = account[1] // the user's field in the "users" hash
-	}
-	args := append([]any{2 + len(keys), tokenKey(userID, hashToken(token)), account[0]}, keys...)
+	account, field := l.accounts.location(userID)
+	args := append([]any{2 + len(keys), tokenKey(userID, hashToken(token)), account}, keys...)
 	args = append(append(args, field, l.window.Milliseconds()), limits...)
 	reply, err := l.tokens.do(ctx, args...)
 	if err != nil {

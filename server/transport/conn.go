@@ -108,9 +108,9 @@ type Conn struct {
 	// handedOnAt is when the reading last moved on to a fresh goroutine (Idle),
 	// in Unix ns; zero before.
 	handedOnAt int64
-	// handOnAt, if not zero, is when a reading goroutine that Idle kept waits
-	// until at most before it moves on after all (WaitFrame), in Unix ns.
-	handOnAt int64
+	// kept: Idle kept the reading goroutine within its interval; its next wait
+	// lasts until the interval ends at most (WaitFrame).
+	kept bool
 	// readDeadline is the owner's read deadline (SetReadDeadline), in Unix ns,
 	// zero for none: what the socket's deadline goes back to after a wait of
 	// WaitFrame's or ReadFrame's own.

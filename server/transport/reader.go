@@ -29,12 +29,12 @@ const readBufferSize = 512
 // had it.
 func (c *Conn) WaitFrame() error {
 	c.skipLast()
-	at := c.handOnAt
-	if at == 0 {
+	if !c.kept {
 		_, err := c.br.Peek(1)
 		return err
 	}
-	c.handOnAt = 0
+	c.kept = false
+	at := c.handedOnAt + int64(handOnEvery)
 	c.nc.SetReadDeadline(time.Unix(0, at))
 	// The owner's deadline, read once this one is set (a Shutdown's set
 	// meanwhile is seen), comes first if it is earlier.
@@ -127,7 +127,7 @@ func (c *Conn) Idle(handled bool) (handOn bool) {
 	}
 	now := time.Now().UnixNano()
 	if now-c.handedOnAt < int64(handOnEvery) {
-		c.handOnAt = c.handedOnAt + int64(handOnEvery) // WaitFrame's
+		c.kept = true // WaitFrame hands on at the interval's end
 		return false
 	}
 	c.handedOnAt = now
